@@ -1,0 +1,1 @@
+"""ingest: HTTP in, normalized alerts out to ``corral.alerts`` (a source, in Vector's terms)."""

@@ -1,0 +1,18 @@
+"""``corral ingest``: run the ingest worker alone."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.ingest.config import IngestConfig
+from services.ingest.worker import IngestWorker
+from shared.config import load_config
+from shared.logging import configure_logging
+from shared.service import serve
+
+
+def main(config_path: str | None) -> None:
+    config = load_config(IngestConfig, config_path)
+    configure_logging(config.log.level, "ingest")
+    worker = IngestWorker(config)
+    asyncio.run(serve(worker, worker.app(), config.ingest.listen))

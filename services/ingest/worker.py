@@ -1,0 +1,47 @@
+"""The ingest worker: a Kafka producer behind the HTTP API."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from aiokafka import AIOKafkaProducer
+
+from services.ingest.app import IngestApp
+from services.ingest.config import IngestConfig
+from services.ingest.sink import AlertSink
+from shared.kafka.clients import new_producer
+from shared.kafka.publisher import Publisher
+from shared.kafka.topics import ensure_topics
+
+
+class IngestWorker:
+    name = "ingest"
+
+    def __init__(self, config: IngestConfig):
+        self.config = config
+        self.sink = AlertSink(config.ingest, config.kafka.topics.alerts)
+        self.producer: AIOKafkaProducer | None = None
+
+    def app(self) -> web.Application:
+        return IngestApp(self.config.ingest, self.sink).build()
+
+    async def start(self) -> None:
+        if self.config.kafka.create_topics:
+            await ensure_topics(self.config.kafka)
+        self.producer = new_producer(self.config.kafka)
+        await self.producer.start()
+        self.sink.publisher = Publisher(self.producer)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+
+    async def close(self) -> None:
+        self.sink.publisher = None
+        if self.producer is not None:
+            # Flushes what is queued, so requests in flight still get their ack.
+            await self.producer.stop()
+            self.producer = None
+
+    def ready(self) -> bool:
+        return self.sink.publisher is not None

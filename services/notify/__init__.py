@@ -1,0 +1,1 @@
+"""notify: triaged incidents in, notifications out to receivers (the sinks)."""

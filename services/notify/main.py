@@ -1,0 +1,19 @@
+"""``corral notify``: run one notify worker."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from services.notify.config import NotifyConfig
+from services.notify.worker import NotifyWorker
+from shared.config import load_config
+from shared.logging import configure_logging
+from shared.service import serve
+
+
+def main(config_path: str | None) -> None:
+    config = load_config(NotifyConfig, config_path)
+    configure_logging(config.log.level, "notify")
+    asyncio.run(serve(NotifyWorker(config), web.Application(), config.notify.listen))

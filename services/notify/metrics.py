@@ -1,0 +1,30 @@
+"""notify's metrics."""
+
+from prometheus_client import Counter, Histogram
+
+from shared.metrics import LATENCY_BUCKETS
+
+NOTIFICATIONS = Counter(
+    "corral_notifications_total",
+    "Notification attempts that ended, by receiver, integration and outcome "
+    "(sent, failed, skipped_duplicate, skipped_resolved).",
+    ["receiver", "integration", "outcome"],
+)
+RETRIES = Counter(
+    "corral_notification_retries_total", "Notification attempts repeated.", ["receiver"]
+)
+DELIVERY_SECONDS = Histogram(
+    "corral_notification_duration_seconds",
+    "Time to deliver one notification, retries included.",
+    ["receiver"],
+    buckets=LATENCY_BUCKETS,
+)
+END_TO_END_SECONDS = Histogram(
+    "corral_end_to_end_latency_seconds",
+    "From ingest receiving an alert to a receiver taking the notification it caused.",
+    ["receiver"],
+    buckets=LATENCY_BUCKETS,
+)
+INCIDENTS_INVALID = Counter(
+    "corral_notify_invalid_records_total", "Records on the incidents topic notify could not read."
+)

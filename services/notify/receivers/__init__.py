@@ -1,0 +1,1 @@
+"""Receivers: the integrations that carry a notification to a service."""

@@ -1,0 +1,29 @@
+"""What every receiver integration implements, and how it reports failure."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from shared.messages import Incident
+
+
+class DeliveryError(Exception):
+    """A notification the receiver did not take.
+
+    ``retryable`` says whether trying again can help (5xx, timeouts, refused
+    connections) or not (4xx: the request itself is wrong). ``retry_after``
+    is the receiver's own wish, from a Retry-After header.
+    """
+
+    def __init__(self, message: str, retryable: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class Integration(Protocol):
+    name: str
+    send_resolved: bool
+
+    async def notify(self, incident: Incident, receiver: str) -> None:
+        """Deliver, or raise DeliveryError."""

@@ -1,0 +1,1 @@
+"""triage: alerts in, deduplicated, correlated and scored incidents out (a transform)."""

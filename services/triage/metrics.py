@@ -1,0 +1,26 @@
+"""triage's metrics."""
+
+from prometheus_client import Counter
+
+ALERTS_DEDUPLICATED = Counter(
+    "corral_alerts_deduplicated_total",
+    "Repeats of a known alert with an unchanged status, absorbed without a new revision.",
+)
+RESOLVED_UNKNOWN = Counter(
+    "corral_alerts_resolved_unknown_total",
+    "Resolved alerts triage never saw firing; they change nothing.",
+)
+ALERTS_INVALID = Counter(
+    "corral_triage_invalid_records_total", "Records on the alerts topic triage could not read."
+)
+INCIDENTS_OPENED = Counter(
+    "corral_incidents_opened_total", "Incidents opened, by priority.", ["priority"]
+)
+INCIDENTS_RESOLVED = Counter(
+    "corral_incidents_resolved_total", "Incidents resolved, by priority.", ["priority"]
+)
+CORRELATIONS = Counter(
+    "corral_correlation_decisions_total",
+    "Alerts placed into incidents, by the policy that decided.",
+    ["policy"],
+)

@@ -1,0 +1,216 @@
+"""Configuration from a YAML file plus ``CORRAL_*`` environment variables.
+
+Every problem is reported with the file and line it comes from (or the
+environment variable that set it), because a config that fails at 3 a.m.
+must say where to look. Environment variables override the file:
+``CORRAL_KAFKA__BOOTSTRAP_SERVERS=host:9092`` sets ``kafka.bootstrap_servers``;
+values are read as YAML scalars, so ``CORRAL_TRIAGE__GROUP_WAIT=30s`` and
+``CORRAL_INGEST__MAX_BODY_BYTES=1048576`` both work.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.durations import Duration
+
+ENV_PREFIX = "CORRAL_"
+ENV_NESTING = "__"
+CONFIG_ENV = "CORRAL_CONFIG"
+
+Path_ = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; ``problems`` are ready to print, one a line."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class Source:
+    """Parsed YAML with the line every key and list item starts on."""
+
+    name: str
+    data: Any
+    lines: dict[Path_, int] = field(default_factory=dict)
+    env_keys: dict[Path_, str] = field(default_factory=dict)
+
+    def where(self, loc: Path_) -> str:
+        """The most precise place a validation error location points to."""
+        for end in range(len(loc), -1, -1):
+            prefix = tuple(loc[:end])
+            if prefix in self.env_keys:
+                return f"environment variable {self.env_keys[prefix]}"
+            if prefix in self.lines:
+                return f"{self.name}:{self.lines[prefix]}"
+        return self.name
+
+
+def _construct(node: yaml.Node, path: Path_, lines: dict[Path_, int], name: str) -> Any:
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in result:
+                raise ConfigError([f"{name}:{key_node.start_mark.line + 1}: duplicate key {key!r}"])
+            result[key] = _construct(value_node, (*path, key), lines, name)
+            # Point at the key, which is where a reader looks for the field.
+            lines[(*path, key)] = key_node.start_mark.line + 1
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_construct(item, (*path, i), lines, name) for i, item in enumerate(node.value)]
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node, deep=True)
+    finally:
+        loader.dispose()
+
+
+def parse_yaml(text: str, name: str) -> Source:
+    """Parse YAML text, keeping line numbers; syntax errors name file and line."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([f"{name}{line}: invalid YAML: {problem}"]) from None
+    lines: dict[Path_, int] = {}
+    data = {} if node is None else _construct(node, (), lines, name)
+    return Source(name, data, lines)
+
+
+def read_yaml(path: str | Path) -> Source:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    return parse_yaml(text, str(path))
+
+
+def _env_value(raw: str) -> Any:
+    """A YAML scalar (number, bool, list) where it parses as one, else the text."""
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    return raw if value is None or isinstance(value, str | dict) else value
+
+
+def apply_env(source: Source, env: Mapping[str, str]) -> Source:
+    """Overlay ``CORRAL_A__B=v`` variables onto the parsed file."""
+    if source.data is None:
+        source.data = {}
+    if not isinstance(source.data, dict):
+        raise ConfigError([f"{source.where(())}: the top level must be a mapping of sections"])
+    data = source.data
+    overrides = {k: v for k, v in env.items() if k.startswith(ENV_PREFIX) and k != CONFIG_ENV}
+    # The conventional variable that Kafka tooling and the test suite set.
+    if "KAFKA_BOOTSTRAP_SERVERS" in env:
+        overrides.setdefault(
+            f"{ENV_PREFIX}KAFKA{ENV_NESTING}BOOTSTRAP_SERVERS", env["KAFKA_BOOTSTRAP_SERVERS"]
+        )
+    for variable, raw in sorted(overrides.items()):
+        keys = [k.lower() for k in variable[len(ENV_PREFIX) :].split(ENV_NESTING) if k]
+        if not keys:
+            continue
+        value = _env_value(raw)
+        node = data
+        for key in keys[:-1]:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        node[keys[-1]] = value
+        source.env_keys[tuple(keys)] = variable
+    source.data = data
+    return source
+
+
+def validate(model: type[M], source: Source) -> M:
+    """Validate parsed data against a model, translating errors to file:line."""
+    try:
+        return model.model_validate(source.data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            loc = tuple(error["loc"])
+            dotted = ".".join(str(p) for p in loc) or "(top level)"
+            message = error["msg"]
+            if error["type"] == "extra_forbidden":
+                message = "unknown field"
+            problems.append(f"{source.where(loc)}: {dotted}: {message}")
+        raise ConfigError(problems) from None
+
+
+def load_config(
+    model: type[M], path: str | Path | None = None, env: Mapping[str, str] | None = None
+) -> M:
+    """The config a worker runs with: file (or ``$CORRAL_CONFIG``), then env."""
+    env = os.environ if env is None else env
+    path = path or env.get(CONFIG_ENV) or None
+    source = read_yaml(path) if path else Source("(built-in defaults)", {})
+    return validate(model, apply_env(source, env))
+
+
+class StrictModel(BaseModel):
+    """Config sections reject unknown fields, so a typo is an error, not a no-op."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TopicNames(StrictModel):
+    alerts: str = "corral.alerts"
+    incidents: str = "corral.incidents"
+    feedback: str = "corral.feedback"
+    silences: str = "corral.silences"
+    dead_letters: str = "corral.notify.dead-letters"
+    notify_sent: str = "corral.notify.sent"
+    triage_state: str = "corral.triage.state"
+
+
+class KafkaSettings(StrictModel):
+    bootstrap_servers: str = "127.0.0.1:9092"
+    client_id: str = "corral"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    topics: TopicNames = TopicNames()
+    partitions: int = Field(default=6, ge=1, description="Partitions of topics Corral creates.")
+    replication_factor: int = Field(default=1, ge=1)
+    create_topics: bool = True
+    linger: Duration = Field(default="2ms", validate_default=True)
+    request_timeout: Duration = Field(default="10s", validate_default=True)
+    session_timeout: Duration = Field(default="10s", validate_default=True)
+    heartbeat_interval: Duration = Field(default="1s", validate_default=True)
+    fetch_max_wait: Duration = Field(default="20ms", validate_default=True)
+    max_batch: int = Field(default=1000, ge=1, description="Records handled per batch.")
+
+
+class LogSettings(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class CommonConfig(BaseModel):
+    """What every worker reads. Workers ignore other services' sections;
+    ``corral check-config`` validates all of them strictly."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    kafka: KafkaSettings = KafkaSettings()
+    log: LogSettings = LogSettings()

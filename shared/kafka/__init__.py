@@ -1,0 +1,1 @@
+"""Kafka plumbing shared by the workers: clients, topics, the consume loop, changelogs."""

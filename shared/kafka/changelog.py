@@ -1,0 +1,95 @@
+"""Key-value state per partition, kept durable in a compacted Kafka topic.
+
+The Kafka Streams pattern: a worker that owns input partition N keeps its
+state for N in memory and writes every change to partition N of a compacted
+changelog topic. When partition N is assigned to a worker (after a crash, a
+restart or a rebalance) it replays changelog partition N up to its high-water
+mark before handling input, and so starts exactly where the previous owner's
+acknowledged writes left off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+import structlog
+from aiokafka import TopicPartition
+
+from shared.config import KafkaSettings
+from shared.kafka.clients import new_consumer
+from shared.kafka.publisher import Record
+from shared.messages.base import Message
+
+log = structlog.get_logger(__name__)
+
+V = TypeVar("V", bound=Message)
+
+
+class ChangelogStore(Generic[V]):
+    def __init__(self, settings: KafkaSettings, topic: str, decode: Callable[[bytes], V]):
+        self.settings = settings
+        self.topic = topic
+        self.decode = decode
+        self._data: dict[int, dict[str, V]] = {}
+
+    def partition(self, partition: int) -> dict[str, V]:
+        """The live state of one partition; read it, change it through ``put``."""
+        return self._data.setdefault(partition, {})
+
+    def get(self, partition: int, key: str) -> V | None:
+        return self._data.get(partition, {}).get(key)
+
+    def put(self, partition: int, key: str, value: V | None) -> Record:
+        """Change state now; the returned record must be published before the
+        input offset that caused the change is committed. ``None`` deletes."""
+        state = self.partition(partition)
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = value
+        return Record(self.topic, key, value, partition=partition)
+
+    def items(self, partition: int) -> Iterator[tuple[str, V]]:
+        return iter(list(self._data.get(partition, {}).items()))
+
+    def drop(self, partitions: set[int]) -> None:
+        for partition in partitions:
+            self._data.pop(partition, None)
+
+    async def restore(self, partitions: set[int]) -> None:
+        """Replay the changelog partitions to their high-water marks."""
+        if not partitions:
+            return
+        consumer = new_consumer(self.settings, group_id=None)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(self.topic, p) for p in partitions]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            for tp in tps:
+                self._data[tp.partition] = {}
+            remaining = set(tps)
+            count = 0
+            while remaining:
+                batch = await consumer.getmany(*remaining, timeout_ms=100, max_records=10_000)
+                for tp, records in batch.items():
+                    state = self._data[tp.partition]
+                    for record in records:
+                        key = record.key.decode() if record.key else ""
+                        if record.value is None:
+                            state.pop(key, None)
+                        else:
+                            state[key] = self.decode(record.value)
+                    count += len(records)
+                for tp in list(remaining):
+                    highwater = consumer.highwater(tp)
+                    if highwater is not None and await consumer.position(tp) >= highwater:
+                        remaining.discard(tp)
+                await asyncio.sleep(0)
+            log.info(
+                "state restored", topic=self.topic, partitions=sorted(partitions), records=count
+            )
+        finally:
+            await consumer.stop()

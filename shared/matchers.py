@@ -1,0 +1,115 @@
+"""Alertmanager label matchers: ``name="value"``, ``!=``, ``=~``, ``!~``.
+
+Routes, silences, inhibition-style correlation rules and severity rules all
+select alerts the way Alertmanager does, so one implementation serves them
+all. Semantics follow Alertmanager: regexes are anchored at both ends, and a
+missing label matches as the empty string (``team=""`` selects alerts without
+a team label).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
+_MATCHER = re.compile(
+    rf"""^\s*(?P<name>{_NAME}|"(?:[^"\\]|\\.)*")\s*(?P<op>=~|!~|!=|=)\s*"""
+    rf"""(?P<value>"(?:[^"\\]|\\.)*"|[^"]*?)\s*$""",
+    re.DOTALL,
+)
+
+
+class MatchType(enum.StrEnum):
+    EQUAL = "="
+    NOT_EQUAL = "!="
+    REGEX = "=~"
+    NOT_REGEX = "!~"
+
+
+@dataclass(frozen=True)
+class Matcher:
+    name: str
+    type: MatchType
+    value: str
+    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def create(cls, name: str, type: MatchType | str, value: str) -> Matcher:
+        kind = MatchType(type)
+        regex = None
+        if kind in (MatchType.REGEX, MatchType.NOT_REGEX):
+            try:
+                regex = re.compile(f"^(?:{value})$", re.DOTALL)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        return cls(name, kind, value, regex)
+
+    def matches(self, value: str) -> bool:
+        match self.type:
+            case MatchType.EQUAL:
+                return value == self.value
+            case MatchType.NOT_EQUAL:
+                return value != self.value
+            case MatchType.REGEX:
+                assert self._regex is not None
+                return self._regex.match(value) is not None
+            case MatchType.NOT_REGEX:
+                assert self._regex is not None
+                return self._regex.match(value) is None
+
+    def __str__(self) -> str:
+        escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+        return f'{self.name}{self.type.value}"{escaped}"'
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        body = text[1:-1]
+        return re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), body)
+    return text
+
+
+def parse_matcher(text: str) -> Matcher:
+    """Parse one matcher as Alertmanager's config and amtool accept it."""
+    found = _MATCHER.match(text)
+    if not found:
+        raise ValueError(f'invalid matcher {text!r}: expected name="value" with =, !=, =~ or !~')
+    return Matcher.create(
+        _unquote(found.group("name")), found.group("op"), _unquote(found.group("value"))
+    )
+
+
+def _split(text: str) -> list[str]:
+    """Split ``a="x,y", b=~"z"`` on commas outside quotes."""
+    parts, current, quoted, escaped = [], [], False, False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            parts.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    if quoted:
+        raise ValueError(f"unterminated quote in matchers {text!r}")
+    parts.append("".join(current))
+    return [p for p in (part.strip() for part in parts) if p]
+
+
+def parse_matchers(text: str) -> list[Matcher]:
+    """Parse ``{a="b", c=~"d"}`` or ``a="b", c=~"d"`` into matchers."""
+    text = text.strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]
+    return [parse_matcher(part) for part in _split(text)]
+
+
+def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
+    return all(m.matches(labels.get(m.name, "")) for m in matchers)

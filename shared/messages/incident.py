@@ -1,0 +1,76 @@
+"""The triaged incident that triage publishes to ``corral.incidents``."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.messages.alert import AlertStatus
+from shared.messages.base import Message
+
+
+class IncidentStatus(enum.StrEnum):
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+class IncidentEvent(enum.StrEnum):
+    """What changed in this revision, so receivers can word it."""
+
+    OPENED = "opened"
+    UPDATED = "updated"
+    RESOLVED = "resolved"
+    REOPENED = "reopened"
+
+
+class IncidentAlert(BaseModel):
+    """A member alert as the incident carries it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fingerprint: str
+    status: AlertStatus
+    labels: dict[str, str]
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    generator_url: str = ""
+
+
+class Incident(Message):
+    """One revision of an incident.
+
+    ``(id, revision)`` identifies a change: notify sends each revision to each
+    receiver at most once, so every real change bumps ``revision`` and nothing
+    else does.
+    """
+
+    id: str
+    revision: int = Field(ge=1)
+    event: IncidentEvent
+    status: IncidentStatus
+    correlation_key: str
+    title: str
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels common to every member alert."
+    )
+    alerts: list[IncidentAlert]
+    severity: str = Field(description="critical, warning or info.")
+    priority: str = Field(pattern=r"^P[1-5]$")
+    score: int = Field(default=0, ge=0, le=100)
+    explanation: list[str] = Field(default_factory=list)
+    root_cause: str | None = Field(default=None, description="Fingerprint of the probable cause.")
+    flapping: bool = False
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None = None
+    received_at: datetime | None = Field(
+        default=None,
+        description="Ingest time of the alert that caused this revision (for latency).",
+    )
+
+    @property
+    def firing_alerts(self) -> list[IncidentAlert]:
+        return [a for a in self.alerts if a.status == AlertStatus.FIRING]

@@ -1,0 +1,119 @@
+"""Running one worker: HTTP health endpoints, signals, graceful shutdown.
+
+On SIGTERM (Kubernetes, systemd, ``corral up``) or Ctrl-C a worker stops
+taking new work, finishes and commits what it holds, and exits 0, so a
+rolling deploy loses nothing and redelivers as little as possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Callable
+from typing import Protocol
+
+import structlog
+from aiohttp import web
+from aiokafka.errors import KafkaError
+
+from shared.metrics import generate_latest, set_build_info
+
+log = structlog.get_logger(__name__)
+
+
+class Worker(Protocol):
+    name: str
+
+    async def start(self) -> None:
+        """Connect to Kafka and everything else; raise if that is impossible."""
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Do the work until ``stop`` is set, then return with work committed."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    def ready(self) -> bool:
+        """True once the worker can do its job (joined its group, state restored)."""
+
+
+def health_routes(ready: Callable[[], bool]) -> list[web.RouteDef]:
+    async def healthy(_: web.Request) -> web.Response:
+        return web.json_response({"status": "healthy"})
+
+    async def readiness(_: web.Request) -> web.Response:
+        if ready():
+            return web.json_response({"status": "ready"})
+        return web.json_response({"status": "not ready"}, status=503)
+
+    async def metrics(_: web.Request) -> web.Response:
+        body, content_type = generate_latest()
+        return web.Response(body=body, headers={"Content-Type": content_type})
+
+    return [
+        web.get("/-/healthy", healthy),
+        web.get("/-/ready", readiness),
+        web.get("/metrics", metrics),
+    ]
+
+
+def split_listen(listen: str) -> tuple[str, int]:
+    host, _, port = listen.rpartition(":")
+    return host or "0.0.0.0", int(port)
+
+
+async def start_http(app: web.Application, listen: str) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    host, port = split_listen(listen)
+    site = web.TCPSite(runner, host, port, reuse_address=True)
+    await site.start()
+    return runner
+
+
+def bound_port(runner: web.AppRunner) -> int:
+    """The port actually bound, useful when the config asked for port 0."""
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return int(address[1])
+    raise RuntimeError("HTTP server is not listening")
+
+
+async def _start_when_possible(worker: Worker, stop: asyncio.Event) -> None:
+    """Keep trying to connect: Kafka may come up after the worker (compose, k8s)."""
+    delay = 0.2
+    while not stop.is_set():
+        try:
+            await worker.start()
+            return
+        except (KafkaError, OSError) as exc:
+            log.warning("start failed, retrying", worker=worker.name, error=str(exc), delay=delay)
+            await worker.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 5.0)
+
+
+async def serve(worker: Worker, app: web.Application, listen: str) -> None:
+    """Run a worker with its HTTP app until SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    set_build_info(worker.name)
+    app.add_routes(health_routes(worker.ready))
+    runner = await start_http(app, listen)
+    log.info("listening", worker=worker.name, address=f"http://{listen}")
+    try:
+        await _start_when_possible(worker, stop)
+        if not stop.is_set():
+            await worker.run(stop)
+    finally:
+        log.info("stopping", worker=worker.name)
+        # Stop listening and let requests in flight finish before the worker
+        # closes its Kafka clients: they may still be waiting for an ack.
+        await runner.cleanup()
+        await worker.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

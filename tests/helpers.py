@@ -1,0 +1,122 @@
+"""Test helpers: workers run in-process, a recording HTTP receiver, topic readers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiokafka import TopicPartition
+
+from shared.config import KafkaSettings
+from shared.kafka.clients import new_consumer
+from shared.service import Worker, bound_port, health_routes, start_http
+
+
+@contextlib.asynccontextmanager
+async def running(worker: Worker, app: web.Application | None = None) -> AsyncIterator[int]:
+    """Run a worker as its ``serve`` would, on a free port; yields the port."""
+    app = app or web.Application()
+    app.add_routes(health_routes(worker.ready))
+    runner = await start_http(app, "127.0.0.1:0")
+    stop = asyncio.Event()
+    await worker.start()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield bound_port(runner)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+        await runner.cleanup()
+        await worker.close()
+
+
+async def wait_ready(worker: Worker, timeout: float = 30.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not worker.ready():
+            await asyncio.sleep(0.05)
+
+
+@dataclass
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class RecordingServer:
+    """A local HTTP server standing in for a webhook, Slack or PagerDuty.
+
+    ``responses`` are (status, headers) answered in order, then 200s.
+    """
+
+    responses: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    requests: list[Request] = field(default_factory=list)
+    arrived: asyncio.Queue[Request] = field(default_factory=asyncio.Queue)
+    port: int = 0
+    _runner: web.AppRunner | None = None
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        recorded = Request(request.path, dict(request.headers), await request.read())
+        self.requests.append(recorded)
+        await self.arrived.put(recorded)
+        status, headers = self.responses.pop(0) if self.responses else (200, {})
+        return web.json_response({"ok": status < 300}, status=status, headers=headers)
+
+    async def start(self) -> RecordingServer:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = await start_http(app, "127.0.0.1:0")
+        self.port = bound_port(self._runner)
+        return self
+
+    def url(self, path: str = "/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    async def next(self, timeout: float = 20.0) -> Request:
+        return await asyncio.wait_for(self.arrived.get(), timeout)
+
+    async def nothing_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self.arrived.get(), seconds)
+        except TimeoutError:
+            return True
+        return False
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+async def read_topic(settings: KafkaSettings, topic: str, timeout: float = 2.0) -> list[bytes]:
+    """Every record currently on a topic, read without a consumer group."""
+    consumer = new_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        values: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        done: set[TopicPartition] = set()
+        while len(done) < len(tps) and loop.time() < deadline:
+            batch = await consumer.getmany(timeout_ms=100)
+            for records in batch.values():
+                values += [r.value for r in records if r.value is not None]
+            for tp in tps:
+                highwater = consumer.highwater(tp)
+                if highwater is not None and await consumer.position(tp) >= highwater:
+                    done.add(tp)
+        return values
+    finally:
+        await consumer.stop()

@@ -1,0 +1,64 @@
+"""The three workers wired to a test's own topics and receiver, run in-process."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from services.ingest.config import IngestConfig
+from services.ingest.worker import IngestWorker
+from services.notify.config import NotifyConfig
+from services.notify.worker import NotifyWorker
+from services.triage.config import TriageConfig
+from services.triage.worker import TriageWorker
+from shared.config import KafkaSettings
+from tests.helpers import running, wait_ready
+
+
+@dataclass
+class Pipeline:
+    ingest_url: str
+    ingest: IngestWorker
+    triage: TriageWorker
+    notify: NotifyWorker
+
+
+@contextlib.asynccontextmanager
+async def pipeline(
+    kafka: KafkaSettings,
+    notify: dict[str, Any],
+    triage: dict[str, Any] | None = None,
+    ingest: dict[str, Any] | None = None,
+) -> AsyncIterator[Pipeline]:
+    suffix = kafka.topics.alerts.rsplit(".", 1)[-1]
+    common = {"kafka": kafka.model_dump()}
+    ingest_worker = IngestWorker(IngestConfig.model_validate({**common, "ingest": ingest or {}}))
+    triage_worker = TriageWorker(
+        TriageConfig.model_validate(
+            {**common, "triage": {"group_id": f"triage-{suffix}", **(triage or {})}}
+        )
+    )
+    notify_worker = NotifyWorker(
+        NotifyConfig.model_validate(
+            {**common, "notify": {"group_id": f"notify-{suffix}", **notify}}
+        )
+    )
+    async with (
+        running(ingest_worker, ingest_worker.app()) as port,
+        running(triage_worker),
+        running(notify_worker),
+    ):
+        await wait_ready(triage_worker)
+        await wait_ready(notify_worker)
+        yield Pipeline(f"http://127.0.0.1:{port}", ingest_worker, triage_worker, notify_worker)
+
+
+def webhook_route(url: str, **webhook: Any) -> dict[str, Any]:
+    """A notify section sending everything to one webhook receiver."""
+    return {
+        "route": {"receiver": "oncall"},
+        "receivers": [{"name": "oncall", "webhook_configs": [{"url": url, **webhook}]}],
+        "retry": {"initial_backoff": "50ms", "max_backoff": "200ms", "max_elapsed": "5s"},
+    }

@@ -1,0 +1,94 @@
+"""``corral up`` as a user runs it: one command, the whole pipeline, a webhook out."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from shared.kafka.embedded import free_port
+from tests.alertmanager import NODE_DOWN, NODE_DOWN_TEXT, am_alert, webhook
+from tests.helpers import RecordingServer
+
+pytestmark = pytest.mark.broker
+
+
+async def wait_http(url: str, timeout: float = 60.0) -> None:
+    async with asyncio.timeout(timeout), aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+async def test_corral_up_delivers_to_configured_webhook(tmp_path: Path) -> None:
+    receiver = await RecordingServer().start()
+    ingest, triage, notify = free_port(), free_port(), free_port()
+    config = tmp_path / "corral.yml"
+    config.write_text(
+        f"""
+ingest:
+  listen: 127.0.0.1:{ingest}
+triage:
+  listen: 127.0.0.1:{triage}
+notify:
+  listen: 127.0.0.1:{notify}
+  route:
+    receiver: oncall
+  receivers:
+    - name: oncall
+      webhook_configs:
+        - url: {receiver.url()}
+"""
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.corral.cli",
+        "up",
+        "--config",
+        str(config),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        for port in (ingest, triage, notify):
+            await wait_http(f"http://127.0.0.1:{port}/-/ready")
+        banner = (await asyncio.wait_for(process.stdout.read(2000), 10)).decode()  # type: ignore[union-attr]
+        assert f"http://127.0.0.1:{ingest}/api/v1/alerts/alertmanager" in banner
+
+        started = time.perf_counter()
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(
+                f"http://127.0.0.1:{ingest}/api/v1/alerts/alertmanager",
+                json=webhook([am_alert(NODE_DOWN, NODE_DOWN_TEXT)]),
+            ) as response,
+        ):
+            assert response.status == 200
+        delivered = await receiver.next(timeout=30)
+        elapsed = time.perf_counter() - started
+        print(f"POST to webhook delivery through corral up: {elapsed * 1000:.0f} ms")
+        assert delivered.json()["labels"]["node"] == "worker-7"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(process.wait(), 60)
+        await receiver.stop()
+    assert code == 0
+    # Every worker stopped with it: nothing listens on their ports any more.
+    for port in (ingest, triage, notify):
+        with pytest.raises(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()

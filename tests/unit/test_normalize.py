@@ -1,0 +1,61 @@
+"""Parsing both request shapes into normalized alerts."""
+
+from datetime import UTC, datetime
+
+import pytest
+from pydantic import ValidationError
+
+from services.ingest.normalize import from_api_v2, from_webhook
+from services.ingest.payloads import PostableAlerts, WebhookPayload
+from shared.fingerprint import fingerprint
+from shared.messages import AlertStatus
+from tests.alertmanager import NODE_DOWN, am_alert, webhook
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def test_webhook_keeps_alertmanager_fields() -> None:
+    body = webhook([am_alert(NODE_DOWN), am_alert({**NODE_DOWN, "node": "w8"}, status="resolved")])
+    body["alerts"][0]["fingerprint"] = "abcdef0123456789"
+    body["truncatedAlerts"] = 3
+    alerts = from_webhook(WebhookPayload.model_validate(body), NOW)
+    first, second = alerts
+    assert first.fingerprint == "abcdef0123456789"  # Alertmanager's own wins
+    assert first.ends_at is None  # "0001-01-01T00:00:00Z" means no end
+    assert first.starts_at == datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
+    assert first.group_key == body["groupKey"]
+    assert first.receiver == "corral" and first.source == "alertmanager"
+    assert second.status == AlertStatus.RESOLVED and second.ends_at is not None
+    assert first.received_at == NOW
+
+
+def test_api_v2_status_comes_from_ends_at() -> None:
+    labels = {"alertname": "HighLatency", "service": "api"}
+    body = [
+        {"labels": labels, "endsAt": "2026-11-26T12:04:00Z"},
+        {"labels": {**labels, "service": "web"}, "endsAt": "2026-11-26T11:59:00Z"},
+        {"labels": {**labels, "service": "db"}, "annotations": None},
+    ]
+    alerts = from_api_v2(PostableAlerts.model_validate(body).root, NOW)
+    assert [a.status for a in alerts] == [
+        AlertStatus.FIRING,
+        AlertStatus.RESOLVED,
+        AlertStatus.FIRING,
+    ]
+    assert alerts[0].fingerprint == fingerprint(labels)
+    assert alerts[2].annotations == {}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ([{"labels": {}}], (0, "labels")),
+        ([{"labels": {"0bad": "x"}}], (0, "labels")),
+        ([{"labels": {"a": "b"}, "startsAt": "yesterday"}], (0, "startsAt")),
+        ({"labels": {"a": "b"}}, ()),
+    ],
+)
+def test_api_v2_rejects_bad_alerts(body: object, field: tuple) -> None:
+    with pytest.raises(ValidationError) as caught:
+        PostableAlerts.model_validate(body)
+    assert caught.value.errors()[0]["loc"] == field
