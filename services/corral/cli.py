@@ -1,37 +1,26 @@
-"""The ``corral`` command line."""
+"""The ``corral`` command line: every service's subcommands, plus ``up`` and ``check-config``."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from shared.config import CONFIG_ENV, ConfigError
+from services.ingest import commands as ingest_commands
+from services.notify import commands as notify_commands
+from services.triage import commands as triage_commands
+from shared.cli import Subcommands, config_path, with_config
+from shared.config import ConfigError
 from shared.logging import configure_logging
-
-
-def _config_path(args: argparse.Namespace) -> str | None:
-    return args.config or os.environ.get(CONFIG_ENV) or None
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     from services.corral import config, up
 
-    path = _config_path(args)
+    path = config_path(args)
     settings = config.load(path)
     configure_logging(settings.log.level, "corral")
     return up.up(settings, path)
-
-
-def _worker(module: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        importlib.import_module(f"services.{module}.main").main(_config_path(args))
-        return 0
-
-    return run
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
@@ -46,26 +35,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="corral", description="Alert ingestion and auto-triage pipeline."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    def add(
-        name: str, handler: Callable[[argparse.Namespace], int], help: str
-    ) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help, description=help)
-        sub.set_defaults(handler=handler)
-        return sub
-
-    for name, text in (
-        ("up", "Run the whole pipeline here (embedded broker unless Kafka is configured)."),
-        ("ingest", "Run the ingest worker (HTTP API to Kafka)."),
-        ("triage", "Run a triage worker (alerts to incidents)."),
-        ("notify", "Run a notify worker (incidents to receivers)."),
-    ):
-        sub = add(name, cmd_up if name == "up" else _worker(name), text)
-        sub.add_argument("--config", metavar="PATH", help=f"config file (default ${CONFIG_ENV})")
-
-    check = add("check-config", cmd_check_config, "Validate a config file before deploying it.")
+    commands = Subcommands(parser)
+    up = commands.add(
+        "up", cmd_up, "Run the whole pipeline here (embedded broker unless Kafka is configured)."
+    )
+    with_config(up)
+    check = commands.add("check-config", cmd_check_config, "Validate a config before deploying it.")
     check.add_argument("path", metavar="PATH")
+    for service in (ingest_commands, triage_commands, notify_commands):
+        service.register(commands)
     return parser
 
 
