@@ -28,3 +28,8 @@ END_TO_END_SECONDS = Histogram(
 INCIDENTS_INVALID = Counter(
     "corral_notify_invalid_records_total", "Records on the incidents topic notify could not read."
 )
+DEAD_LETTERS = Counter(
+    "corral_dead_letters_total",
+    "Notifications given up after the retry budget and written to the dead-letter topic.",
+    ["receiver"],
+)

@@ -82,6 +82,9 @@ class NotifyWorker:
     def ready(self) -> bool:
         return self.loop is not None and self.loop.ready
 
+    async def tick(self) -> list[Record]:
+        return []
+
     async def on_assigned(self, partitions: set[TopicPartition]) -> None:
         await self.sent.restore({tp.partition for tp in partitions})
 

@@ -53,6 +53,7 @@ class EmitStage:
                 severity=incident.severity,
                 priority=incident.priority,
                 score=incident.score,
+                flapping=incident.flapping,
                 explanation=[*incident.explanation, incident.severity_reason],
                 opened_at=incident.opened_at,
                 updated_at=incident.updated_at,

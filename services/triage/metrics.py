@@ -1,6 +1,8 @@
 """triage's metrics."""
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Histogram
+
+from shared.metrics import LATENCY_BUCKETS
 
 ALERTS_DEDUPLICATED = Counter(
     "corral_alerts_deduplicated_total",
@@ -23,4 +25,9 @@ CORRELATIONS = Counter(
     "corral_correlation_decisions_total",
     "Alerts placed into incidents, by the policy that decided.",
     ["policy"],
+)
+CLASSIFIER_INFERENCE_SECONDS = Histogram(
+    "corral_classifier_inference_seconds",
+    "Time to score one batch of alerts with the severity classifier.",
+    buckets=LATENCY_BUCKETS,
 )

@@ -19,6 +19,7 @@ class IncidentState:
     status: IncidentStatus = IncidentStatus.FIRING
     resolved_at: datetime | None = None
     explanation: list[str] = field(default_factory=list)
+    flapping: bool = False
     severity: str = "warning"
     priority: str = "P3"
     score: int = 0

@@ -71,6 +71,9 @@ class TriageWorker:
     def ready(self) -> bool:
         return self.loop is not None and self.loop.ready
 
+    async def tick(self) -> list[Record]:
+        return []
+
     async def on_assigned(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
             self.partitions.setdefault(tp.partition, PartitionState())

@@ -35,6 +35,13 @@ class BatchHandler(Protocol):
         acknowledges them, and only then commits the batch's offsets.
         """
 
+    async def tick(self) -> list[Record]:
+        """Time-driven work (quiet periods, repeats, expiry) between batches.
+
+        Called every ``tick_interval`` whether or not records arrived, under
+        the same lock as ``handle``; what it returns is published the same way.
+        """
+
     async def on_assigned(self, partitions: set[TopicPartition]) -> None:
         """Load state for newly owned partitions before their records arrive."""
 
@@ -71,6 +78,7 @@ class ConsumerLoop:
         handler: BatchHandler,
         publisher: Publisher,
         retry_backoff: float = 0.5,
+        tick_interval: float = 1.0,
     ):
         self.settings = settings
         self.group_id = group_id
@@ -78,6 +86,7 @@ class ConsumerLoop:
         self.handler = handler
         self.publisher = publisher
         self.retry_backoff = retry_backoff
+        self.tick_interval = tick_interval
         self.batch_lock = asyncio.Lock()
         self.assigned = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
@@ -94,14 +103,20 @@ class ConsumerLoop:
     async def run(self, stop: asyncio.Event) -> None:
         assert self.consumer is not None, "start() first"
         consumer = self.consumer
+        clock = asyncio.get_running_loop().time
+        next_tick = clock() + self.tick_interval
         while not stop.is_set():
-            batch = await consumer.getmany(timeout_ms=200, max_records=self.settings.max_batch)
+            wait_ms = max(1, min(200, round((next_tick - clock()) * 1000)))
+            batch = await consumer.getmany(timeout_ms=wait_ms, max_records=self.settings.max_batch)
             async with self.batch_lock:
                 # A rebalance may have taken partitions between fetch and now.
                 owned = consumer.assignment()
                 batch = {tp: records for tp, records in batch.items() if tp in owned and records}
                 if batch:
                     await self._process(consumer, batch, stop)
+                if clock() >= next_tick:
+                    next_tick = clock() + self.tick_interval
+                    await self._publish(await self.handler.tick(), stop)
                 await self._record_lag(consumer)
 
     async def _process(self, consumer: AIOKafkaConsumer, batch: Batch, stop: asyncio.Event) -> None:
