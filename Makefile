@@ -23,5 +23,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Throughput, latency and memory against the embedded broker's own limit
+# (several minutes; prints the figures and writes bench/results/perf-*.json).
+bench: $(STAMP)
+	$(BIN)/python -m bench.perf
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

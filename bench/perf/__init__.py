@@ -1,0 +1,1 @@
+"""``make bench``: Corral's throughput, latency and memory against its broker's own limit."""

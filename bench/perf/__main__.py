@@ -1,0 +1,329 @@
+"""``make bench``: measure Corral against the limit of its broker, on the embedded broker.
+
+1. limit: Corral's alert messages through a bare aiokafka producer and consumer;
+2. throughput: realistic webhooks from a separate load generator process,
+   through ingest, triage and notify to a local webhook receiver, sustained;
+3. latency at a fixed 1,000 alerts/s: request → notification p50/p95/p99;
+4. memory: triage's resident size with 100,000 and 1,000,000 active alerts;
+5. every figure printed, with Corral ÷ limit, and written as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.perf import limit, memory
+from bench.perf.stack import (
+    Receiver,
+    rss_bytes,
+    scrape,
+    start_pipeline,
+    wait_consumed,
+    wait_drained,
+    wait_ready,
+    write_config,
+)
+from shared.config import KafkaSettings, TopicNames
+from shared.kafka.embedded import EmbeddedBroker
+from shared.kafka.topics import TopicSpec, ensure_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
+async def run_module(*args: str) -> dict[str, Any]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", *args, stdout=subprocess.PIPE, cwd=ROOT
+    )
+    out, _ = await process.communicate()
+    if process.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed with code {process.returncode}")
+    return json.loads(out)
+
+
+async def measure_limit(bootstrap: str, count: int, partitions: int) -> dict[str, Any]:
+    settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=partitions)
+    topic = "bench.limit"
+    await ensure_topics(settings, [TopicSpec(topic)])
+    records = limit.messages(count)
+    consumer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.perf.limit",
+        "--bootstrap",
+        bootstrap,
+        "--topic",
+        topic,
+        "--count",
+        str(count),
+        "--group",
+        "bench-limit",
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert consumer.stdout is not None
+    await consumer.stdout.readline()  # "ready": it has joined its group
+    started = await limit.produce(settings, topic, records)
+    produced = time.time()
+    out, _ = await consumer.communicate()
+    finished = json.loads(out)["finished"]
+    return {
+        "messages": count,
+        "bytes_per_message": round(sum(len(v) for _, v in records) / count),
+        "produce_per_s": count / (produced - started),
+        "alerts_per_s": count / (finished - started),
+    }
+
+
+async def measure_throughput(
+    config_path: Path, receiver: Receiver, duration: float, concurrency: int
+) -> dict[str, Any]:
+    supervisor, config = await start_pipeline(config_path)
+    try:
+        url = f"http://{config.ingest.listen}/api/v1/alerts/alertmanager"
+        load = await run_module(
+            "bench.perf.loadgen",
+            "throughput",
+            "--url",
+            url,
+            "--duration",
+            str(duration),
+            "--concurrency",
+            str(concurrency),
+        )
+        drain = await wait_drained([config.triage.listen, config.notify.listen])
+        triaged = await scrape(config.triage.listen, "corral_messages_consumed_total")
+        total = load["elapsed_s"] + drain
+        return {
+            "duration_s": load["elapsed_s"],
+            "drain_s": drain,
+            "alerts_accepted": load["alerts_accepted"],
+            "alerts_triaged": triaged,
+            "statuses": load["statuses"],
+            "notifications": receiver.notifications,
+            "ingest_alerts_per_s": load["accepted_per_s"],
+            "sustained_alerts_per_s": load["alerts_accepted"] / total,
+        }
+    finally:
+        await supervisor.terminate_all()
+
+
+async def measure_latency(
+    config_path: Path, receiver: Receiver, duration: float, rate: float
+) -> dict[str, Any]:
+    supervisor, config = await start_pipeline(config_path)
+    try:
+        url = f"http://{config.ingest.listen}/api/v1/alerts/alertmanager"
+        load = await run_module(
+            "bench.perf.loadgen",
+            "latency",
+            "--url",
+            url,
+            "--duration",
+            str(duration),
+            "--rate",
+            str(rate),
+            "--batch",
+            "10",
+        )
+        await wait_drained([config.triage.listen, config.notify.listen])
+    finally:
+        await supervisor.terminate_all()
+    sent: dict[str, float] = load["send_times"]
+    latencies = sorted(
+        (receiver.first_seen[k] - t) * 1000 for k, t in sent.items() if k in receiver.first_seen
+    )
+    q = statistics.quantiles(latencies, n=100, method="inclusive") if len(latencies) > 1 else [0]
+    return {
+        "rate_alerts_per_s": rate,
+        "requests": load["requests"],
+        "statuses": load["statuses"],
+        "notified": len(latencies),
+        "missing": len(sent) - len(latencies),
+        "p50_ms": q[49],
+        "p95_ms": q[94],
+        "p99_ms": q[98],
+        "max_ms": latencies[-1] if latencies else None,
+    }
+
+
+async def measure_memory(config_path: Path, bootstrap: str, sizes: list[int]) -> dict[str, Any]:
+    """A triage worker of its own, on topics of its own, fed alerts straight from Kafka."""
+    topics = TopicNames(**{k: f"{v}.mem" for k, v in TopicNames().model_dump().items()})
+    env = {
+        **os.environ,
+        "CORRAL_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "CORRAL_TRIAGE__GROUP_ID": "bench-memory",
+        **{f"CORRAL_KAFKA__TOPICS__{k.upper()}": v for k, v in topics.model_dump().items()},
+    }
+    from services.corral.config import load
+
+    listen = load(config_path, env={}).triage.listen
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.corral.cli",
+        "triage",
+        "--config",
+        str(config_path),
+        env=env,
+        cwd=ROOT,
+    )
+    settings = KafkaSettings(bootstrap_servers=bootstrap, topics=topics)
+    try:
+        await wait_ready(f"http://{listen}/-/ready")
+        baseline = rss_bytes(process.pid)
+        result: dict[str, Any] = {"baseline_rss_bytes": baseline, "points": []}
+        fed = 0
+        for size in sizes:
+            await memory.produce(settings, topics.alerts, fed, size - fed)
+            fed = size
+            await wait_consumed(listen, size)
+            rss = rss_bytes(process.pid)
+            result["points"].append(
+                {
+                    "active_alerts": size,
+                    "rss_bytes": rss,
+                    "bytes_per_alert": (rss - baseline) / size,
+                }
+            )
+        return result
+    finally:
+        process.terminate()
+        await process.wait()
+
+
+def report(results: dict[str, Any]) -> str:
+    lim, thr, lat = results.get("limit"), results.get("throughput"), results.get("latency")
+    lines = [f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores"]
+    if lim:
+        lines.append(
+            f"limit       bare producer+consumer   {lim['alerts_per_s']:>10,.0f} alerts/s "
+            f"({lim['messages']:,} messages of {lim['bytes_per_message']} B)"
+        )
+    if thr:
+        sustained = thr["sustained_alerts_per_s"]
+        lines.append(
+            f"throughput  Corral sustained         {sustained:>10,.0f} alerts/s "
+            f" ({thr['alerts_accepted']:,} alerts in {thr['duration_s']:.1f} s "
+            f"+ {thr['drain_s']:.1f} s drain; ingest answered {thr['statuses']})"
+        )
+        if lim:
+            lines.append(f"ratio       Corral / limit           {results['ratio']:>10.1%}")
+    if lat:
+        lines.append(
+            f"latency     at {lat['rate_alerts_per_s']:,.0f} alerts/s          "
+            f"p50 {lat['p50_ms']:.1f} ms  p95 {lat['p95_ms']:.1f} ms  "
+            f"p99 {lat['p99_ms']:.1f} ms  (max {lat['max_ms']:.1f} ms, "
+            f"{lat['notified']} incidents, {lat['missing']} missing)"
+        )
+    for point in results.get("memory", {}).get("points", []):
+        lines.append(
+            f"memory      {point['active_alerts']:>9,} active alerts  "
+            f"{point['rss_bytes'] / 2**20:>8.1f} MiB RSS  "
+            f"{point['bytes_per_alert']:>7.0f} B/alert"
+        )
+    return "\n".join(lines)
+
+
+async def main(args: argparse.Namespace) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "started": datetime.now(UTC).isoformat(),
+        "machine": machine(),
+        "args": vars(args),
+    }
+    broker = EmbeddedBroker()
+    broker.start()
+    await broker.wait_ready()
+    receiver = await Receiver().start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            extra = {
+                "kafka": {
+                    "bootstrap_servers": broker.bootstrap_servers,
+                    "session_timeout": "3s",
+                    "heartbeat_interval": "500ms",
+                }
+            }
+            config = write_config(Path(tmp) / "corral.yml", receiver.port, extra)
+            if "limit" in args.steps:
+                results["limit"] = await measure_limit(
+                    broker.bootstrap_servers, args.limit_messages, 6
+                )
+            if "throughput" in args.steps:
+                results["throughput"] = await measure_throughput(
+                    config, receiver, args.duration, args.concurrency
+                )
+            if "latency" in args.steps:
+                results["latency"] = await measure_latency(
+                    config, receiver, args.latency_duration, args.rate
+                )
+            if "memory" in args.steps:
+                results["memory"] = await measure_memory(
+                    config, broker.bootstrap_servers, args.memory_sizes
+                )
+    finally:
+        await receiver.stop()
+        broker.stop()
+    if "limit" in results and "throughput" in results:
+        results["ratio"] = (
+            results["throughput"]["sustained_alerts_per_s"] / results["limit"]["alerts_per_s"]
+        )
+    return results
+
+
+def cli() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.perf",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--steps",
+        nargs="+",
+        default=["limit", "throughput", "latency", "memory"],
+        choices=["limit", "throughput", "latency", "memory"],
+    )
+    parser.add_argument("--duration", type=float, default=30.0, help="throughput load, seconds")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--latency-duration", type=float, default=20.0)
+    parser.add_argument("--rate", type=float, default=1000.0, help="alerts/s for latency")
+    parser.add_argument("--limit-messages", type=int, default=300_000)
+    parser.add_argument("--memory-sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--out", type=Path, default=None, help="JSON results file")
+    args = parser.parse_args()
+    results = asyncio.run(main(args))
+    print(report(results))
+    out = args.out or ROOT / "bench" / "results" / f"perf-{int(time.time())}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"results written to {out}")
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,83 @@
+"""The broker's own limit: Corral's alert messages through a bare aiokafka producer
+and consumer, no Corral logic, on the same topic layout the pipeline uses.
+
+The consumer runs in a process of its own (as triage does), started before
+the producer; the limit is messages ÷ (last consumed - first produced).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from datetime import UTC, datetime
+
+from bench.perf.alerts import Traffic, webhook
+from services.ingest.normalize import from_webhook
+from services.ingest.payloads import WebhookPayload
+from shared.config import KafkaSettings
+from shared.kafka.clients import new_consumer, new_producer
+from shared.partitioning import alert_key
+
+
+def messages(count: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
+    """(key, value) pairs of normalized ``Alert`` records, as ingest writes them."""
+    traffic = Traffic(seed=seed, resend_share=0.0, resolve_share=0.0)
+    now = datetime.now(UTC)
+    out: list[tuple[bytes, bytes]] = []
+    seq = 0
+    while len(out) < count:
+        seq += 1
+        payload = WebhookPayload.model_validate(webhook(traffic.batch(), seq))
+        for alert in from_webhook(payload, now):
+            out.append((alert_key(alert.labels, ["cluster"]).encode(), alert.to_bytes()))
+    return out[:count]
+
+
+async def produce(settings: KafkaSettings, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+    producer = new_producer(settings)
+    await producer.start()
+    try:
+        started = time.time()
+        pending = [await producer.send(topic, value=v, key=k) for k, v in records]
+        await asyncio.gather(*pending)
+        return started
+    finally:
+        await producer.stop()
+
+
+async def consume(settings: KafkaSettings, topic: str, count: int, group: str) -> float:
+    consumer = new_consumer(settings, group)
+    consumer.subscribe([topic])
+    await consumer.start()
+    try:
+        seen = 0
+        print("ready", flush=True)
+        while seen < count:
+            batch = await consumer.getmany(timeout_ms=200, max_records=settings.max_batch)
+            seen += sum(len(records) for records in batch.values())
+            if batch:
+                await consumer.commit()
+        return time.time()
+    finally:
+        await consumer.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--bootstrap", required=True)
+    parser.add_argument("--topic", required=True)
+    parser.add_argument("--count", type=int, required=True)
+    parser.add_argument("--group", required=True)
+    args = parser.parse_args()
+    settings = KafkaSettings(
+        bootstrap_servers=args.bootstrap, session_timeout="3s", heartbeat_interval="500ms"
+    )
+    finished = asyncio.run(consume(settings, args.topic, args.count, args.group))
+    json.dump({"finished": finished}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
