@@ -6,6 +6,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.fingerprint import fingerprint
+
 ZERO_TIME = "0001-01-01T00:00:00Z"
 
 # (alertname, severity, summary template) as a Kubernetes SRE team sees them.
@@ -69,6 +71,7 @@ class Traffic:
             "startsAt": "2026-11-26T10:00:00Z",
             "endsAt": ZERO_TIME,
             "generatorURL": "http://prometheus:9090/graph?g0.expr=up+%3D%3D+0&g0.tab=1",
+            "fingerprint": fingerprint(labels),
         }
 
     def batch(self) -> list[dict[str, Any]]:
