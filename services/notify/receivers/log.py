@@ -20,7 +20,7 @@ class LogIntegration:
             receiver=receiver,
             id=incident.id,
             revision=incident.revision,
-            event=incident.event.value,
+            change=incident.event.value,
             status=incident.status.value,
             priority=incident.priority,
             severity=incident.severity,
