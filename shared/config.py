@@ -201,6 +201,9 @@ class KafkaSettings(StrictModel):
     heartbeat_interval: Duration = Field(default="1s", validate_default=True)
     fetch_max_wait: Duration = Field(default="20ms", validate_default=True)
     max_batch: int = Field(default=1000, ge=1, description="Records handled per batch.")
+    max_batch_bytes: int = Field(
+        default=1024 * 1024, ge=16 * 1024, description="Producer batch size per partition."
+    )
 
 
 class LogSettings(StrictModel):

@@ -34,12 +34,20 @@ def error_response(
     return web.json_response(body, status=status, headers=headers)
 
 
+def _describe(loc: tuple[Any, ...], message: str) -> dict[str, str]:
+    if loc and loc[-1] == "[key]":
+        # pydantic reports a bad dict key as (..., key, "[key]").
+        loc = loc[:-1]
+        message = f"invalid label name {loc[-1]!r}: must match [a-zA-Z_][a-zA-Z0-9_]*"
+    return {"field": field_path(loc), "message": message}
+
+
 def validation_response(exc: ValidationError) -> web.Response:
     """422 naming every bad field, or 400 when the body is not JSON at all."""
     raw = exc.errors(include_url=False, include_context=False, include_input=False)
     if raw and raw[0]["type"] == "json_invalid":
         return error_response(400, f"body is not valid JSON: {raw[0]['msg']}", field="(body)")
-    errors = [{"field": field_path(tuple(e["loc"])), "message": e["msg"]} for e in raw]
+    errors = [_describe(tuple(e["loc"]), e["msg"]) for e in raw]
     first = errors[0]
     return error_response(
         422, f"{first['field']}: {first['message']}", field=first["field"], errors=errors

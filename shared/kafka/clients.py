@@ -47,6 +47,9 @@ def new_producer(settings: KafkaSettings) -> AIOKafkaProducer:
         **connection_options(settings),
         acks="all",
         linger_ms=_ms(settings.linger.total_seconds()),
+        # aiokafka's 16 KiB default holds ~20 alerts: a webhook of 100 would
+        # become five produce requests, and socket writes would dominate.
+        max_batch_size=settings.max_batch_bytes,
         max_request_size=4 * 1024 * 1024,
     )
 

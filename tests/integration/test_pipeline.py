@@ -91,7 +91,7 @@ async def test_prometheus_api_v2_push_is_accepted(kafka: KafkaSettings) -> None:
             b'{"version": "4", "groupKey": "x", "status": "firing", '
             b'"receiver": "r", "alerts": [{"status": "firing", "labels": {"bad-name": "x"}}]}',
             422,
-            "alerts[0].labels",
+            "alerts[0].labels.bad-name",
         ),
         (
             "application/json",

@@ -1,17 +1,14 @@
-"""The default receiver writes each incident as one JSON log line."""
+"""The default receiver writes each incident as one structured log event."""
 
-import json
 from datetime import UTC, datetime
 
-import pytest
+from structlog.testing import capture_logs
 
 from services.notify.receivers.log import LogIntegration
-from shared.logging import configure_logging
 from shared.messages import Incident
 
 
-async def test_incident_is_logged_as_json(capsys: pytest.CaptureFixture[str]) -> None:
-    configure_logging("info", "notify")
+async def test_incident_is_logged_with_its_fields() -> None:
     now = datetime.now(UTC)
     incident = Incident(
         id="abc",
@@ -27,8 +24,9 @@ async def test_incident_is_logged_as_json(capsys: pytest.CaptureFixture[str]) ->
         opened_at=now,
         updated_at=now,
     )
-    await LogIntegration("log/0").notify(incident, "default")
-    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    with capture_logs() as logs:
+        await LogIntegration("log/0").notify(incident, "default")
+    [line] = logs
     assert line["event"] == "incident"
     assert (line["id"], line["revision"], line["change"]) == ("abc", 2, "updated")
     assert line["receiver"] == "default" and line["title"] == "TargetDown: 3 targets down"

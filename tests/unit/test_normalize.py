@@ -50,7 +50,7 @@ def test_api_v2_status_comes_from_ends_at() -> None:
     ("body", "field"),
     [
         ([{"labels": {}}], (0, "labels")),
-        ([{"labels": {"0bad": "x"}}], (0, "labels")),
+        ([{"labels": {"0bad": "x"}}], (0, "labels", "0bad", "[key]")),
         ([{"labels": {"a": "b"}, "startsAt": "yesterday"}], (0, "startsAt")),
         ({"labels": {"a": "b"}}, ()),
     ],
