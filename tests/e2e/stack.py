@@ -78,6 +78,13 @@ class Program:
                             return
                 await asyncio.sleep(0.1)
 
+    async def __aenter__(self) -> Program:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
     async def get_json(self, path: str) -> Any:
         async with aiohttp.ClientSession() as session, session.get(self.url + path) as response:
             response.raise_for_status()
@@ -101,7 +108,7 @@ async def alertmanager(
     """An Alertmanager posting every notification to ``webhook_url``."""
     config = render("alertmanager.yml", workdir / "alertmanager.yml", webhook_url=webhook_url)
     port = free_port()
-    program = Program(
+    async with Program(
         "alertmanager",
         [
             tools.alertmanager,
@@ -114,12 +121,8 @@ async def alertmanager(
         ],
         port,
         workdir,
-    )
-    await program.start()
-    try:
+    ) as program:
         yield program
-    finally:
-        await program.stop()
 
 
 @contextlib.asynccontextmanager
@@ -137,7 +140,7 @@ async def prometheus(
         alertmanagers=json.dumps(list(alertmanagers)),
     )
     port = free_port()
-    program = Program(
+    async with Program(
         "prometheus",
         [
             tools.prometheus,
@@ -151,12 +154,8 @@ async def prometheus(
         ],
         port,
         workdir,
-    )
-    await program.start()
-    try:
+    ) as program:
         yield program
-    finally:
-        await program.stop()
 
 
 class DemoExporter:

@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import re
 import signal
-import sys
 import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -28,7 +26,7 @@ import yaml
 from shared.kafka.embedded import free_port
 from tests.conftest import kafka_settings_for
 from tests.e2e.stack import Program
-from tests.integration.test_up import wait_http
+from tests.helpers import start_corral, wait_http
 from tests.monitoring import require_monitoring_tools
 
 pytestmark = pytest.mark.broker
@@ -130,18 +128,7 @@ async def workers(
     }
     path = tmp_path_factory.mktemp("workers") / "corral.yml"
     path.write_text(yaml.safe_dump(config))
-    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.corral.cli",
-        "up",
-        "--config",
-        str(path),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await start_corral("up", "--config", str(path))
     try:
         for port in ports.values():
             await wait_http(f"http://127.0.0.1:{port}/-/ready")
@@ -224,7 +211,7 @@ async def test_dashboard_and_rules_run_in_prometheus_scraping_the_workers(
     port = free_port()
     config = tmp_path / "prometheus.yml"
     config.write_text(yaml.safe_dump(scrape_config_for(workers, port)))
-    prometheus = Program(
+    async with Program(
         "prometheus",
         [
             tools.prometheus,
@@ -234,26 +221,23 @@ async def test_dashboard_and_rules_run_in_prometheus_scraping_the_workers(
         ],
         port,
         tmp_path,
-    )
-    await prometheus.start()
-    try:
-        # The shipped job names find all three workers...
-        async with asyncio.timeout(30):
-            while len(await query(prometheus, 'up{job=~"corral-.*"} == 1')) < len(WORKERS):
-                await asyncio.sleep(0.2)
+    ) as prometheus:
+        try:
+            # The shipped job names find all three workers...
+            async with asyncio.timeout(30):
+                while len(await query(prometheus, 'up{job=~"corral-.*"} == 1')) < len(WORKERS):
+                    await asyncio.sleep(0.2)
 
-        # ...every rule evaluates without error and, the workers being
-        # healthy, stays quiet...
-        rules = await settled_rules(prometheus)
-        assert rules
-        assert rules == [(name, "ok", "inactive") for name, *_ in rules]
-        # ...and so does every dashboard query, as Grafana sends it.
-        for promql in dashboard_queries():
-            await query(prometheus, grafana_expanded(promql))
-        services = await query(prometheus, "count by (service) (corral_build_info)")
-        assert sorted(s["metric"]["service"] for s in services) == sorted(WORKERS)
-    except (AssertionError, TimeoutError):
-        print(prometheus.log()[-4000:])
-        raise
-    finally:
-        await prometheus.stop()
+            # ...every rule evaluates without error and, the workers being
+            # healthy, stays quiet...
+            rules = await settled_rules(prometheus)
+            assert rules
+            assert rules == [(name, "ok", "inactive") for name, *_ in rules]
+            # ...and so does every dashboard query, as Grafana sends it.
+            for promql in dashboard_queries():
+                await query(prometheus, grafana_expanded(promql))
+            services = await query(prometheus, "count by (service) (corral_build_info)")
+            assert sorted(s["metric"]["service"] for s in services) == sorted(WORKERS)
+        except (AssertionError, TimeoutError):
+            print(prometheus.log()[-4000:])
+            raise
