@@ -45,6 +45,12 @@ def deduplicated() -> float:
     return REGISTRY.get_sample_value("corral_alerts_deduplicated_total") or 0.0
 
 
+def end_to_end(statistic: str) -> float:
+    """Sum or count of Corral's own ingest-to-receiver latency for the pager."""
+    name = f"corral_end_to_end_latency_seconds_{statistic}"
+    return REGISTRY.get_sample_value(name, {"receiver": "oncall"}) or 0.0
+
+
 def check_opened(incident: dict[str, Any], prom: Program, exporter: DemoExporter) -> None:
     assert incident["event"] == "opened"
     assert incident["status"] == "firing"
@@ -89,6 +95,7 @@ async def test_real_alert_pages_once_and_resolves(
     started = time.perf_counter()
     direct = path == "prometheus-direct"
     deduplicated_before = deduplicated()
+    latency_before = end_to_end("sum"), end_to_end("count")
     async with contextlib.AsyncExitStack() as stack:
         pager = await RecordingServer().start()
         stack.push_async_callback(pager.stop)
@@ -135,11 +142,16 @@ async def test_real_alert_pages_once_and_resolves(
             if direct:
                 # ...and they did reach Corral, which absorbed them.
                 assert deduplicated() > deduplicated_before
+            # The dashboard's end-to-end latency saw these notifications.
+            pages = end_to_end("count") - latency_before[1]
+            assert pages >= 1
+            in_corral = (end_to_end("sum") - latency_before[0]) / pages
         except (AssertionError, TimeoutError):
             print(f"--- prometheus log ---\n{prom.log()[-4000:]}")
             print(f"--- alertmanager log ---\n{am.log()[-4000:]}")
             raise
     print(
         f"\nreal stack via {path}: backlog to page {to_page:.1f} s, "
-        f"recovery to resolve {to_resolve:.1f} s, whole test {time.perf_counter() - started:.1f} s"
+        f"recovery to resolve {to_resolve:.1f} s; inside Corral (ingest to webhook) "
+        f"{in_corral * 1000:.0f} ms a page; whole test {time.perf_counter() - started:.1f} s"
     )
