@@ -19,6 +19,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+# Corral behind the real Prometheus and Alertmanager (Debian packages, installed
+# when missing); `make test` runs these too.
+.PHONY: e2e
+e2e: $(STAMP)
+	$(BIN)/python -m pytest -q -s tests/e2e
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

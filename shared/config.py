@@ -14,10 +14,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.durations import Duration
 
@@ -204,6 +204,27 @@ class KafkaSettings(StrictModel):
     max_batch_bytes: int = Field(
         default=1024 * 1024, ge=16 * 1024, description="Producer batch size per partition."
     )
+
+    @model_validator(mode="after")
+    def _security_settings_fit_the_protocol(self) -> Self:
+        """A TLS or SASL setting the protocol ignores means the operator believes
+        the connection is protected when it is not: refuse it."""
+        tls = self.security_protocol in ("SSL", "SASL_SSL")
+        sasl = self.security_protocol.startswith("SASL_")
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if getattr(self, name) is not None and not tls:
+                raise ValueError(f"{name} needs security_protocol SSL or SASL_SSL")
+        for name in ("sasl_mechanism", "sasl_username", "sasl_password"):
+            if getattr(self, name) is not None and not sasl:
+                raise ValueError(f"{name} needs security_protocol SASL_PLAINTEXT or SASL_SSL")
+        if sasl and (self.sasl_mechanism is None or self.sasl_username is None):
+            raise ValueError(
+                f"security_protocol {self.security_protocol} needs sasl_mechanism "
+                "(PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512) and sasl_username"
+            )
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("ssl_keyfile needs ssl_certfile (the client certificate)")
+        return self
 
 
 class LogSettings(StrictModel):

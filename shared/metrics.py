@@ -11,8 +11,21 @@ from __future__ import annotations
 import platform
 from importlib import metadata
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+)
 from prometheus_client import generate_latest as _generate_latest
+
+# A ``_created`` gauge beside every counter and histogram doubles the series
+# Prometheus stores for no query anyone writes; every metric module imports
+# this one first, so this applies before any metric exists.
+disable_created_metrics()
 
 LATENCY_BUCKETS = (
     0.001,

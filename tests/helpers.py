@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from aiokafka import TopicPartition
 
@@ -39,6 +42,36 @@ async def wait_ready(worker: Worker, timeout: float = 30.0) -> None:
     async with asyncio.timeout(timeout):
         while not worker.ready():
             await asyncio.sleep(0.05)
+
+
+async def wait_http(url: str, timeout: float = 60.0) -> None:
+    """Wait until ``url`` answers 200, as a load balancer's health check would."""
+    async with asyncio.timeout(timeout), aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url) as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.2)
+
+
+async def start_corral(
+    *args: str, stdout: int = asyncio.subprocess.DEVNULL
+) -> asyncio.subprocess.Process:
+    """``corral <args>`` in a process of its own, as a user starts it; the
+    broker comes from its config file, not from the test's environment."""
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.corral.cli",
+        *args,
+        env=env,
+        stdout=stdout,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
 
 @dataclass

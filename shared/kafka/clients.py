@@ -9,11 +9,32 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
-from shared.config import KafkaSettings
+from shared.config import ConfigError, KafkaSettings
 
 
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
+
+
+def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
+    """TLS verifying the brokers against ``ssl_cafile`` (else the system's CAs),
+    presenting ``ssl_certfile`` when the brokers ask for client certificates."""
+    try:
+        return create_ssl_context(
+            cafile=settings.ssl_cafile,
+            certfile=settings.ssl_certfile,
+            keyfile=settings.ssl_keyfile,
+        )
+    except (OSError, ssl.SSLError) as exc:
+        # A missing or wrong file does not fix itself: say which, and stop,
+        # rather than retry the connection forever.
+        files = {
+            name: getattr(settings, name)
+            for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+            if getattr(settings, name)
+        }
+        named = ", ".join(f"kafka.{name}={path}" for name, path in files.items())
+        raise ConfigError([f"{named or 'kafka TLS'}: cannot load: {exc}"]) from None
 
 
 def connection_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -24,14 +45,19 @@ def connection_options(settings: KafkaSettings) -> dict[str, Any]:
         "request_timeout_ms": _ms(settings.request_timeout.total_seconds()),
     }
     if settings.security_protocol in ("SSL", "SASL_SSL"):
-        context: ssl.SSLContext = create_ssl_context(
-            cafile=settings.ssl_cafile,
-            certfile=settings.ssl_certfile,
-            keyfile=settings.ssl_keyfile,
-        )
-        options["ssl_context"] = context
+        options["ssl_context"] = _ssl_context(settings)
     if settings.security_protocol.startswith("SASL"):
-        options["sasl_mechanism"] = settings.sasl_mechanism or "PLAIN"
+        if settings.sasl_password is None:
+            # Not required by the config model: the password usually arrives
+            # through the environment, which `corral check-config` ignores.
+            raise ConfigError(
+                [
+                    f"kafka.sasl_password: required with security_protocol "
+                    f"{settings.security_protocol}; set it in the config file or in "
+                    "CORRAL_KAFKA__SASL_PASSWORD"
+                ]
+            )
+        options["sasl_mechanism"] = settings.sasl_mechanism
         options["sasl_plain_username"] = settings.sasl_username
         options["sasl_plain_password"] = settings.sasl_password
     return options

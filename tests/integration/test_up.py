@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -14,21 +12,9 @@ import pytest
 
 from shared.kafka.embedded import free_port
 from tests.alertmanager import NODE_DOWN, NODE_DOWN_TEXT, am_alert, webhook
-from tests.helpers import RecordingServer
+from tests.helpers import RecordingServer, start_corral, wait_http
 
 pytestmark = pytest.mark.broker
-
-
-async def wait_http(url: str, timeout: float = 60.0) -> None:
-    async with asyncio.timeout(timeout), aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
 
 
 async def test_corral_up_delivers_to_configured_webhook(tmp_path: Path) -> None:
@@ -51,18 +37,7 @@ notify:
         - url: {receiver.url()}
 """
     )
-    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.corral.cli",
-        "up",
-        "--config",
-        str(config),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
+    process = await start_corral("up", "--config", str(config), stdout=asyncio.subprocess.PIPE)
     try:
         for port in (ingest, triage, notify):
             await wait_http(f"http://127.0.0.1:{port}/-/ready")

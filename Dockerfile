@@ -1,0 +1,30 @@
+# One image for every Corral worker; the command picks the worker:
+#   docker run corral ingest | triage | notify      (ENTRYPOINT is `corral`)
+# Dependencies are installed at the versions CI tested (requirements.lock as
+# pip constraints), into a virtualenv that the runtime stage copies alone.
+FROM python:3.11-slim AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY pyproject.toml requirements.lock README.md ./
+COPY shared ./shared
+COPY services ./services
+RUN python -m venv /opt/corral \
+    && /opt/corral/bin/pip install --constraint requirements.lock .
+
+FROM python:3.11-slim
+LABEL org.opencontainers.image.title="corral" \
+      org.opencontainers.image.description="Alert ingestion and auto-triage pipeline" \
+      org.opencontainers.image.licenses="Apache-2.0"
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin corral
+COPY --from=build /opt/corral /opt/corral
+ENV PATH=/opt/corral/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1
+# Numeric, so that Kubernetes can verify runAsNonRoot.
+USER 10001
+# ingest, triage, notify: HTTP API or health and /metrics (see deploy/corral.yml).
+EXPOSE 9095 9096 9097
+# Workers stop on SIGTERM: finish the batch, commit, exit 0.
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["corral"]
+CMD ["ingest"]

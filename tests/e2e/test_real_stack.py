@@ -1,0 +1,157 @@
+"""Corral behind the real Prometheus and Alertmanager.
+
+A real Prometheus scrapes a service whose queue backs up, a real alerting
+rule fires, and the alert reaches Corral either through a real Alertmanager
+(webhook) or straight from Prometheus (``/api/v2/alerts``). The on-call
+receiver must get one triaged incident, and one resolve when the queue
+drains: nothing more, however often Prometheus resends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client import REGISTRY
+
+from shared.config import KafkaSettings
+from tests.e2e.stack import DemoExporter, Program, alertmanager, prometheus
+from tests.helpers import RecordingServer
+from tests.integration.pipeline import pipeline, webhook_route
+from tests.monitoring import MonitoringTools
+
+pytestmark = pytest.mark.broker
+
+QUEUE = "orders"
+HEALTHY, BACKLOG = 3, 250
+PAGE_TIMEOUT = 60.0
+
+
+async def scraped_once(prom: Program, job: str) -> None:
+    """Wait until Prometheus has a sample of the target, so "healthy" was seen."""
+    async with asyncio.timeout(30):
+        while True:
+            answer = await prom.get_json(f"/api/v1/query?query=up%7Bjob%3D%22{job}%22%7D")
+            if answer["data"]["result"]:
+                return
+            await asyncio.sleep(0.2)
+
+
+def deduplicated() -> float:
+    return REGISTRY.get_sample_value("corral_alerts_deduplicated_total") or 0.0
+
+
+def end_to_end(statistic: str) -> float:
+    """Sum or count of Corral's own ingest-to-receiver latency for the pager."""
+    name = f"corral_end_to_end_latency_seconds_{statistic}"
+    return REGISTRY.get_sample_value(name, {"receiver": "oncall"}) or 0.0
+
+
+def check_opened(incident: dict[str, Any], prom: Program, exporter: DemoExporter) -> None:
+    assert incident["event"] == "opened"
+    assert incident["status"] == "firing"
+    assert incident["revision"] == 1
+    assert incident["severity"] == "critical"
+    assert incident["priority"] == "P1"
+    # The rule's labels, the target's labels and Prometheus's external labels.
+    assert incident["labels"] == {
+        "alertname": "QueueBacklog",
+        "cluster": "e2e-eu-1",
+        "instance": exporter.address,
+        "job": "shop",
+        "queue": QUEUE,
+        "severity": "critical",
+        "team": "shop",
+    }
+    assert incident["title"] == f"QueueBacklog: Queue {QUEUE} holds {BACKLOG} messages"
+    [alert] = incident["alerts"]
+    assert alert["status"] == "firing"
+    assert alert["generator_url"].startswith(f"{prom.url}/graph?g0.expr=")
+
+
+def check_resolved(incident: dict[str, Any], opened: dict[str, Any]) -> None:
+    assert (incident["id"], incident["event"], incident["status"]) == (
+        opened["id"],
+        "resolved",
+        "resolved",
+    )
+    # No revision between opening and resolving: the resends changed nothing.
+    assert incident["revision"] == 2
+    assert incident["resolved_at"] is not None
+    [alert] = incident["alerts"]
+    assert alert["status"] == "resolved"
+    assert alert["fingerprint"] == opened["alerts"][0]["fingerprint"]
+    assert alert["ends_at"] is not None
+
+
+@pytest.mark.parametrize("path", ["alertmanager", "prometheus-direct"])
+async def test_real_alert_pages_once_and_resolves(
+    path: str, kafka: KafkaSettings, monitoring_tools: MonitoringTools, tmp_path: Path
+) -> None:
+    started = time.perf_counter()
+    direct = path == "prometheus-direct"
+    deduplicated_before = deduplicated()
+    latency_before = end_to_end("sum"), end_to_end("count")
+    async with contextlib.AsyncExitStack() as stack:
+        pager = await RecordingServer().start()
+        stack.push_async_callback(pager.stop)
+        # In the direct path Alertmanager still gets the alert, from the same
+        # Prometheus, as the reference for its fingerprint; its notifications land here.
+        alertmanager_inbox = await RecordingServer().start()
+        stack.push_async_callback(alertmanager_inbox.stop)
+        exporter = await DemoExporter().start()
+        stack.push_async_callback(exporter.stop)
+        exporter.queue_depth.labels(QUEUE).set(HEALTHY)
+
+        corral = await stack.enter_async_context(pipeline(kafka, webhook_route(pager.url())))
+        corral_webhook = f"{corral.ingest_url}/api/v1/alerts/alertmanager"
+        webhook = alertmanager_inbox.url() if direct else corral_webhook
+        am = await stack.enter_async_context(alertmanager(monitoring_tools, tmp_path, webhook))
+        targets = [am.address]
+        if direct:
+            targets.append(corral.ingest_url.removeprefix("http://"))
+        prom = await stack.enter_async_context(
+            prometheus(monitoring_tools, tmp_path, exporter.address, targets)
+        )
+        try:
+            await scraped_once(prom, "shop")
+            stack_up = time.perf_counter()
+
+            exporter.queue_depth.labels(QUEUE).set(BACKLOG)
+            opened_request = await pager.next(PAGE_TIMEOUT)
+            to_page = time.perf_counter() - stack_up
+            opened = opened_request.json()
+            check_opened(opened, prom, exporter)
+            assert opened_request.headers["Idempotency-Key"] == f"{opened['id']}-1"
+            [reference] = await am.get_json("/api/v2/alerts")
+            assert opened["alerts"][0]["fingerprint"] == reference["fingerprint"]
+
+            exporter.queue_depth.labels(QUEUE).set(HEALTHY)
+            recovered = time.perf_counter()
+            resolved = (await pager.next(PAGE_TIMEOUT)).json()
+            to_resolve = time.perf_counter() - recovered
+            check_resolved(resolved, opened)
+
+            # Prometheus keeps resending the resolved alert every second;
+            # none of those may page again.
+            assert await pager.nothing_within(3.0)
+            if direct:
+                # ...and they did reach Corral, which absorbed them.
+                assert deduplicated() > deduplicated_before
+            # The dashboard's end-to-end latency saw these notifications.
+            pages = end_to_end("count") - latency_before[1]
+            assert pages >= 1
+            in_corral = (end_to_end("sum") - latency_before[0]) / pages
+        except (AssertionError, TimeoutError):
+            print(f"--- prometheus log ---\n{prom.log()[-4000:]}")
+            print(f"--- alertmanager log ---\n{am.log()[-4000:]}")
+            raise
+    print(
+        f"\nreal stack via {path}: backlog to page {to_page:.1f} s, "
+        f"recovery to resolve {to_resolve:.1f} s; inside Corral (ingest to webhook) "
+        f"{in_corral * 1000:.0f} ms a page; whole test {time.perf_counter() - started:.1f} s"
+    )

@@ -1,0 +1,243 @@
+"""The Grafana dashboard and Corral's alerting rules against running workers.
+
+A dashboard panel that names a metric no worker exports stays empty forever
+and looks like "all quiet"; a rule on such a metric never fires. So every
+metric they name must be exported by a worker started as ``corral up``
+starts it, and every query must run in a real Prometheus that scrapes the
+workers with the shipped scrape configuration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import signal
+import urllib.parse
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from shared.kafka.embedded import free_port
+from tests.conftest import kafka_settings_for
+from tests.e2e.stack import Program
+from tests.helpers import start_corral, wait_http
+from tests.monitoring import require_monitoring_tools
+
+pytestmark = pytest.mark.broker
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "corral.json"
+RULES = DEPLOY / "prometheus" / "rules" / "corral.yml"
+WORKERS = ("ingest", "triage", "notify")
+# Series Prometheus makes itself rather than scraping them from a worker.
+PROMETHEUS_OWN = {"up", "ALERTS"}
+# What the issue asks the dashboard to show.
+REQUIRED_ON_DASHBOARD = {
+    "corral_alerts_received_total",
+    "corral_alerts_rejected_total",
+    "corral_messages_published_total",
+    "corral_alerts_deduplicated_total",
+    "corral_incidents_opened_total",
+    "corral_incidents_resolved_total",
+    "corral_correlation_decisions_total",
+    "corral_classifier_inference_seconds_bucket",
+    "corral_end_to_end_latency_seconds_bucket",
+    "corral_notifications_total",
+    "corral_notification_retries_total",
+    "corral_dead_letters_total",
+    "corral_consumer_lag_messages",
+    "corral_build_info",
+}
+# What Grafana fills in before sending a query.
+GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(r"\{[^}]*\}|\[[^\]]*\]")
+_GROUPING = re.compile(r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)")
+_IDENTIFIER = re.compile(r"(?<![\w.$:])([a-zA-Z_:][a-zA-Z0-9_:]*)(?![\w:])(?!\s*\()")
+_KEYWORDS = {"and", "or", "unless", "offset", "bool", "by", "without", "on", "ignoring"}
+
+
+def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))
+
+
+def dashboard_queries() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [t["expr"] for p in _panels(dashboard["panels"]) for t in p.get("targets", [])]
+
+
+def rule_queries() -> list[str]:
+    groups = yaml.safe_load(RULES.read_text())["groups"]
+    return [rule["expr"] for group in groups for rule in group["rules"]]
+
+
+def grafana_expanded(query: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        query = query.replace(variable, value)
+    return query
+
+
+def metric_names(query: str) -> set[str]:
+    """Names of the series a PromQL query selects (not functions, labels or keywords)."""
+    text = _STRING.sub('""', grafana_expanded(query))
+    text = _GROUPING.sub(" ", _BRACKETS.sub(" ", text))
+    return {name for name in _IDENTIFIER.findall(text) if name not in _KEYWORDS}
+
+
+def test_metric_names_are_read_from_promql() -> None:
+    query = (
+        "histogram_quantile(0.99, sum by (le, endpoint)"
+        ' (rate(a_bucket{x="y(z)"}[$__rate_interval])))'
+        " / on (job) group_left (v) (b_total offset 5m) and up unless absent(c)"
+    )
+    assert metric_names(query) == {"a_bucket", "b_total", "up", "c"}
+
+
+def test_dashboard_shows_every_metric_the_issue_lists() -> None:
+    shown = set().union(*map(metric_names, dashboard_queries()))
+    assert not REQUIRED_ON_DASHBOARD - shown, REQUIRED_ON_DASHBOARD - shown
+
+
+def exported_names(exposition: str) -> set[str]:
+    """Every name a scrape of this text can yield, whether or not it has samples yet."""
+    names = set()
+    for name, kind in re.findall(r"^# TYPE (\S+) (\S+)$", exposition, re.MULTILINE):
+        names.add(name)
+        if kind in ("histogram", "summary"):
+            names |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
+    return names
+
+
+@pytest.fixture(scope="module")
+async def workers(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[dict[str, int]]:
+    """The three workers as ``corral up`` runs them, each in its own process."""
+    ports = {name: free_port() for name in WORKERS}
+    config: dict[str, Any] = {
+        "kafka": kafka_settings_for(kafka_bootstrap).model_dump(mode="json"),
+        **{name: {"listen": f"127.0.0.1:{port}"} for name, port in ports.items()},
+    }
+    path = tmp_path_factory.mktemp("workers") / "corral.yml"
+    path.write_text(yaml.safe_dump(config))
+    process = await start_corral("up", "--config", str(path))
+    try:
+        for port in ports.values():
+            await wait_http(f"http://127.0.0.1:{port}/-/ready")
+        yield ports
+    finally:
+        process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(process.wait(), 60)
+
+
+async def scrape(port: int) -> str:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+    ):
+        assert response.status == 200
+        return await response.text()
+
+
+async def test_every_metric_on_the_dashboard_and_in_the_rules_is_exported(
+    workers: dict[str, int],
+) -> None:
+    exported = {name: exported_names(await scrape(port)) for name, port in workers.items()}
+    everywhere = set().union(*exported.values())
+    for name, names in exported.items():
+        assert "corral_build_info" in names, f"{name} exports no build info"
+    for query in dashboard_queries() + rule_queries():
+        names = metric_names(query)
+        assert names, f"no metric found in {query!r}"
+        missing = names - everywhere - PROMETHEUS_OWN
+        assert not missing, f"{query!r} names {sorted(missing)}, which no worker exports"
+
+
+def scrape_config_for(ports: dict[str, int], prometheus_port: int) -> dict[str, Any]:
+    """The shipped compose scrape config with each worker found on loopback instead of by DNS."""
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    config["rule_files"] = [str(RULES)]
+    config.pop("alerting")
+    jobs = []
+    for job in config["scrape_configs"]:
+        worker = job["job_name"].removeprefix("corral-")
+        if worker in ports:
+            [discovery] = job.pop("dns_sd_configs")
+            assert discovery["port"] == 9095 + WORKERS.index(worker), job
+            job["static_configs"] = [{"targets": [f"127.0.0.1:{ports[worker]}"]}]
+            jobs.append(job)
+        elif job["job_name"] == "prometheus":
+            job["static_configs"] = [{"targets": [f"127.0.0.1:{prometheus_port}"]}]
+            jobs.append(job)
+    config["scrape_configs"] = jobs
+    return config
+
+
+async def query(prometheus: Program, promql: str) -> list[dict[str, Any]]:
+    answer = await prometheus.get_json("/api/v1/query?query=" + urllib.parse.quote(promql))
+    assert answer["status"] == "success", answer
+    return list(answer["data"]["result"])
+
+
+async def settled_rules(prometheus: Program) -> list[tuple[str, str, str]]:
+    """(name, health, state) of every rule, once all are ok and inactive or after 30 s."""
+    rules: list[tuple[str, str, str]] = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(30):
+            while not rules or any(rule[1:] != ("ok", "inactive") for rule in rules):
+                await asyncio.sleep(0.2)
+                groups = (await prometheus.get_json("/api/v1/rules"))["data"]["groups"]
+                rules = [
+                    (rule["name"], rule["health"], rule["state"])
+                    for group in groups
+                    for rule in group["rules"]
+                ]
+    return rules
+
+
+async def test_dashboard_and_rules_run_in_prometheus_scraping_the_workers(
+    workers: dict[str, int], tmp_path: Path
+) -> None:
+    tools = require_monitoring_tools()
+    port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(yaml.safe_dump(scrape_config_for(workers, port)))
+    async with Program(
+        "prometheus",
+        [
+            tools.prometheus,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        port,
+        tmp_path,
+    ) as prometheus:
+        try:
+            # The shipped job names find all three workers...
+            async with asyncio.timeout(30):
+                while len(await query(prometheus, 'up{job=~"corral-.*"} == 1')) < len(WORKERS):
+                    await asyncio.sleep(0.2)
+
+            # ...every rule evaluates without error and, the workers being
+            # healthy, stays quiet...
+            rules = await settled_rules(prometheus)
+            assert rules
+            assert rules == [(name, "ok", "inactive") for name, *_ in rules]
+            # ...and so does every dashboard query, as Grafana sends it.
+            for promql in dashboard_queries():
+                await query(prometheus, grafana_expanded(promql))
+            services = await query(prometheus, "count by (service) (corral_build_info)")
+            assert sorted(s["metric"]["service"] for s in services) == sorted(WORKERS)
+        except (AssertionError, TimeoutError):
+            print(prometheus.log()[-4000:])
+            raise
