@@ -22,7 +22,12 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    f1_score,
+    precision_recall_fscore_support,
+)
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline
 
@@ -65,7 +70,11 @@ def build_pipeline(folds: int = CALIBRATION_FOLDS) -> Pipeline:
     vectors = ColumnTransformer(
         [
             ("name", _tfidf(ngram_range=(1, 2)), column["name"]),
-            ("name_chars", _tfidf(analyzer="char_wb", ngram_range=(3, 5), min_df=2), column["name"]),
+            (
+                "name_chars",
+                _tfidf(analyzer="char_wb", ngram_range=(3, 5), min_df=2),
+                column["name"],
+            ),
             ("text", _tfidf(), column["text"]),
             ("expr", _tfidf(token_pattern=r"\S+"), column["expr"]),
             ("expr_words", _tfidf(), column["expr_words"]),
@@ -75,9 +84,7 @@ def build_pipeline(folds: int = CALIBRATION_FOLDS) -> Pipeline:
     regression = LogisticRegression(
         C=3.0, class_weight="balanced", solver="newton-cg", max_iter=1000
     )
-    calibrated = CalibratedClassifierCV(
-        regression, method="temperature", cv=folds, ensemble=False
-    )
+    calibrated = CalibratedClassifierCV(regression, method="temperature", cv=folds, ensemble=False)
     return Pipeline([("features", vectors), ("classifier", calibrated)])
 
 

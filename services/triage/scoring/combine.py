@@ -54,8 +54,10 @@ class MemberScore:
 
     @property
     def severity(self) -> str:
-        return self.rules.get("severity") or self.label or (
-            self.verdict.severity if self.verdict else DEFAULT_SEVERITY
+        return (
+            self.rules.get("severity")
+            or self.label
+            or (self.verdict.severity if self.verdict else DEFAULT_SEVERITY)
         )
 
     @property
@@ -91,8 +93,7 @@ class Context:
 
 def context_of(incident: IncidentState, scored: Sequence[IncidentAlert]) -> Context:
     services = {
-        next((a.labels[name] for name in SERVICE_LABELS if a.labels.get(name)), "")
-        for a in scored
+        next((a.labels[name] for name in SERVICE_LABELS if a.labels.get(name)), "") for a in scored
     }
     starts = [a.starts_at for a in scored if a.starts_at is not None]
     began = min([*starts, incident.opened_at])
@@ -131,7 +132,8 @@ def _signed(value: int) -> str:
 def _severity_line(lead: MemberScore) -> str:
     match lead.source:
         case "rule":
-            return f"severity {lead.severity}: rule {lead.rules.decided_by['severity']!r} on {lead.name}"
+            rule = lead.rules.decided_by["severity"]
+            return f"severity {lead.severity}: rule {rule!r} on {lead.name}"
         case "label":
             raw = lead.alert.labels.get("severity", "")
             return f"severity {lead.severity}: label severity={raw!r} of {lead.name}"
@@ -174,7 +176,9 @@ def assess(
 ) -> Assessment:
     firing = [m for m in members if m.alert.status == AlertStatus.FIRING] or list(members)
     noise = [m for m in firing if m.rules.noise]
-    scored = sorted((m for m in firing if not m.rules.noise), key=MemberScore.sort_key, reverse=True)
+    scored = sorted(
+        (m for m in firing if not m.rules.noise), key=MemberScore.sort_key, reverse=True
+    )
     if not scored:
         rule = noise[0].rules.decided_by["noise"]
         return Assessment(

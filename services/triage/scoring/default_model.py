@@ -53,7 +53,9 @@ def ensure_default_model(directory: Path) -> Path:
     path = default_model_path(directory)
     if not path.exists():
         data = dataset.read(list(catalogue_files()))
-        model = train(data.examples, sources=[f"corral catalogue {p.name}" for p in catalogue_files()])
+        model = train(
+            data.examples, sources=[f"corral catalogue {p.name}" for p in catalogue_files()]
+        )
         store.save(model, path)
         log.info("default severity model built", path=str(path), rows=len(data.examples))
     return path

@@ -86,6 +86,8 @@ class ModelHolder:
 
     def _failed(self, problem: str) -> None:
         if problem != self.problem:
-            log.error("severity model not loaded", problem=problem, keeping_previous=bool(self.model))
+            log.error(
+                "severity model not loaded", problem=problem, keeping_previous=bool(self.model)
+            )
         self.problem = problem
         CLASSIFIER_MODEL_LOADS.labels("failed").inc()
