@@ -11,7 +11,7 @@ one rule per line (``alertname``, ``expr``, ``labels``, ``annotations``,
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from services.triage.scoring.classifier import Example
-from services.triage.scoring.features import AlertText
+from services.triage.scoring.features import AlertText, expr_from_generator_url
 from services.triage.scoring.levels import normalize_severity
 
 
@@ -45,31 +45,45 @@ def _strings(value: Any) -> dict[str, str]:
     return {str(k): "" if v is None else str(v) for k, v in value.items()}
 
 
+def alert_text(row: Mapping[str, Any]) -> AlertText:
+    """A rule (``alert``/``alertname``, ``expr``) or a fired alert (labels, generator URL)."""
+    labels = _strings(row.get("labels"))
+    expr = row.get("expr") or expr_from_generator_url(
+        str(row.get("generator_url") or row.get("generatorURL") or "")
+    )
+    return AlertText(
+        alertname=str(row.get("alertname") or row.get("alert") or labels.get("alertname", "")),
+        labels=labels,
+        annotations=_strings(row.get("annotations")),
+        expr=str(expr),
+    )
+
+
 def _example(rule: Mapping[str, Any], severity: Any, origin: str) -> Example | None:
     level = normalize_severity(str(severity)) if severity is not None else None
     if level is None:
         return None
-    alert = AlertText(
-        alertname=str(rule.get("alertname") or rule.get("alert") or ""),
-        labels=_strings(rule.get("labels")),
-        annotations=_strings(rule.get("annotations")),
-        expr=str(rule.get("expr") or ""),
-    )
-    return Example(alert, level, origin=origin)
+    return Example(alert_text(rule), level, origin=origin)
+
+
+def json_rows(lines: Iterable[str], name: str) -> Iterator[dict[str, Any]]:
+    """The objects of a JSONL stream; blank lines are skipped, anything else is an error."""
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{name}:{number}: invalid JSON: {exc.msg}") from None
+        if not isinstance(row, dict):
+            raise DatasetError(f"{name}:{number}: expected a JSON object per line")
+        yield row
 
 
 def read_jsonl(path: Path) -> Dataset:
     data = Dataset(sources=[str(path)])
     with path.open() as lines:
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{number}: invalid JSON: {exc.msg}") from None
-            if not isinstance(row, dict):
-                raise DatasetError(f"{path}:{number}: expected a JSON object per line")
+        for row in json_rows(lines, str(path)):
             severity = row.get("severity", _strings(row.get("labels")).get("severity"))
             example = _example(row, severity, path.name)
             if example is None:
