@@ -10,6 +10,7 @@ changing which class wins.
 from __future__ import annotations
 
 import platform
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -133,8 +134,17 @@ def scores(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, Any]:
             for i, label in enumerate(labels)
         },
         "labels": labels,
-        "confusion_matrix": confusion_matrix(truth, predicted, labels=labels).tolist(),
+        "confusion_matrix": _confusion(truth, predicted, labels),
     }
+
+
+def _confusion(
+    truth: Sequence[str], predicted: Sequence[str], labels: list[str]
+) -> list[list[int]]:
+    with warnings.catch_warnings():
+        # sklearn warns when only one class occurs; the matrix is still right.
+        warnings.simplefilter("ignore", UserWarning)
+        return confusion_matrix(truth, predicted, labels=labels).tolist()
 
 
 def _cross_validated(
