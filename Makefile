@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-classifier clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ lint: $(STAMP)
 # (several minutes; prints the figures and writes bench/results/perf-*.json).
 bench: $(STAMP)
 	$(BIN)/python -m bench.perf
+
+# Cross-corpus macro-F1 of the severity classifier against a TF-IDF + logistic
+# regression baseline, and its throughput (reads ../shared/data/rules/).
+bench-classifier: $(STAMP)
+	$(BIN)/python -m bench.classifier.run
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

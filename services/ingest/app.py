@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from services.ingest.config import IngestSettings
 from services.ingest.errors import error_response, validation_response
+from services.ingest.feedback import FeedbackEndpoint
 from services.ingest.metrics import ALERTS_RECEIVED, ALERTS_REJECTED, REQUEST_SECONDS
 from services.ingest.normalize import from_api_v2, from_webhook
 from services.ingest.payloads import PostableAlerts, WebhookPayload
@@ -34,9 +35,10 @@ def _is_json(content_type: str) -> bool:
 
 
 class IngestApp:
-    def __init__(self, settings: IngestSettings, sink: AlertSink):
+    def __init__(self, settings: IngestSettings, sink: AlertSink, feedback_topic: str):
         self.settings = settings
         self.sink = sink
+        self.feedback = FeedbackEndpoint(sink, feedback_topic, self._unavailable)
 
     def build(self) -> web.Application:
         app = web.Application(client_max_size=self.settings.max_body_bytes)
@@ -44,6 +46,7 @@ class IngestApp:
             [
                 web.post("/api/v1/alerts/alertmanager", self.alertmanager_webhook),
                 web.post("/api/v2/alerts", self.prometheus_alerts),
+                self.feedback.route(),
             ]
         )
         return app

@@ -21,3 +21,8 @@ REQUEST_SECONDS = Histogram(
 INFLIGHT_ALERTS = Gauge(
     "corral_ingest_inflight_alerts", "Alerts waiting for the broker's acknowledgement."
 )
+FEEDBACK_RECEIVED = Counter(
+    "corral_feedback_received_total",
+    "Verdicts on incidents from the people on call, stored on corral.feedback, by verdict.",
+    ["verdict"],
+)

@@ -35,15 +35,19 @@ class AlertSink:
         self.inflight = 0
 
     async def publish(self, alerts: list[Alert]) -> None:
-        if self.publisher is None:
-            raise Unavailable("not connected to Kafka yet")
-        if self.inflight and self.inflight + len(alerts) > self.settings.max_inflight_alerts:
-            raise Overloaded(f"{self.inflight} alerts already wait for the broker; retry later")
         records = [
             Record(self.topic, alert_key(alert.labels, self.settings.key_labels), alert)
             for alert in alerts
         ]
-        self.inflight += len(alerts)
+        await self.publish_records(records)
+
+    async def publish_records(self, records: list[Record]) -> None:
+        """Any records (alerts, feedback) under the same bound and acknowledgement wait."""
+        if self.publisher is None:
+            raise Unavailable("not connected to Kafka yet")
+        if self.inflight and self.inflight + len(records) > self.settings.max_inflight_alerts:
+            raise Overloaded(f"{self.inflight} records already wait for the broker; retry later")
+        self.inflight += len(records)
         INFLIGHT_ALERTS.set(self.inflight)
         try:
             await asyncio.wait_for(
@@ -56,5 +60,5 @@ class AlertSink:
         except (PublishError, KafkaError) as exc:
             raise Unavailable(str(exc)) from exc
         finally:
-            self.inflight -= len(alerts)
+            self.inflight -= len(records)
             INFLIGHT_ALERTS.set(self.inflight)

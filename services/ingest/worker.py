@@ -24,7 +24,8 @@ class IngestWorker:
         self.producer: AIOKafkaProducer | None = None
 
     def app(self) -> web.Application:
-        return IngestApp(self.config.ingest, self.sink).build()
+        kafka = self.config.kafka
+        return IngestApp(self.config.ingest, self.sink, kafka.topics.feedback).build()
 
     async def start(self) -> None:
         if self.config.kafka.create_topics:

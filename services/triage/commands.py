@@ -1,9 +1,17 @@
-"""The ``corral`` subcommands that belong to triage."""
+"""The ``corral`` subcommands that belong to triage: the worker, and the severity model's tools."""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, TextIO
+
 from services.triage.main import main
-from shared.cli import Subcommands
+from shared.cli import Subcommands, config_path, with_config
 
 
 def register(commands: Subcommands) -> None:
@@ -12,3 +20,182 @@ def register(commands: Subcommands) -> None:
         main,
         "Run a triage worker (alerts to incidents); start more to share the partitions.",
     )
+    train = commands.add(
+        "train",
+        cmd_train,
+        "Train a severity model from alert rules, JSONL catalogues and on-call feedback.",
+    )
+    train.add_argument(
+        "--data",
+        nargs="+",
+        default=[],
+        metavar="FILE",
+        help="Prometheus rule files (groups: or PrometheusRule YAML) or JSONL, one rule a line",
+    )
+    train.add_argument(
+        "--with-catalogue", action="store_true", help="add the catalogue Corral ships"
+    )
+    train.add_argument(
+        "--feedback-from-kafka",
+        action="store_true",
+        help="add the verdicts on kafka.topics.feedback, joined with kafka.topics.incidents",
+    )
+    train.add_argument(
+        "--feedback-weight",
+        type=float,
+        default=3.0,
+        metavar="W",
+        help="weight of a feedback row against a rule row (default 3)",
+    )
+    train.add_argument("--out", required=True, metavar="MODEL", help="model file to write")
+    with_config(train)
+    classify = commands.add(
+        "classify", cmd_classify, "Predict the severity of alerts: one JSON line out per line in."
+    )
+    classify.add_argument(
+        "--data", required=True, metavar="FILE", help="JSONL of alerts or rules; - for stdin"
+    )
+    _model_argument(classify)
+    evaluate = commands.add(
+        "evaluate",
+        cmd_evaluate,
+        "Score a model on labelled data: accuracy, macro-F1, per-class precision and recall.",
+    )
+    evaluate.add_argument("--data", required=True, nargs="+", metavar="FILE")
+    evaluate.add_argument("--json", action="store_true", help="print the figures as JSON")
+    _model_argument(evaluate)
+
+
+def _model_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model",
+        metavar="MODEL",
+        help="model file (default: the default model, built from Corral's catalogue)",
+    )
+    with_config(parser)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 1
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    from services.triage.config import TriageConfig
+    from services.triage.scoring import store
+    from services.triage.scoring.default_model import cache_dir, ensure_default_model
+    from shared.config import load_config
+
+    if args.model:
+        return store.load(args.model)
+    settings = load_config(TriageConfig, config_path(args)).triage.scoring
+    return store.load(settings.model or ensure_default_model(cache_dir(settings.model_cache_dir)))
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from services.triage.config import TriageConfig
+    from services.triage.scoring import dataset, feedback, store
+    from services.triage.scoring.classifier import train
+    from services.triage.scoring.default_model import catalogue_files
+    from shared.config import load_config
+
+    files: list[str | Path] = [*args.data]
+    if args.with_catalogue:
+        files += catalogue_files()
+    if not files and not args.feedback_from_kafka:
+        return _fail("nothing to train on: give --data, --with-catalogue or --feedback-from-kafka")
+    try:
+        data = dataset.read(files)
+    except dataset.DatasetError as exc:
+        return _fail(str(exc))
+    if args.feedback_from_kafka:
+        kafka = load_config(TriageConfig, config_path(args)).kafka
+        verdicts = asyncio.run(feedback.read_from_kafka(kafka, args.feedback_weight))
+        data.examples += verdicts.examples
+        data.sources.append(f"{kafka.topics.feedback} ({verdicts.verdicts} verdicts)")
+        print(
+            f"feedback: {verdicts.verdicts} verdicts, {len(verdicts.examples)} alerts, "
+            f"{verdicts.unmatched} verdicts without their incident on {kafka.topics.incidents}"
+        )
+    try:
+        model = train(data.examples, sources=data.sources)
+    except ValueError as exc:
+        return _fail(str(exc))
+    store.save(model, args.out)
+    summary = model.metadata["training_data"]
+    print(f"trained on {summary['rows']} rows {summary['severities']}, skipped {data.skipped}")
+    held_out = model.metadata["metrics"]["cross_validated"]
+    if held_out:
+        print(
+            f"cross-validated ({held_out['folds']} folds): accuracy {held_out['accuracy']:.3f}, "
+            f"macro-F1 {held_out['macro_f1']:.3f}"
+        )
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _input(name: str) -> Iterable[str]:
+    if name == "-":
+        return sys.stdin
+    return Path(name).read_text().splitlines()
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    from services.triage.scoring import dataset, store
+
+    try:
+        model = _load_model(args)
+        rows = list(dataset.json_rows(_input(args.data), args.data))
+    except (OSError, store.ModelError, dataset.DatasetError) as exc:
+        return _fail(str(exc))
+    verdicts = model.predict([dataset.alert_text(row) for row in rows])
+    out: TextIO = sys.stdout
+    for verdict in verdicts:
+        line = {
+            "severity": verdict.severity,
+            "confidence": round(verdict.confidence, 4),
+            "probabilities": {k: round(v, 4) for k, v in verdict.probabilities.items()},
+        }
+        out.write(json.dumps(line) + "\n")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from services.triage.scoring import dataset, store
+    from services.triage.scoring.classifier import scores
+
+    try:
+        model = _load_model(args)
+        data = dataset.read(args.data)
+    except (OSError, store.ModelError, dataset.DatasetError) as exc:
+        return _fail(str(exc))
+    if not data.examples:
+        return _fail("no row with a severity to evaluate on")
+    predicted = [v.severity for v in model.predict([e.alert for e in data.examples])]
+    result = scores([e.severity for e in data.examples], predicted)
+    result["skipped"] = data.skipped
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(format_scores(result))
+    return 0
+
+
+def format_scores(result: dict[str, Any]) -> str:
+    lines = [
+        f"rows {result['rows']} (skipped without severity: {result.get('skipped', 0)})",
+        f"accuracy {result['accuracy']:.3f}   macro-F1 {result['macro_f1']:.3f}",
+        "",
+        f"{'class':<10}{'precision':>10}{'recall':>10}{'f1':>8}{'support':>9}",
+    ]
+    for label, row in result["per_class"].items():
+        lines.append(
+            f"{label:<10}{row['precision']:>10.3f}{row['recall']:>10.3f}"
+            f"{row['f1']:>8.3f}{row['support']:>9}"
+        )
+    labels = result["labels"]
+    lines += ["", "confusion matrix (rows: true, columns: predicted)"]
+    lines.append(" " * 10 + "".join(f"{label:>10}" for label in labels))
+    for label, counts in zip(labels, result["confusion_matrix"], strict=True):
+        lines.append(f"{label:<10}" + "".join(f"{n:>10}" for n in counts))
+    return "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from services.triage.scoring.settings import ScoringSettings
 from shared.config import CommonConfig, StrictModel
 from shared.durations import Duration
 
@@ -20,6 +21,7 @@ class TriageSettings(StrictModel):
         validate_default=True,
         description="How long after an incident's last alert a new one may still join it.",
     )
+    scoring: ScoringSettings = ScoringSettings()
 
 
 class TriageConfig(CommonConfig):

@@ -31,3 +31,18 @@ CLASSIFIER_INFERENCE_SECONDS = Histogram(
     "Time to score one batch of alerts with the severity classifier.",
     buckets=LATENCY_BUCKETS,
 )
+CLASSIFIER_MODEL_LOADS = Counter(
+    "corral_classifier_model_loads_total",
+    "Attempts to load a changed severity model file, by result (loaded, failed).",
+    ["result"],
+)
+CLASSIFIER_CACHE = Counter(
+    "corral_classifier_verdicts_total",
+    "Alert verdicts the scoring stage needed, by whether the cache had them (hit, miss).",
+    ["cache"],
+)
+SCORING_DECISIONS = Counter(
+    "corral_scoring_decisions_total",
+    "Incident severities decided, by what decided (rule, label, classifier, default, noise).",
+    ["source"],
+)

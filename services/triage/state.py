@@ -23,7 +23,10 @@ class IncidentState:
     severity: str = "warning"
     priority: str = "P3"
     score: int = 0
-    severity_reason: str = ""
+    # Written by the scoring stage: its explanation lines, and labels its rules
+    # set (team, runbook_url, noise) that emit adds to the incident's labels.
+    severity_reason: list[str] = field(default_factory=list)
+    scoring_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def all_resolved(self) -> bool:

@@ -13,7 +13,7 @@ from services.triage.dedup import DedupStage
 from services.triage.emit import EmitStage
 from services.triage.grouping import GroupStage
 from services.triage.metrics import ALERTS_INVALID
-from services.triage.severity import SeverityStage
+from services.triage.scoring.stage import ScoringStage
 from services.triage.stages import Chain, TriageContext
 from services.triage.state import PartitionState
 from shared.kafka.clients import new_producer
@@ -35,7 +35,7 @@ class TriageWorker:
             [
                 DedupStage(),
                 GroupStage(settings.group_by, settings.group_window),
-                SeverityStage(),
+                ScoringStage(settings.scoring),
                 EmitStage(config.kafka.topics.incidents),
             ]
         )

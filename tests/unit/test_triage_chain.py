@@ -1,11 +1,12 @@
-"""The simplest triage chain: dedup, group, severity, emit."""
+"""The simplest triage chain: dedup, group, score, emit."""
 
 from datetime import UTC, datetime, timedelta
 
 from services.triage.dedup import DedupStage
 from services.triage.emit import EmitStage
 from services.triage.grouping import GroupStage
-from services.triage.severity import SeverityStage
+from services.triage.scoring.settings import ScoringSettings
+from services.triage.scoring.stage import ScoringStage
 from services.triage.stages import Chain, TriageContext
 from services.triage.state import PartitionState
 from shared.fingerprint import fingerprint
@@ -16,7 +17,7 @@ CHAIN = Chain(
     [
         DedupStage(),
         GroupStage(["alertname", "cluster"], timedelta(minutes=5)),
-        SeverityStage(),
+        ScoringStage(ScoringSettings(classifier=False)),
         EmitStage("incidents"),
     ]
 )

@@ -1,0 +1,242 @@
+"""From member verdicts and incident context to severity, priority, score and explanation.
+
+Each firing alert gets a severity from, in order: a rule that set one, its
+own ``severity`` label, the classifier, else ``warning``. The incident is as
+severe as its most severe alert, which is the lead alert. The score starts
+from that severity and adds what else is known:
+
+* the classifier's second opinion on the lead alert (up to +/-10, or the
+  whole base when the classifier decided),
+* how many alerts fire (+5 for 2, +10 from 4),
+* how many services they span (+5 per service beyond the first, up to +10),
+* how long the incident has fired (+2 from 15m, +4 from 1h, +6 from 4h),
+* flapping (-10: an alert that keeps resolving by itself is less urgent).
+
+Priority follows the score (P1 from 80, P2 from 60, P3 from 40, P4 from 20)
+unless a rule fixed one, in which case the rule decides alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from services.triage.scoring.classifier import Verdict
+from services.triage.scoring.levels import RANK, priority_for, score_band
+from services.triage.scoring.rules import RuleOutcome
+from services.triage.state import IncidentState
+from shared.messages import AlertStatus, IncidentAlert
+
+BASE_SCORE = {"critical": 85, "warning": 50, "info": 15}
+RISK = {"critical": 1.0, "warning": 0.5, "info": 0.0}
+SECOND_OPINION_WEIGHT = 10
+FLAPPING_PENALTY = -10
+DEFAULT_SEVERITY = "warning"
+# Labels that name the service an alert is about, most specific first.
+SERVICE_LABELS = ("service", "job", "app")
+DURATION_STEPS = ((timedelta(hours=4), 6), (timedelta(hours=1), 4), (timedelta(minutes=15), 2))
+
+
+@dataclass(frozen=True)
+class MemberScore:
+    """What is known about one alert of the incident."""
+
+    alert: IncidentAlert
+    rules: RuleOutcome
+    label: str | None  # the severity label, normalized; None if absent or not used
+    verdict: Verdict | None
+
+    @property
+    def name(self) -> str:
+        return self.alert.labels.get("alertname") or self.alert.fingerprint
+
+    @property
+    def severity(self) -> str:
+        return (
+            self.rules.get("severity")
+            or self.label
+            or (self.verdict.severity if self.verdict else DEFAULT_SEVERITY)
+        )
+
+    @property
+    def source(self) -> str:
+        if self.rules.get("severity"):
+            return "rule"
+        if self.label:
+            return "label"
+        return "classifier" if self.verdict else "default"
+
+    def sort_key(self) -> tuple[int, int, float]:
+        decided = {"rule": 3, "label": 2, "classifier": 1, "default": 0}[self.source]
+        return (RANK[self.severity], decided, self.verdict.risk if self.verdict else 0.0)
+
+
+@dataclass
+class Assessment:
+    severity: str
+    priority: str
+    score: int
+    explanation: list[str] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    source: str = "default"
+
+
+@dataclass(frozen=True)
+class Context:
+    alerts: int
+    services: int
+    fired_for: timedelta
+    flapping: bool
+
+
+def context_of(incident: IncidentState, scored: Sequence[IncidentAlert]) -> Context:
+    services = {
+        next((a.labels[name] for name in SERVICE_LABELS if a.labels.get(name)), "") for a in scored
+    }
+    starts = [a.starts_at for a in scored if a.starts_at is not None]
+    began = min([*starts, incident.opened_at])
+    return Context(
+        alerts=len(scored),
+        services=len(services - {""}),
+        fired_for=max(timedelta(0), incident.updated_at - began),
+        flapping=incident.flapping,
+    )
+
+
+def _context_points(context: Context) -> list[tuple[int, str]]:
+    points = []
+    if context.alerts >= 2:
+        points.append((min(10, round(5 * math.log2(context.alerts))), f"{context.alerts} alerts"))
+    if context.services >= 2:
+        points.append((min(10, 5 * (context.services - 1)), f"{context.services} services"))
+    for threshold, value in DURATION_STEPS:
+        if context.fired_for >= threshold:
+            points.append((value, f"firing {_duration(context.fired_for)}"))
+            break
+    if context.flapping:
+        points.append((FLAPPING_PENALTY, "flapping"))
+    return points
+
+
+def _duration(value: timedelta) -> str:
+    minutes = int(value.total_seconds() // 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m"
+
+
+def _signed(value: int) -> str:
+    return f"+{value}" if value >= 0 else str(value)
+
+
+def _severity_line(lead: MemberScore) -> str:
+    match lead.source:
+        case "rule":
+            rule = lead.rules.decided_by["severity"]
+            return f"severity {lead.severity}: rule {rule!r} on {lead.name}"
+        case "label":
+            raw = lead.alert.labels.get("severity", "")
+            return f"severity {lead.severity}: label severity={raw!r} of {lead.name}"
+        case "classifier":
+            assert lead.verdict is not None
+            return (
+                f"severity {lead.severity}: classifier on {lead.name} "
+                f"(no rule or label decided), confidence {lead.verdict.confidence:.2f}"
+            )
+    return f"severity {DEFAULT_SEVERITY}: default, nothing else decided for {lead.name}"
+
+
+def _classifier_points(lead: MemberScore) -> tuple[int, str | None]:
+    verdict = lead.verdict
+    if verdict is None:
+        return 0, None
+    if lead.source == "classifier":
+        # The classifier decided: its expected urgency sets the base.
+        return 0, None
+    points = round(SECOND_OPINION_WEIGHT * (verdict.risk - RISK[lead.severity]))
+    stance = "agrees" if verdict.severity == lead.severity else "disagrees"
+    line = (
+        f"classifier: {verdict.severity} (confidence {verdict.confidence:.2f}) on {lead.name}, "
+        f"{stance}"
+    )
+    return points, line
+
+
+def _first(members: Sequence[MemberScore], name: str) -> tuple[str, str] | None:
+    """The first value a rule set for ``name`` among members, most severe first."""
+    for member in members:
+        value = member.rules.get(name)
+        if value:
+            return value, member.rules.decided_by[name]
+    return None
+
+
+def assess(
+    incident: IncidentState, members: Sequence[MemberScore], classifier_problem: str | None = None
+) -> Assessment:
+    firing = [m for m in members if m.alert.status == AlertStatus.FIRING] or list(members)
+    noise = [m for m in firing if m.rules.noise]
+    scored = sorted(
+        (m for m in firing if not m.rules.noise), key=MemberScore.sort_key, reverse=True
+    )
+    if not scored:
+        rule = noise[0].rules.decided_by["noise"]
+        return Assessment(
+            severity="info",
+            priority="P5",
+            score=0,
+            explanation=[f"noise: all {len(noise)} alerts marked noise by rule {rule!r}"],
+            labels={"noise": "true"},
+            source="noise",
+        )
+    lead = scored[0]
+    severity = lead.severity
+    lines = [_severity_line(lead)]
+    if lead.source == "classifier" and lead.verdict is not None:
+        base = round(BASE_SCORE["info"] + 70 * lead.verdict.risk)
+    else:
+        base = BASE_SCORE[severity]
+    terms = [f"base {base} ({severity} by {lead.source})"]
+    opinion, opinion_line = _classifier_points(lead)
+    if opinion_line:
+        lines.append(opinion_line)
+        if opinion:
+            terms.append(f"{_signed(opinion)} classifier")
+    elif lead.verdict is None and classifier_problem:
+        lines.append(f"classifier: unavailable ({classifier_problem})")
+    total = base + opinion
+    context = context_of(incident, [m.alert for m in scored])
+    for points, reason in _context_points(context):
+        total += points
+        terms.append(f"{_signed(points)} {reason}")
+    score = max(0, min(100, total))
+    lines.append(f"score {score} = {' '.join(terms)}")
+
+    fixed = [(m.rules.get("priority"), m) for m in scored if m.rules.get("priority")]
+    from_score = priority_for(score)
+    if fixed:
+        rule_priority, by = min(fixed, key=lambda pair: pair[0] or "")
+        everything_fixed = len(fixed) == len(scored)
+        priority = rule_priority if everything_fixed else min(rule_priority or "P5", from_score)
+        if priority == rule_priority:
+            low, high = score_band(priority)
+            score = max(low, min(high, score))
+            lines.append(
+                f"priority {priority}: rule {by.rules.decided_by['priority']!r} on {by.name}"
+            )
+        else:
+            lines.append(f"priority {priority} from the score")
+    else:
+        priority = from_score
+        lines.append(f"priority {priority} from the score")
+    if noise:
+        rule = noise[0].rules.decided_by["noise"]
+        lines.append(f"noise: {len(noise)} of {len(firing)} alerts marked noise by rule {rule!r}")
+
+    labels = {}
+    for name, label in (("team", "team"), ("runbook", "runbook_url")):
+        found = _first(scored, name)
+        if found:
+            labels[label] = found[0]
+            lines.append(f"{name} {found[0]}: rule {found[1]!r}")
+    return Assessment(severity, priority, score, lines, labels, lead.source)

@@ -1,0 +1,178 @@
+"""Priority, score and explanation of incidents as the scoring stage sets them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.triage.dedup import DedupStage
+from services.triage.emit import EmitStage
+from services.triage.grouping import GroupStage
+from services.triage.scoring.settings import ScoringSettings
+from services.triage.scoring.stage import ScoringStage
+from services.triage.stages import Chain, TriageContext
+from services.triage.state import PartitionState
+from shared.fingerprint import fingerprint
+from shared.messages import Alert, Incident
+
+T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def alert(
+    name: str, at: int = 0, annotations: dict[str, str] | None = None, **labels: str
+) -> Alert:
+    labels = {"alertname": name, "cluster": "c1", **labels}
+    return Alert(
+        fingerprint=fingerprint(labels),
+        status="firing",
+        labels=labels,
+        annotations=annotations or {},
+        starts_at=T0,
+        source="alertmanager",
+        received_at=T0 + timedelta(seconds=at),
+    )
+
+
+class Triage:
+    def __init__(self, **scoring: Any):
+        self.stage = ScoringStage(ScoringSettings.model_validate({"classifier": False, **scoring}))
+        self.chain = Chain(
+            [
+                DedupStage(),
+                GroupStage(["cluster"], timedelta(hours=6)),
+                self.stage,
+                EmitStage("incidents"),
+            ]
+        )
+        self.state = PartitionState()
+
+    async def run(self, *alerts: Alert) -> Incident:
+        ctx = TriageContext(0, self.state, list(alerts))
+        await self.chain.process(ctx)
+        *_, last = (r.value for r in ctx.records)
+        assert isinstance(last, Incident)
+        return last
+
+
+@pytest.mark.parametrize(
+    ("label", "severity", "priority", "score"),
+    [
+        ("critical", "critical", "P1", 85),
+        ("page", "critical", "P1", 85),
+        ("warning", "warning", "P3", 50),
+        ("info", "info", "P5", 15),
+    ],
+)
+async def test_severity_label_alone(label: str, severity: str, priority: str, score: int) -> None:
+    incident = await Triage().run(alert("A", severity=label))
+    assert (incident.severity, incident.priority, incident.score) == (severity, priority, score)
+    assert f"severity {severity}: label severity={label!r} of A" in incident.explanation
+
+
+async def test_context_raises_priority_and_every_contribution_is_listed() -> None:
+    triage = Triage()
+    await triage.run(alert("Slow", service="api", severity="warning", pod="1"))
+    incident = await triage.run(
+        alert("Slow", at=3600, service="api", severity="warning", pod="2"),
+        alert("Slow", at=3600, service="web", severity="warning", pod="3"),
+        alert("Slow", at=3600, service="web", severity="warning", pod="4"),
+    )
+    # 50 warning + 10 (4 alerts) + 5 (2 services) + 4 (firing 1h)
+    assert (incident.severity, incident.priority, incident.score) == ("warning", "P2", 69)
+    assert (
+        "score 69 = base 50 (warning by label) +10 4 alerts +5 2 services +4 firing 1h00m"
+        in incident.explanation
+    )
+    assert "priority P2 from the score" in incident.explanation
+
+
+async def test_flapping_lowers_the_score() -> None:
+    triage = Triage()
+    first = await triage.run(alert("Flappy", severity="critical"))
+    triage.state.incidents[first.id].flapping = True
+    incident = await triage.run(alert("Flappy2", severity="critical"))
+    assert incident.score == 85 + 5 - 10
+    assert any(line.endswith("-10 flapping") for line in incident.explanation)
+
+
+async def test_a_rule_priority_decides_alone_and_sets_team_and_runbook() -> None:
+    triage = Triage(
+        rules=[
+            {
+                "name": "payments",
+                "matchers": ['service="payments"'],
+                "priority": "P2",
+                "team": "payments",
+                "runbook": "https://runbooks.example/payments",
+            }
+        ]
+    )
+    incident = await triage.run(alert("Down", service="payments", severity="critical"))
+    assert (incident.severity, incident.priority) == ("critical", "P2")
+    assert 60 <= incident.score <= 79  # kept inside P2's band
+    assert incident.labels["team"] == "payments"
+    assert incident.labels["runbook_url"] == "https://runbooks.example/payments"
+    assert "priority P2: rule 'payments' on Down" in incident.explanation
+    assert "team payments: rule 'payments'" in incident.explanation
+
+
+async def test_rule_severity_overrides_the_label() -> None:
+    triage = Triage(
+        rules=[{"name": "quiet", "matchers": ['alertname="Noisy"'], "severity": "info"}]
+    )
+    incident = await triage.run(alert("Noisy", severity="critical"))
+    assert (incident.severity, incident.priority) == ("info", "P5")
+    assert "severity info: rule 'quiet' on Noisy" in incident.explanation
+
+
+async def test_noise_does_not_raise_priority() -> None:
+    triage = Triage(
+        rules=[{"name": "watchdog", "matchers": ['alertname="Watchdog"'], "noise": True}]
+    )
+    only_noise = await triage.run(alert("Watchdog", severity="critical"))
+    assert (only_noise.priority, only_noise.score, only_noise.labels["noise"]) == ("P5", 0, "true")
+    assert only_noise.explanation[-1] == "noise: all 1 alerts marked noise by rule 'watchdog'"
+    mixed = await triage.run(alert("DiskFull", at=10, severity="warning"))
+    assert (mixed.priority, mixed.score) == ("P3", 50)
+    assert "noise: 1 of 2 alerts marked noise by rule 'watchdog'" in mixed.explanation
+    assert "noise" not in mixed.labels
+
+
+async def test_severity_label_can_be_ignored() -> None:
+    incident = await Triage(use_severity_label=False).run(alert("A", severity="critical"))
+    assert incident.severity == "warning"
+    assert "severity warning: default, nothing else decided for A" in incident.explanation
+
+
+async def test_classifier_decides_without_label_and_caches_verdicts(tmp_path: Path) -> None:
+    triage = Triage(classifier=True, model_cache_dir=str(tmp_path))
+    down = alert(
+        "PrimaryDatabaseDown",
+        annotations={"summary": "The primary database is down"},
+        instance="db-1",
+    )
+    incident = await triage.run(down)
+    assert incident.severity == "critical" and incident.priority in ("P1", "P2")
+    [line] = [line for line in incident.explanation if line.startswith("severity")]
+    assert line.startswith("severity critical: classifier on PrimaryDatabaseDown")
+    assert "confidence 0." in line
+    assert any(
+        line.startswith("score ") and "(critical by classifier)" in line
+        for line in incident.explanation
+    )
+
+    model = await triage.stage.models.current()  # type: ignore[union-attr]
+    calls = []
+    original = model.predict
+    model.predict = lambda alerts: calls.append(len(alerts)) or original(alerts)  # type: ignore[method-assign]
+    labelled = alert("DiskFilling", at=5, severity="warning")
+    second = await triage.run(labelled)
+    assert calls == [1]  # only the new alert went to the model
+    # The first alert's verdict came from the cache and still leads the incident.
+    assert any(
+        line.startswith("severity critical: classifier on PrimaryDatabaseDown")
+        for line in second.explanation
+    )
