@@ -33,7 +33,10 @@ class DedupStep:
         alert = event.alert
         event.fingerprint = fp = self.identity(alert)
         known = ctx.state.alerts.get(fp)
-        if known is not None and known.status == alert.status:
+        if known is not None and (known.status == alert.status or event.at < known.changed_at):
+            # A repeat, or older than the change already applied: a batch
+            # redelivered after a crash or rebalance, replayed over restored
+            # state, changes nothing.
             ALERTS_DEDUPLICATED.inc()
             return True
         if known is None and alert.status == AlertStatus.RESOLVED:

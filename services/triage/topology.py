@@ -55,7 +55,12 @@ class TopologyPolicy:
 
     def _reason(self, incident: IncidentState, service: str) -> str:
         window = format_duration(self.window)
-        for other in self._failing(incident):
+        deps = self.services.depends_on
+
+        def direct(other: str) -> bool:
+            return other in deps.get(service, ()) or service in deps.get(other, ())
+
+        for other in sorted(self._failing(incident), key=lambda other: not direct(other)):
             if other in self.services.below(service):
                 path = " → ".join(self.services.path(service, other))
                 return f"{service} depends on {other} ({path}), within {window}"
