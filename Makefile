@@ -23,5 +23,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# Replays an alert storm through ingest, Kafka and triage; prints grouping quality.
+.PHONY: bench-triage
+bench-triage: $(STAMP)
+	$(BIN)/python -m bench.storm $(if $(SEED),--seed $(SEED))
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
