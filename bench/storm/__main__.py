@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import subprocess
 import sys
 import tempfile
 import time
@@ -84,7 +83,9 @@ async def corral(config: dict[str, Any], ports: dict[str, int]) -> AsyncIterator
         path = Path(folder) / "corral.yml"
         path.write_text(yaml.safe_dump(config))
         processes = [
-            subprocess.Popen([sys.executable, "-m", "services.corral.cli", name, "--config", path])
+            await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "services.corral.cli", name, "--config", str(path)
+            )
             for name in ports
         ]
         try:
@@ -96,7 +97,7 @@ async def corral(config: dict[str, Any], ports: dict[str, int]) -> AsyncIterator
             for process in processes:
                 process.terminate()
             for process in processes:
-                process.wait(30)
+                await asyncio.wait_for(process.wait(), 30)
 
 
 async def _wait_ready(session: aiohttp.ClientSession, port: int, timeout: float = 60) -> None:
@@ -133,7 +134,8 @@ async def play(storm: Storm, url: str, speed: float) -> None:
             }
             async with session.post(url, json=payload) as response:
                 if response.status != 200:
-                    raise RuntimeError(f"ingest answered {response.status}: {await response.text()}")
+                    answer = await response.text()
+                    raise RuntimeError(f"ingest answered {response.status}: {answer}")
 
 
 async def deduplicated(port: int) -> int | None:
@@ -174,7 +176,8 @@ async def run(seed: int, speed: float, clusters: int) -> None:
         kafka = KafkaSettings.model_validate(config["kafka"])
         async with corral(config, ports):
             started = time.monotonic()
-            await play(storm, f"http://127.0.0.1:{ports['ingest']}/api/v1/alerts/alertmanager", speed)
+            url = f"http://127.0.0.1:{ports['ingest']}/api/v1/alerts/alertmanager"
+            await play(storm, url, speed)
             # Let the last quiet periods and settling run out.
             await asyncio.sleep((WINDOWS["quiet_period"] + WINDOWS["settle"]) / speed + 3)
             absorbed = await deduplicated(ports["triage"])

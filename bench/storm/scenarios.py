@@ -37,8 +37,21 @@ SERVICE_NAMESPACE = {
 # other scenarios use, so that the truth is unambiguous.
 NODE_WORKLOADS = ["web", "search", "ads", "recommendations", "identity"]
 TEAM_NAMESPACES = [
-    "billing", "inventory", "notifications", "reporting", "analytics", "batch", "logging",
-    "ml-training", "geo", "media", "email", "loyalty", "pricing", "catalog", "reviews",
+    "billing",
+    "inventory",
+    "notifications",
+    "reporting",
+    "analytics",
+    "batch",
+    "logging",
+    "ml-training",
+    "geo",
+    "media",
+    "email",
+    "loyalty",
+    "pricing",
+    "catalog",
+    "reviews",
 ]
 
 
@@ -95,13 +108,21 @@ def node_failure(cluster: Cluster, start: float) -> list[Timeline]:
     ip = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
     out = [
         _alert(
-            cluster, truth, "KubeNodeNotReady", "warning", {"node": node, "condition": "Ready"},
+            cluster,
+            truth,
+            "KubeNodeNotReady",
+            "warning",
+            {"node": node, "condition": "Ready"},
             summary="Node is not ready.",
             description=f"{node} has been unready for more than 15 minutes.",
             runbook_url="https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubenodenotready",
         ).fire(start + rng.uniform(0, 60), back + rng.uniform(0, 60)),
         _alert(
-            cluster, truth, "KubeNodeUnreachable", "warning", {"node": node},
+            cluster,
+            truth,
+            "KubeNodeUnreachable",
+            "warning",
+            {"node": node},
             summary="Node is unreachable.",
             description=f"{node} is unreachable and some workloads may be rescheduled.",
         ).fire(start + rng.uniform(0, 90), back + rng.uniform(0, 60)),
@@ -109,7 +130,10 @@ def node_failure(cluster: Cluster, start: float) -> list[Timeline]:
     for job, port in (("node-exporter", 9100), ("kubelet", 10250)):
         out.append(
             _alert(
-                cluster, truth, "TargetDown", "warning",
+                cluster,
+                truth,
+                "TargetDown",
+                "warning",
                 {"job": job, "namespace": "monitoring", "instance": f"{ip}:{port}", "node": node},
                 summary="One or more targets are unreachable.",
                 description=f"100% of the {job}/{job} targets in monitoring namespace are down.",
@@ -120,7 +144,10 @@ def node_failure(cluster: Cluster, start: float) -> list[Timeline]:
         pod = _pod(rng, rng.choice(["api", "worker", "web", "indexer", "consumer"]))
         out.append(
             _alert(
-                cluster, truth, "KubePodNotReady", "warning",
+                cluster,
+                truth,
+                "KubePodNotReady",
+                "warning",
                 {"namespace": namespace, "pod": pod, "node": node},
                 summary="Pod has been in a non-ready state for more than 15 minutes.",
                 description=f"Pod {namespace}/{pod} has been in a non-ready state for longer "
@@ -141,11 +168,14 @@ def bad_rollout(cluster: Cluster, start: float) -> list[Timeline]:
         pod = _pod(rng, deployment)
         out.append(
             _alert(
-                cluster, truth, "KubePodCrashLooping", "warning",
-                {"namespace": namespace, "pod": pod, "container": "app", "reason": "CrashLoopBackOff"},
+                cluster,
+                truth,
+                "KubePodCrashLooping",
+                "warning",
+                {"namespace": namespace, "pod": pod, "container": "app"},
                 summary="Pod is crash looping.",
                 description=f"Pod {namespace}/{pod} (app) is in waiting state "
-                "(reason: \"CrashLoopBackOff\").",
+                '(reason: "CrashLoopBackOff").',
             ).fire(start + rng.uniform(0, 150), rollback + rng.uniform(0, 90))
         )
     for name, delay, text in (
@@ -164,8 +194,13 @@ def bad_rollout(cluster: Cluster, start: float) -> list[Timeline]:
     ):
         out.append(
             _alert(
-                cluster, truth, name, "warning", {"namespace": namespace, "deployment": deployment},
-                summary=text.split(" has")[0].split(" is")[0], description=text,
+                cluster,
+                truth,
+                name,
+                "warning",
+                {"namespace": namespace, "deployment": deployment},
+                summary=text.split(" has")[0].split(" is")[0],
+                description=text,
             ).fire(start + delay, rollback + rng.uniform(30, 120))
         )
     return out
@@ -178,7 +213,10 @@ def database_outage(cluster: Cluster, start: float, database: str) -> list[Timel
     back = start + rng.uniform(500, 800)
     out = [
         _alert(
-            cluster, truth, "PostgresqlDown", "critical",
+            cluster,
+            truth,
+            "PostgresqlDown",
+            "critical",
             {"namespace": "db", "service": database, "instance": f"{database}-0:9187"},
             summary="Postgresql down (instance " + database + "-0:9187)",
             description="Postgresql instance is down.",
@@ -193,7 +231,11 @@ def database_outage(cluster: Cluster, start: float, database: str) -> list[Timel
         ):
             out.append(
                 _alert(
-                    cluster, truth, name, severity, {"namespace": namespace, "service": service},
+                    cluster,
+                    truth,
+                    name,
+                    severity,
+                    {"namespace": namespace, "service": service},
                     summary=text,
                     description=f"{text} for the last 5 minutes.",
                 ).fire(start + rng.uniform(20, 180), back + rng.uniform(20, 120))
@@ -213,17 +255,30 @@ def disk_filling(cluster: Cluster, start: float) -> list[Timeline]:
     rng, node = cluster.rng, cluster.take_node()
     truth = f"{cluster.name}/disk/{node}"
     cleanup = start + rng.uniform(400, 700)
-    labels = {"node": node, "instance": f"{node}:9100", "device": "/dev/nvme1n1",
-              "mountpoint": "/var/log", "fstype": "ext4"}
+    labels = {
+        "node": node,
+        "instance": f"{node}:9100",
+        "device": "/dev/nvme1n1",
+        "mountpoint": "/var/log",
+        "fstype": "ext4",
+    }
     out = [
         _alert(
-            cluster, truth, "NodeFilesystemSpaceFillingUp", "warning", labels,
+            cluster,
+            truth,
+            "NodeFilesystemSpaceFillingUp",
+            "warning",
+            labels,
             summary="Filesystem is predicted to run out of space within the next 24 hours.",
             description=f"Filesystem on /dev/nvme1n1, mounted on /var/log, at {node}:9100 has "
             "only 14.2% available space left and is filling up.",
         ).fire(start, cleanup),
         _alert(
-            cluster, truth, "NodeFilesystemAlmostOutOfSpace", "critical", labels,
+            cluster,
+            truth,
+            "NodeFilesystemAlmostOutOfSpace",
+            "critical",
+            labels,
             summary="Filesystem has less than 3% space left.",
             description=f"Filesystem on /dev/nvme1n1, mounted on /var/log, at {node}:9100 has "
             "only 2.1% available space left.",
@@ -241,9 +296,13 @@ def flapping_probe(cluster: Cluster, start: float) -> list[Timeline]:
     rng = cluster.rng
     url = rng.choice(["https://status.example.com", "https://api.example.com/healthz"])
     alert = _alert(
-        cluster, f"{cluster.name}/flapping/{url}", "BlackboxProbeFailed", "critical",
+        cluster,
+        f"{cluster.name}/flapping/{url}",
+        "BlackboxProbeFailed",
+        "critical",
         {"job": "blackbox", "instance": url, "module": "http_2xx"},
-        summary=f"Blackbox probe failed (instance {url})", description="Probe failed",
+        summary=f"Blackbox probe failed (instance {url})",
+        description="Probe failed",
     )
     at = start
     for _ in range(rng.randint(8, 12)):
@@ -255,12 +314,24 @@ def flapping_probe(cluster: Cluster, start: float) -> list[Timeline]:
 NOISE = [
     ("CPUThrottlingHigh", "info", "pod", "{pod} is throttled on CPU for 27% of the time."),
     ("KubeJobFailed", "warning", "job_name", "Job {value} failed to complete."),
-    ("KubePersistentVolumeFillingUp", "warning", "persistentvolumeclaim",
-     "The PersistentVolume claimed by {value} is only 9.8% free."),
-    ("KubeHpaMaxedOut", "warning", "horizontalpodautoscaler",
-     "HPA {value} has been running at max replicas for longer than 15 minutes."),
-    ("KubeStatefulSetReplicasMismatch", "warning", "statefulset",
-     "StatefulSet {value} has not matched the expected number of replicas for 15 minutes."),
+    (
+        "KubePersistentVolumeFillingUp",
+        "warning",
+        "persistentvolumeclaim",
+        "The PersistentVolume claimed by {value} is only 9.8% free.",
+    ),
+    (
+        "KubeHpaMaxedOut",
+        "warning",
+        "horizontalpodautoscaler",
+        "HPA {value} has been running at max replicas for longer than 15 minutes.",
+    ),
+    (
+        "KubeStatefulSetReplicasMismatch",
+        "warning",
+        "statefulset",
+        "StatefulSet {value} has not matched the expected number of replicas for 15 minutes.",
+    ),
     ("KubeContainerWaiting", "warning", "pod", "Pod {value} container has been waiting for 1h."),
 ]
 
@@ -271,9 +342,13 @@ def noise(cluster: Cluster, start: float) -> list[Timeline]:
     name, severity, label, text = rng.choice(NOISE)
     value = f"{namespace}-{rng.choice(['main', 'data', 'reports', 'sync'])}-0"
     alert = _alert(
-        cluster, f"{cluster.name}/noise/{namespace}/{name}", name, severity,
+        cluster,
+        f"{cluster.name}/noise/{namespace}/{name}",
+        name,
+        severity,
         {"namespace": namespace, label: value},
-        summary=name, description=text.format(value=value, pod=value),
+        summary=name,
+        description=text.format(value=value, pod=value),
     )
     until = start + rng.uniform(300, 900) if rng.random() < 0.6 else None
     return [alert.fire(start, until)]
