@@ -16,22 +16,26 @@ T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def alert(
-    labels: dict[str, str], status: str = "firing", at: float = 0, source: str = "alertmanager"
+    labels: dict[str, str],
+    status: str = "firing",
+    at: float = 0,
+    source: str = "alertmanager",
+    t0: datetime = T0,
 ) -> Alert:
-    """An alert as ingest publishes it, ``at`` seconds after T0."""
+    """An alert as ingest publishes it, ``at`` seconds after ``t0``."""
     return Alert(
         fingerprint=fingerprint(labels),
         status=AlertStatus(status),
         labels=labels,
         source=source,
-        received_at=T0 + timedelta(seconds=at),
+        received_at=t0 + timedelta(seconds=at),
     )
 
 
 class Triage:
     """One partition's triage, driven alert by alert (or batch by batch)."""
 
-    def __init__(self, boundary: str = "c1", **settings: Any):
+    def __init__(self, boundary: str | None = "c1", **settings: Any):
         self.settings = TriageSettings.model_validate(settings)
         self.chain = build_chain(self.settings, "incidents", "state")
         self.state = PartitionState()
@@ -40,8 +44,10 @@ class Triage:
         self.state_records: list[Any] = []
 
     async def send(self, *alerts: Alert) -> list[Incident]:
-        """One batch; returns the revisions it produced."""
-        ctx = TriageContext(0, self.state, list(alerts), [self.boundary] * len(alerts))
+        """One batch; returns the revisions it produced. Without a boundary of
+        its own, each alert's is its cluster, as ingest keys them."""
+        keys = [self.boundary or a.labels.get("cluster", "") for a in alerts]
+        ctx = TriageContext(0, self.state, list(alerts), keys)
         return await self._run(ctx)
 
     async def tick(self, at: float) -> list[Incident]:
