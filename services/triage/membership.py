@@ -167,7 +167,9 @@ class Membership:
         primary.root_cause = primary.root_cause or other.root_cause
         primary.opened_at = min(primary.opened_at, other.opened_at)
         primary.updated_at = max(primary.updated_at, other.updated_at)
-        primary.explain(f"merged incident {other.id} ({len(other.member_fps)} alerts): {reason}")
+        count = len(other.member_fps)
+        alerts = f"{count} alert" if count == 1 else f"{count} alerts"
+        primary.explain(f"merged incident {other.id} ({alerts}): {reason}")
         ctx.mark_changed(primary)
 
         # The merged incident's last revision says where its alerts went.
