@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 
 
@@ -30,6 +30,18 @@ def find_cycle(depends_on: Mapping[str, Sequence[str]]) -> list[str] | None:
     return None
 
 
+def reach(start: str, edges: Mapping[str, Iterable[str]]) -> frozenset[str]:
+    """Everything reachable from ``start`` along ``edges``, ``start`` excluded."""
+    found: set[str] = set()
+    stack = list(edges.get(start, ()))
+    while stack:
+        service = stack.pop()
+        if service not in found:
+            found.add(service)
+            stack.extend(edges.get(service, ()))
+    return frozenset(found)
+
+
 class ServiceMap:
     """An acyclic map of service → the services it depends on."""
 
@@ -40,27 +52,12 @@ class ServiceMap:
             for dep in deps:
                 dependents.setdefault(dep, set()).add(name)
         self._dependents = dependents
-        self.below = cache(self._below)
-        self.above = cache(self._above)
+        # What a service depends on, and what depends on it, directly or not.
+        self.below = cache(lambda service: reach(service, self.depends_on))
+        self.above = cache(lambda service: reach(service, self._dependents))
 
     def __contains__(self, service: str) -> bool:
         return service in self.depends_on or service in self._dependents
-
-    def _below(self, service: str) -> frozenset[str]:
-        """Everything ``service`` depends on, directly or not."""
-        found: set[str] = set()
-        for dep in self.depends_on.get(service, ()):
-            found.add(dep)
-            found |= self.below(dep)
-        return frozenset(found)
-
-    def _above(self, service: str) -> frozenset[str]:
-        """Everything that depends on ``service``, directly or not."""
-        found: set[str] = set()
-        for dependent in self._dependents.get(service, ()):
-            found.add(dependent)
-            found |= self.above(dependent)
-        return frozenset(found)
 
     def related(self, service: str) -> frozenset[str]:
         """The service, what it depends on and what depends on it."""
