@@ -39,5 +39,10 @@ bench: $(STAMP)
 bench-classifier: $(STAMP)
 	$(BIN)/python -m bench.classifier.run
 
+# Replays an alert storm through ingest, Kafka and triage; prints grouping quality.
+.PHONY: bench-triage
+bench-triage: $(STAMP)
+	$(BIN)/python -m bench.storm $(if $(SEED),--seed $(SEED))
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -9,21 +9,28 @@ from shared.kafka.publisher import Record
 from shared.messages import Incident, IncidentEvent, IncidentStatus
 
 
-def common_labels(incident: IncidentState) -> dict[str, str]:
-    members = iter(incident.members.values())
-    common = dict(next(members).labels)
-    for alert in members:
-        common = {k: v for k, v in common.items() if alert.labels.get(k) == v}
-    return common
-
-
 def title(incident: IncidentState) -> str:
-    first = next(iter(incident.members.values()))
-    name = first.labels.get("alertname", first.fingerprint)
-    summary = first.annotations.get("summary") or first.annotations.get("message", "")
+    """The probable root's name and summary, else the first alert's."""
+    shown = incident.members.get(incident.root_cause or "") or next(
+        iter(incident.members.values()), None
+    )
+    if shown is None:
+        return incident.title or incident.correlation_key
+    name = shown.labels.get("alertname", shown.fingerprint)
+    summary = shown.annotations.get("summary") or shown.annotations.get("message", "")
     text = f"{name}: {summary}" if summary else name
-    others = len(incident.members) - 1
-    return f"{text} (+{others} more)" if others else text
+    others = len(incident.member_fps) - 1
+    return f"{text} (+{others} more)" if others > 0 else text
+
+
+def event_of(ctx: TriageContext, incident: IncidentState) -> IncidentEvent:
+    if incident.status == IncidentStatus.RESOLVED:
+        return IncidentEvent.RESOLVED
+    if incident.revision == 1:
+        return IncidentEvent.OPENED
+    if incident.id in ctx.reopened:
+        return IncidentEvent.REOPENED
+    return IncidentEvent.UPDATED
 
 
 class EmitStage:
@@ -33,28 +40,33 @@ class EmitStage:
     async def process(self, ctx: TriageContext) -> None:
         for incident in ctx.changed.values():
             incident.revision += 1
-            if incident.status == IncidentStatus.RESOLVED:
-                event = IncidentEvent.RESOLVED
+            event = event_of(ctx, incident)
+            if event == IncidentEvent.RESOLVED:
                 INCIDENTS_RESOLVED.labels(incident.priority).inc()
-            elif incident.revision == 1:
-                event = IncidentEvent.OPENED
+            elif event == IncidentEvent.OPENED:
                 INCIDENTS_OPENED.labels(incident.priority).inc()
-            else:
-                event = IncidentEvent.UPDATED
+            incident.title = title(incident)
+            explanation = [*incident.explanation]
+            if incident.explanation_omitted:
+                explanation.append(f"… and {incident.explanation_omitted} more decisions")
+            explanation.extend(incident.severity_reason)
             message = Incident(
                 id=incident.id,
                 revision=incident.revision,
                 event=event,
                 status=incident.status,
                 correlation_key=incident.correlation_key,
-                title=title(incident),
-                labels={**common_labels(incident), **incident.scoring_labels},
+                title=incident.title,
+                labels={**(incident.common_labels or {}), **incident.scoring_labels},
                 alerts=list(incident.members.values()),
+                truncated_alerts=incident.truncated,
                 severity=incident.severity,
                 priority=incident.priority,
                 score=incident.score,
+                explanation=explanation,
+                root_cause=incident.root_cause,
                 flapping=incident.flapping,
-                explanation=[*incident.explanation, *incident.severity_reason],
+                merged_into=incident.merged_into,
                 opened_at=incident.opened_at,
                 updated_at=incident.updated_at,
                 resolved_at=incident.resolved_at,

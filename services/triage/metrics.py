@@ -1,6 +1,6 @@
 """triage's metrics."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from shared.metrics import LATENCY_BUCKETS
 
@@ -21,10 +21,32 @@ INCIDENTS_OPENED = Counter(
 INCIDENTS_RESOLVED = Counter(
     "corral_incidents_resolved_total", "Incidents resolved, by priority.", ["priority"]
 )
+INCIDENTS_REOPENED = Counter(
+    "corral_incidents_reopened_total",
+    "Resolved incidents reopened because a member fired again within the reopen window.",
+)
+INCIDENTS_MERGED = Counter(
+    "corral_incidents_merged_total",
+    "Incidents merged into another once an alert showed they are one problem.",
+)
 CORRELATIONS = Counter(
     "corral_correlation_decisions_total",
-    "Alerts placed into incidents, by the policy that decided.",
+    "Alerts placed into incidents, by the policy that decided "
+    "(cause_symptom, topology, scope; new when none did).",
     ["policy"],
+)
+FLAPPING_DETECTED = Counter(
+    "corral_alerts_flapping_detected_total", "Alerts that started flapping."
+)
+FLAPPING_ALERTS = Gauge("corral_alerts_flapping", "Alerts flapping now, on this worker.")
+STATE_ALERTS = Gauge("corral_triage_state_alerts", "Alerts in this worker's triage state.")
+STATE_INCIDENTS = Gauge(
+    "corral_triage_state_incidents", "Incidents (open or recently resolved) in this worker's state."
+)
+STATE_EXPIRED = Counter(
+    "corral_triage_state_expired_total",
+    "Resolved alerts and incidents forgotten after the retention period.",
+    ["kind"],
 )
 CLASSIFIER_INFERENCE_SECONDS = Histogram(
     "corral_classifier_inference_seconds",

@@ -1,9 +1,11 @@
 """The triage chain: a batch of alerts passes through stages in order.
 
 Modelled on Alertmanager's notify pipeline: each stage has one method and one
-job, and the chain reads as the policy it implements (deduplicate, correlate,
-score, emit). A stage may drop alerts from ``ctx.alerts`` (absorbed repeats),
-mark incidents changed, or add records to publish.
+job, and the chain reads as the policy it implements (correlate, score, emit,
+persist). Correlation itself is a chain of steps applied to one alert at a
+time, in partition order (deduplicate, detect flapping, follow the incident
+it belongs to, then the correlation policies in order, then open a new
+incident), so that the incidents do not depend on how records were batched.
 """
 
 from __future__ import annotations
@@ -12,30 +14,75 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from services.triage.state import IncidentState, PartitionState
+from services.triage.state import AlertState, IncidentState, PartitionState, to_ms
 from shared.kafka.publisher import Record
-from shared.messages import Alert
+from shared.messages import Alert, AlertStatus
 
 
 @dataclass
 class TriageContext:
-    """One batch of one input partition on its way through the chain."""
+    """One batch of one input partition (or one tick) on its way through the chain."""
 
     partition: int
     state: PartitionState
     alerts: list[Alert]
+    # The record key of each alert (``ingest.key_labels``): correlation never
+    # crosses it, whatever the number of partitions.
+    keys: list[str] = field(default_factory=list)
+    # Set on ticks: time-driven work up to this wall-clock time.
+    now: datetime | None = None
     changed: dict[str, IncidentState] = field(default_factory=dict)
     # Ingest time of the earliest alert behind each change, for latency metrics.
     change_received_at: dict[str, datetime] = field(default_factory=dict)
+    reopened: set[str] = field(default_factory=set)
+    # State to write to the changelog (a key no longer in state is deleted).
+    dirty_alerts: set[str] = field(default_factory=set)
+    dirty_incidents: dict[str, IncidentState] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
 
-    def mark_changed(self, incident: IncidentState, alert: Alert) -> None:
+    def mark_changed(self, incident: IncidentState, alert: Alert | None = None) -> None:
+        """The incident changed in a way people should hear about: a new revision."""
         self.changed[incident.id] = incident
-        self.change_received_at.setdefault(incident.id, alert.received_at)
+        self.dirty_incidents[incident.id] = incident
+        if alert is not None:
+            self.change_received_at.setdefault(incident.id, alert.received_at)
+
+    def touch(self, incident: IncidentState) -> None:
+        """The incident's state changed without news: persist, no revision."""
+        self.dirty_incidents[incident.id] = incident
+
+
+@dataclass(slots=True)
+class AlertEvent:
+    """One alert on its way through the correlation steps."""
+
+    alert: Alert
+    fingerprint: str
+    boundary: str
+    at: int
+    state: AlertState | None = None
+    previous: AlertStatus | None = None
+    # Index keys the policies computed for it, registered where it lands;
+    # anchors are the keys that name it as a cause or a service's alert.
+    keys: list[str] = field(default_factory=list)
+    anchors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, alert: Alert, boundary: str) -> AlertEvent:
+        return cls(alert, alert.fingerprint, boundary, to_ms(alert.received_at))
+
+    def key(self, kind: str, text: str) -> str:
+        return f"{self.boundary}\x1f{kind}\x1f{text}"
 
 
 class Stage(Protocol):
     async def process(self, ctx: TriageContext) -> None: ...
+
+
+class Step(Protocol):
+    def process(self, ctx: TriageContext, event: AlertEvent) -> bool:
+        """Handle one alert; True when it is dealt with and later steps must not see it."""
+        ...
 
 
 class Chain:

@@ -1,19 +1,52 @@
-"""What triage remembers per partition: the alerts it knows and the incidents they form."""
+"""What triage remembers per input partition: alerts, incidents, indexes, timers.
+
+Kept small on purpose: an alert is a status, an incident id and a few
+integer timestamps; labels live only in the (capped) member list of its
+incident and in the correlation index keys the incident registered.
+Times are event times (``Alert.received_at``) in milliseconds.
+"""
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from shared.messages import AlertStatus, IncidentAlert, IncidentStatus
+from shared.messages import Alert, AlertStatus, IncidentAlert, IncidentStatus
+
+EXPLANATION_LINES = 30
+"""Explanation lines an incident keeps; later decisions are only counted."""
 
 
-@dataclass
+def duration_ms(value: timedelta) -> int:
+    return round(value.total_seconds() * 1000)
+
+
+def to_ms(at: datetime) -> int:
+    return round(at.timestamp() * 1000)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+@dataclass(slots=True)
+class AlertState:
+    status: AlertStatus
+    incident: str | None
+    changed_at: int
+    changes: list[int] | None = None
+    flapping: bool = False
+
+
+@dataclass(slots=True, eq=False)
 class IncidentState:
     id: str
     correlation_key: str
     opened_at: datetime
     updated_at: datetime
+    # The members an incident lists (at most ``max_alerts``, in join order);
+    # ``member_fps`` has all of them.
     members: dict[str, IncidentAlert] = field(default_factory=dict)
     revision: int = 0
     status: IncidentStatus = IncidentStatus.FIRING
@@ -27,17 +60,111 @@ class IncidentState:
     # set (team, runbook_url, noise) that emit adds to the incident's labels.
     severity_reason: list[str] = field(default_factory=list)
     scoring_labels: dict[str, str] = field(default_factory=dict)
+    title: str = ""
+    root_cause: str | None = None
+    merged_into: str | None = None
+    member_fps: set[str] = field(default_factory=set)
+    firing: int = 0
+    flapping_members: set[str] = field(default_factory=set)
+    common_labels: dict[str, str] | None = None
+    # Correlation index keys this incident answers to, and for cause and
+    # service keys the first member that registered them.
+    keys: dict[str, None] = field(default_factory=dict)
+    anchors: dict[str, str] = field(default_factory=dict)
+    # Set while every member resolved and the quiet period runs (ms), and the
+    # member whose resolve is held back: its refire alone is not news.
+    resolve_due: int | None = None
+    held: str | None = None
+    explanation_omitted: int = 0
 
     @property
     def all_resolved(self) -> bool:
-        return all(a.status == AlertStatus.RESOLVED for a in self.members.values())
+        return self.firing == 0
+
+    @property
+    def truncated(self) -> int:
+        return len(self.member_fps) - len(self.members)
+
+    def explain(self, line: str) -> None:
+        if len(self.explanation) < EXPLANATION_LINES:
+            self.explanation.append(line)
+        else:
+            self.explanation_omitted += 1
+
+
+class Timer:
+    """Kinds of time-driven work; a timer whose due time no longer matches the
+    state it was set for is stale and ignored."""
+
+    RESOLVE = 0
+    SETTLE = 1
+    EXPIRE_ALERT = 2
+    EXPIRE_INCIDENT = 3
 
 
 @dataclass
 class PartitionState:
     """State of one input partition: only its owner reads or writes it."""
 
-    alert_status: dict[str, AlertStatus] = field(default_factory=dict)
-    alert_incident: dict[str, str] = field(default_factory=dict)
+    alerts: dict[str, AlertState] = field(default_factory=dict)
     incidents: dict[str, IncidentState] = field(default_factory=dict)
-    open_by_key: dict[str, str] = field(default_factory=dict)
+    # Correlation key → ids of open incidents registered under it.
+    index: dict[str, list[str]] = field(default_factory=dict)
+    timers: list[tuple[int, int, str]] = field(default_factory=list)
+    # Stream time: the latest event time seen, in ms.
+    time: int = 0
+    flapping_alerts: int = 0
+
+    def schedule(self, due: int, kind: int, key: str) -> None:
+        heapq.heappush(self.timers, (due, kind, key))
+
+    def due(self, now: int) -> tuple[int, int, str] | None:
+        if self.timers and self.timers[0][0] <= now:
+            return heapq.heappop(self.timers)
+        return None
+
+    def register(self, incident: IncidentState, key: str) -> None:
+        incident.keys[key] = None
+        ids = self.index.setdefault(key, [])
+        if incident.id not in ids:
+            ids.append(incident.id)
+
+    def unregister(self, incident: IncidentState) -> None:
+        """Take an incident out of the index (it closed or was merged)."""
+        for key in incident.keys:
+            ids = self.index.get(key)
+            if ids is not None and incident.id in ids:
+                ids.remove(incident.id)
+                if not ids:
+                    del self.index[key]
+
+    def lookup(self, key: str) -> list[IncidentState]:
+        return [self.incidents[i] for i in self.index.get(key, ()) if i in self.incidents]
+
+
+def member(alert: Alert, fingerprint: str) -> IncidentAlert:
+    return IncidentAlert(
+        fingerprint=fingerprint,
+        status=alert.status,
+        labels=alert.labels,
+        annotations=alert.annotations,
+        starts_at=alert.starts_at,
+        ends_at=alert.ends_at,
+        generator_url=alert.generator_url,
+    )
+
+
+def describe(labels: dict[str, str]) -> str:
+    """``KubePodNotReady{namespace="shop", pod="api-1"}``: enough to recognise an alert."""
+    shown = [
+        f'{name}="{labels[name]}"'
+        for name in ("namespace", "pod", "node", "instance", "service", "deployment", "job")
+        if labels.get(name)
+    ][:2]
+    name = labels.get("alertname", "alert")
+    return f"{name}{{{', '.join(shown)}}}" if shown else name
+
+
+def key_text(key: str) -> str:
+    """The readable part of an index key (after the boundary and kind)."""
+    return key.rsplit("\x1f", 1)[-1]

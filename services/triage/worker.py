@@ -3,19 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
+from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
 from pydantic import ValidationError
 
-from services.triage.config import TriageConfig
-from services.triage.dedup import DedupStage
+from services.triage.causes import CauseSymptomPolicy
+from services.triage.config import TriageConfig, TriageSettings
+from services.triage.correlate import CorrelateStage, OpenStep
+from services.triage.dedup import DedupStep
 from services.triage.emit import EmitStage
-from services.triage.grouping import GroupStage
-from services.triage.metrics import ALERTS_INVALID
+from services.triage.flapping import FlappingStep
+from services.triage.lifecycle import LifecycleStep, Timers
+from services.triage.membership import Membership
+from services.triage.metrics import (
+    ALERTS_INVALID,
+    FLAPPING_ALERTS,
+    STATE_ALERTS,
+    STATE_INCIDENTS,
+)
+from services.triage.scope import ScopePolicy
 from services.triage.scoring.stage import ScoringStage
+from services.triage.servicemap import ServiceMap
 from services.triage.stages import Chain, TriageContext
-from services.triage.state import PartitionState
+from services.triage.state import PartitionState, duration_ms
+from services.triage.statelog import PartitionLoader, PersistStage
+from services.triage.topology import TopologyPolicy
+from shared.kafka.changelog import replay
 from shared.kafka.clients import new_producer
 from shared.kafka.consumer import Batch, ConsumerLoop
 from shared.kafka.publisher import Publisher, Record
@@ -25,23 +41,60 @@ from shared.messages import Alert
 log = structlog.get_logger(__name__)
 
 
+def build_chain(settings: TriageSettings, incidents_topic: str, state_topic: str) -> Chain:
+    """The triage policy, in the order it applies."""
+    lifecycle = settings.lifecycle
+    membership = Membership(settings.max_alerts, lifecycle.quiet_period)
+    flapping = settings.flapping
+    steps = [
+        DedupStep(settings.dedup.ignore_labels, lifecycle.retention),
+        FlappingStep(membership, flapping.changes, flapping.window, flapping.settle),
+        LifecycleStep(membership, lifecycle.reopen_window),
+        CauseSymptomPolicy(membership, settings.causes.rules, settings.causes.window),
+        TopologyPolicy(
+            membership,
+            ServiceMap(settings.topology.services),
+            settings.topology.label,
+            settings.group_window,
+        ),
+        ScopePolicy(membership, settings.scopes, settings.group_window),
+        OpenStep(membership),
+    ]
+    return Chain(
+        [
+            CorrelateStage(steps, Timers(membership, flapping.settle, lifecycle.retention)),
+            ScoringStage(settings.scoring),
+            EmitStage(incidents_topic),
+            PersistStage(state_topic),
+        ]
+    )
+
+
+class OutputsFirst(Publisher):
+    """Publishes incident revisions, and only once they are acknowledged the
+    state that records them: a crash in between leaves the state behind the
+    output, so the redelivered batch emits the same revisions again (notify
+    drops the duplicates) instead of a revision being lost."""
+
+    def __init__(self, producer: AIOKafkaProducer, state_topic: str):
+        super().__init__(producer)
+        self.state_topic = state_topic
+
+    async def publish(self, records: Iterable[Record]) -> None:
+        records = list(records)
+        await super().publish(r for r in records if r.topic != self.state_topic)
+        await super().publish(r for r in records if r.topic == self.state_topic)
+
+
 class TriageWorker:
     name = "triage"
 
     def __init__(self, config: TriageConfig):
         self.config = config
-        settings = config.triage
-        self.chain = Chain(
-            [
-                DedupStage(),
-                GroupStage(settings.group_by, settings.group_window),
-                ScoringStage(settings.scoring),
-                EmitStage(config.kafka.topics.incidents),
-            ]
-        )
+        topics = config.kafka.topics
+        self.chain = build_chain(config.triage, topics.incidents, topics.triage_state)
         self.partitions: dict[int, PartitionState] = {}
         self.producer: AIOKafkaProducer | None = None
-        self.publisher: Publisher | None = None
         self.loop: ConsumerLoop | None = None
 
     async def start(self) -> None:
@@ -50,9 +103,9 @@ class TriageWorker:
             await ensure_topics(kafka)
         self.producer = new_producer(kafka)
         await self.producer.start()
-        self.publisher = Publisher(self.producer)
+        publisher = OutputsFirst(self.producer, kafka.topics.triage_state)
         self.loop = ConsumerLoop(
-            kafka, self.config.triage.group_id, [kafka.topics.alerts], self, self.publisher
+            kafka, self.config.triage.group_id, [kafka.topics.alerts], self, publisher
         )
         await self.loop.start()
 
@@ -71,12 +124,22 @@ class TriageWorker:
     def ready(self) -> bool:
         return self.loop is not None and self.loop.ready
 
-    async def tick(self) -> list[Record]:
-        return []
-
     async def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        for tp in partitions:
-            self.partitions.setdefault(tp.partition, PartitionState())
+        settings = self.config.triage
+        loaders = {
+            tp.partition: PartitionLoader(
+                duration_ms(settings.flapping.settle), duration_ms(settings.lifecycle.retention)
+            )
+            for tp in partitions
+        }
+        await replay(
+            self.config.kafka,
+            self.config.kafka.topics.triage_state,
+            set(loaders),
+            lambda partition, key, value: loaders[partition].apply(key, value),
+        )
+        for partition, loader in loaders.items():
+            self.partitions[partition] = loader.build()
 
     async def on_revoked(self, partitions: set[TopicPartition]) -> None:
         for tp in partitions:
@@ -85,7 +148,7 @@ class TriageWorker:
     async def handle(self, batch: Batch) -> list[Record]:
         records: list[Record] = []
         for tp, messages in batch.items():
-            alerts = []
+            alerts, keys = [], []
             for message in messages:
                 try:
                     alerts.append(Alert.from_bytes(message.value or b""))
@@ -99,8 +162,36 @@ class TriageWorker:
                         offset=message.offset,
                         error=str(exc),
                     )
+                    continue
+                keys.append(message.key.decode(errors="replace") if message.key else "")
             state = self.partitions.setdefault(tp.partition, PartitionState())
-            ctx = TriageContext(tp.partition, state, alerts)
+            ctx = TriageContext(tp.partition, state, alerts, keys)
             await self.chain.process(ctx)
             records.extend(ctx.records)
         return records
+
+    async def tick(self) -> list[Record]:
+        """Quiet periods, settling and expiry on the wall clock, for partitions
+        that have caught up (with a backlog, the alerts' own times drive them,
+        which keeps a replay's incidents the same as the live run's)."""
+        records: list[Record] = []
+        now = datetime.now(UTC)
+        for partition, state in list(self.partitions.items()):
+            if await self._caught_up(partition):
+                ctx = TriageContext(partition, state, [], now=now)
+                await self.chain.process(ctx)
+                records.extend(ctx.records)
+        FLAPPING_ALERTS.set(sum(s.flapping_alerts for s in self.partitions.values()))
+        STATE_ALERTS.set(sum(len(s.alerts) for s in self.partitions.values()))
+        STATE_INCIDENTS.set(sum(len(s.incidents) for s in self.partitions.values()))
+        return records
+
+    async def _caught_up(self, partition: int) -> bool:
+        consumer = self.loop.consumer if self.loop is not None else None
+        if consumer is None:
+            return False
+        tp = TopicPartition(self.config.kafka.topics.alerts, partition)
+        if tp not in consumer.assignment():
+            return False
+        highwater = consumer.highwater(tp)
+        return highwater is not None and await consumer.position(tp) >= highwater

@@ -60,36 +60,49 @@ class ChangelogStore(Generic[V]):
 
     async def restore(self, partitions: set[int]) -> None:
         """Replay the changelog partitions to their high-water marks."""
-        if not partitions:
-            return
-        consumer = new_consumer(self.settings, group_id=None)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(self.topic, p) for p in partitions]
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)
-            for tp in tps:
-                self._data[tp.partition] = {}
-            remaining = set(tps)
-            count = 0
-            while remaining:
-                batch = await consumer.getmany(*remaining, timeout_ms=100, max_records=10_000)
-                for tp, records in batch.items():
-                    state = self._data[tp.partition]
-                    for record in records:
-                        key = record.key.decode() if record.key else ""
-                        if record.value is None:
-                            state.pop(key, None)
-                        else:
-                            state[key] = self.decode(record.value)
-                    count += len(records)
-                for tp in list(remaining):
-                    highwater = consumer.highwater(tp)
-                    if highwater is not None and await consumer.position(tp) >= highwater:
-                        remaining.discard(tp)
-                await asyncio.sleep(0)
-            log.info(
-                "state restored", topic=self.topic, partitions=sorted(partitions), records=count
-            )
-        finally:
-            await consumer.stop()
+        for partition in partitions:
+            self._data[partition] = {}
+
+        def apply(partition: int, key: str, value: bytes | None) -> None:
+            state = self._data[partition]
+            if value is None:
+                state.pop(key, None)
+            else:
+                state[key] = self.decode(value)
+
+        await replay(self.settings, self.topic, partitions, apply)
+
+
+async def replay(
+    settings: KafkaSettings,
+    topic: str,
+    partitions: set[int],
+    apply: Callable[[int, str, bytes | None], None],
+) -> int:
+    """Feed every record of the changelog partitions to ``apply`` in order, up
+    to their high-water marks; for state kept in a shape of its own."""
+    if not partitions:
+        return 0
+    consumer = new_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        remaining = set(tps)
+        count = 0
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=100, max_records=10_000)
+            for tp, records in batch.items():
+                for record in records:
+                    apply(tp.partition, record.key.decode() if record.key else "", record.value)
+                count += len(records)
+            for tp in list(remaining):
+                highwater = consumer.highwater(tp)
+                if highwater is not None and await consumer.position(tp) >= highwater:
+                    remaining.discard(tp)
+            await asyncio.sleep(0)
+        log.info("state restored", topic=topic, partitions=sorted(partitions), records=count)
+        return count
+    finally:
+        await consumer.stop()

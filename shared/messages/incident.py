@@ -57,12 +57,18 @@ class Incident(Message):
         default_factory=dict, description="Labels common to every member alert."
     )
     alerts: list[IncidentAlert]
+    truncated_alerts: int = Field(
+        default=0, ge=0, description="Member alerts left out of ``alerts`` to bound its size."
+    )
     severity: str = Field(description="critical, warning or info.")
     priority: str = Field(pattern=r"^P[1-5]$")
     score: int = Field(default=0, ge=0, le=100)
     explanation: list[str] = Field(default_factory=list)
     root_cause: str | None = Field(default=None, description="Fingerprint of the probable cause.")
     flapping: bool = False
+    merged_into: str | None = Field(
+        default=None, description="Set on the last revision of an incident merged into another."
+    )
     opened_at: datetime
     updated_at: datetime
     resolved_at: datetime | None = None

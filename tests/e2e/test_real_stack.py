@@ -107,7 +107,14 @@ async def test_real_alert_pages_once_and_resolves(
         stack.push_async_callback(exporter.stop)
         exporter.queue_depth.labels(QUEUE).set(HEALTHY)
 
-        corral = await stack.enter_async_context(pipeline(kafka, webhook_route(pager.url())))
+        # A short quiet period: the resolve waits it out, as it would in production.
+        corral = await stack.enter_async_context(
+            pipeline(
+                kafka,
+                webhook_route(pager.url()),
+                triage={"lifecycle": {"quiet_period": "1s"}},
+            )
+        )
         corral_webhook = f"{corral.ingest_url}/api/v1/alerts/alertmanager"
         webhook = alertmanager_inbox.url() if direct else corral_webhook
         am = await stack.enter_async_context(alertmanager(monitoring_tools, tmp_path, webhook))

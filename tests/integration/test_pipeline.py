@@ -22,7 +22,8 @@ async def post(url: str, body: object) -> tuple[int, dict]:
 async def test_alert_reaches_webhook_once_and_resolves(kafka: KafkaSettings) -> None:
     receiver = await RecordingServer().start()
     notify = webhook_route(receiver.url(), bearer_token="s3cret")
-    async with pipeline(kafka, notify) as p:
+    # No quiet period, so the resolve is sent as soon as the alert resolves.
+    async with pipeline(kafka, notify, triage={"lifecycle": {"quiet_period": "0s"}}) as p:
         endpoint = f"{p.ingest_url}/api/v1/alerts/alertmanager"
         firing = webhook([am_alert(NODE_DOWN, NODE_DOWN_TEXT)])
 

@@ -8,15 +8,10 @@ from typing import Any
 
 import pytest
 
-from services.triage.dedup import DedupStage
-from services.triage.emit import EmitStage
-from services.triage.grouping import GroupStage
-from services.triage.scoring.settings import ScoringSettings
 from services.triage.scoring.stage import ScoringStage
-from services.triage.stages import Chain, TriageContext
-from services.triage.state import PartitionState
 from shared.fingerprint import fingerprint
 from shared.messages import Alert, Incident
+from tests.triage import Triage as ChainRunner
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -37,23 +32,17 @@ def alert(
 
 
 class Triage:
+    """The real triage chain, every alert in one scope, scoring as configured."""
+
     def __init__(self, **scoring: Any):
-        self.stage = ScoringStage(ScoringSettings.model_validate({"classifier": False, **scoring}))
-        self.chain = Chain(
-            [
-                DedupStage(),
-                GroupStage(["cluster"], timedelta(hours=6)),
-                self.stage,
-                EmitStage("incidents"),
-            ]
+        self.triage = ChainRunner(
+            scopes=[["cluster"]], group_window="6h", scoring={"classifier": False, **scoring}
         )
-        self.state = PartitionState()
+        self.stage = next(s for s in self.triage.chain.stages if isinstance(s, ScoringStage))
+        self.state = self.triage.state
 
     async def run(self, *alerts: Alert) -> Incident:
-        ctx = TriageContext(0, self.state, list(alerts))
-        await self.chain.process(ctx)
-        *_, last = (r.value for r in ctx.records)
-        assert isinstance(last, Incident)
+        *_, last = await self.triage.send(*alerts)
         return last
 
 

@@ -1,89 +1,136 @@
-"""The simplest triage chain: dedup, group, score, emit."""
+"""The triage chain: dedup, flapping and an incident's lifecycle."""
 
-from datetime import UTC, datetime, timedelta
+from __future__ import annotations
 
-from services.triage.dedup import DedupStage
-from services.triage.emit import EmitStage
-from services.triage.grouping import GroupStage
-from services.triage.scoring.settings import ScoringSettings
-from services.triage.scoring.stage import ScoringStage
-from services.triage.stages import Chain, TriageContext
-from services.triage.state import PartitionState
-from shared.fingerprint import fingerprint
-from shared.messages import Alert, AlertStatus, Incident
+from shared.messages import IncidentEvent
+from tests.triage import Triage, alert
 
-T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-CHAIN = Chain(
-    [
-        DedupStage(),
-        GroupStage(["alertname", "cluster"], timedelta(minutes=5)),
-        ScoringStage(ScoringSettings(classifier=False)),
-        EmitStage("incidents"),
-    ]
-)
-
-
-def alert(
-    node: str,
-    status: str = "firing",
-    at: int = 0,
-    severity: str = "warning",
-    name: str = "NodeDiskFull",
-) -> Alert:
-    labels = {"alertname": name, "cluster": "c1", "node": node, "severity": severity}
-    return Alert(
-        fingerprint=fingerprint(labels),
-        status=AlertStatus(status),
-        labels=labels,
-        source="alertmanager",
-        received_at=T0 + timedelta(seconds=at),
-    )
-
-
-async def run(state: PartitionState, *alerts: Alert) -> list[Incident]:
-    ctx = TriageContext(0, state, list(alerts))
-    await CHAIN.process(ctx)
-    return [r.value for r in ctx.records]  # type: ignore[misc]
+DISK = {"alertname": "NodeFilesystemAlmostOutOfSpace", "node": "worker-1", "severity": "warning"}
+DISK2 = {**DISK, "node": "worker-2", "severity": "critical"}
+BY_NAME = [["alertname"]]
 
 
 async def test_repeats_are_absorbed_and_status_changes_are_events() -> None:
-    state = PartitionState()
-    [opened] = await run(state, alert("n1"))
+    triage = Triage(lifecycle={"quiet_period": "0s"})
+    [opened] = await triage.send(alert(DISK))
     assert (opened.revision, opened.event, opened.priority) == (1, "opened", "P3")
-    assert await run(state, alert("n1", at=30), alert("n1", at=60)) == []
-    [resolved] = await run(state, alert("n1", "resolved", at=90))
-    assert (resolved.id, resolved.revision, resolved.status) == (opened.id, 2, "resolved")
-
-
-async def test_alerts_of_one_group_join_one_incident_and_raise_its_severity() -> None:
-    state = PartitionState()
-    [first] = await run(state, alert("n1"))
-    [second] = await run(state, alert("n2", at=60, severity="critical"))
-    assert second.id == first.id
-    assert second.severity == "critical" and second.priority == "P1"
-    assert {a.labels["node"] for a in second.alerts} == {"n1", "n2"}
-    assert second.labels == {"alertname": "NodeDiskFull", "cluster": "c1"}
-    assert any("joined" in line for line in second.explanation)
-    # Still firing while one member fires.
-    [partial] = await run(state, alert("n1", "resolved", at=90))
-    assert partial.status == "firing"
-    [done] = await run(state, alert("n2", "resolved", at=120, severity="critical"))
-    assert done.status == "resolved" and done.event == "resolved"
-
-
-async def test_other_groups_and_late_alerts_open_new_incidents() -> None:
-    state = PartitionState()
-    [a] = await run(state, alert("n1"))
-    [b] = await run(state, alert("n1", name="NodeDown", at=10))
-    [c] = await run(state, alert("n3", at=10 * 60))  # outside the 5m window
-    assert len({a.id, b.id, c.id}) == 3
+    # Alertmanager re-sends: same status, nothing new, no state written either.
+    written = len(triage.state_records)
+    assert await triage.send(alert(DISK, at=30), alert(DISK, at=60)) == []
+    assert len(triage.state_records) == written
+    [resolved] = await triage.send(alert(DISK, "resolved", at=90))
+    assert (resolved.id, resolved.revision, resolved.event) == (opened.id, 2, "resolved")
+    assert resolved.alerts[0].status == "resolved"
+    # Re-sent resolves are absorbed too.
+    assert await triage.send(alert(DISK, "resolved", at=120)) == []
 
 
 async def test_resolve_of_unknown_alert_changes_nothing() -> None:
-    assert await run(PartitionState(), alert("n9", "resolved")) == []
+    assert await Triage().send(alert(DISK, "resolved")) == []
 
 
-async def test_same_input_gives_same_incident_ids() -> None:
-    first = await run(PartitionState(), alert("n1"), alert("n2", at=1))
-    again = await run(PartitionState(), alert("n1"), alert("n2", at=1))
-    assert [i.id for i in first] == [i.id for i in again]
+async def test_ignored_labels_leave_the_identity_of_prometheus_pushes() -> None:
+    triage = Triage(dedup={"ignore_labels": ["prometheus_replica"]})
+    a = alert({**DISK, "prometheus_replica": "a"}, source="prometheus")
+    b = alert({**DISK, "prometheus_replica": "b"}, at=15, source="prometheus")
+    assert len(await triage.send(a)) == 1
+    assert await triage.send(b) == []
+
+
+async def test_a_batch_of_changes_to_one_incident_is_one_revision() -> None:
+    triage = Triage(scopes=BY_NAME)
+    [incident] = await triage.send(alert(DISK), alert(DISK2, at=1), alert(DISK, at=2))
+    assert incident.revision == 1
+    assert {a.labels["node"] for a in incident.alerts} == {"worker-1", "worker-2"}
+    assert incident.severity == "critical"
+
+
+async def test_incident_resolves_after_the_quiet_period_and_a_refire_reopens_it() -> None:
+    triage = Triage(scopes=BY_NAME, lifecycle={"quiet_period": "5m", "reopen_window": "30m"})
+    [opened] = await triage.send(alert(DISK), alert(DISK2, at=10))
+    [partial] = await triage.send(alert(DISK2, "resolved", at=60))
+    assert partial.status == "firing" and partial.event == "updated"
+    # The last member resolving is held back for the quiet period...
+    assert await triage.send(alert(DISK, "resolved", at=120)) == []
+    assert await triage.tick(at=120 + 299) == []
+    # ...and a blip inside it is not news at all.
+    assert await triage.send(alert(DISK, at=200), alert(DISK, "resolved", at=230)) == []
+    [resolved] = await triage.tick(at=230 + 300)
+    assert (resolved.id, resolved.event, resolved.status) == (opened.id, "resolved", "resolved")
+    assert resolved.resolved_at is not None
+    assert (resolved.resolved_at - resolved.updated_at).total_seconds() == 300
+    [reopened] = await triage.send(alert(DISK, at=530 + 600))
+    assert (reopened.id, reopened.event, reopened.status) == (opened.id, "reopened", "firing")
+    assert any("reopened" in line for line in reopened.explanation)
+
+
+async def test_refire_after_the_reopen_window_opens_a_new_incident() -> None:
+    triage = Triage(lifecycle={"quiet_period": "0s", "reopen_window": "10m"})
+    [first] = await triage.send(alert(DISK))
+    await triage.send(alert(DISK, "resolved", at=60))
+    [second] = await triage.send(alert(DISK, at=60 + 11 * 60))
+    assert second.id != first.id and second.event == IncidentEvent.OPENED
+
+
+async def test_flapping_alert_is_reported_once_then_quiet_until_it_settles() -> None:
+    triage = Triage(
+        scopes=BY_NAME,
+        flapping={"changes": 3, "window": "10m", "settle": "5m"},
+        lifecycle={"quiet_period": "1m"},
+    )
+    [opened] = await triage.send(alert(DISK), alert(DISK2))
+    statuses = ["resolved", "firing", "resolved", "firing", "resolved", "firing"]
+    out = []
+    for i, status in enumerate(statuses, start=1):
+        out += await triage.send(alert(DISK, status, at=30 * i))
+    # Three real changes, then the fourth marks it flapping; then silence.
+    assert [i.event for i in out] == ["updated"] * 4
+    assert not out[2].flapping and out[3].flapping
+    assert any("flapping" in line for line in out[3].explanation)
+    assert await triage.tick(at=180 + 299) == []
+    [settled] = await triage.tick(at=180 + 300)
+    assert not settled.flapping and settled.status == "firing"
+    assert any("settled" in line for line in settled.explanation)
+    # Settled: its next change is an ordinary event again.
+    [resolved] = await triage.send(alert(DISK, "resolved", at=600))
+    assert resolved.id == opened.id
+
+
+async def test_flapping_alert_that_settles_resolved_resolves_its_incident() -> None:
+    triage = Triage(
+        flapping={"changes": 2, "window": "10m", "settle": "5m"},
+        lifecycle={"quiet_period": "1m"},
+    )
+    await triage.send(alert(DISK))
+    for i, status in enumerate(["resolved", "firing", "resolved", "firing", "resolved"], 1):
+        await triage.send(alert(DISK, status, at=10 * i))
+    [resolved] = await triage.tick(at=50 + 300)
+    assert resolved.status == "resolved" and not resolved.flapping
+
+
+async def test_resolved_state_expires_after_retention() -> None:
+    triage = Triage(
+        scopes=BY_NAME, lifecycle={"quiet_period": "0s", "reopen_window": "1m", "retention": "1h"}
+    )
+    await triage.send(alert(DISK), alert(DISK2))
+    await triage.send(alert(DISK, "resolved", at=60), alert(DISK2, "resolved", at=60))
+    assert len(triage.state.alerts) == 2 and len(triage.state.incidents) == 1
+    await triage.tick(at=60 + 3600)
+    assert triage.state.alerts == {} and triage.state.incidents == {}
+    assert triage.state.index == {}
+    tombstones = [r.key for r in triage.state_records[-3:] if r.value is None]
+    assert len(tombstones) == 3
+
+
+async def test_results_do_not_depend_on_batching() -> None:
+    names = ["KubePodCrashLooping", "KubePodNotReady", "KubeContainerWaiting"]
+    alerts = [
+        alert({"alertname": names[i % 3], "namespace": f"ns{i % 4}", "pod": f"p{i}"}, at=i * 20)
+        for i in range(24)
+    ] + [alert({"alertname": "KubePodNotReady", "namespace": "ns1", "pod": "p1"}, "resolved", 500)]
+    one, many = Triage(), Triage()
+    await one.send(*alerts)
+    for a in alerts:
+        await many.send(a)
+    assert sorted(map(sorted, one.groups())) == sorted(map(sorted, many.groups()))
+    assert set(one.latest()) == set(many.latest())

@@ -91,14 +91,17 @@ class Context:
     flapping: bool
 
 
-def context_of(incident: IncidentState, scored: Sequence[IncidentAlert]) -> Context:
+def context_of(
+    incident: IncidentState, scored: Sequence[IncidentAlert], unlisted: int = 0
+) -> Context:
+    """``unlisted``: firing members beyond the ``triage.max_alerts`` an incident lists."""
     services = {
         next((a.labels[name] for name in SERVICE_LABELS if a.labels.get(name)), "") for a in scored
     }
     starts = [a.starts_at for a in scored if a.starts_at is not None]
     began = min([*starts, incident.opened_at])
     return Context(
-        alerts=len(scored),
+        alerts=len(scored) + unlisted,
         services=len(services - {""}),
         fired_for=max(timedelta(0), incident.updated_at - began),
         flapping=incident.flapping,
@@ -205,7 +208,10 @@ def assess(
     elif lead.verdict is None and classifier_problem:
         lines.append(f"classifier: unavailable ({classifier_problem})")
     total = base + opinion
-    context = context_of(incident, [m.alert for m in scored])
+    listed_firing = sum(1 for m in members if m.alert.status == AlertStatus.FIRING)
+    context = context_of(
+        incident, [m.alert for m in scored], max(0, incident.firing - listed_firing)
+    )
     for points, reason in _context_points(context):
         total += points
         terms.append(f"{_signed(points)} {reason}")

@@ -1,0 +1,112 @@
+"""Cause → symptom: a symptom joins the incident of its cause, which is named
+as the probable root.
+
+Rules have the shape of Alertmanager's ``inhibit_rules``: where Alertmanager
+would mute a target alert while a source alert with ``equal`` labels fires,
+Corral puts the target into the source's incident. Either may arrive first:
+a cause that fires after its symptoms gathers their incidents into one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from services.triage.config import CauseRule, compile_matchers
+from services.triage.membership import Membership, open_candidates
+from services.triage.stages import AlertEvent, TriageContext
+from services.triage.state import IncidentState, describe
+from shared.matchers import Matcher, matches_all
+
+CAUSE = "c"
+SYMPTOM = "t"
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    index: int
+    name: str
+    source: list[Matcher]
+    target: list[Matcher]
+    equal: list[str]
+
+    @classmethod
+    def of(cls, index: int, rule: CauseRule) -> CompiledRule:
+        source = compile_matchers(rule.source_matchers)
+        target = compile_matchers(rule.target_matchers)
+        name = rule.name or (
+            "{" + ", ".join(map(str, source)) + "} causes {" + ", ".join(map(str, target)) + "}"
+        )
+        return cls(index, name, source, target, rule.equal)
+
+    def values(self, labels: dict[str, str]) -> str:
+        return ", ".join(f"{name}={labels.get(name, '')}" for name in self.equal)
+
+
+class CauseSymptomPolicy:
+    def __init__(self, membership: Membership, rules: list[CauseRule], window: timedelta):
+        self.membership = membership
+        self.rules = [CompiledRule.of(i, rule) for i, rule in enumerate(rules)]
+        self.window = window
+
+    def process(self, ctx: TriageContext, event: AlertEvent) -> bool:
+        labels = event.alert.labels
+        as_symptom: list[tuple[str, CompiledRule]] = []  # cause keys to look up
+        as_cause: list[tuple[str, CompiledRule]] = []  # symptom keys to look up
+        for rule in self.rules:
+            values = rule.values(labels)
+            cause_key = event.key(f"{CAUSE}{rule.index}", values)
+            symptom_key = event.key(f"{SYMPTOM}{rule.index}", values)
+            is_cause = matches_all(rule.source, labels)
+            if is_cause:
+                event.keys.append(cause_key)
+                event.anchors.append(cause_key)
+                as_cause.append((symptom_key, rule))
+            # As in Alertmanager, an alert matching both sides is not its own symptom.
+            if matches_all(rule.target, labels) and not is_cause:
+                event.keys.append(symptom_key)
+                as_symptom.append((cause_key, rule))
+        for key, rule in as_symptom:
+            causes = open_candidates(ctx, [key], event, self.window)
+            if causes:
+                self._join_cause(ctx, causes, event, key, rule)
+                return True
+        for key, rule in as_cause:
+            symptoms = open_candidates(ctx, [key], event, self.window)
+            if symptoms:
+                self._gather_symptoms(ctx, symptoms, event, rule)
+                return True
+        return False
+
+    def _join_cause(
+        self,
+        ctx: TriageContext,
+        causes: list[IncidentState],
+        event: AlertEvent,
+        key: str,
+        rule: CompiledRule,
+    ) -> None:
+        cause_fp = causes[0].anchors.get(key)
+        shown = causes[0].members.get(cause_fp or "")
+        cause = describe(shown.labels) if shown is not None else "its cause"
+        reason = f"symptom of {cause} (rule {rule.name!r}, equal {rule.values(event.alert.labels)})"
+        incident = self.membership.join(ctx, causes, event, "cause_symptom", reason)
+        if cause_fp is not None and incident.root_cause != cause_fp:
+            incident.root_cause = cause_fp
+            incident.explain(f"probable root: {cause}")
+
+    def _gather_symptoms(
+        self,
+        ctx: TriageContext,
+        symptoms: list[IncidentState],
+        event: AlertEvent,
+        rule: CompiledRule,
+    ) -> None:
+        cause = describe(event.alert.labels)
+        reason = (
+            f"probable cause of its symptoms (rule {rule.name!r}, "
+            f"equal {rule.values(event.alert.labels)})"
+        )
+        incident = self.membership.join(ctx, symptoms, event, "cause_symptom", reason)
+        incident.root_cause = event.fingerprint
+        incident.explain(f"probable root: {cause}")

@@ -1,0 +1,55 @@
+"""Correlation: each alert, in partition order, through the steps of the chain.
+
+Before each alert the partition's timers run up to its event time, so a
+quiet period that ended before an alert arrived is over for that alert,
+however the records were batched. After the batch (or on a tick, up to the
+wall clock) the timers run again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.triage.lifecycle import Timers
+from services.triage.membership import Membership
+from services.triage.scope import SCOPE
+from services.triage.stages import AlertEvent, Step, TriageContext
+from services.triage.state import describe, key_text, to_ms
+
+
+class OpenStep:
+    """No policy placed the alert: it opens an incident of its own."""
+
+    def __init__(self, membership: Membership):
+        self.membership = membership
+
+    def process(self, ctx: TriageContext, event: AlertEvent) -> bool:
+        scope = f"\x1f{SCOPE}"
+        correlation_key = next(
+            (key_text(key) for key in event.keys if scope in key),
+            describe(event.alert.labels),
+        )
+        self.membership.open(ctx, event, correlation_key)
+        return True
+
+
+class CorrelateStage:
+    def __init__(self, steps: list[Step], timers: Timers):
+        self.steps = steps
+        self.timers = timers
+
+    async def process(self, ctx: TriageContext) -> None:
+        if ctx.alerts:
+            # Plain CPU work: keep the event loop (heartbeats, health checks) free.
+            await asyncio.to_thread(self._run, ctx)
+        else:
+            self._run(ctx)
+
+    def _run(self, ctx: TriageContext) -> None:
+        for position, alert in enumerate(ctx.alerts):
+            event = AlertEvent.of(alert, ctx.keys[position] if ctx.keys else "")
+            self.timers.advance(ctx, event.at)
+            for step in self.steps:
+                if step.process(ctx, event):
+                    break
+        self.timers.advance(ctx, to_ms(ctx.now) if ctx.now is not None else ctx.state.time)

@@ -1,0 +1,201 @@
+"""How alerts enter, change within, and move between incidents.
+
+The correlation steps decide *where* an alert goes; this module keeps an
+incident's bookkeeping right when it gets there: counts, the capped member
+list, common labels, index keys, the quiet period before resolving, merges.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from services.triage.metrics import CORRELATIONS, INCIDENTS_MERGED
+from services.triage.stages import AlertEvent, TriageContext
+from services.triage.state import (
+    IncidentState,
+    Timer,
+    describe,
+    duration_ms,
+    from_ms,
+    member,
+    to_ms,
+)
+from shared.messages import AlertStatus, IncidentStatus
+
+
+def incident_id(correlation_key: str, fingerprint: str, opened_at_ms: int) -> str:
+    """Derived from the input, so replaying the same alerts yields the same ids."""
+    seed = f"{correlation_key}\x00{fingerprint}\x00{opened_at_ms}"
+    return hashlib.blake2b(seed.encode(), digest_size=8).hexdigest()
+
+
+class Membership:
+    def __init__(self, max_alerts: int, quiet_period: timedelta):
+        self.max_alerts = max_alerts
+        self.quiet_ms = duration_ms(quiet_period)
+
+    def open(self, ctx: TriageContext, event: AlertEvent, correlation_key: str) -> IncidentState:
+        alert = event.alert
+        incident = IncidentState(
+            id=incident_id(f"{event.boundary}\x00{correlation_key}", event.fingerprint, event.at),
+            correlation_key=correlation_key,
+            opened_at=alert.received_at,
+            updated_at=alert.received_at,
+        )
+        incident.explain(f"opened by {describe(alert.labels)}")
+        ctx.state.incidents[incident.id] = incident
+        CORRELATIONS.labels("new").inc()
+        self.add(ctx, incident, event)
+        return incident
+
+    def add(self, ctx: TriageContext, incident: IncidentState, event: AlertEvent) -> None:
+        """A firing alert joins an open incident."""
+        alert, fp = event.alert, event.fingerprint
+        assert event.state is not None
+        event.state.incident = incident.id
+        ctx.dirty_alerts.add(fp)
+        incident.member_fps.add(fp)
+        incident.firing += 1
+        self._cancel_resolve(incident)
+        if len(incident.members) < self.max_alerts:
+            incident.members[fp] = member(alert, fp)
+        labels, common = alert.labels, incident.common_labels
+        incident.common_labels = (
+            dict(labels)
+            if common is None
+            else {k: v for k, v in common.items() if labels.get(k) == v}
+        )
+        for key in event.keys:
+            ctx.state.register(incident, key)
+        for key in event.anchors:
+            incident.anchors.setdefault(key, fp)
+        incident.updated_at = max(incident.updated_at, alert.received_at)
+        ctx.mark_changed(incident, alert)
+
+    def update(
+        self, ctx: TriageContext, incident: IncidentState, event: AlertEvent, quiet: bool = False
+    ) -> None:
+        """A member of an open incident changed status. ``quiet`` (a flapping
+        member) records it without a revision and without resolving."""
+        alert, fp = event.alert, event.fingerprint
+        if fp in incident.members:
+            incident.members[fp] = member(alert, fp)
+        incident.updated_at = max(incident.updated_at, alert.received_at)
+        ctx.touch(incident)
+        if alert.status == AlertStatus.FIRING:
+            incident.firing += 1
+            held = incident.held
+            if self._cancel_resolve(incident) and held == fp:
+                return  # back before the quiet period ended: nothing happened
+        else:
+            incident.firing -= 1
+            if incident.firing == 0 and not incident.flapping:
+                # The last one resolved: hold the news for the quiet period.
+                incident.resolve_due = event.at + self.quiet_ms
+                incident.held = fp
+                ctx.state.schedule(incident.resolve_due, Timer.RESOLVE, incident.id)
+                return
+        if not quiet:
+            ctx.mark_changed(incident, alert)
+
+    def resolve_after_quiet(self, ctx: TriageContext, incident: IncidentState, since: int) -> None:
+        """Start the quiet period of an incident whose members all resolved."""
+        incident.resolve_due = max(since + self.quiet_ms, ctx.state.time)
+        ctx.state.schedule(incident.resolve_due, Timer.RESOLVE, incident.id)
+        ctx.touch(incident)
+
+    @staticmethod
+    def _cancel_resolve(incident: IncidentState) -> bool:
+        pending = incident.resolve_due is not None
+        incident.resolve_due = None
+        incident.held = None
+        return pending
+
+    @staticmethod
+    def remove(ctx: TriageContext, incident: IncidentState, fp: str) -> None:
+        """Forget a member (it moved on, or its state expired)."""
+        incident.member_fps.discard(fp)
+        incident.members.pop(fp, None)
+        incident.flapping_members.discard(fp)
+        ctx.touch(incident)
+
+    def join(
+        self,
+        ctx: TriageContext,
+        candidates: list[IncidentState],
+        event: AlertEvent,
+        policy: str,
+        reason: str,
+    ) -> IncidentState:
+        """Join the first candidate, merging the others into it: they are now
+        known to be one problem."""
+        primary, *others = candidates
+        for other in others:
+            self.merge(ctx, primary, other, event.at, reason)
+        primary.explain(f"{describe(event.alert.labels)} joined: {reason}")
+        CORRELATIONS.labels(policy).inc()
+        self.add(ctx, primary, event)
+        return primary
+
+    def merge(
+        self, ctx: TriageContext, primary: IncidentState, other: IncidentState, at: int, reason: str
+    ) -> None:
+        state = ctx.state
+        for fp in other.member_fps:
+            alert = state.alerts.get(fp)
+            if alert is not None:
+                alert.incident = primary.id
+                ctx.dirty_alerts.add(fp)
+        primary.member_fps |= other.member_fps
+        primary.firing += other.firing
+        primary.flapping_members |= other.flapping_members
+        primary.flapping = bool(primary.flapping_members)
+        for fp, shown in other.members.items():
+            if len(primary.members) >= self.max_alerts:
+                break
+            primary.members.setdefault(fp, shown)
+        if other.common_labels is not None and primary.common_labels is not None:
+            primary.common_labels = {
+                k: v for k, v in primary.common_labels.items() if other.common_labels.get(k) == v
+            }
+        state.unregister(other)
+        for key in other.keys:
+            state.register(primary, key)
+        for key, fp in other.anchors.items():
+            primary.anchors.setdefault(key, fp)
+        primary.root_cause = primary.root_cause or other.root_cause
+        primary.opened_at = min(primary.opened_at, other.opened_at)
+        primary.updated_at = max(primary.updated_at, other.updated_at)
+        count = len(other.member_fps)
+        alerts = f"{count} alert" if count == 1 else f"{count} alerts"
+        primary.explain(f"merged incident {other.id} ({alerts}): {reason}")
+        ctx.mark_changed(primary)
+
+        # The merged incident's last revision says where its alerts went.
+        del state.incidents[other.id]
+        other.status = IncidentStatus.RESOLVED
+        other.resolved_at = from_ms(at)
+        other.merged_into = primary.id
+        other.resolve_due = None
+        other.explain(f"merged into incident {primary.id}: {reason}")
+        ctx.mark_changed(other)
+        INCIDENTS_MERGED.inc()
+
+
+def open_candidates(
+    ctx: TriageContext, keys: list[str], event: AlertEvent, window: timedelta
+) -> list[IncidentState]:
+    """Firing incidents registered under any of ``keys`` that changed within
+    ``window`` of the alert, biggest first (then oldest), so that merges move
+    the fewest alerts and the result does not depend on index order."""
+    limit = duration_ms(window)
+    found: dict[str, IncidentState] = {}
+    for key in keys:
+        for incident in ctx.state.lookup(key):
+            if (
+                incident.status == IncidentStatus.FIRING
+                and event.at - to_ms(incident.updated_at) <= limit
+            ):
+                found[incident.id] = incident
+    return sorted(found.values(), key=lambda i: (-len(i.member_fps), to_ms(i.opened_at), i.id))

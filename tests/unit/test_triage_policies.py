@@ -1,0 +1,138 @@
+"""Correlation policies: scope grouping, cause → symptom, topology, and the boundary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.triage import Triage, alert
+
+NODE_RULE = {
+    "name": "node down",
+    "source_matchers": ['alertname="KubeNodeNotReady"'],
+    "target_matchers": ['alertname=~"KubePodNotReady|TargetDown|KubeletDown"'],
+    "equal": ["node"],
+}
+TOPOLOGY = {"depends_on": {"checkout": ["payments", "cart"], "payments": ["postgres"]}}
+
+
+def node_down(node: str = "worker-7") -> dict[str, str]:
+    return {"alertname": "KubeNodeNotReady", "node": node, "severity": "critical"}
+
+
+def pod(name: str, namespace: str, node: str = "worker-7") -> dict[str, str]:
+    return {"alertname": "KubePodNotReady", "namespace": namespace, "pod": name, "node": node}
+
+
+def errors(service: str, name: str = "HTTPErrorRateHigh") -> dict[str, str]:
+    return {"alertname": name, "service": service, "namespace": f"{service}-ns"}
+
+
+def names(triage: Triage) -> list[list[str]]:
+    """Each live incident as the sorted identifying labels of its alerts."""
+
+    def name(labels: dict[str, str]) -> str:
+        return labels.get("pod") or labels.get("service") or labels["alertname"]
+
+    return sorted(
+        sorted(name(a.labels) for a in i.alerts)
+        for i in triage.latest().values()
+        if i.merged_into is None
+    )
+
+
+async def test_scope_groups_across_alert_names_within_the_window() -> None:
+    triage = Triage(scopes=[["namespace"], ["node"]], group_window="5m")
+    await triage.send(
+        alert({"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "api-1"}),
+        alert({"alertname": "KubeDeploymentReplicasMismatch", "namespace": "shop"}, at=60),
+        alert({"alertname": "KubePodCrashLooping", "namespace": "auth", "pod": "auth-1"}, at=70),
+        # Six minutes after the shop incident last changed: a new problem.
+        alert({"alertname": "KubePodCrashLooping", "namespace": "shop", "pod": "api-2"}, at=420),
+    )
+    assert names(triage) == [["KubeDeploymentReplicasMismatch", "api-1"], ["api-2"], ["auth-1"]]
+    shop = next(i for i in triage.latest().values() if len(i.alerts) == 2)
+    assert shop.correlation_key == "namespace=shop"
+    assert any("joined: same namespace=shop within 5m" in line for line in shop.explanation)
+
+
+async def test_first_scope_an_alert_carries_in_full_decides() -> None:
+    triage = Triage(scopes=[["namespace", "service"], ["node"]])
+    await triage.send(
+        alert({"alertname": "A", "namespace": "shop", "node": "n1"}),  # no service: [node]
+        alert({"alertname": "B", "node": "n1"}, at=1),
+        alert({"alertname": "C", "namespace": "shop", "service": "cart", "node": "n1"}, at=2),
+    )
+    assert names(triage) == [["A", "B"], ["cart"]]
+
+
+async def test_symptom_joins_the_incident_of_its_cause() -> None:
+    triage = Triage(causes={"rules": [NODE_RULE]})
+    [opened] = await triage.send(alert(node_down()))
+    [joined] = await triage.send(alert(pod("api-1", "shop"), at=30))
+    [other] = await triage.send(alert(pod("db-1", "data", node="worker-3"), at=40))
+    assert joined.id == opened.id and other.id != opened.id
+    assert joined.root_cause == opened.alerts[0].fingerprint
+    assert joined.title.startswith("KubeNodeNotReady")
+    assert any(
+        'symptom of KubeNodeNotReady{node="worker-7"}' in line and "node down" in line
+        for line in joined.explanation
+    )
+
+
+async def test_cause_arriving_after_its_symptoms_gathers_them() -> None:
+    triage = Triage(causes={"rules": [NODE_RULE]}, scopes=[["namespace"]])
+    await triage.send(
+        alert(pod("api-1", "shop")),
+        alert(pod("api-2", "shop"), at=5),
+        alert(pod("auth-1", "auth"), at=10),
+        alert(pod("unrelated", "auth", node="worker-1"), at=12),  # same scope as auth-1
+        alert(pod("db-1", "data", node="worker-3"), at=15),
+    )
+    assert len(triage.latest()) == 3
+    await triage.send(alert(node_down(), at=60))
+    merged = [r for r in triage.latest().values() if r.merged_into]
+    [root] = [r for r in triage.latest().values() if not r.merged_into and r.root_cause]
+    assert len(merged) == 1 and merged[0].merged_into == root.id and merged[0].status == "resolved"
+    assert names(triage) == [
+        ["KubeNodeNotReady", "api-1", "api-2", "auth-1", "unrelated"],
+        ["db-1"],
+    ]
+    assert root.title.startswith("KubeNodeNotReady") and root.alerts[-1].labels["alertname"] == (
+        "KubeNodeNotReady"
+    )
+    assert root.root_cause == root.alerts[-1].fingerprint
+
+
+async def test_topology_joins_dependencies_and_names_the_deepest_as_root() -> None:
+    triage = Triage(topology=TOPOLOGY, scopes=[["alertname"]])
+    await triage.send(
+        alert(errors("checkout")),
+        alert(errors("payments", "HTTPLatencyHigh"), at=20),
+        alert({"alertname": "PostgresqlDown", "service": "postgres"}, at=40),
+        alert(errors("search", "HTTPLatencyHigh"), at=50),  # not on the map: its own scope
+    )
+    assert names(triage) == [["checkout", "payments", "postgres"], ["search"]]
+    incident = next(i for i in triage.latest().values() if len(i.alerts) == 3)
+    postgres = next(a for a in incident.alerts if a.labels["service"] == "postgres")
+    assert incident.root_cause == postgres.fingerprint
+    assert any("payments depends on postgres" in line for line in incident.explanation)
+    assert any(
+        "probable root: PostgresqlDown" in line and "checkout, payments" in line
+        for line in incident.explanation
+    )
+
+
+async def test_topology_leaves_unrelated_services_apart() -> None:
+    triage = Triage(topology=TOPOLOGY)
+    await triage.send(alert(errors("cart")), alert(errors("payments"), at=10))
+    # cart and payments share a dependent (checkout) but neither depends on the other.
+    assert names(triage) == [["cart"], ["payments"]]
+
+
+async def test_correlation_never_crosses_the_alert_key() -> None:
+    settings: dict[str, Any] = {"causes": {"rules": [NODE_RULE]}, "scopes": [["node"]]}
+    triage = Triage(**settings)
+    await triage.send(alert(node_down()))
+    triage.boundary = "other-cluster"
+    await triage.send(alert(pod("api-1", "shop"), at=10))
+    assert len(triage.latest()) == 2
