@@ -6,16 +6,21 @@ rather than misreading it; producers always write the current version.
 
 from shared.messages.alert import Alert, AlertStatus
 from shared.messages.base import Message
+from shared.messages.dead_letter import DeadLetter
 from shared.messages.incident import Incident, IncidentAlert, IncidentEvent, IncidentStatus
 from shared.messages.notification import SentNotification
+from shared.messages.silence import Silence, SilenceState
 
 __all__ = [
     "Alert",
     "AlertStatus",
+    "DeadLetter",
     "Incident",
     "IncidentAlert",
     "IncidentEvent",
     "IncidentStatus",
     "Message",
     "SentNotification",
+    "Silence",
+    "SilenceState",
 ]
