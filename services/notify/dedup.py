@@ -23,6 +23,6 @@ class DedupStage:
             n.outcome = "skipped_resolved"
         else:
             return True
-        n.changes["due_at"] = None
+        n.changes.update(due_at=None, silenced_by=None)
         NOTIFICATIONS.labels(n.receiver, n.integration.name, n.outcome).inc()
         return False

@@ -50,9 +50,12 @@ class Dispatcher:
         heapq.heappush(self._heap, (when.timestamp(), next(self._order), partition, key))
 
     def wake_muted(self, now: datetime) -> None:
-        """Silences changed: look at everything muted again."""
+        """Silences changed: look at everything muted again, now."""
         for partition, key in self.muted:
-            self.schedule(partition, key, now)
+            entry = self.sent.get(partition, key)
+            if entry is not None and entry.due_at is not None:
+                self.sent.put(partition, entry.model_copy(update={"due_at": now}))
+                self.schedule(partition, key, now)
         self.muted.clear()
 
     def start_due(self, now: datetime) -> None:
@@ -82,7 +85,7 @@ class Dispatcher:
             if changes:
                 self.sent.put(partition, entry)
                 await self.sent.save(partition, [key])
-            if n.outcome == "silenced":
+            if entry.silenced_by:
                 self.muted.add(slot)
             else:
                 self.muted.discard(slot)

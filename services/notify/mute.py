@@ -25,7 +25,7 @@ class MuteStage:
         if silence is None:
             return True
         # Looked at again when the silence ends, or sooner if it is expired.
-        n.changes["due_at"] = silence.ends_at
+        n.changes.update(due_at=silence.ends_at, silenced_by=silence.id)
         n.outcome = "silenced"
         NOTIFICATIONS.labels(n.receiver, n.integration.name, n.outcome).inc()
         return False

@@ -31,6 +31,7 @@ class RecordStage:
         repeat = n.route.repeat_interval
         n.changes.update(
             attempting=0,
+            silenced_by=None,
             due_at=(
                 now + repeat
                 if n.incident.status == IncidentStatus.FIRING and repeat.total_seconds() > 0

@@ -156,6 +156,9 @@ class NotifyWorker:
                     )
                 if entry.due_at is not None:
                     self.dispatcher.schedule(partition, key, entry.due_at)
+                if entry.silenced_by:
+                    self.dispatcher.muted.add((partition, key))
+        self._silences_seen = -1  # so the next tick looks at them with today's silences
         self.dispatcher.start_due(datetime.now(UTC))
 
     async def on_revoked(self, partitions: set[TopicPartition]) -> None:

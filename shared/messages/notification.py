@@ -39,6 +39,7 @@ class SentNotification(Message):
     due_at: datetime | None = None
     attempting: int = Field(default=0, description="Revision being sent; 0 when none.")
     failed: int = Field(default=0, description="Newest revision dead-lettered; 0 for none.")
+    silenced_by: str | None = Field(default=None, description="Silence holding it back.")
 
     @property
     def had_trigger(self) -> bool:
