@@ -4,7 +4,8 @@ A dead letter (``DeadLetter`` on ``corral.notify.dead-letters``) carries the
 incident and why it was given up, and is acknowledged before the sent log
 forgets the attempt; ``corral dlq replay`` can send it again. A firing
 incident is looked at again after ``repeat_interval`` either way: a repeat if
-it was sent, one more try if it was not.
+it was sent, one more try if it was not. An acknowledgement is recorded as
+status ``acknowledged``, looked at again when its silence ends.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ class RecordStage:
         now = datetime.now(UTC)
         revision = n.incident.revision
         repeat = n.route.repeat_interval
+        if n.acknowledge and n.error is None:
+            # Still silenced: looked at again when the silence ends (see mute).
+            n.changes.update(attempting=0, revision=revision, status="acknowledged", sent_at=now)
+            return True
         n.changes.update(
             attempting=0,
             silenced_by=None,

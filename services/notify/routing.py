@@ -67,12 +67,14 @@ class RouteNode:
 
 
 def routing_labels(incident: Incident) -> dict[str, str]:
-    """What routes match on: the incident's common labels plus its triage verdict."""
+    """What routes and silences match on: the incident's common labels, its
+    triage verdict, and its id (a silence on ``incident_id`` acknowledges it)."""
     return {
         **incident.labels,
         "priority": incident.priority,
         "severity": incident.severity,
         "status": incident.status.value,
+        "incident_id": incident.id,
     }
 
 

@@ -39,6 +39,9 @@ class SentLog:
         keys = self._by_incident.get(partition, {}).get(incident_id, set())
         return [e for e in (self.get(partition, k) for k in sorted(keys)) if e is not None]
 
+    def partitions(self) -> list[int]:
+        return list(self._by_incident)
+
     def entries(self, partition: int) -> list[tuple[str, SentNotification]]:
         return list(self.store.items(partition))
 

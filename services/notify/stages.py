@@ -30,6 +30,7 @@ class Notification:
     route: RouteNode
     changes: dict[str, Any] = field(default_factory=dict)
     outcome: str = ""
+    acknowledge: bool = False
     attempts: int = 0
     first_attempt_at: datetime | None = None
     last_attempt_at: datetime | None = None
@@ -53,7 +54,9 @@ class Notification:
         key = f"{self.incident.id}-{self.incident.revision}"
         if self.repeat and self.entry.due_at is not None:
             key += f"-repeat-{int(self.entry.due_at.timestamp())}"
-        return Delivery(self.incident, self.receiver, key, self.repeat)
+        if self.acknowledge:
+            key += "-ack"
+        return Delivery(self.incident, self.receiver, key, self.repeat, self.acknowledge)
 
 
 class Stage(Protocol):

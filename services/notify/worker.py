@@ -139,8 +139,32 @@ class NotifyWorker:
         if self.silences.version != self._silences_seen:
             self._silences_seen = self.silences.version
             self.dispatcher.wake_muted(now)
+            self._acknowledge_silenced(now)
         self.dispatcher.start_due(now)
         return []
+
+    def _acknowledge_silenced(self, now: datetime) -> None:
+        """Paged incidents a silence now covers are due: their receivers that
+        have acknowledgements get one (the mute stage decides)."""
+        assert self.dispatcher is not None
+        for partition in list(self.sent.partitions()):
+            for key, entry in self.sent.entries(partition):
+                if (
+                    entry.status == "firing"
+                    and entry.incident is not None
+                    and (partition, key) not in self.dispatcher.tasks
+                    and self._acknowledges(entry.receiver, entry.integration)
+                    and self.silences.muting(entry.incident, now) is not None
+                ):
+                    self.sent.put(partition, entry.model_copy(update={"due_at": now}))
+                    self.dispatcher.schedule(partition, key, now)
+
+    def _integration(self, receiver: str, name: str) -> Integration | None:
+        return next((i for i in self.integrations.get(receiver, []) if i.name == name), None)
+
+    def _acknowledges(self, receiver: str, name: str) -> bool:
+        integration = self._integration(receiver, name)
+        return integration is not None and integration.acknowledges
 
     async def on_assigned(self, partitions: set[TopicPartition]) -> None:
         assert self.dispatcher is not None
@@ -213,10 +237,7 @@ class NotifyWorker:
         entry = self.sent.get(partition, key)
         if entry is None or entry.incident is None:
             return None
-        integration = next(
-            (i for i in self.integrations.get(entry.receiver, []) if i.name == entry.integration),
-            None,
-        )
+        integration = self._integration(entry.receiver, entry.integration)
         if integration is None:
             log.warning("receiver integration no longer configured; dropping", key=key)
             return None

@@ -44,4 +44,4 @@ class SentNotification(Message):
     @property
     def had_trigger(self) -> bool:
         """Whether the receiver may hold an open notification to resolve."""
-        return self.status == "firing" or self.attempting > 0
+        return self.status in ("firing", "acknowledged") or self.attempting > 0

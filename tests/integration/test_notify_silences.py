@@ -63,7 +63,9 @@ async def test_invalid_silences_get_422_naming_the_field(
     assert await read_topic(kafka, kafka.topics.silences) == []
 
 
-async def test_silence_mutes_the_page_but_not_the_resolve(kafka: KafkaSettings) -> None:
+async def test_silence_acknowledges_and_mutes_but_the_resolve_goes_out(
+    kafka: KafkaSettings,
+) -> None:
     fake = await PagerDutyFake().start()
     worker = notify_worker(kafka, pagerduty(fake.url()))
     async with running(worker, worker.app()) as port:
@@ -93,6 +95,9 @@ async def test_silence_mutes_the_page_but_not_the_resolve(kafka: KafkaSettings) 
         )
         status, listed = await call("GET", api)
         assert [(s["id"], s["status"]["state"]) for s in listed] == [(silence_id, "active")]
+        # The paged incident is now covered: PagerDuty hears someone is on it.
+        ack = (await fake.next()).json()
+        assert ack == {"routing_key": "k", "dedup_key": "inc-1", "event_action": "acknowledge"}
 
         # An update and a new incident of the team are muted ...
         await publish(kafka, incident(2), incident(id="inc-2"))

@@ -81,6 +81,8 @@ def test_silence_matches_incident_labels_priority_and_severity() -> None:
     store.apply("a", silence('team="storage"', 'priority=~"P3|P4"'))
     assert store.muting(incident(), NOW) is not None
     assert store.muting(incident(priority="P1"), NOW) is None
+    store.apply("ack", silence('incident_id="inc-9"'))  # acknowledging one incident
+    assert store.muting(incident(id="inc-9", priority="P1"), NOW) is not None
 
 
 def test_silence_mutes_when_every_firing_alert_is_silenced() -> None:

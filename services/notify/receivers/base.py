@@ -35,11 +35,14 @@ class Delivery:
     receiver: str
     idempotency_key: str
     repeat: bool = False
+    acknowledge: bool = False
 
 
 class Integration(Protocol):
     name: str
     send_resolved: bool
+    acknowledges: bool
+    """Whether the service has acknowledgements (a silence on a paged incident sends one)."""
 
     async def notify(self, delivery: Delivery) -> None:
         """Deliver, or raise DeliveryError."""

@@ -38,6 +38,7 @@ class EmailIntegration:
         self.config = config
         self.templates = templates
         self.send_resolved = config.send_resolved
+        self.acknowledges = False
         self.host, _, port = config.smarthost.rpartition(":")
         self.port = int(port)
         self.tls = tls_context(config)

@@ -13,6 +13,7 @@ class LogIntegration:
     def __init__(self, name: str, send_resolved: bool = True):
         self.name = name
         self.send_resolved = send_resolved
+        self.acknowledges = False
 
     async def notify(self, delivery: Delivery) -> None:
         incident = delivery.incident

@@ -3,8 +3,10 @@
 ``dedup_key`` is the incident id, so every revision of an incident (and any
 resend after a crash) lands on one PagerDuty incident: a firing revision is a
 ``trigger`` (PagerDuty adds it to the open incident instead of paging again),
-a resolved one a ``resolve``. PagerDuty answers 202; 400 means the event is
-malformed (not retried), 429 and 5xx are retried.
+a resolved one a ``resolve``, and a paged incident that a silence then
+covers an ``acknowledge`` (someone is on it: PagerDuty stops escalating).
+PagerDuty answers 202; 400 means the event is malformed (not retried), 429
+and 5xx are retried.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class PagerDutyIntegration:
         self.session = session
         self.templates = templates
         self.send_resolved = config.send_resolved
+        self.acknowledges = True
 
     def event(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident
@@ -45,6 +48,8 @@ class PagerDutyIntegration:
         }
         if incident.status == IncidentStatus.RESOLVED:
             return {**event, "event_action": "resolve"}
+        if delivery.acknowledge:
+            return {**event, "event_action": "acknowledge"}
         context = template_context(incident, delivery.receiver, delivery.repeat)
 
         def render(source: str | None, default: str) -> str:

@@ -44,6 +44,7 @@ class SlackIntegration:
         self.session = session
         self.templates = templates
         self.send_resolved = config.send_resolved
+        self.acknowledges = False
 
     def message(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident

@@ -33,6 +33,7 @@ class WebhookIntegration:
         self.config = config
         self.session = session
         self.send_resolved = config.send_resolved
+        self.acknowledges = False
 
     async def notify(self, delivery: Delivery) -> None:
         headers = {"Idempotency-Key": delivery.idempotency_key}
