@@ -22,7 +22,7 @@ from pydantic import (
 from services.notify.templates import check_template, check_template_file
 from shared.config import CommonConfig, StrictModel
 from shared.durations import Duration
-from shared.matchers import Matcher, parse_matcher
+from shared.matchers import Matcher, MatcherTexts, parse_matcher
 
 Template = Annotated[str, AfterValidator(check_template)]
 """Jinja2 text a user may override; its syntax is checked with the config."""
@@ -143,7 +143,7 @@ class Receiver(StrictModel):
 
 class Route(StrictModel):
     receiver: str | None = None
-    matchers: list[str] = Field(default_factory=list)
+    matchers: MatcherTexts = Field(default_factory=list)
     continue_: bool = Field(default=False, alias="continue")
     group_wait: Duration | None = Field(
         default=None, description="Delay before the first notification of a new incident."
@@ -152,13 +152,6 @@ class Route(StrictModel):
         default=None, description="Resend an incident still firing after this; 0 never."
     )
     routes: list[Route] = Field(default_factory=list)
-
-    @field_validator("matchers")
-    @classmethod
-    def _parse(cls, value: list[str]) -> list[str]:
-        for text in value:
-            parse_matcher(text)
-        return value
 
     def parsed_matchers(self) -> list[Matcher]:
         return [parse_matcher(text) for text in self.matchers]

@@ -98,7 +98,9 @@ class SilenceFollower:
     async def _follow(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
         behind = set(tps)
         while True:
-            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            # Short waits while catching up: the worker is not ready before.
+            wait_ms = 50 if behind else 500
+            batch = await consumer.getmany(timeout_ms=wait_ms, max_records=10_000)
             for records in batch.values():
                 for record in records:
                     self._apply(record.key, record.value)

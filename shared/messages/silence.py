@@ -6,9 +6,9 @@ import enum
 from collections.abc import Mapping
 from datetime import datetime
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from shared.matchers import Matcher, matches_all, parse_matcher
+from shared.matchers import Matcher, MatcherTexts, matches_all, parse_matcher
 from shared.messages.base import Message
 
 
@@ -28,19 +28,12 @@ class Silence(Message):
     """
 
     id: str = Field(min_length=1)
-    matchers: list[str] = Field(min_length=1)
+    matchers: MatcherTexts = Field(min_length=1)
     starts_at: datetime
     ends_at: datetime
     created_by: str
     comment: str
     updated_at: datetime
-
-    @field_validator("matchers")
-    @classmethod
-    def _parse(cls, value: list[str]) -> list[str]:
-        for text in value:
-            parse_matcher(text)
-        return value
 
     def parsed_matchers(self) -> list[Matcher]:
         return [parse_matcher(text) for text in self.matchers]

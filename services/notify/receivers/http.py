@@ -5,11 +5,15 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import aiohttp
 
-from services.notify.receivers.base import DeliveryError
+from services.notify.config import IntegrationConfig
+from services.notify.receivers.base import Delivery, DeliveryError
+from services.notify.templates import Templates
+
+C = TypeVar("C", bound=IntegrationConfig)
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -56,3 +60,28 @@ async def post_json(
             )
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+
+
+class JsonApiIntegration(Generic[C]):
+    """A service API taking one JSON document per notification (Slack, PagerDuty)."""
+
+    acknowledges = False
+
+    def __init__(self, name: str, config: C, session: aiohttp.ClientSession, templates: Templates):
+        self.name = name
+        self.config = config
+        self.session = session
+        self.templates = templates
+        self.send_resolved = config.send_resolved
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def body(self, delivery: Delivery) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def notify(self, delivery: Delivery) -> None:
+        await post_json(
+            self.session, self.url, self.body(delivery), {}, self.config.timeout.total_seconds()
+        )

@@ -13,33 +13,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
-
 from services.notify.config import PagerDutyConfig
 from services.notify.receivers.base import Delivery
-from services.notify.receivers.http import post_json
-from services.notify.templates import Flavor, Templates, template_context
+from services.notify.receivers.http import JsonApiIntegration
+from services.notify.templates import Flavor, template_context
 from shared.messages import IncidentStatus
 
 SUMMARY_MAX = 1024
 
 
-class PagerDutyIntegration:
-    def __init__(
-        self,
-        name: str,
-        config: PagerDutyConfig,
-        session: aiohttp.ClientSession,
-        templates: Templates,
-    ):
-        self.name = name
-        self.config = config
-        self.session = session
-        self.templates = templates
-        self.send_resolved = config.send_resolved
-        self.acknowledges = True
+class PagerDutyIntegration(JsonApiIntegration[PagerDutyConfig]):
+    acknowledges = True
 
-    def event(self, delivery: Delivery) -> dict[str, Any]:
+    @property
+    def url(self) -> str:
+        return str(self.config.url)
+
+    def body(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident
         config = self.config
         event: dict[str, Any] = {
@@ -97,12 +87,3 @@ class PagerDutyIntegration:
         if links:
             event["links"] = links
         return event
-
-    async def notify(self, delivery: Delivery) -> None:
-        await post_json(
-            self.session,
-            str(self.config.url),
-            self.event(delivery),
-            {},
-            self.config.timeout.total_seconds(),
-        )

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
-
 from services.notify.config import SlackConfig
 from services.notify.receivers.base import Delivery
-from services.notify.receivers.http import post_json
-from services.notify.templates import Flavor, Templates, template_context
+from services.notify.receivers.http import JsonApiIntegration
+from services.notify.templates import Flavor, template_context
 
 # Block Kit limits: longer text is refused with invalid_blocks.
 HEADER_MAX = 150
@@ -31,22 +29,12 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class SlackIntegration:
-    def __init__(
-        self,
-        name: str,
-        config: SlackConfig,
-        session: aiohttp.ClientSession,
-        templates: Templates,
-    ):
-        self.name = name
-        self.config = config
-        self.session = session
-        self.templates = templates
-        self.send_resolved = config.send_resolved
-        self.acknowledges = False
+class SlackIntegration(JsonApiIntegration[SlackConfig]):
+    @property
+    def url(self) -> str:
+        return str(self.config.api_url)
 
-    def message(self, delivery: Delivery) -> dict[str, Any]:
+    def body(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident
         context = template_context(incident, delivery.receiver, delivery.repeat)
         config = self.config
@@ -107,12 +95,3 @@ class SlackIntegration:
             if value:
                 message[field] = value
         return message
-
-    async def notify(self, delivery: Delivery) -> None:
-        await post_json(
-            self.session,
-            str(self.config.api_url),
-            self.message(delivery),
-            {},
-            self.config.timeout.total_seconds(),
-        )
