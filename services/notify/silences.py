@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from datetime import datetime
 
 import structlog
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 from services.notify.routing import routing_labels
 from shared.config import KafkaSettings
 from shared.kafka.clients import new_consumer
+from shared.matchers import Matcher, matches_all
 from shared.messages import Incident, Silence, SilenceState
 
 log = structlog.get_logger(__name__)
@@ -28,15 +30,21 @@ log = structlog.get_logger(__name__)
 class SilenceStore:
     def __init__(self) -> None:
         self.silences: dict[str, Silence] = {}
+        self._matchers: dict[str, list[Matcher]] = {}
         self.version = 0
         """Bumped on every change, so muted notifications can be looked at again."""
 
     def apply(self, silence_id: str, silence: Silence | None) -> None:
         if silence is None:
             self.silences.pop(silence_id, None)
+            self._matchers.pop(silence_id, None)
         else:
             self.silences[silence_id] = silence
+            self._matchers[silence_id] = silence.parsed_matchers()
         self.version += 1
+
+    def _matches(self, silence: Silence, labels: Mapping[str, str]) -> bool:
+        return matches_all(self._matchers[silence.id], labels)
 
     def get(self, silence_id: str) -> Silence | None:
         return self.silences.get(silence_id)
@@ -55,7 +63,8 @@ class SilenceStore:
         active = [s for s in self.silences.values() if s.state(now) == SilenceState.ACTIVE]
         if not active:
             return None
-        matching = [s for s in active if s.matches(routing_labels(incident))]
+        labels = routing_labels(incident)
+        matching = [s for s in active if self._matches(s, labels)]
         if matching:
             return min(matching, key=lambda s: s.ends_at)
         firing = incident.firing_alerts
@@ -63,7 +72,7 @@ class SilenceStore:
             return None
         per_alert = []
         for alert in firing:
-            covering = [s for s in active if s.matches(alert.labels)]
+            covering = [s for s in active if self._matches(s, alert.labels)]
             if not covering:
                 return None
             per_alert.append(min(covering, key=lambda s: s.ends_at))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from datetime import datetime
 
 from pydantic import Field
 
-from shared.matchers import Matcher, MatcherTexts, matches_all, parse_matcher
+from shared.matchers import Matcher, MatcherTexts, parse_matcher
 from shared.messages.base import Message
 
 
@@ -44,6 +43,3 @@ class Silence(Message):
         if now < self.starts_at:
             return SilenceState.PENDING
         return SilenceState.ACTIVE
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        return matches_all(self.parsed_matchers(), labels)

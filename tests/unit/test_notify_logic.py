@@ -76,19 +76,23 @@ def silence(*matchers: str, minutes: int = 60, starts_in: int = -1) -> Silence:
     )
 
 
+def add(store: SilenceStore, silence: Silence) -> None:
+    store.apply(silence.id, silence)
+
+
 def test_silence_matches_incident_labels_priority_and_severity() -> None:
     store = SilenceStore()
-    store.apply("a", silence('team="storage"', 'priority=~"P3|P4"'))
+    add(store, silence('team="storage"', 'priority=~"P3|P4"'))
     assert store.muting(incident(), NOW) is not None
     assert store.muting(incident(priority="P1"), NOW) is None
-    store.apply("ack", silence('incident_id="inc-9"'))  # acknowledging one incident
+    add(store, silence('incident_id="inc-9"'))  # acknowledging one incident
     assert store.muting(incident(id="inc-9", priority="P1"), NOW) is not None
 
 
 def test_silence_mutes_when_every_firing_alert_is_silenced() -> None:
     store = SilenceStore()
-    store.apply("a", silence('instance="db-1:9100"', minutes=30))
-    store.apply("b", silence('instance="db-1:9100"', minutes=90))
+    add(store, silence('instance="db-1:9100"', minutes=30))
+    add(store, silence('instance="db-1:9100"', minutes=90))
     muting = store.muting(incident(), NOW)
     assert muting is not None and muting.ends_at == NOW + timedelta(minutes=30)
     two = incident()
@@ -105,8 +109,8 @@ def test_silence_mutes_when_every_firing_alert_is_silenced() -> None:
 
 def test_pending_and_expired_silences_mute_nothing() -> None:
     store = SilenceStore()
-    store.apply("future", silence('team="storage"', starts_in=5))
-    store.apply("past", silence('team="storage"', minutes=-1, starts_in=-10))
+    add(store, silence('team="storage"', starts_in=5))
+    add(store, silence('team="storage"', minutes=-1, starts_in=-10))
     assert store.muting(incident(), NOW) is None
 
 
