@@ -81,10 +81,11 @@ async def publish(kafka: KafkaSettings, *incidents: Incident) -> None:
     producer = new_producer(kafka)
     await producer.start()
     try:
-        for item in incidents:
-            await producer.send_and_wait(
-                kafka.topics.incidents, item.to_bytes(), key=item.id.encode()
-            )
+        sent = [
+            await producer.send(kafka.topics.incidents, item.to_bytes(), key=item.id.encode())
+            for item in incidents
+        ]
+        await asyncio.gather(*sent)
     finally:
         await producer.stop()
 
