@@ -47,7 +47,7 @@ def register(commands: Subcommands) -> None:
     add = _with_api(silence.add("add", cmd_silence_add, "Silence incidents matching MATCHERs."))
     add.add_argument("matchers", nargs="+", metavar="MATCHER", help='e.g. alertname="DiskFull"')
     add.add_argument("--comment", required=True, help="why (shown to whoever looks later)")
-    add.add_argument("--author", default=getpass.getuser(), help="default: your user name")
+    add.add_argument("--author", help="default: your user name")
     add.add_argument("--duration", default="1h", help="how long, from --start (default 1h)")
     add.add_argument("--start", help="ISO 8601 time it begins (default now)")
     add.add_argument("--end", help="ISO 8601 time it ends (instead of --duration)")
@@ -136,6 +136,13 @@ def _time(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in this container
+        return "corral"
+
+
 def cmd_silence_add(args: argparse.Namespace) -> int:
     start = _time(args.start) if args.start else datetime.now(UTC)
     try:
@@ -149,7 +156,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
             "matchers": args.matchers,
             "startsAt": start.isoformat(),
             "endsAt": end.isoformat(),
-            "createdBy": args.author,
+            "createdBy": args.author or _user(),
             "comment": args.comment,
         },
     )
