@@ -13,6 +13,9 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import AfterValidator
 
 _NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _MATCHER = re.compile(
@@ -113,3 +116,13 @@ def parse_matchers(text: str) -> list[Matcher]:
 
 def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
     return all(m.matches(labels.get(m.name, "")) for m in matchers)
+
+
+def _check_matchers(texts: list[str]) -> list[str]:
+    for text in texts:
+        parse_matcher(text)
+    return texts
+
+
+MatcherTexts = Annotated[list[str], AfterValidator(_check_matchers)]
+"""A list of matchers in text form, each checked as it is read (configs, silences)."""

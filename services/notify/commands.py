@@ -1,14 +1,216 @@
-"""The ``corral`` subcommands that belong to notify."""
+"""The ``corral`` subcommands that belong to notify.
+
+``corral notify`` runs a worker; ``corral routes test`` shows where an
+incident would go (as ``amtool config routes test`` does); ``corral silence``
+adds, lists and expires silences through a notify worker's API; ``corral dlq
+replay`` sends dead-lettered notifications again.
+"""
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import getpass
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from services.notify import dlq
+from services.notify.api import MatcherObject
+from services.notify.config import NotifyConfig
 from services.notify.main import main
-from shared.cli import Subcommands
+from services.notify.routing import RouteNode, routes_for
+from shared.cli import Subcommands, config_path, with_config
+from shared.config import load_config
+from shared.durations import format_duration, parse_duration
 
 
 def register(commands: Subcommands) -> None:
-    commands.worker(
-        "notify",
-        main,
-        "Run a notify worker (incidents to receivers).",
+    commands.worker("notify", main, "Run a notify worker (incidents to receivers).")
+
+    routes = commands.group("routes", "Inspect the notify routing tree.")
+    test = with_config(
+        routes.add(
+            "test", cmd_routes_test, "Print the receivers an incident with these labels reaches."
+        )
     )
+    test.add_argument("labels", nargs="+", metavar="LABEL=VALUE")
+    test.add_argument(
+        "--verify-receivers",
+        metavar="A,B",
+        help="exit 1 unless exactly these receivers are reached (for CI)",
+    )
+
+    silence = commands.group("silence", "Add, list and expire silences.")
+    add = _with_api(silence.add("add", cmd_silence_add, "Silence incidents matching MATCHERs."))
+    add.add_argument("matchers", nargs="+", metavar="MATCHER", help='e.g. alertname="DiskFull"')
+    add.add_argument("--comment", required=True, help="why (shown to whoever looks later)")
+    add.add_argument("--author", help="default: your user name")
+    add.add_argument("--duration", default="1h", help="how long, from --start (default 1h)")
+    add.add_argument("--start", help="ISO 8601 time it begins (default now)")
+    add.add_argument("--end", help="ISO 8601 time it ends (instead of --duration)")
+    query = _with_api(silence.add("query", cmd_silence_query, "List silences."))
+    query.add_argument("--expired", action="store_true", help="list expired silences too")
+    expire = _with_api(silence.add("expire", cmd_silence_expire, "Expire silences now."))
+    expire.add_argument("ids", nargs="+", metavar="ID")
+
+    dead = commands.group("dlq", "Dead-lettered notifications.")
+    replay = with_config(
+        dead.add("replay", cmd_dlq_replay, "Send dead-lettered notifications again.")
+    )
+    replay.add_argument("--receiver", help="only this receiver's dead letters")
+    replay.add_argument("--incident", help="only this incident's dead letters")
+    replay.add_argument("--since", help="only dead letters of the last DURATION, e.g. 24h")
+    replay.add_argument("--dry-run", action="store_true", help="say what would be replayed")
+
+
+def _config(args: argparse.Namespace) -> NotifyConfig:
+    return load_config(NotifyConfig, config_path(args))
+
+
+def cmd_routes_test(args: argparse.Namespace) -> int:
+    config = _config(args)
+    labels: dict[str, str] = {}
+    for item in args.labels:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            print(f"error: {item!r} is not LABEL=VALUE", file=sys.stderr)
+            return 2
+        labels[name] = value.strip('"')
+    nodes = routes_for(RouteNode.build(config.notify.route), labels)
+    receivers = [node.receiver for node in nodes]
+    print(",".join(receivers))
+    for node in nodes:
+        matchers = ", ".join(str(m) for m in node.matchers) or "(matches everything)"
+        print(
+            f"  {node.receiver}: {node.path} {{{matchers}}} group_wait="
+            f"{format_duration(node.group_wait)} repeat_interval="
+            f"{format_duration(node.repeat_interval)}"
+        )
+    if args.verify_receivers is not None:
+        expected = [r.strip() for r in args.verify_receivers.split(",") if r.strip()]
+        if expected != receivers:
+            print(f"error: expected {','.join(expected)}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def _with_api(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    with_config(parser)
+    parser.add_argument(
+        "--url", help="a notify worker's API (default: http:// plus notify.listen of the config)"
+    )
+    return parser
+
+
+def _api_url(args: argparse.Namespace) -> str:
+    if args.url:
+        return str(args.url).rstrip("/")
+    host, _, port = _config(args).notify.listen.rpartition(":")
+    return f"http://{host if host not in ('', '0.0.0.0') else '127.0.0.1'}:{port}"
+
+
+def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    async def call() -> tuple[int, Any]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                method, url, json=body, timeout=aiohttp.ClientTimeout(total=30)
+            ) as response,
+        ):
+            return response.status, await response.json(content_type=None)
+
+    try:
+        return asyncio.run(call())
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise SystemExit(f"error: cannot reach {url}: {exc}") from None
+
+
+def _time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise SystemExit(f"error: {text!r} is not an ISO 8601 time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name in this container
+        return "corral"
+
+
+def cmd_silence_add(args: argparse.Namespace) -> int:
+    start = _time(args.start) if args.start else datetime.now(UTC)
+    try:
+        end = _time(args.end) if args.end else start + parse_duration(args.duration)
+    except ValueError as exc:
+        raise SystemExit(f"error: --duration: {exc}") from None
+    status, answer = _call(
+        "POST",
+        f"{_api_url(args)}/api/v1/silences",
+        {
+            "matchers": args.matchers,
+            "startsAt": start.isoformat(),
+            "endsAt": end.isoformat(),
+            "createdBy": args.author or _user(),
+            "comment": args.comment,
+        },
+    )
+    if status != 200:
+        print(f"error: {answer.get('error', answer)}", file=sys.stderr)
+        return 1
+    print(answer["silenceID"])
+    return 0
+
+
+def cmd_silence_query(args: argparse.Namespace) -> int:
+    status, answer = _call("GET", f"{_api_url(args)}/api/v1/silences")
+    if status != 200:
+        print(f"error: {answer.get('error', answer)}", file=sys.stderr)
+        return 1
+    print(f"{'ID':36}  {'STATE':8}  {'ENDS AT':25}  {'CREATED BY':12}  MATCHERS / COMMENT")
+    for silence in answer:
+        state = silence["status"]["state"]
+        if state == "expired" and not args.expired:
+            continue
+        matchers = ", ".join(
+            str(MatcherObject.model_validate(m).matcher()) for m in silence["matchers"]
+        )
+        print(
+            f"{silence['id']:36}  {state:8}  {silence['endsAt'][:25]:25}  "
+            f"{silence['createdBy'][:12]:12}  {matchers} / {silence['comment']}"
+        )
+    return 0
+
+
+def cmd_silence_expire(args: argparse.Namespace) -> int:
+    code = 0
+    for silence_id in args.ids:
+        status, answer = _call("DELETE", f"{_api_url(args)}/api/v1/silences/{silence_id}")
+        if status != 200:
+            print(f"error: {silence_id}: {answer.get('error', answer)}", file=sys.stderr)
+            code = 1
+        else:
+            print(f"expired {silence_id}")
+    return code
+
+
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    config = _config(args)
+    try:
+        since = parse_duration(args.since) if args.since else None
+    except ValueError as exc:
+        raise SystemExit(f"error: --since: {exc}") from None
+    verdicts = asyncio.run(
+        dlq.replay(config, args.receiver, args.incident, since, dry_run=args.dry_run)
+    )
+    for verdict in verdicts:
+        print(verdict.line())
+    replayed = sum(v.replay for v in verdicts)
+    verb = "would replay" if args.dry_run else "replayed"
+    print(f"{verb} {replayed}, skipped {len(verdicts) - replayed} of {len(verdicts)} dead letters")
+    return 0

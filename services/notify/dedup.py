@@ -1,33 +1,28 @@
-"""Deduplication against the sent log: each revision reaches each receiver once.
+"""What need not be sent: resolves nobody needs, repeats of what is over.
 
-Also where resolved incidents are held back from receivers that never got
-the trigger (nothing to resolve) or that asked not to hear resolves.
+Repeated revisions never get this far: the worker admits each revision into
+the sent log once (see ``outbox``). Here a resolve is held back from
+receivers that never got the trigger (nothing to resolve) or that asked not
+to hear resolves, and a resolved incident is not repeated.
 """
 
 from __future__ import annotations
 
 from services.notify.metrics import NOTIFICATIONS
 from services.notify.stages import Notification
-from shared.kafka.changelog import ChangelogStore
-from shared.messages import IncidentStatus, SentNotification
+from shared.messages import IncidentStatus
 
 
 class DedupStage:
-    def __init__(self, sent: ChangelogStore[SentNotification]):
-        self.sent = sent
-
     async def process(self, n: Notification) -> bool:
-        previous = self.sent.get(n.partition, n.key)
-        outcome = None
-        if previous is not None and previous.revision >= n.incident.revision:
-            outcome = "skipped_duplicate"
-        elif n.incident.status == IncidentStatus.RESOLVED and (
-            not n.integration.send_resolved
-            or previous is None
-            or previous.status == IncidentStatus.RESOLVED
-        ):
-            outcome = "skipped_resolved"
-        if outcome is None:
+        if n.incident.status != IncidentStatus.RESOLVED:
             return True
-        NOTIFICATIONS.labels(n.receiver, n.integration.name, outcome).inc()
+        if n.repeat:
+            n.outcome = "skipped_duplicate"
+        elif not n.integration.send_resolved or not n.entry.had_trigger:
+            n.outcome = "skipped_resolved"
+        else:
+            return True
+        n.changes.update(due_at=None, silenced_by=None)
+        NOTIFICATIONS.labels(n.receiver, n.integration.name, n.outcome).inc()
         return False

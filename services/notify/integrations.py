@@ -6,12 +6,16 @@ import aiohttp
 
 from services.notify.config import Receiver
 from services.notify.receivers.base import Integration
+from services.notify.receivers.email import EmailIntegration
 from services.notify.receivers.log import LogIntegration
+from services.notify.receivers.pagerduty import PagerDutyIntegration
+from services.notify.receivers.slack import SlackIntegration
 from services.notify.receivers.webhook import WebhookIntegration
+from services.notify.templates import Templates
 
 
 def build_integrations(
-    receivers: list[Receiver], session: aiohttp.ClientSession
+    receivers: list[Receiver], session: aiohttp.ClientSession, templates: Templates
 ) -> dict[str, list[Integration]]:
     """Integrations are named ``kind/index`` within their receiver, which keys
     the sent log; reordering a receiver's configs therefore resends once."""
@@ -21,6 +25,18 @@ def build_integrations(
         integrations += [
             WebhookIntegration(f"webhook/{i}", config, session)
             for i, config in enumerate(receiver.webhook_configs)
+        ]
+        integrations += [
+            SlackIntegration(f"slack/{i}", config, session, templates)
+            for i, config in enumerate(receiver.slack_configs)
+        ]
+        integrations += [
+            PagerDutyIntegration(f"pagerduty/{i}", config, session, templates)
+            for i, config in enumerate(receiver.pagerduty_configs)
+        ]
+        integrations += [
+            EmailIntegration(f"email/{i}", config, templates)
+            for i, config in enumerate(receiver.email_configs)
         ]
         integrations += [
             LogIntegration(f"log/{i}", config.send_resolved)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from aiohttp import web
-
 from services.notify.config import NotifyConfig
 from services.notify.worker import NotifyWorker
 from shared.config import load_config
@@ -16,4 +14,5 @@ from shared.service import serve
 def main(config_path: str | None) -> None:
     config = load_config(NotifyConfig, config_path)
     configure_logging(config.log.level, "notify")
-    asyncio.run(serve(NotifyWorker(config), web.Application(), config.notify.listen))
+    worker = NotifyWorker(config)
+    asyncio.run(serve(worker, worker.app(), config.notify.listen))

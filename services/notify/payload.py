@@ -13,10 +13,11 @@ from shared.messages import Incident
 WEBHOOK_VERSION = "1"
 
 
-def incident_body(incident: Incident, receiver: str) -> dict[str, Any]:
+def incident_body(incident: Incident, receiver: str, repeat: bool = False) -> dict[str, Any]:
     return {
         "version": WEBHOOK_VERSION,
         "receiver": receiver,
+        "repeat": repeat,
         **incident.model_dump(
             mode="json",
             exclude={"schema_version", "received_at"},

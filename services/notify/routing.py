@@ -3,18 +3,25 @@
 Depth first: an incident descends into the first child route whose matchers
 it satisfies, and on into that child's children; it stops at the first match
 among siblings unless that route sets ``continue``. A route with no matching
-child delivers to its own receiver. Children inherit the receiver of their
-parent when they name none.
+child delivers to its own receiver. Children inherit the receiver,
+``group_wait`` and ``repeat_interval`` of their parent when they set none;
+the root defaults to ``group_wait: 0s`` (triage has already grouped the
+alerts) and Alertmanager's ``repeat_interval: 4h``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from services.notify.config import Route
 from shared.matchers import Matcher, matches_all
 from shared.messages import Incident
+
+DEFAULT_GROUP_WAIT = timedelta(0)
+DEFAULT_REPEAT_INTERVAL = timedelta(hours=4)
 
 
 @dataclass(frozen=True)
@@ -22,22 +29,28 @@ class RouteNode:
     receiver: str
     matchers: tuple[Matcher, ...]
     continue_: bool
+    group_wait: timedelta
+    repeat_interval: timedelta
     children: tuple[RouteNode, ...]
     path: str
 
     @classmethod
-    def build(cls, route: Route, parent_receiver: str = "", path: str = "route") -> RouteNode:
-        receiver = route.receiver or parent_receiver
-        return cls(
-            receiver=receiver,
+    def build(cls, route: Route, parent: RouteNode | None = None, path: str = "route") -> RouteNode:
+        node = cls(
+            receiver=route.receiver or (parent.receiver if parent else ""),
             matchers=tuple(route.parsed_matchers()),
             continue_=route.continue_,
-            children=tuple(
-                cls.build(child, receiver, f"{path}.routes[{i}]")
-                for i, child in enumerate(route.routes)
+            group_wait=_inherit(route.group_wait, parent and parent.group_wait, DEFAULT_GROUP_WAIT),
+            repeat_interval=_inherit(
+                route.repeat_interval, parent and parent.repeat_interval, DEFAULT_REPEAT_INTERVAL
             ),
+            children=(),
             path=path,
         )
+        children = tuple(
+            cls.build(child, node, f"{path}.routes[{i}]") for i, child in enumerate(route.routes)
+        )
+        return dataclasses.replace(node, children=children)
 
     def match(self, labels: Mapping[str, str]) -> list[RouteNode]:
         """The routes whose receivers get an incident with these labels."""
@@ -54,18 +67,30 @@ class RouteNode:
 
 
 def routing_labels(incident: Incident) -> dict[str, str]:
-    """What routes match on: the incident's common labels plus its triage verdict."""
+    """What routes and silences match on: the incident's common labels, its
+    triage verdict, and its id (a silence on ``incident_id`` acknowledges it)."""
     return {
         **incident.labels,
         "priority": incident.priority,
         "severity": incident.severity,
         "status": incident.status.value,
+        "incident_id": incident.id,
     }
 
 
+def routes_for(root: RouteNode, labels: Mapping[str, str]) -> list[RouteNode]:
+    """Matching routes, one per receiver (the first, whose timing applies)."""
+    found: dict[str, RouteNode] = {}
+    for node in root.match(labels):
+        found.setdefault(node.receiver, node)
+    return list(found.values())
+
+
 def receivers_for(root: RouteNode, incident: Incident) -> list[str]:
-    names: list[str] = []
-    for node in root.match(routing_labels(incident)):
-        if node.receiver not in names:
-            names.append(node.receiver)
-    return names
+    return [node.receiver for node in routes_for(root, routing_labels(incident))]
+
+
+def _inherit(own: timedelta | None, parent: timedelta | None, default: timedelta) -> timedelta:
+    if own is not None:
+        return own
+    return parent if parent is not None else default

@@ -24,6 +24,15 @@ class Record:
     partition: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One queued batch: ``records`` of ``topic`` acknowledged when ``future`` is done."""
+
+    topic: str
+    records: int
+    future: asyncio.Future[object]
+
+
 class PublishError(Exception):
     """The broker did not acknowledge a write; the caller must not commit."""
 
@@ -48,6 +57,14 @@ class Publisher:
 
     async def publish(self, records: Iterable[Record]) -> None:
         """Write every record and return only when all are acknowledged."""
+        await self.acknowledged(await self.queue(records))
+
+    async def queue(self, records: Iterable[Record]) -> list[Pending]:
+        """Hand the records to the producer, in order, without awaiting the broker.
+
+        Writers that must reach the broker in a given order queue under a
+        common lock and await ``acknowledged`` outside it.
+        """
         groups: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = {}
         try:
             for record in records:
@@ -55,8 +72,8 @@ class Publisher:
                 value = None if record.value is None else record.value.to_bytes()
                 partition = await self._partition(record, key)
                 groups.setdefault((record.topic, partition), []).append((key, value))
-            pending = [
-                (topic, count, future)
+            return [
+                Pending(topic, count, future)
                 for (topic, partition), items in groups.items()
                 for count, future in await self._send(topic, partition, items)
             ]
@@ -64,14 +81,17 @@ class Publisher:
             for topic, _ in groups:
                 PUBLISH_ERRORS.labels(topic).inc()
             raise PublishError(f"{type(exc).__name__}: {exc}") from exc
-        results = await asyncio.gather(*(f for _, _, f in pending), return_exceptions=True)
+
+    async def acknowledged(self, pending: list[Pending]) -> None:
+        """Wait for the broker; raise PublishError if any batch was refused."""
+        results = await asyncio.gather(*(p.future for p in pending), return_exceptions=True)
         failed: BaseException | None = None
-        for (topic, count, _), result in zip(pending, results, strict=True):
+        for batch, result in zip(pending, results, strict=True):
             if isinstance(result, BaseException):
-                PUBLISH_ERRORS.labels(topic).inc(count)
+                PUBLISH_ERRORS.labels(batch.topic).inc(batch.records)
                 failed = failed or result
             else:
-                MESSAGES_PUBLISHED.labels(topic).inc(count)
+                MESSAGES_PUBLISHED.labels(batch.topic).inc(batch.records)
         if failed is not None:
             raise PublishError(f"{type(failed).__name__}: {failed}") from failed
 

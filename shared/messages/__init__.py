@@ -6,13 +6,16 @@ rather than misreading it; producers always write the current version.
 
 from shared.messages.alert import Alert, AlertStatus
 from shared.messages.base import Message
+from shared.messages.dead_letter import DeadLetter
 from shared.messages.feedback import Feedback, FeedbackVerdict
 from shared.messages.incident import Incident, IncidentAlert, IncidentEvent, IncidentStatus
 from shared.messages.notification import SentNotification
+from shared.messages.silence import Silence, SilenceState
 
 __all__ = [
     "Alert",
     "AlertStatus",
+    "DeadLetter",
     "Feedback",
     "FeedbackVerdict",
     "Incident",
@@ -21,4 +24,6 @@ __all__ = [
     "IncidentStatus",
     "Message",
     "SentNotification",
+    "Silence",
+    "SilenceState",
 ]

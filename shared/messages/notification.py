@@ -1,23 +1,47 @@
-"""What notify records on ``corral.notify.sent`` after a receiver took a notification."""
+"""What notify records on ``corral.notify.sent``: each receiver's delivery state."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from pydantic import Field
+
 from shared.messages.base import Message
+from shared.messages.incident import Incident
 
 
 class SentNotification(Message):
-    """The latest revision of an incident that one receiver integration got.
+    """Where delivery of one incident to one receiver integration stands.
 
     Keyed ``incident/receiver/integration`` on a compacted topic, this is
-    notify's memory of what it already sent: a redelivered incident revision
-    whose record exists is not sent again, across restarts too.
+    notify's memory and its outbox: ``revision``/``status`` say what the
+    receiver took, ``incident`` is the newest revision routed to it and
+    ``due_at`` when that is to be delivered (after ``group_wait``, when a
+    silence ends, at the next ``repeat_interval``). A record is written and
+    acknowledged before the incident offset that caused it is committed, so
+    obligations survive a crash; ``attempting`` is written before a send and
+    cleared after it, so a restart knows a delivery may have reached the
+    receiver and repeats it with the same idempotency key.
+
+    Version 2 added everything after ``sent_at``; version 1 records read as
+    delivered revisions with nothing pending.
     """
+
+    SCHEMA_VERSION = 2
 
     incident_id: str
     receiver: str
     integration: str
-    revision: int
-    status: str
-    sent_at: datetime
+    revision: int = Field(default=0, description="Newest revision delivered; 0 for none.")
+    status: str = Field(default="", description="Status of that revision.")
+    sent_at: datetime | None = None
+    incident: Incident | None = Field(default=None, description="Newest revision routed here.")
+    due_at: datetime | None = None
+    attempting: int = Field(default=0, description="Revision being sent; 0 when none.")
+    failed: int = Field(default=0, description="Newest revision dead-lettered; 0 for none.")
+    silenced_by: str | None = Field(default=None, description="Silence holding it back.")
+
+    @property
+    def had_trigger(self) -> bool:
+        """Whether the receiver may hold an open notification to resolve."""
+        return self.status in ("firing", "acknowledged") or self.attempting > 0

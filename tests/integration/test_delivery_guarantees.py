@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import aiohttp
 import pytest
 
@@ -12,13 +10,12 @@ from services.ingest.worker import IngestWorker
 from services.notify.config import NotifyConfig
 from services.notify.worker import NotifyWorker
 from shared.config import KafkaSettings
-from shared.kafka.clients import new_producer
 from shared.kafka.embedded import EmbeddedBroker
 from shared.kafka.topics import ensure_topics
-from shared.messages import Incident
 from tests.alertmanager import NODE_DOWN, am_alert, webhook
 from tests.conftest import kafka_settings_for
 from tests.helpers import RecordingServer, running, wait_ready
+from tests.integration.notify_fakes import incident, publish
 from tests.integration.pipeline import webhook_route
 
 pytestmark = pytest.mark.broker
@@ -48,35 +45,6 @@ async def test_ingest_answers_503_when_the_broker_is_gone() -> None:
                     assert "retry later" in (await response.json())["error"]
     finally:
         broker.stop()
-
-
-def incident(revision: int, status: str = "firing") -> Incident:
-    now = datetime.now(UTC)
-    return Incident(
-        id="inc-restart",
-        revision=revision,
-        event="opened" if revision == 1 else "resolved",
-        status=status,
-        correlation_key="k",
-        title="Disk full",
-        alerts=[],
-        severity="warning",
-        priority="P3",
-        opened_at=now,
-        updated_at=now,
-    )
-
-
-async def publish(kafka: KafkaSettings, *incidents: Incident) -> None:
-    producer = new_producer(kafka)
-    await producer.start()
-    try:
-        for item in incidents:
-            await producer.send_and_wait(
-                kafka.topics.incidents, item.to_bytes(), key=item.id.encode()
-            )
-    finally:
-        await producer.stop()
 
 
 def notify_worker(kafka: KafkaSettings, url: str, group: str) -> NotifyWorker:

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 
 from structlog.testing import capture_logs
 
+from services.notify.receivers.base import Delivery
 from services.notify.receivers.log import LogIntegration
 from shared.messages import Incident
 
@@ -25,7 +26,7 @@ async def test_incident_is_logged_with_its_fields() -> None:
         updated_at=now,
     )
     with capture_logs() as logs:
-        await LogIntegration("log/0").notify(incident, "default")
+        await LogIntegration("log/0").notify(Delivery(incident, "default", "abc-2"))
     [line] = logs
     assert line["event"] == "incident"
     assert (line["id"], line["revision"], line["change"]) == ("abc", 2, "updated")

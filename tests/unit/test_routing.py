@@ -63,3 +63,32 @@ def test_nested_routes_and_fallback_to_parent() -> None:
 
 def test_child_without_receiver_inherits_parent() -> None:
     assert receivers_for(ROOT, incident(cluster="staging")) == ["default"]
+
+
+def test_group_wait_and_repeat_interval_are_inherited() -> None:
+    settings = NotifySettings.model_validate(
+        {
+            "route": {
+                "receiver": "default",
+                "repeat_interval": "2h",
+                "routes": [
+                    {
+                        "matchers": ['team="db"'],
+                        "group_wait": "30s",
+                        "routes": [{"matchers": ['priority="P1"'], "repeat_interval": "15m"}],
+                    }
+                ],
+            },
+            "receivers": [{"name": "default", "log_configs": [{}]}],
+        }
+    )
+    root = RouteNode.build(settings.route)
+    child = root.children[0]
+    grandchild = child.children[0]
+    assert (root.group_wait.total_seconds(), root.repeat_interval.total_seconds()) == (0, 7200)
+    assert (child.group_wait.total_seconds(), child.repeat_interval.total_seconds()) == (30, 7200)
+    assert (grandchild.group_wait.total_seconds(), grandchild.repeat_interval.total_seconds()) == (
+        30,
+        900,
+    )
+    assert grandchild.path == "route.routes[0].routes[0]"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from shared.messages import Incident
@@ -21,9 +22,27 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One notification as an integration sends it.
+
+    ``idempotency_key`` is the same for every attempt at this notification,
+    across retries and restarts, and differs for each real change and each
+    repeat; receivers that deduplicate on a key get it.
+    """
+
+    incident: Incident
+    receiver: str
+    idempotency_key: str
+    repeat: bool = False
+    acknowledge: bool = False
+
+
 class Integration(Protocol):
     name: str
     send_resolved: bool
+    acknowledges: bool
+    """Whether the service has acknowledgements (a silence on a paged incident sends one)."""
 
-    async def notify(self, incident: Incident, receiver: str) -> None:
+    async def notify(self, delivery: Delivery) -> None:
         """Deliver, or raise DeliveryError."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import structlog
 
-from shared.messages import Incident
+from services.notify.receivers.base import Delivery
 
 log = structlog.get_logger("corral.incidents")
 
@@ -13,15 +13,18 @@ class LogIntegration:
     def __init__(self, name: str, send_resolved: bool = True):
         self.name = name
         self.send_resolved = send_resolved
+        self.acknowledges = False
 
-    async def notify(self, incident: Incident, receiver: str) -> None:
+    async def notify(self, delivery: Delivery) -> None:
+        incident = delivery.incident
         log.info(
             "incident",
-            receiver=receiver,
+            receiver=delivery.receiver,
             id=incident.id,
             revision=incident.revision,
             change=incident.event.value,
             status=incident.status.value,
+            repeat=delivery.repeat,
             priority=incident.priority,
             severity=incident.severity,
             title=incident.title,

@@ -1,0 +1,152 @@
+"""``corral dlq replay``: send dead-lettered notifications again.
+
+A replay puts the dead letter's incident revision back on its partition of
+the incidents topic. The notify worker that owns the partition admits it
+again only for the receiver integrations whose sent log entry shows that
+very revision dead-lettered and not delivered since; everything else treats
+it as the repeat it is. The command checks the sent log too, so it reports
+(and skips) dead letters that went through meanwhile or were superseded by a
+newer revision, and replays each incident revision once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import ConsumerRecord, TopicPartition
+from pydantic import ValidationError
+
+from services.notify.config import NotifyConfig
+from services.notify.sentlog import entry_key
+from shared.config import KafkaSettings
+from shared.kafka.changelog import ChangelogStore
+from shared.kafka.clients import new_consumer, new_producer
+from shared.messages import DeadLetter, SentNotification
+
+
+@dataclass
+class Verdict:
+    letter: DeadLetter
+    replay: bool
+    why: str
+
+    def line(self) -> str:
+        letter = self.letter
+        action = "replay" if self.replay else "skip  "
+        return (
+            f"{action} {letter.incident.id} revision {letter.incident.revision} "
+            f"to {letter.receiver}/{letter.integration}: {self.why}"
+        )
+
+
+async def read_to_end(settings: KafkaSettings, topic: str) -> list[ConsumerRecord]:
+    """Every record on a topic up to its high-water marks, without a consumer group."""
+    consumer = new_consumer(settings, group_id=None)
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        records: list[ConsumerRecord] = []
+        remaining = set(tps)
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=200, max_records=10_000)
+            for part in batch.values():
+                records.extend(part)
+            for tp in list(remaining):
+                highwater = consumer.highwater(tp)
+                if highwater is not None and await consumer.position(tp) >= highwater:
+                    remaining.discard(tp)
+        return records
+    finally:
+        await consumer.stop()
+
+
+def newest_letters(
+    records: list[ConsumerRecord],
+    receiver: str | None,
+    incident: str | None,
+    since: datetime | None,
+) -> list[DeadLetter]:
+    """The newest dead letter per incident, receiver and integration, filtered."""
+    newest: dict[str, DeadLetter] = {}
+    for record in records:
+        try:
+            letter = DeadLetter.from_bytes(record.value or b"")
+        except ValidationError:
+            continue
+        if receiver and letter.receiver != receiver:
+            continue
+        if incident and letter.incident.id != incident:
+            continue
+        if since and letter.last_attempt_at < since:
+            continue
+        key = entry_key(letter.incident.id, letter.receiver, letter.integration)
+        current = newest.get(key)
+        if current is None or letter.incident.revision >= current.incident.revision:
+            newest[key] = letter
+    return list(newest.values())
+
+
+def judge(letter: DeadLetter, entry: SentNotification | None) -> Verdict:
+    revision = letter.incident.revision
+    if entry is not None:
+        if entry.revision >= revision:
+            return Verdict(letter, False, f"delivered meanwhile (revision {entry.revision})")
+        if entry.incident is not None and entry.incident.revision > revision:
+            return Verdict(letter, False, f"superseded by revision {entry.incident.revision}")
+        if entry.attempting == revision:
+            return Verdict(letter, False, "being delivered right now")
+    return Verdict(letter, True, f"failed after {letter.attempts} attempts: {letter.reason}")
+
+
+async def replay(
+    config: NotifyConfig,
+    receiver: str | None = None,
+    incident: str | None = None,
+    since: timedelta | None = None,
+    dry_run: bool = False,
+) -> list[Verdict]:
+    kafka = config.kafka
+    cutoff = None if since is None else datetime.now(UTC) - since
+    letters = newest_letters(
+        await read_to_end(kafka, kafka.topics.dead_letters), receiver, incident, cutoff
+    )
+    sent: ChangelogStore[SentNotification] = ChangelogStore(
+        kafka, kafka.topics.notify_sent, SentNotification.from_bytes
+    )
+    await sent.restore({letter.partition for letter in letters})
+    verdicts = [
+        judge(
+            letter,
+            sent.get(
+                letter.partition,
+                entry_key(letter.incident.id, letter.receiver, letter.integration),
+            ),
+        )
+        for letter in letters
+    ]
+    chosen = {
+        (v.letter.incident.id, v.letter.incident.revision): v.letter for v in verdicts if v.replay
+    }
+    if chosen and not dry_run:
+        producer = new_producer(kafka)
+        await producer.start()
+        try:
+            futures = [
+                await producer.send(
+                    kafka.topics.incidents,
+                    letter.incident.to_bytes(),
+                    key=letter.incident.id.encode(),
+                    partition=letter.partition,
+                )
+                for letter in chosen.values()
+            ]
+            await asyncio.gather(*futures)
+        finally:
+            await producer.stop()
+    return verdicts

@@ -1,0 +1,87 @@
+"""POSTing JSON to a receiver's API, with the outcome classified for the retry stage."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Generic, TypeVar
+
+import aiohttp
+
+from services.notify.config import IntegrationConfig
+from services.notify.receivers.base import Delivery, DeliveryError
+from services.notify.templates import Templates
+
+C = TypeVar("C", bound=IntegrationConfig)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` in either of its forms: seconds, or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+async def post_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: dict[str, Any] | bytes,
+    headers: dict[str, str],
+    timeout: float,
+) -> bytes:
+    """POST and classify: 2xx taken; 5xx, 408, 429 and network trouble retryable."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    try:
+        async with session.post(
+            url,
+            data=data,
+            headers={"Content-Type": "application/json", **headers},
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            text = await response.read()
+            if response.status < 300:
+                return text
+            retryable = response.status >= 500 or response.status in (408, 429)
+            raise DeliveryError(
+                f"HTTP {response.status}: {text[:200].decode(errors='replace')}",
+                retryable=retryable,
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            )
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+
+
+class JsonApiIntegration(Generic[C]):
+    """A service API taking one JSON document per notification (Slack, PagerDuty)."""
+
+    acknowledges = False
+
+    def __init__(self, name: str, config: C, session: aiohttp.ClientSession, templates: Templates):
+        self.name = name
+        self.config = config
+        self.session = session
+        self.templates = templates
+        self.send_resolved = config.send_resolved
+
+    @property
+    def url(self) -> str:
+        raise NotImplementedError
+
+    def body(self, delivery: Delivery) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def notify(self, delivery: Delivery) -> None:
+        await post_json(
+            self.session, self.url, self.body(delivery), {}, self.config.timeout.total_seconds()
+        )

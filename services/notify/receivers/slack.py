@@ -1,0 +1,97 @@
+"""``slack_configs``: a Slack incoming-webhook message with Block Kit blocks.
+
+Header (priority and title), a section with the summary and the facts an
+on-call engineer scans for (priority, severity, status, alert count), a
+context line naming the incident, and an "Open" button. Incoming webhooks
+cannot edit a message they posted, so a resolve is a new message in the same
+channel saying so (title "Resolved: ..."). Slack answers 200 ``ok``; 429
+carries Retry-After, which the retry stage honours.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.notify.config import SlackConfig
+from services.notify.receivers.base import Delivery
+from services.notify.receivers.http import JsonApiIntegration
+from services.notify.templates import Flavor, template_context
+
+# Block Kit limits: longer text is refused with invalid_blocks.
+HEADER_MAX = 150
+SECTION_MAX = 3000
+URL_MAX = 3000
+
+STATUS_EMOJI = {"firing": ":red_circle:", "resolved": ":large_green_circle:"}
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class SlackIntegration(JsonApiIntegration[SlackConfig]):
+    @property
+    def url(self) -> str:
+        return str(self.config.api_url)
+
+    def body(self, delivery: Delivery) -> dict[str, Any]:
+        incident = delivery.incident
+        context = template_context(incident, delivery.receiver, delivery.repeat)
+        config = self.config
+        title = self.templates.render(config.title, "title", context, Flavor.TEXT)
+        text = self.templates.render(config.text, "summary", context, Flavor.SLACK)
+        link = self.templates.render(config.link, "link", context, Flavor.TEXT)
+        firing = len(incident.firing_alerts)
+        status = incident.status.value
+        status_text = f"{STATUS_EMOJI.get(status, '')} {status}"
+        blocks: list[dict[str, Any]] = [
+            {
+                "type": "header",
+                "text": {"type": "plain_text", "text": truncate(title, HEADER_MAX), "emoji": True},
+            },
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": truncate(text or " ", SECTION_MAX)},
+                "fields": [
+                    {"type": "mrkdwn", "text": f"*Priority*\n{incident.priority}"},
+                    {"type": "mrkdwn", "text": f"*Severity*\n{incident.severity}"},
+                    {"type": "mrkdwn", "text": f"*Status*\n{status_text}"},
+                    {
+                        "type": "mrkdwn",
+                        "text": f"*Alerts*\n{firing} firing of {len(incident.alerts)}",
+                    },
+                ],
+            },
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"Incident `{incident.id}` · revision {incident.revision} · "
+                        f"{incident.event.value} · opened "
+                        f"<!date^{int(incident.opened_at.timestamp())}^{{date_short_pretty}} "
+                        f"{{time}}|{incident.opened_at.isoformat()}>",
+                    }
+                ],
+            },
+        ]
+        if link and link.startswith(("http://", "https://")) and len(link) <= URL_MAX:
+            blocks.append(
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": "Open"},
+                            "url": link,
+                        }
+                    ],
+                }
+            )
+        # ``text`` is what notifications and screen readers show.
+        message: dict[str, Any] = {"text": truncate(title, SECTION_MAX), "blocks": blocks}
+        for field in ("channel", "username", "icon_emoji"):
+            value = getattr(config, field)
+            if value:
+                message[field] = value
+        return message

@@ -1,0 +1,170 @@
+"""Message text from Jinja2 templates that users may override.
+
+Templates run sandboxed (a template cannot reach Python internals) with
+lenient undefined values: ``{{ incident.labels.team }}`` on an incident
+without a team renders as nothing rather than failing the page. What a
+template outputs is escaped for where it goes: HTML for email bodies, Slack's
+``&``, ``<`` and ``>`` for mrkdwn; literal template text is left alone, so a
+user can still write ``<{{ link }}|runbook>``. A template that fails while
+rendering is logged and replaced by the default, so a typo never loses a page.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+from jinja2 import ChainableUndefined, DictLoader, Template, TemplateError, TemplateSyntaxError
+from jinja2.sandbox import SandboxedEnvironment
+
+from shared.messages import Incident
+
+log = structlog.get_logger(__name__)
+
+
+class Flavor(enum.Enum):
+    TEXT = "text"
+    HTML = "html"
+    SLACK = "slack"
+
+
+def escape_mrkdwn(value: Any) -> Any:
+    """Slack's three control characters, in text a template inserts."""
+    if isinstance(value, str):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
+DEFAULTS: dict[str, str] = {
+    "title": (
+        "{% if incident.status == 'resolved' %}Resolved: {% elif repeat %}Still firing: "
+        "{% endif %}[{{ incident.priority }}] {{ incident.title }}"
+    ),
+    "summary": "{{ summary }}",
+    "link": "{{ link }}",
+    "source": "{{ incident.labels.cluster or incident.labels.instance or 'corral' }}",
+    "component": "{{ incident.labels.service or incident.labels.job }}",
+    "group": "{{ incident.labels.cluster }}",
+    "class": "{{ incident.labels.alertname }}",
+    "email_text": """{{ title }}
+
+{{ summary }}
+
+Status:    {{ incident.status }} ({{ incident.event }}, revision {{ incident.revision }})
+Priority:  {{ incident.priority }}    Severity: {{ incident.severity }}
+Opened:    {{ incident.opened_at }}
+{% if incident.resolved_at %}Resolved:  {{ incident.resolved_at }}
+{% endif %}Incident:  {{ incident.id }}
+{% if link %}Link:      {{ link }}
+{% endif %}
+Why:
+{% for line in incident.explanation %}  - {{ line }}
+{% endfor %}
+Alerts ({{ firing | length }} firing of {{ incident.alerts | length }}):
+{% for alert in incident.alerts %}  [{{ alert.status }}] {{ alert.labels.alertname }} \
+{{ alert.annotations.summary or alert.annotations.description }}
+{% endfor %}""",
+    "email_html": """<!doctype html>
+<html><body style="font-family: sans-serif">
+<h2>{{ title }}</h2>
+<p>{{ summary }}</p>
+<table cellpadding="4">
+<tr><th align="left">Status</th><td>{{ incident.status }} ({{ incident.event }}, revision \
+{{ incident.revision }})</td></tr>
+<tr><th align="left">Priority</th><td>{{ incident.priority }}</td></tr>
+<tr><th align="left">Severity</th><td>{{ incident.severity }}</td></tr>
+<tr><th align="left">Opened</th><td>{{ incident.opened_at }}</td></tr>
+<tr><th align="left">Incident</th><td>{{ incident.id }}</td></tr>
+</table>
+{% if link %}<p><a href="{{ link }}">Open</a></p>{% endif %}
+<h3>Why</h3>
+<ul>{% for line in incident.explanation %}<li>{{ line }}</li>{% endfor %}</ul>
+<h3>Alerts ({{ firing | length }} firing of {{ incident.alerts | length }})</h3>
+<ul>{% for alert in incident.alerts %}<li>[{{ alert.status }}] {{ alert.labels.alertname }} \
+{{ alert.annotations.summary or alert.annotations.description }}</li>{% endfor %}</ul>
+</body></html>""",
+}
+
+
+def _environment(flavor: Flavor, files: Mapping[str, str] | None = None) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        loader=DictLoader(dict(files or {})),
+        undefined=ChainableUndefined,
+        autoescape=flavor is Flavor.HTML,
+        finalize=escape_mrkdwn if flavor is Flavor.SLACK else None,
+        keep_trailing_newline=True,
+    )
+
+
+_CHECKER = _environment(Flavor.TEXT)
+
+
+def check_template(source: str) -> str:
+    """Config validation: the template must at least parse."""
+    try:
+        _CHECKER.parse(source)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"template syntax error on its line {exc.lineno}: {exc.message}") from None
+    return source
+
+
+def check_template_file(path: str) -> None:
+    try:
+        source = Path(path).read_text()
+    except OSError as exc:
+        raise ValueError(f"template file {path}: cannot read: {exc.strerror}") from None
+    try:
+        _CHECKER.parse(source, filename=path)
+    except TemplateSyntaxError as exc:
+        raise ValueError(f"{path}:{exc.lineno}: template syntax error: {exc.message}") from None
+
+
+def template_context(incident: Incident, receiver: str, repeat: bool) -> dict[str, Any]:
+    """What every template sees: the incident as its JSON, plus ready-made pieces."""
+    data = incident.model_dump(mode="json", exclude={"schema_version", "received_at"})
+    firing = [a for a in data["alerts"] if a["status"] == "firing"]
+    summary = next(
+        (
+            a["annotations"].get("summary") or a["annotations"].get("description")
+            for a in firing + data["alerts"]
+            if a["annotations"].get("summary") or a["annotations"].get("description")
+        ),
+        incident.title,
+    )
+    link = next((a["generator_url"] for a in firing + data["alerts"] if a["generator_url"]), "")
+    return {
+        "incident": data,
+        "receiver": receiver,
+        "repeat": repeat,
+        "firing": firing,
+        "summary": summary,
+        "link": link,
+    }
+
+
+class Templates:
+    """Renders user templates (or the defaults), with the user's template files loadable."""
+
+    def __init__(self, paths: list[str] | None = None):
+        files = {Path(p).name: Path(p).read_text() for p in paths or []}
+        self._envs = {flavor: _environment(flavor, files) for flavor in Flavor}
+        self._compiled: dict[tuple[Flavor, str], Template] = {}
+
+    def _template(self, source: str, flavor: Flavor) -> Template:
+        compiled = self._compiled.get((flavor, source))
+        if compiled is None:
+            compiled = self._compiled[(flavor, source)] = self._envs[flavor].from_string(source)
+        return compiled
+
+    def render(
+        self, source: str | None, default: str, context: Mapping[str, Any], flavor: Flavor
+    ) -> str:
+        if source is not None:
+            try:
+                return self._template(source, flavor).render(context).strip()
+            except TemplateError as exc:
+                log.error("template failed; using the default", template=source, error=str(exc))
+        return self._template(DEFAULTS[default], flavor).render(context).strip()

@@ -1,0 +1,150 @@
+"""No second page when the notify worker is killed with SIGKILL mid-delivery.
+
+The worker runs as the real ``corral notify`` process. The receiver takes the
+notification and holds its answer; the test kills the worker before it can
+record the outcome, restarts it, and counts pages as PagerDuty would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from shared.config import KafkaSettings
+from shared.kafka.embedded import free_port
+from shared.messages import SentNotification
+from tests.helpers import RecordingServer, read_topic
+from tests.integration.notify_fakes import PagerDutyFake, incident, publish
+from tests.integration.test_notify_delivery import write_config
+
+pytestmark = pytest.mark.broker
+
+
+async def start_worker(config: Path) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.corral.cli", "notify", "--config", str(config),
+        stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+async def wait_ready(port: int, timeout: float = 60.0) -> None:
+    async with asyncio.timeout(timeout), aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(f"http://127.0.0.1:{port}/-/ready") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+async def sent_entry(kafka: KafkaSettings, key: str) -> SentNotification | None:
+    """The newest sent log record for ``key``, as a restarted worker would restore it."""
+    latest = None
+    for value in await read_topic(kafka, kafka.topics.notify_sent):
+        entry = SentNotification.from_bytes(value)
+        if f"{entry.incident_id}/{entry.receiver}/{entry.integration}" == key:
+            latest = entry
+    return latest
+
+
+def config_for(tmp_path: Path, kafka: KafkaSettings, port: int, receivers: Any) -> Path:
+    return write_config(
+        tmp_path / "corral.yml",
+        kafka,
+        {
+            "listen": f"127.0.0.1:{port}",
+            "group_id": "notify-sigkill",
+            "route": {"receiver": receivers[0]["name"]},
+            "receivers": receivers,
+            "retry": {"initial_backoff": "50ms", "max_backoff": "200ms", "max_elapsed": "10s"},
+        },
+    )
+
+
+async def test_sigkill_between_send_and_record_pages_once(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    pagerduty = await PagerDutyFake(hold=True).start()
+    port = free_port()
+    config = config_for(
+        tmp_path,
+        kafka,
+        port,
+        [{"name": "pager", "pagerduty_configs": [{"routing_key": "k", "url": pagerduty.url()}]}],
+    )
+    await publish(kafka, incident(priority="P1", severity="critical"))
+    worker = await start_worker(config)
+    try:
+        # PagerDuty took the trigger (and paged); its answer has not left yet.
+        first = (await pagerduty.next(timeout=60)).json()
+        assert pagerduty.pages == 1
+        worker.send_signal(signal.SIGKILL)
+        assert await worker.wait() == -signal.SIGKILL
+        pagerduty.hold = False
+        pagerduty.release.set()
+        # What the killed worker left: an intent, no outcome.
+        left = await sent_entry(kafka, "inc-1/pager/pagerduty/0")
+        assert left is not None and (left.attempting, left.revision) == (1, 0)
+
+        worker = await start_worker(config)
+        await wait_ready(port)
+        # The restarted worker cannot know whether PagerDuty got it, so it sends
+        # again with the same dedup_key, which PagerDuty folds into the open incident.
+        again = (await pagerduty.next(timeout=60)).json()
+        assert again == first
+        async with asyncio.timeout(20):
+            while ((entry := await sent_entry(kafka, "inc-1/pager/pagerduty/0")) is None) or (
+                entry.revision != 1
+            ):
+                await asyncio.sleep(0.2)
+        assert entry.attempting == 0
+        await publish(kafka, incident(2, "resolved"))
+        resolve = (await pagerduty.next(timeout=30)).json()
+        assert resolve["event_action"] == "resolve"
+        assert await pagerduty.nothing_within(1.0)
+    finally:
+        if worker.returncode is None:
+            worker.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(worker.wait(), 60) == 0
+        await pagerduty.stop()
+    assert pagerduty.pages == 1
+    assert pagerduty.incidents == {"inc-1": "resolved"}
+
+
+async def test_sigkill_after_the_outcome_was_recorded_sends_nothing_again(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    hook = await RecordingServer().start()
+    port = free_port()
+    config = config_for(
+        tmp_path, kafka, port, [{"name": "hook", "webhook_configs": [{"url": hook.url()}]}]
+    )
+    await publish(kafka, incident())
+    worker = await start_worker(config)
+    try:
+        await hook.next(timeout=60)
+        async with asyncio.timeout(20):
+            while ((entry := await sent_entry(kafka, "inc-1/hook/webhook/0")) is None) or (
+                entry.revision != 1
+            ):
+                await asyncio.sleep(0.05)
+        worker.send_signal(signal.SIGKILL)
+        await worker.wait()
+
+        worker = await start_worker(config)
+        await wait_ready(port)
+        assert await hook.nothing_within(2.0)
+    finally:
+        if worker.returncode is None:
+            worker.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(worker.wait(), 60)
+        await hook.stop()
+    assert len(hook.requests) == 1
