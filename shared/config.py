@@ -4,7 +4,7 @@ Every problem is reported with the file and line it comes from (or the
 environment variable that set it), because a config that fails at 3 a.m.
 must say where to look. Environment variables override the file:
 ``CORRAL_KAFKA__BOOTSTRAP_SERVERS=host:9092`` sets ``kafka.bootstrap_servers``;
-values are read as YAML scalars, so ``CORRAL_TRIAGE__GROUP_WAIT=30s`` and
+values are read as YAML scalars, so ``CORRAL_TRIAGE__GROUP_WINDOW=10m`` and
 ``CORRAL_INGEST__MAX_BODY_BYTES=1048576`` both work.
 """
 
