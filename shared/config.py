@@ -195,7 +195,12 @@ class KafkaSettings(StrictModel):
     partitions: int = Field(default=6, ge=1, description="Partitions of topics Corral creates.")
     replication_factor: int = Field(default=1, ge=1)
     create_topics: bool = True
-    linger: Duration = Field(default="2ms", validate_default=True)
+    linger: Duration = Field(
+        default="2ms",
+        validate_default=True,
+        description="Producer batching delay: gathers the writes of concurrent requests "
+        "and deliveries into fewer produce requests.",
+    )
     request_timeout: Duration = Field(default="10s", validate_default=True)
     session_timeout: Duration = Field(default="10s", validate_default=True)
     heartbeat_interval: Duration = Field(default="1s", validate_default=True)

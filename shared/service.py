@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import Callable
 from typing import Protocol
@@ -95,6 +96,22 @@ async def _start_when_possible(worker: Worker, stop: asyncio.Event) -> None:
         delay = min(delay * 2, 5.0)
 
 
+def _tune_gc() -> None:
+    """Keep the cyclic garbage collector from pausing the pipeline.
+
+    Workers hold long-lived state (triage's alerts and incidents, notify's
+    sent log) and allocate many short-lived objects per record; CPython's
+    default thresholds then run full collections over all that state every
+    few seconds, each a pause of tens to hundreds of milliseconds at p99.
+    Freezing what start-up allocated and collecting the young generation less
+    often removes those pauses; reference counting still frees almost all
+    garbage at once.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 async def serve(worker: Worker, app: web.Application, listen: str) -> None:
     """Run a worker with its HTTP app until SIGTERM or SIGINT."""
     stop = asyncio.Event()
@@ -108,6 +125,7 @@ async def serve(worker: Worker, app: web.Application, listen: str) -> None:
     try:
         await _start_when_possible(worker, stop)
         if not stop.is_set():
+            _tune_gc()
             await worker.run(stop)
     finally:
         log.info("stopping", worker=worker.name)

@@ -42,10 +42,14 @@ class Traffic:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
 
-    def alert(self, cluster: str) -> dict[str, Any]:
-        name, severity, summary = self.rng.choice(CATALOGUE)
+    def group(self, cluster: str) -> tuple[tuple[str, str, str], str]:
+        """What one Alertmanager group shares: its alert rule, cluster and namespace."""
+        return self.rng.choice(CATALOGUE), f"{cluster}/team-{self.rng.randrange(12)}"
+
+    def alert(self, group: tuple[tuple[str, str, str], str]) -> dict[str, Any]:
+        (name, severity, summary), scope = group
+        cluster, ns = scope.split("/")
         self.counter += 1
-        ns = f"team-{self.rng.randrange(12)}"
         svc = f"svc-{self.rng.randrange(40)}"
         node = f"ip-10-0-{self.rng.randrange(64)}-{self.rng.randrange(255)}"
         pod = f"{svc}-{self.counter:x}"
@@ -81,8 +85,9 @@ class Traffic:
         if self.sent and roll < self.resend_share + self.resolve_share:
             previous = self.sent.pop(self.rng.randrange(len(self.sent)))
             return [{**a, "status": "resolved", "endsAt": "2026-11-26T11:00:00Z"} for a in previous]
-        cluster = f"prod-{self.rng.randrange(self.clusters)}"
-        alerts = [self.alert(cluster) for _ in range(self.rng.randint(1, 200))]
+        # One webhook is one Alertmanager group: the same rule in one namespace.
+        group = self.group(f"prod-{self.rng.randrange(self.clusters)}")
+        alerts = [self.alert(group) for _ in range(self.rng.randint(1, 200))]
         self.sent.append(alerts)
         if len(self.sent) > 500:
             self.sent.pop(0)

@@ -71,7 +71,8 @@ async def latency(url: str, duration: float, rate: float, batch: int, seed: int)
     tasks: set[asyncio.Task[None]] = set()
 
     async def send(session: aiohttp.ClientSession, seq: int) -> None:
-        alerts = [traffic.alert(f"lat-{seq}") for _ in range(batch)]
+        group = traffic.group(f"lat-{seq}")
+        alerts = [traffic.alert(group) for _ in range(batch)]
         body = json.dumps(webhook(alerts, seq)).encode()
         send_times[f"lat-{seq}"] = time.time()
         async with session.post(

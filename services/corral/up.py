@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 
 WORKERS = ("ingest", "triage", "notify")
 STOP_GRACE_SECONDS = 30.0
-EMBEDDED_GROUP_TIMINGS = {"session_timeout": "3s", "heartbeat_interval": "500ms"}
+EMBEDDED_TIMINGS = {"session_timeout": "3s", "heartbeat_interval": "500ms"}
 
 
 def banner(config: CorralConfig, bootstrap: str, embedded: bool) -> str:
@@ -75,7 +75,7 @@ class Supervisor:
             # Joining a group waits half the session timeout; on one machine a
             # short timeout costs nothing and gets the pipeline up in seconds.
             kafka = self.config.kafka.model_fields_set
-            for field, value in EMBEDDED_GROUP_TIMINGS.items():
+            for field, value in EMBEDDED_TIMINGS.items():
                 if field not in kafka:
                     env.setdefault(f"CORRAL_KAFKA__{field.upper()}", value)
         return env

@@ -101,6 +101,11 @@ class TriageWorker:
         kafka = self.config.kafka
         if kafka.create_topics:
             await ensure_topics(kafka)
+        # Load (or build) the severity model before joining the group, so the
+        # first alerts do not wait for it.
+        for stage in self.chain.stages:
+            if isinstance(stage, ScoringStage):
+                await stage.load_model()
         self.producer = new_producer(kafka)
         await self.producer.start()
         publisher = OutputsFirst(self.producer, kafka.topics.triage_state)

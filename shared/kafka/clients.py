@@ -72,7 +72,7 @@ def new_producer(settings: KafkaSettings) -> AIOKafkaProducer:
     return AIOKafkaProducer(
         **connection_options(settings),
         acks="all",
-        linger_ms=_ms(settings.linger.total_seconds()),
+        linger_ms=round(settings.linger.total_seconds() * 1000),
         # aiokafka's 16 KiB default holds ~20 alerts: a webhook of 100 would
         # become five produce requests, and socket writes would dominate.
         max_batch_size=settings.max_batch_bytes,

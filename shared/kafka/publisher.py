@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared.messages.base import Message
 from shared.metrics import MESSAGES_PUBLISHED, PUBLISH_ERRORS
@@ -37,17 +38,32 @@ class PublishError(Exception):
     """The broker did not acknowledge a write; the caller must not commit."""
 
 
+@dataclass(slots=True)
+class _OpenBatch:
+    """Records for one partition, gathered from every writer until the next flush."""
+
+    batch: BatchBuilder
+    acked: asyncio.Future[object]
+    records: int = 0
+
+
 class Publisher:
     """Writes records in per-partition batches and waits for every acknowledgement.
 
-    Building one batch per partition (instead of ``producer.send`` per record)
-    skips aiokafka's per-message bookkeeping, which otherwise costs more than
-    serializing the alert itself.
+    Records from every concurrent writer (ingest requests, notify's intents
+    and outcomes, triage's batches) go into one open batch per partition,
+    handed to the producer together once the writers of this event-loop turn
+    have queued theirs. That skips aiokafka's per-message bookkeeping, which
+    costs more than serializing an alert, and fills batches that separate
+    writers would each send half empty, one round trip after another (aiokafka
+    keeps one batch per partition in flight).
     """
 
     def __init__(self, producer: AIOKafkaProducer):
         self.producer = producer
         self.partitioner = DefaultPartitioner()
+        self._open: dict[tuple[str, int], _OpenBatch] = {}
+        self._flush: asyncio.Task[None] | None = None
 
     async def _partition(self, record: Record, key: bytes | None) -> int:
         if record.partition is not None:
@@ -60,27 +76,67 @@ class Publisher:
         await self.acknowledged(await self.queue(records))
 
     async def queue(self, records: Iterable[Record]) -> list[Pending]:
-        """Hand the records to the producer, in order, without awaiting the broker.
+        """Add the records, in order, to the open batches, without awaiting the broker.
 
         Writers that must reach the broker in a given order queue under a
         common lock and await ``acknowledged`` outside it.
         """
-        groups: dict[tuple[str, int], list[tuple[bytes | None, bytes | None]]] = {}
+        counts: dict[int, tuple[str, int, _OpenBatch]] = {}
+        topic = ""
         try:
             for record in records:
+                topic = record.topic
                 key = None if record.key is None else record.key.encode()
                 value = None if record.value is None else record.value.to_bytes()
-                partition = await self._partition(record, key)
-                groups.setdefault((record.topic, partition), []).append((key, value))
-            return [
-                Pending(topic, count, future)
-                for (topic, partition), items in groups.items()
-                for count, future in await self._send(topic, partition, items)
-            ]
+                tp = (record.topic, await self._partition(record, key))
+                open_batch = await self._append(tp, key, value)
+                _, count, _ = counts.get(id(open_batch), (topic, 0, open_batch))
+                counts[id(open_batch)] = (topic, count + 1, open_batch)
         except KafkaError as exc:
-            for topic, _ in groups:
-                PUBLISH_ERRORS.labels(topic).inc()
+            PUBLISH_ERRORS.labels(topic).inc()
             raise PublishError(f"{type(exc).__name__}: {exc}") from exc
+        if self._open and self._flush is None:
+            self._flush = asyncio.create_task(self._send_open())
+        return [Pending(topic, count, batch.acked) for topic, count, batch in counts.values()]
+
+    async def _append(
+        self, tp: tuple[str, int], key: bytes | None, value: bytes | None
+    ) -> _OpenBatch:
+        open_batch = self._open.get(tp)
+        if open_batch is not None and open_batch.batch.append(key=key, value=value, timestamp=None):
+            open_batch.records += 1
+            return open_batch
+        if open_batch is not None:  # full: send it now, start the next one
+            await self._send(tp, self._open.pop(tp))
+        open_batch = self._open[tp] = _OpenBatch(
+            self.producer.create_batch(), asyncio.get_running_loop().create_future()
+        )
+        if open_batch.batch.append(key=key, value=value, timestamp=None) is None:
+            del self._open[tp]
+            raise MessageSizeTooLargeError(f"a record of {len(value or b'')} bytes")
+        open_batch.records = 1
+        return open_batch
+
+    async def _send_open(self) -> None:
+        try:
+            while self._open:
+                tp, open_batch = next(iter(self._open.items()))
+                del self._open[tp]
+                await self._send(tp, open_batch)
+        finally:
+            self._flush = None
+
+    async def _send(self, tp: tuple[str, int], open_batch: _OpenBatch) -> None:
+        topic, partition = tp
+        try:
+            future = await self.producer.send_batch(open_batch.batch, topic, partition=partition)
+        except KafkaError as exc:
+            open_batch.acked.set_exception(exc)
+            open_batch.acked.exception()  # the writers see it through acknowledged()
+            return
+        asyncio.ensure_future(future).add_done_callback(
+            lambda done: _settle(open_batch.acked, done)
+        )
 
     async def acknowledged(self, pending: list[Pending]) -> None:
         """Wait for the broker; raise PublishError if any batch was refused."""
@@ -95,20 +151,14 @@ class Publisher:
         if failed is not None:
             raise PublishError(f"{type(failed).__name__}: {failed}") from failed
 
-    async def _send(
-        self, topic: str, partition: int, items: list[tuple[bytes | None, bytes | None]]
-    ) -> list[tuple[int, asyncio.Future[object]]]:
-        """Queue ``items`` as as few batches as fit; (records, ack future) per batch."""
-        sent = []
-        batch, count = self.producer.create_batch(), 0
-        for key, value in items:
-            if batch.append(key=key, value=value, timestamp=None) is None:
-                sent.append(
-                    (count, await self.producer.send_batch(batch, topic, partition=partition))
-                )
-                batch, count = self.producer.create_batch(), 0
-                if batch.append(key=key, value=value, timestamp=None) is None:
-                    raise MessageSizeTooLargeError(f"a record of {len(value or b'')} bytes")
-            count += 1
-        sent.append((count, await self.producer.send_batch(batch, topic, partition=partition)))
-        return sent
+
+def _settle(acked: asyncio.Future[object], done: asyncio.Future[object]) -> None:
+    if acked.done():
+        return
+    if done.cancelled():
+        acked.cancel()
+    elif done.exception() is not None:
+        acked.set_exception(done.exception())  # type: ignore[arg-type]
+        acked.exception()
+    else:
+        acked.set_result(done.result())

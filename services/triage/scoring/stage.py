@@ -2,9 +2,9 @@
 
 All alerts of a batch that need a classifier verdict go to the model in one
 ``predict_proba`` call, run in a thread so the event loop stays free.
-Verdicts are remembered per alert (fingerprint, annotations, generator URL),
-so the repeats and re-scorings that make up most of triage's traffic cost a
-dictionary lookup.
+Verdicts are remembered per alerting rule (see ``alert_key``), so repeats,
+re-scorings and new instances of known rules, which make up most of
+triage's traffic, cost a dictionary lookup.
 """
 
 from __future__ import annotations
@@ -31,8 +31,20 @@ from shared.messages import IncidentAlert
 
 
 def alert_key(alert: IncidentAlert) -> Hashable:
-    """What a verdict depends on besides labels, which the fingerprint stands for."""
-    return (alert.fingerprint, tuple(sorted(alert.annotations.items())), alert.generator_url)
+    """What a verdict is cached by: the alerting rule, not the instance it fired for.
+
+    Severity belongs to the rule (its name, its PromQL in the generator URL,
+    the labels it sets); the pod or node it fired on changes label values and
+    rendered text but not how urgent it is. Keying by rule lets one verdict
+    serve a storm of thousands of new pods instead of one model call each.
+    """
+    labels = alert.labels
+    return (
+        labels.get("alertname", ""),
+        alert.generator_url,
+        labels.get("severity", ""),
+        tuple(sorted(labels)),
+    )
 
 
 class VerdictCache:
@@ -74,6 +86,10 @@ class ScoringStage:
             else None
         )
         self.cache = VerdictCache(settings.cache_size)
+
+    async def load_model(self) -> None:
+        if self.models is not None:
+            await self.models.current()
 
     async def process(self, ctx: TriageContext) -> None:
         if not ctx.changed:
