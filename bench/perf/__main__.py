@@ -172,18 +172,12 @@ async def measure_latency(
     }
 
 
-async def measure_memory(config_path: Path, bootstrap: str, sizes: list[int]) -> dict[str, Any]:
-    """A triage worker of its own, on topics of its own, fed alerts straight from Kafka."""
-    topics = TopicNames(**{k: f"{v}.mem" for k, v in TopicNames().model_dump().items()})
-    env = {
-        **os.environ,
-        "CORRAL_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
-        "CORRAL_TRIAGE__GROUP_ID": "bench-memory",
-        **{f"CORRAL_KAFKA__TOPICS__{k.upper()}": v for k, v in topics.model_dump().items()},
-    }
+async def measure_memory(config_path: Path, sizes: list[int]) -> dict[str, Any]:
+    """A triage worker alone, fed alerts straight from Kafka."""
     from services.corral.config import load
 
-    listen = load(config_path, env={}).triage.listen
+    config = load(config_path, env={})
+    listen, topics = config.triage.listen, config.kafka.topics
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -191,10 +185,9 @@ async def measure_memory(config_path: Path, bootstrap: str, sizes: list[int]) ->
         "triage",
         "--config",
         str(config_path),
-        env=env,
         cwd=ROOT,
     )
-    settings = KafkaSettings(bootstrap_servers=bootstrap, topics=topics)
+    settings = config.kafka
     try:
         await wait_ready(f"http://{listen}/-/ready")
         baseline = rss_bytes(process.pid)
@@ -263,30 +256,36 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     receiver = await Receiver().start()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            extra = {
-                "kafka": {
-                    "bootstrap_servers": broker.bootstrap_servers,
-                    "session_timeout": "3s",
-                    "heartbeat_interval": "500ms",
+
+            def config(step: str) -> Path:
+                """Topics and groups of the step's own: no step inherits another's state."""
+                topics = {k: f"{v}.{step}" for k, v in TopicNames().model_dump().items()}
+                extra = {
+                    "kafka": {
+                        "bootstrap_servers": broker.bootstrap_servers,
+                        "session_timeout": "3s",
+                        "heartbeat_interval": "500ms",
+                        "topics": topics,
+                    },
+                    "triage": {"group_id": f"triage-{step}"},
+                    "notify": {"group_id": f"notify-{step}"},
                 }
-            }
-            config = write_config(Path(tmp) / "corral.yml", receiver.port, extra)
+                return write_config(Path(tmp) / f"{step}.yml", receiver.port, extra)
+
             if "limit" in args.steps:
                 results["limit"] = await measure_limit(
                     broker.bootstrap_servers, args.limit_messages, 6
                 )
             if "throughput" in args.steps:
                 results["throughput"] = await measure_throughput(
-                    config, receiver, args.duration, args.concurrency
+                    config("throughput"), receiver, args.duration, args.concurrency
                 )
             if "latency" in args.steps:
                 results["latency"] = await measure_latency(
-                    config, receiver, args.latency_duration, args.rate
+                    config("latency"), receiver, args.latency_duration, args.rate
                 )
             if "memory" in args.steps:
-                results["memory"] = await measure_memory(
-                    config, broker.bootstrap_servers, args.memory_sizes
-                )
+                results["memory"] = await measure_memory(config("memory"), args.memory_sizes)
     finally:
         await receiver.stop()
         broker.stop()

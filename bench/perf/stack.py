@@ -66,8 +66,9 @@ def write_config(path: Path, receiver_port: int, extra: dict[str, Any] | None = 
                 }
             ],
         },
-        **(extra or {}),
     }
+    for section, values in (extra or {}).items():
+        config[section] = {**config.get(section, {}), **values}
     path.write_text(yaml.safe_dump(config))
     return path
 
