@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 from collections.abc import Callable
 
@@ -22,11 +23,17 @@ class Subcommands:
         parser.set_defaults(handler=handler)
         return parser
 
-    def worker(self, name: str, run: Callable[[str | None], None], help: str) -> None:
-        """A command that runs one worker with the config file it is given."""
+    def worker(self, name: str, target: str, help: str) -> None:
+        """A command that runs one worker with the config file it is given.
+
+        ``target`` ("package.module:function") is imported only when the command
+        runs, so a worker process loads, and exports the metrics of, its own
+        service alone.
+        """
 
         def handler(args: argparse.Namespace) -> int:
-            run(config_path(args))
+            module, _, function = target.partition(":")
+            getattr(importlib.import_module(module), function)(config_path(args))
             return 0
 
         with_config(self.add(name, handler, help))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from services.ingest.main import main
 from shared.cli import Subcommands
 
 
 def register(commands: Subcommands) -> None:
     commands.worker(
         "ingest",
-        main,
+        "services.ingest.main:main",
         "Run the ingest worker (HTTP API to Kafka).",
     )

@@ -20,7 +20,6 @@ import aiohttp
 from services.notify import dlq
 from services.notify.api import MatcherObject
 from services.notify.config import NotifyConfig
-from services.notify.main import main
 from services.notify.routing import RouteNode, routes_for
 from shared.cli import Subcommands, config_path, with_config
 from shared.config import load_config
@@ -28,7 +27,9 @@ from shared.durations import format_duration, parse_duration
 
 
 def register(commands: Subcommands) -> None:
-    commands.worker("notify", main, "Run a notify worker (incidents to receivers).")
+    commands.worker(
+        "notify", "services.notify.main:main", "Run a notify worker (incidents to receivers)."
+    )
 
     routes = commands.group("routes", "Inspect the notify routing tree.")
     test = with_config(

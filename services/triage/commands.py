@@ -10,14 +10,13 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from services.triage.main import main
 from shared.cli import Subcommands, config_path, with_config
 
 
 def register(commands: Subcommands) -> None:
     commands.worker(
         "triage",
-        main,
+        "services.triage.main:main",
         "Run a triage worker (alerts to incidents); start more to share the partitions.",
     )
     train = commands.add(

@@ -154,6 +154,11 @@ async def test_every_metric_on_the_dashboard_and_in_the_rules_is_exported(
     everywhere = set().union(*exported.values())
     for name, names in exported.items():
         assert "corral_build_info" in names, f"{name} exports no build info"
+    # A worker exporting another service's counters shows a forever-zero
+    # series that reads as "nothing happened" on a per-job panel.
+    assert "corral_alerts_received_total" not in exported["triage"] | exported["notify"]
+    assert "corral_incidents_opened_total" not in exported["ingest"] | exported["notify"]
+    assert "corral_notifications_total" not in exported["ingest"] | exported["triage"]
     for query in dashboard_queries() + rule_queries():
         names = metric_names(query)
         assert names, f"no metric found in {query!r}"
