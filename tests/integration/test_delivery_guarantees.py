@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
+
 import aiohttp
 import pytest
 
@@ -14,7 +17,7 @@ from shared.kafka.embedded import EmbeddedBroker
 from shared.kafka.topics import ensure_topics
 from tests.alertmanager import NODE_DOWN, am_alert, webhook
 from tests.conftest import kafka_settings_for
-from tests.helpers import RecordingServer, running, wait_ready
+from tests.helpers import RecordingServer, read_topic, running, wait_ready
 from tests.integration.notify_fakes import incident, publish
 from tests.integration.pipeline import webhook_route
 
@@ -44,6 +47,49 @@ async def test_ingest_answers_503_when_the_broker_is_gone() -> None:
                     assert int(response.headers["Retry-After"]) >= 1
                     assert "retry later" in (await response.json())["error"]
     finally:
+        broker.stop()
+
+
+async def test_ingest_refuses_with_503_while_the_broker_falls_behind() -> None:
+    """Backpressure, not an unbounded queue: past ``max_inflight_alerts`` awaiting
+    the broker's acknowledgement, new requests get 503 + Retry-After at once,
+    while the alerts already taken still reach Kafka."""
+    broker = EmbeddedBroker()
+    broker.start()
+    kafka = kafka_settings_for(broker.bootstrap_servers)
+    await ensure_topics(kafka)
+    worker = IngestWorker(
+        IngestConfig.model_validate(
+            {
+                "kafka": kafka.model_dump(),
+                "ingest": {"max_inflight_alerts": 10, "publish_timeout": "30s"},
+            }
+        )
+    )
+    node = [am_alert({**NODE_DOWN, "instance": f"10.0.0.{i}:9100"}) for i in range(8)]
+    other = [am_alert({**NODE_DOWN, "instance": f"10.0.1.{i}:9100"}) for i in range(5)]
+    assert broker.process is not None
+    try:
+        async with running(worker, worker.app()) as port, aiohttp.ClientSession() as session:
+            url = f"http://127.0.0.1:{port}/api/v1/alerts/alertmanager"
+            async with session.post(url, json=webhook(node)) as response:
+                assert response.status == 200
+            broker.process.send_signal(signal.SIGSTOP)  # the broker stops acknowledging
+            waiting = asyncio.create_task(session.post(url, json=webhook(node)))
+            async with asyncio.timeout(10):
+                while worker.sink.inflight < len(node):
+                    await asyncio.sleep(0.02)
+            async with session.post(url, json=webhook(other)) as response:
+                assert response.status == 503
+                assert int(response.headers["Retry-After"]) >= 1
+                assert "retry later" in (await response.json())["error"]
+            broker.process.send_signal(signal.SIGCONT)
+            async with await waiting as response:
+                assert response.status == 200
+        assert len(await read_topic(kafka, kafka.topics.alerts)) == 2 * len(node)
+    finally:
+        if broker.process is not None:
+            broker.process.send_signal(signal.SIGCONT)
         broker.stop()
 
 
