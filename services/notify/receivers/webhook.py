@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 
 import aiohttp
 
@@ -40,9 +39,7 @@ class WebhookIntegration:
         authorization = self.config.authorization_header()
         if authorization:
             headers["Authorization"] = authorization
-        body = json.dumps(
-            incident_body(delivery.incident, delivery.receiver, delivery.repeat)
-        ).encode()
+        body = incident_body(delivery.incident, delivery.receiver, delivery.repeat)
         if self.config.hmac_secret:
             headers[SIGNATURE_HEADER] = signature(self.config.hmac_secret, body)
         await post_json(
