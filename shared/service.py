@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable
 from typing import Protocol
 
+import aiohttp
 import structlog
 from aiohttp import web
 from aiokafka.errors import KafkaError
@@ -57,6 +58,19 @@ def health_routes(ready: Callable[[], bool]) -> list[web.RouteDef]:
         web.get("/-/ready", readiness),
         web.get("/metrics", metrics),
     ]
+
+
+async def wait_ready(listen: str, timeout: float = 60.0) -> None:
+    """Until the worker at ``listen`` answers ``/-/ready`` with 200, as a load
+    balancer's readiness check would; ``TimeoutError`` after ``timeout``."""
+    host, port = split_listen(listen)
+    async with asyncio.timeout(timeout), aiohttp.ClientSession() as session:
+        while True:
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"http://{host}:{port}/-/ready") as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.1)
 
 
 def split_listen(listen: str) -> tuple[str, int]:

@@ -11,12 +11,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 from aiohttp import web
-from aiokafka import TopicPartition
 
 from shared.config import KafkaSettings
-from shared.kafka.clients import new_consumer
+from shared.kafka.changelog import read_values
 from shared.service import Worker, bound_port, health_routes, start_http
 
 
@@ -42,19 +40,6 @@ async def wait_ready(worker: Worker, timeout: float = 30.0) -> None:
     async with asyncio.timeout(timeout):
         while not worker.ready():
             await asyncio.sleep(0.05)
-
-
-async def wait_http(url: str, timeout: float = 60.0) -> None:
-    """Wait until ``url`` answers 200, as a load balancer's health check would."""
-    async with asyncio.timeout(timeout), aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.2)
 
 
 async def start_corral(
@@ -129,27 +114,7 @@ class RecordingServer:
             await self._runner.cleanup()
 
 
-async def read_topic(settings: KafkaSettings, topic: str, timeout: float = 2.0) -> list[bytes]:
+async def read_topic(settings: KafkaSettings, topic: str, timeout: float = 10.0) -> list[bytes]:
     """Every record currently on a topic, read without a consumer group."""
-    consumer = new_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        values: list[bytes] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        done: set[TopicPartition] = set()
-        while len(done) < len(tps) and loop.time() < deadline:
-            batch = await consumer.getmany(timeout_ms=100)
-            for records in batch.values():
-                values += [r.value for r in records if r.value is not None]
-            for tp in tps:
-                highwater = consumer.highwater(tp)
-                if highwater is not None and await consumer.position(tp) >= highwater:
-                    done.add(tp)
-        return values
-    finally:
-        await consumer.stop()
+    async with asyncio.timeout(timeout):
+        return await read_values(settings, topic)

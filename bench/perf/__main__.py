@@ -32,12 +32,12 @@ from bench.perf.stack import (
     start_pipeline,
     wait_consumed,
     wait_drained,
-    wait_ready,
     write_config,
 )
 from shared.config import KafkaSettings, TopicNames
 from shared.kafka.embedded import EmbeddedBroker
 from shared.kafka.topics import TopicSpec, ensure_topics
+from shared.service import wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 # Webhooks the load generator renders before the throughput clock starts; above
@@ -103,63 +103,60 @@ async def measure_limit(bootstrap: str, count: int, partitions: int) -> dict[str
     }
 
 
-async def measure_throughput(
-    config_path: Path, receiver: Receiver, duration: float, concurrency: int
-) -> dict[str, Any]:
+async def drive(config_path: Path, mode: str, *options: str) -> tuple[dict[str, Any], float, float]:
+    """The pipeline under the load generator until every consumer has caught up:
+    (the generator's report, seconds to drain afterwards, alerts triage consumed)."""
     supervisor, config = await start_pipeline(config_path)
     try:
         url = f"http://{config.ingest.listen}/api/v1/alerts/alertmanager"
-        load = await run_module(
-            "bench.perf.loadgen",
-            "throughput",
-            "--url",
-            url,
-            "--duration",
-            str(duration),
-            "--concurrency",
-            str(concurrency),
-            "--prepare",
-            str(int(duration * PREPARED_REQUESTS_PER_S)),
-        )
+        load = await run_module("bench.perf.loadgen", mode, "--url", url, *options)
         drain = await wait_drained([config.triage.listen, config.notify.listen])
         triaged = await scrape(config.triage.listen, "corral_messages_consumed_total")
-        total = load["elapsed_s"] + drain
-        return {
-            "duration_s": load["elapsed_s"],
-            "drain_s": drain,
-            "alerts_accepted": load["alerts_accepted"],
-            "alerts_triaged": triaged,
-            "statuses": load["statuses"],
-            "requests_rendered_live": load["requests_rendered_live"],
-            "notifications": receiver.notifications,
-            "ingest_alerts_per_s": load["accepted_per_s"],
-            "sustained_alerts_per_s": load["alerts_accepted"] / total,
-        }
+        return load, drain, triaged
     finally:
         await supervisor.terminate_all()
+
+
+async def measure_throughput(
+    config_path: Path, receiver: Receiver, duration: float, concurrency: int
+) -> dict[str, Any]:
+    load, drain, triaged = await drive(
+        config_path,
+        "throughput",
+        "--duration",
+        str(duration),
+        "--concurrency",
+        str(concurrency),
+        "--prepare",
+        str(int(duration * PREPARED_REQUESTS_PER_S)),
+    )
+    total = load["elapsed_s"] + drain
+    return {
+        "duration_s": load["elapsed_s"],
+        "drain_s": drain,
+        "alerts_accepted": load["alerts_accepted"],
+        "alerts_triaged": triaged,
+        "statuses": load["statuses"],
+        "requests_rendered_live": load["requests_rendered_live"],
+        "notifications": receiver.notifications,
+        "ingest_alerts_per_s": load["accepted_per_s"],
+        "sustained_alerts_per_s": load["alerts_accepted"] / total,
+    }
 
 
 async def measure_latency(
     config_path: Path, receiver: Receiver, duration: float, rate: float
 ) -> dict[str, Any]:
-    supervisor, config = await start_pipeline(config_path)
-    try:
-        url = f"http://{config.ingest.listen}/api/v1/alerts/alertmanager"
-        load = await run_module(
-            "bench.perf.loadgen",
-            "latency",
-            "--url",
-            url,
-            "--duration",
-            str(duration),
-            "--rate",
-            str(rate),
-            "--batch",
-            "10",
-        )
-        await wait_drained([config.triage.listen, config.notify.listen])
-    finally:
-        await supervisor.terminate_all()
+    load, _, _ = await drive(
+        config_path,
+        "latency",
+        "--duration",
+        str(duration),
+        "--rate",
+        str(rate),
+        "--batch",
+        "10",
+    )
     sent: dict[str, float] = load["send_times"]
     latencies = sorted(
         (receiver.first_seen[k] - t) * 1000 for k, t in sent.items() if k in receiver.first_seen
@@ -195,7 +192,7 @@ async def measure_memory(config_path: Path, sizes: list[int]) -> dict[str, Any]:
     )
     settings = config.kafka
     try:
-        await wait_ready(f"http://{listen}/-/ready")
+        await wait_ready(listen)
         baseline = rss_bytes(process.pid)
         result: dict[str, Any] = {"baseline_rss_bytes": baseline, "points": []}
         fed = 0

@@ -18,7 +18,7 @@ from aiohttp import web
 from services.corral.config import CorralConfig
 from services.corral.up import Supervisor
 from shared.kafka.embedded import free_port
-from shared.service import bound_port, start_http
+from shared.service import bound_port, start_http, wait_ready
 
 
 @dataclass
@@ -80,20 +80,8 @@ async def start_pipeline(config_path: Path) -> tuple[Supervisor, CorralConfig]:
     supervisor = Supervisor(config, str(config_path))
     await supervisor.start_generation()
     for listen in (config.ingest.listen, config.triage.listen, config.notify.listen):
-        await wait_ready(f"http://{listen}/-/ready")
+        await wait_ready(listen)
     return supervisor, config
-
-
-async def wait_ready(url: str, timeout: float = 60.0) -> None:
-    async with asyncio.timeout(timeout), aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(url) as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
 
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ([-+0-9.eEinfNa]+)$")

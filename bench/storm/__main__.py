@@ -30,6 +30,7 @@ from shared.kafka.changelog import replay
 from shared.kafka.embedded import EmbeddedBroker, free_port
 from shared.logging import configure_logging
 from shared.messages import Incident
+from shared.service import wait_ready
 
 # Triage's settings for the storm, in storm time (seconds); divided by the speed.
 WINDOWS = {
@@ -89,26 +90,14 @@ async def corral(config: dict[str, Any], ports: dict[str, int]) -> AsyncIterator
             for name in ports
         ]
         try:
-            async with aiohttp.ClientSession() as session:
-                for port in ports.values():
-                    await _wait_ready(session, port)
+            for port in ports.values():
+                await wait_ready(f"127.0.0.1:{port}")
             yield
         finally:
             for process in processes:
                 process.terminate()
             for process in processes:
                 await asyncio.wait_for(process.wait(), 30)
-
-
-async def _wait_ready(session: aiohttp.ClientSession, port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(aiohttp.ClientError):
-            async with session.get(f"http://127.0.0.1:{port}/-/ready") as response:
-                if response.status == 200:
-                    return
-        await asyncio.sleep(0.2)
-    raise RuntimeError(f"nothing ready on port {port} after {timeout}s")
 
 
 async def play(storm: Storm, url: str, speed: float) -> None:

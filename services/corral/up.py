@@ -21,11 +21,13 @@ import structlog
 from services.corral.config import CorralConfig
 from shared.kafka.embedded import EmbeddedBroker
 from shared.kafka.topics import ensure_topics
+from shared.service import wait_ready
 
 log = structlog.get_logger(__name__)
 
 WORKERS = ("ingest", "triage", "notify")
 STOP_GRACE_SECONDS = 30.0
+READY_TIMEOUT_SECONDS = 60.0
 EMBEDDED_TIMINGS = {"session_timeout": "3s", "heartbeat_interval": "500ms"}
 
 
@@ -132,12 +134,13 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop.set)
+        announce: asyncio.Task[None] | None = None
         try:
             first = True
             while not self.stop.is_set():
                 await self.start_generation()
                 if first:
-                    print(banner(self.config, self.bootstrap, self.embedded), flush=True)
+                    announce = asyncio.create_task(self.announce_when_ready())
                     first = False
                 if not await self.watch():
                     break
@@ -145,10 +148,23 @@ class Supervisor:
                 if self.broker is not None:
                     self.broker.stop()
         finally:
+            if announce is not None:
+                announce.cancel()
             await self.terminate_all()
             if self.broker is not None:
                 self.broker.stop()
         return 0
+
+    async def announce_when_ready(self) -> None:
+        """Print where to send alerts once every worker is ready, so that the
+        first alert a user posts gets a 200 rather than a refused connection."""
+        listens = [self.config.ingest.listen, self.config.triage.listen, self.config.notify.listen]
+        try:
+            for listen in listens:
+                await wait_ready(listen, READY_TIMEOUT_SECONDS)
+        except TimeoutError:
+            log.warning("not every worker is ready yet; see the log lines above")
+        print(banner(self.config, self.bootstrap, self.embedded), flush=True)
 
 
 def up(config: CorralConfig, config_path: str | Path | None) -> int:

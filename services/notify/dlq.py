@@ -15,14 +15,12 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from services.notify.config import NotifyConfig
 from services.notify.sentlog import entry_key
-from shared.config import KafkaSettings
-from shared.kafka.changelog import ChangelogStore
-from shared.kafka.clients import new_consumer, new_producer
+from shared.kafka.changelog import ChangelogStore, read_values
+from shared.kafka.clients import new_producer
 from shared.messages import DeadLetter, SentNotification
 
 
@@ -41,42 +39,17 @@ class Verdict:
         )
 
 
-async def read_to_end(settings: KafkaSettings, topic: str) -> list[ConsumerRecord]:
-    """Every record on a topic up to its high-water marks, without a consumer group."""
-    consumer = new_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        records: list[ConsumerRecord] = []
-        remaining = set(tps)
-        while remaining:
-            batch = await consumer.getmany(*remaining, timeout_ms=200, max_records=10_000)
-            for part in batch.values():
-                records.extend(part)
-            for tp in list(remaining):
-                highwater = consumer.highwater(tp)
-                if highwater is not None and await consumer.position(tp) >= highwater:
-                    remaining.discard(tp)
-        return records
-    finally:
-        await consumer.stop()
-
-
 def newest_letters(
-    records: list[ConsumerRecord],
+    values: list[bytes],
     receiver: str | None,
     incident: str | None,
     since: datetime | None,
 ) -> list[DeadLetter]:
     """The newest dead letter per incident, receiver and integration, filtered."""
     newest: dict[str, DeadLetter] = {}
-    for record in records:
+    for value in values:
         try:
-            letter = DeadLetter.from_bytes(record.value or b"")
+            letter = DeadLetter.from_bytes(value)
         except ValidationError:
             continue
         if receiver and letter.receiver != receiver:
@@ -114,7 +87,7 @@ async def replay(
     kafka = config.kafka
     cutoff = None if since is None else datetime.now(UTC) - since
     letters = newest_letters(
-        await read_to_end(kafka, kafka.topics.dead_letters), receiver, incident, cutoff
+        await read_values(kafka, kafka.topics.dead_letters), receiver, incident, cutoff
     )
     sent: ChangelogStore[SentNotification] = ChangelogStore(
         kafka, kafka.topics.notify_sent, SentNotification.from_bytes

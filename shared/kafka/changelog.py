@@ -76,17 +76,22 @@ class ChangelogStore(Generic[V]):
 async def replay(
     settings: KafkaSettings,
     topic: str,
-    partitions: set[int],
+    partitions: set[int] | None,
     apply: Callable[[int, str, bytes | None], None],
 ) -> int:
-    """Feed every record of the changelog partitions to ``apply`` in order, up
-    to their high-water marks; for state kept in a shape of its own."""
-    if not partitions:
+    """Feed every record of the topic's partitions (``None``: all of them) to
+    ``apply`` in order, up to their high-water marks; for state kept in a
+    shape of its own, and for tools that read a whole topic."""
+    if partitions is not None and not partitions:
         return 0
     consumer = new_consumer(settings, group_id=None)
     await consumer.start()
     try:
-        tps = [TopicPartition(topic, p) for p in partitions]
+        if partitions is None:
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return 0
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         remaining = set(tps)
@@ -102,7 +107,19 @@ async def replay(
                 if highwater is not None and await consumer.position(tp) >= highwater:
                     remaining.discard(tp)
             await asyncio.sleep(0)
-        log.info("state restored", topic=topic, partitions=sorted(partitions), records=count)
+        log.info("topic replayed", topic=topic, partitions=sorted(partitions), records=count)
         return count
     finally:
         await consumer.stop()
+
+
+async def read_values(settings: KafkaSettings, topic: str) -> list[bytes]:
+    """Every non-null value on a topic now, in order within each partition."""
+    values: list[bytes] = []
+
+    def keep(_partition: int, _key: str, value: bytes | None) -> None:
+        if value is not None:
+            values.append(value)
+
+    await replay(settings, topic, None, keep)
+    return values

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.messages.base import Message
 
@@ -15,14 +15,11 @@ class AlertStatus(enum.StrEnum):
     RESOLVED = "resolved"
 
 
-class Alert(Message):
-    """One alert as Corral sees it, whatever endpoint it arrived on.
+class AlertContent(BaseModel):
+    """What an alert says, as Alertmanager shows it: carried by the alert on
+    ``corral.alerts`` and by each member an incident lists."""
 
-    ``fingerprint`` is Alertmanager's when the sender gave one, otherwise the
-    same FNV-1a hash of the label set (see ``shared.fingerprint``).
-    ``received_at`` is set by ingest and is the clock triage's time windows
-    run on, so a replay of the topic reproduces the same incidents.
-    """
+    model_config = ConfigDict(frozen=True)
 
     fingerprint: str
     status: AlertStatus
@@ -31,6 +28,17 @@ class Alert(Message):
     starts_at: datetime | None = None
     ends_at: datetime | None = None
     generator_url: str = ""
+
+
+class Alert(AlertContent, Message):
+    """One alert as Corral sees it, whatever endpoint it arrived on.
+
+    ``fingerprint`` is Alertmanager's when the sender gave one, otherwise the
+    same FNV-1a hash of the label set (see ``shared.fingerprint``).
+    ``received_at`` is set by ingest and is the clock triage's time windows
+    run on, so a replay of the topic reproduces the same incidents.
+    """
+
     source: str = Field(description="Endpoint it came from: alertmanager or prometheus.")
     received_at: datetime
     group_key: str | None = Field(default=None, description="Alertmanager groupKey, if any.")

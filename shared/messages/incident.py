@@ -5,9 +5,9 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from shared.messages.alert import AlertStatus
+from shared.messages.alert import AlertContent, AlertStatus
 from shared.messages.base import Message
 
 
@@ -25,18 +25,8 @@ class IncidentEvent(enum.StrEnum):
     REOPENED = "reopened"
 
 
-class IncidentAlert(BaseModel):
+class IncidentAlert(AlertContent):
     """A member alert as the incident carries it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    fingerprint: str
-    status: AlertStatus
-    labels: dict[str, str]
-    annotations: dict[str, str] = Field(default_factory=dict)
-    starts_at: datetime | None = None
-    ends_at: datetime | None = None
-    generator_url: str = ""
 
 
 class Incident(Message):

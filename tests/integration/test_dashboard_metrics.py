@@ -24,9 +24,10 @@ import pytest
 import yaml
 
 from shared.kafka.embedded import free_port
+from shared.service import wait_ready
 from tests.conftest import kafka_settings_for
 from tests.e2e.stack import Program
-from tests.helpers import start_corral, wait_http
+from tests.helpers import start_corral
 from tests.monitoring import require_monitoring_tools
 
 pytestmark = pytest.mark.broker
@@ -131,7 +132,7 @@ async def workers(
     process = await start_corral("up", "--config", str(path))
     try:
         for port in ports.values():
-            await wait_http(f"http://127.0.0.1:{port}/-/ready")
+            await wait_ready(f"127.0.0.1:{port}")
         yield ports
     finally:
         process.send_signal(signal.SIGTERM)

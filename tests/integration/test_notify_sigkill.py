@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from shared.config import KafkaSettings
 from shared.kafka.embedded import free_port
 from shared.messages import SentNotification
+from shared.service import wait_ready
 from tests.helpers import RecordingServer, read_topic
 from tests.integration.notify_fakes import PagerDutyFake, incident, publish
 from tests.integration.test_notify_delivery import write_config
@@ -31,18 +31,6 @@ async def start_worker(config: Path) -> asyncio.subprocess.Process:
         sys.executable, "-m", "services.corral.cli", "notify", "--config", str(config),
         stdin=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
-
-
-async def wait_ready(port: int, timeout: float = 60.0) -> None:
-    async with asyncio.timeout(timeout), aiohttp.ClientSession() as session:
-        while True:
-            try:
-                async with session.get(f"http://127.0.0.1:{port}/-/ready") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
 
 
 async def sent_entry(kafka: KafkaSettings, key: str) -> SentNotification | None:
@@ -95,7 +83,7 @@ async def test_sigkill_between_send_and_record_pages_once(
         assert left is not None and (left.attempting, left.revision) == (1, 0)
 
         worker = await start_worker(config)
-        await wait_ready(port)
+        await wait_ready(f"127.0.0.1:{port}")
         # The restarted worker cannot know whether PagerDuty got it, so it sends
         # again with the same dedup_key, which PagerDuty folds into the open incident.
         again = (await pagerduty.next(timeout=60)).json()
@@ -140,7 +128,7 @@ async def test_sigkill_after_the_outcome_was_recorded_sends_nothing_again(
         await worker.wait()
 
         worker = await start_worker(config)
-        await wait_ready(port)
+        await wait_ready(f"127.0.0.1:{port}")
         assert await hook.nothing_within(2.0)
     finally:
         if worker.returncode is None:

@@ -11,8 +11,9 @@ import aiohttp
 import pytest
 
 from shared.kafka.embedded import free_port
+from shared.service import wait_ready
 from tests.alertmanager import NODE_DOWN, NODE_DOWN_TEXT, am_alert, webhook
-from tests.helpers import RecordingServer, start_corral, wait_http
+from tests.helpers import RecordingServer, start_corral
 
 pytestmark = pytest.mark.broker
 
@@ -40,7 +41,7 @@ notify:
     process = await start_corral("up", "--config", str(config), stdout=asyncio.subprocess.PIPE)
     try:
         for port in (ingest, triage, notify):
-            await wait_http(f"http://127.0.0.1:{port}/-/ready")
+            await wait_ready(f"127.0.0.1:{port}")
         banner = (await asyncio.wait_for(process.stdout.read(2000), 10)).decode()  # type: ignore[union-attr]
         assert f"http://127.0.0.1:{ingest}/api/v1/alerts/alertmanager" in banner
 
