@@ -77,6 +77,7 @@ def new_producer(settings: KafkaSettings) -> AIOKafkaProducer:
         # become five produce requests, and socket writes would dominate.
         max_batch_size=settings.max_batch_bytes,
         max_request_size=4 * 1024 * 1024,
+        compression_type=None if settings.compression == "none" else settings.compression,
     )
 
 

@@ -57,6 +57,22 @@ async def test_alert_reaches_webhook_once_and_resolves(kafka: KafkaSettings) -> 
     await receiver.stop()
 
 
+@pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4"])
+async def test_every_compression_codec_carries_an_alert_to_the_receiver(
+    kafka: KafkaSettings, codec: str
+) -> None:
+    """zstd, the default, is what every other test runs on."""
+    receiver = await RecordingServer().start()
+    settings = kafka.model_copy(update={"compression": codec})
+    async with pipeline(settings, webhook_route(receiver.url())) as p:
+        endpoint = f"{p.ingest_url}/api/v1/alerts/alertmanager"
+        status, _ = await post(endpoint, webhook([am_alert(NODE_DOWN, NODE_DOWN_TEXT)]))
+        assert status == 200
+        incident = (await receiver.next()).json()
+        assert incident["labels"]["node"] == NODE_DOWN["node"]
+    await receiver.stop()
+
+
 async def test_prometheus_api_v2_push_is_accepted(kafka: KafkaSettings) -> None:
     receiver = await RecordingServer().start()
     async with pipeline(kafka, webhook_route(receiver.url())) as p:
