@@ -14,6 +14,10 @@ from aiokafka.producer.message_accumulator import BatchBuilder
 from shared.messages.base import Message
 from shared.metrics import MESSAGES_PUBLISHED, PUBLISH_ERRORS
 
+# Keys whose partition the publisher remembers before starting over: a few
+# clusters for alerts, and the incidents updated lately.
+_REMEMBERED_KEYS = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
@@ -63,13 +67,27 @@ class Publisher:
         self.producer = producer
         self.partitioner = DefaultPartitioner()
         self._open: dict[tuple[str, int], _OpenBatch] = {}
+        self._chosen: dict[tuple[str, int, bytes], int] = {}
         self._flush: asyncio.Task[None] | None = None
 
     async def _partition(self, record: Record, key: bytes | None) -> int:
         if record.partition is not None:
             return record.partition
-        partitions = sorted(await self.producer.partitions_for(record.topic))
-        return int(self.partitioner(key, partitions, partitions))
+        partitions = await self.producer.partitions_for(record.topic)
+        if key is None:  # spread at random: nothing to remember
+            ordered = sorted(partitions)
+            return int(self.partitioner(key, ordered, ordered))
+        # murmur2 runs in Python, per record; the keys of a webhook's alerts
+        # (its cluster) repeat, so remember where each went.
+        chosen = (record.topic, len(partitions), key)
+        partition = self._chosen.get(chosen)
+        if partition is None:
+            ordered = sorted(partitions)
+            partition = int(self.partitioner(key, ordered, ordered))
+            if len(self._chosen) >= _REMEMBERED_KEYS:
+                self._chosen.clear()
+            self._chosen[chosen] = partition
+        return partition
 
     async def publish(self, records: Iterable[Record]) -> None:
         """Write every record and return only when all are acknowledged."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 
 from pydantic import Field
@@ -28,6 +29,7 @@ class SentNotification(Message):
     """
 
     SCHEMA_VERSION = 2
+    schema_version: int = 2
 
     incident_id: str
     receiver: str
@@ -41,7 +43,37 @@ class SentNotification(Message):
     failed: int = Field(default=0, description="Newest revision dead-lettered; 0 for none.")
     silenced_by: str | None = Field(default=None, description="Silence holding it back.")
 
+    def to_bytes(self) -> bytes:
+        if self.incident is None:
+            return super().to_bytes()
+        # The incident is nearly all of the record, and the same (frozen)
+        # object in the admission, intent and outcome records of every
+        # receiver it was routed to: encode it once, not at each write.
+        head = self.model_dump_json(exclude_none=True, exclude={"incident"})
+        return b'%s,"incident":%s}' % (head[:-1].encode(), _incident_bytes(self.incident))
+
     @property
     def had_trigger(self) -> bool:
         """Whether the receiver may hold an open notification to resolve."""
         return self.status in ("firing", "acknowledged") or self.attempting > 0
+
+
+_RECENT_INCIDENTS = 64
+_recent: OrderedDict[int, tuple[Incident, bytes]] = OrderedDict()
+
+
+def _incident_bytes(incident: Incident) -> bytes:
+    """The incident's JSON, from the encodings of the last few incidents.
+
+    Keyed by identity and holding the object, so a key cannot be reused by
+    another incident while it is cached.
+    """
+    hit = _recent.get(id(incident))
+    if hit is not None and hit[0] is incident:
+        _recent.move_to_end(id(incident))
+        return hit[1]
+    data = incident.to_bytes()
+    _recent[id(incident)] = (incident, data)
+    if len(_recent) > _RECENT_INCIDENTS:
+        _recent.popitem(last=False)
+    return data

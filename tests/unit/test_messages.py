@@ -5,7 +5,16 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from shared.messages import Alert, AlertStatus
+import shared.messages.triage_state  # noqa: F401  (its types are messages too)
+from shared.messages import (
+    Alert,
+    AlertStatus,
+    Incident,
+    IncidentEvent,
+    IncidentStatus,
+    Message,
+    SentNotification,
+)
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -30,6 +39,20 @@ def test_round_trip_writes_the_current_version() -> None:
     assert again.status is AlertStatus.FIRING
 
 
+def every_message_type() -> list[type[Message]]:
+    found, todo = [], [Message]
+    while todo:
+        for sub in todo.pop().__subclasses__():
+            found.append(sub)
+            todo.append(sub)
+    return found
+
+
+@pytest.mark.parametrize("model", every_message_type(), ids=lambda m: m.__name__)
+def test_every_message_type_writes_the_version_it_declares(model: type[Message]) -> None:
+    assert model.model_fields["schema_version"].default == model.SCHEMA_VERSION
+
+
 def test_a_newer_schema_version_is_refused_with_a_reason() -> None:
     with pytest.raises(ValidationError, match="newer than this worker understands"):
         Alert.from_bytes(alert().to_bytes().replace(b'"schema_version":1', b'"schema_version":2'))
@@ -38,3 +61,27 @@ def test_a_newer_schema_version_is_refused_with_a_reason() -> None:
 def test_a_record_without_version_reads_as_version_one() -> None:
     data = alert().to_bytes().replace(b'"schema_version":1,', b"")
     assert Alert.from_bytes(data).schema_version == 1
+
+
+def test_sent_notification_with_its_incident_round_trips_after_each_change() -> None:
+    incident = Incident(
+        id="inc-1",
+        revision=2,
+        event=IncidentEvent.UPDATED,
+        status=IncidentStatus.FIRING,
+        correlation_key="cluster=prod",
+        title="KubeNodeNotReady",
+        alerts=[],
+        severity="critical",
+        priority="P1",
+        opened_at=NOW,
+        updated_at=NOW,
+    )
+    admitted = SentNotification(
+        incident_id="inc-1", receiver="oncall", integration="webhook/0", incident=incident
+    )
+    attempting = admitted.model_copy(update={"attempting": 2})
+    sent = attempting.model_copy(update={"attempting": 0, "revision": 2, "status": "firing"})
+    for entry in (admitted, attempting, sent, admitted):
+        assert SentNotification.from_bytes(entry.to_bytes()) == entry
+    assert b'"schema_version":2' in sent.to_bytes()
