@@ -69,9 +69,9 @@ async def run_module(*args: str) -> dict[str, Any]:
     return json.loads(out)
 
 
-async def measure_limit(bootstrap: str, count: int, partitions: int) -> dict[str, Any]:
+async def measure_limit(bootstrap: str, count: int, partitions: int, run: int) -> dict[str, Any]:
     settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=partitions)
-    topic = "bench.limit"
+    topic = f"bench.limit.{run}"
     await ensure_topics(settings, [TopicSpec(topic)])
     records = limit.messages(count)
     consumer = await asyncio.create_subprocess_exec(
@@ -85,7 +85,7 @@ async def measure_limit(bootstrap: str, count: int, partitions: int) -> dict[str
         "--count",
         str(count),
         "--group",
-        "bench-limit",
+        f"bench-limit-{run}",
         stdout=subprocess.PIPE,
         cwd=ROOT,
     )
@@ -220,7 +220,8 @@ def report(results: dict[str, Any]) -> str:
     if lim:
         lines.append(
             f"limit       bare producer+consumer   {lim['alerts_per_s']:>10,.0f} alerts/s "
-            f"({lim['messages']:,} messages of {lim['bytes_per_message']} B)"
+            f"({lim['messages']:,} messages of {lim['bytes_per_message']} B, best of "
+            f"{', '.join(f'{r:,.0f}' for r in lim['runs_alerts_per_s'])})"
         )
     if thr:
         sustained = thr["sustained_alerts_per_s"]
@@ -276,9 +277,14 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 return write_config(Path(tmp) / f"{step}.yml", receiver.port, extra)
 
             if "limit" in args.steps:
-                results["limit"] = await measure_limit(
-                    broker.bootstrap_servers, args.limit_messages, 6
-                )
+                # A capacity, and a noisy one on a shared VM: the best of a few
+                # runs, which if anything understates Corral's ratio.
+                runs = [
+                    await measure_limit(broker.bootstrap_servers, args.limit_messages, 6, run)
+                    for run in range(args.limit_runs)
+                ]
+                best = max(runs, key=lambda r: r["alerts_per_s"])
+                results["limit"] = {**best, "runs_alerts_per_s": [r["alerts_per_s"] for r in runs]}
             if "throughput" in args.steps:
                 results["throughput"] = await measure_throughput(
                     config("throughput"), receiver, args.duration, args.concurrency
@@ -316,6 +322,7 @@ def cli() -> None:
     parser.add_argument("--latency-duration", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=1000.0, help="alerts/s for latency")
     parser.add_argument("--limit-messages", type=int, default=300_000)
+    parser.add_argument("--limit-runs", type=int, default=3, help="the best run is the limit")
     parser.add_argument("--memory-sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
     args = parser.parse_args()
