@@ -103,13 +103,16 @@ async def measure_limit(bootstrap: str, count: int, partitions: int, run: int) -
     }
 
 
-async def drive(config_path: Path, mode: str, *options: str) -> tuple[dict[str, Any], float, float]:
+async def drive(
+    config_path: Path, mode: str, **options: float
+) -> tuple[dict[str, Any], float, float]:
     """The pipeline under the load generator until every consumer has caught up:
     (the generator's report, seconds to drain afterwards, alerts triage consumed)."""
+    flags = [part for name, value in options.items() for part in (f"--{name}", str(value))]
     supervisor, config = await start_pipeline(config_path)
     try:
         url = f"http://{config.ingest.listen}/api/v1/alerts/alertmanager"
-        load = await run_module("bench.perf.loadgen", mode, "--url", url, *options)
+        load = await run_module("bench.perf.loadgen", mode, "--url", url, *flags)
         drain = await wait_drained([config.triage.listen, config.notify.listen])
         triaged = await scrape(config.triage.listen, "corral_messages_consumed_total")
         return load, drain, triaged
@@ -123,12 +126,9 @@ async def measure_throughput(
     load, drain, triaged = await drive(
         config_path,
         "throughput",
-        "--duration",
-        str(duration),
-        "--concurrency",
-        str(concurrency),
-        "--prepare",
-        str(int(duration * PREPARED_REQUESTS_PER_S)),
+        duration=duration,
+        concurrency=concurrency,
+        prepare=int(duration * PREPARED_REQUESTS_PER_S),
     )
     total = load["elapsed_s"] + drain
     return {
@@ -147,16 +147,7 @@ async def measure_throughput(
 async def measure_latency(
     config_path: Path, receiver: Receiver, duration: float, rate: float
 ) -> dict[str, Any]:
-    load, _, _ = await drive(
-        config_path,
-        "latency",
-        "--duration",
-        str(duration),
-        "--rate",
-        str(rate),
-        "--batch",
-        "10",
-    )
+    load, _, _ = await drive(config_path, "latency", duration=duration, rate=rate, batch=10)
     sent: dict[str, float] = load["send_times"]
     latencies = sorted(
         (receiver.first_seen[k] - t) * 1000 for k, t in sent.items() if k in receiver.first_seen

@@ -18,7 +18,7 @@ from aiohttp import web
 from services.corral.config import CorralConfig
 from services.corral.up import Supervisor
 from shared.kafka.embedded import free_port
-from shared.service import bound_port, start_http, wait_ready
+from shared.service import bound_port, start_http
 
 
 @dataclass
@@ -79,8 +79,7 @@ async def start_pipeline(config_path: Path) -> tuple[Supervisor, CorralConfig]:
     config = load(config_path, env={})
     supervisor = Supervisor(config, str(config_path))
     await supervisor.start_generation()
-    for listen in (config.ingest.listen, config.triage.listen, config.notify.listen):
-        await wait_ready(listen)
+    await supervisor.workers_ready()
     return supervisor, config
 
 

@@ -155,13 +155,17 @@ class Supervisor:
                 self.broker.stop()
         return 0
 
+    async def workers_ready(self, timeout: float = READY_TIMEOUT_SECONDS) -> None:
+        """Until every worker answers ``/-/ready``; ``TimeoutError`` after ``timeout``."""
+        async with asyncio.timeout(timeout):
+            for name in WORKERS:
+                await wait_ready(getattr(self.config, name).listen, timeout)
+
     async def announce_when_ready(self) -> None:
         """Print where to send alerts once every worker is ready, so that the
         first alert a user posts gets a 200 rather than a refused connection."""
-        listens = [self.config.ingest.listen, self.config.triage.listen, self.config.notify.listen]
         try:
-            for listen in listens:
-                await wait_ready(listen, READY_TIMEOUT_SECONDS)
+            await self.workers_ready()
         except TimeoutError:
             log.warning("not every worker is ready yet; see the log lines above")
         print(banner(self.config, self.bootstrap, self.embedded), flush=True)

@@ -67,26 +67,25 @@ class Publisher:
         self.producer = producer
         self.partitioner = DefaultPartitioner()
         self._open: dict[tuple[str, int], _OpenBatch] = {}
-        self._chosen: dict[tuple[str, int, bytes], int] = {}
+        self._chosen: dict[tuple[str, int, bytes | None], int] = {}
         self._flush: asyncio.Task[None] | None = None
 
     async def _partition(self, record: Record, key: bytes | None) -> int:
         if record.partition is not None:
             return record.partition
         partitions = await self.producer.partitions_for(record.topic)
-        if key is None:  # spread at random: nothing to remember
-            ordered = sorted(partitions)
-            return int(self.partitioner(key, ordered, ordered))
         # murmur2 runs in Python, per record; the keys of a webhook's alerts
-        # (its cluster) repeat, so remember where each went.
+        # (its cluster) repeat, so remember where each went. A record without
+        # a key goes to a random partition: nothing to remember.
         chosen = (record.topic, len(partitions), key)
         partition = self._chosen.get(chosen)
         if partition is None:
             ordered = sorted(partitions)
             partition = int(self.partitioner(key, ordered, ordered))
-            if len(self._chosen) >= _REMEMBERED_KEYS:
-                self._chosen.clear()
-            self._chosen[chosen] = partition
+            if key is not None:
+                if len(self._chosen) >= _REMEMBERED_KEYS:
+                    self._chosen.clear()
+                self._chosen[chosen] = partition
         return partition
 
     async def publish(self, records: Iterable[Record]) -> None:
