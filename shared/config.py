@@ -210,7 +210,14 @@ class KafkaSettings(StrictModel):
     session_timeout: Duration = Field(default="10s", validate_default=True)
     heartbeat_interval: Duration = Field(default="1s", validate_default=True)
     fetch_max_wait: Duration = Field(default="20ms", validate_default=True)
-    max_batch: int = Field(default=1000, ge=1, description="Records handled per batch.")
+    max_batch: int = Field(
+        default=5000,
+        ge=1,
+        description="Records handled per batch before a commit. Under a backlog a batch "
+        "emits one revision per changed incident, so larger batches mean fewer, fuller "
+        "revisions for triage to write and notify to read (and more memory in flight); "
+        "when caught up, batches are small whatever the limit.",
+    )
     max_batch_bytes: int = Field(
         default=1024 * 1024, ge=16 * 1024, description="Producer batch size per partition."
     )

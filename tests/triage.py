@@ -46,13 +46,13 @@ class Triage:
     async def send(self, *alerts: Alert) -> list[Incident]:
         """One batch; returns the revisions it produced. Without a boundary of
         its own, each alert's is its cluster, as ingest keys them."""
-        keys = [self.boundary or a.labels.get("cluster", "") for a in alerts]
-        ctx = TriageContext(0, self.state, list(alerts), keys)
+        keyed = [(a, self.boundary or a.labels.get("cluster", "")) for a in alerts]
+        ctx = TriageContext(0, self.state, keyed)
         return await self._run(ctx)
 
     async def tick(self, at: float) -> list[Incident]:
         """Time passes with no input, up to ``at`` seconds after T0."""
-        ctx = TriageContext(0, self.state, [], now=T0 + timedelta(seconds=at))
+        ctx = TriageContext(0, self.state, now=T0 + timedelta(seconds=at))
         return await self._run(ctx)
 
     async def _run(self, ctx: TriageContext) -> list[Incident]:

@@ -39,16 +39,21 @@ class CorrelateStage:
         self.timers = timers
 
     async def process(self, ctx: TriageContext) -> None:
-        if ctx.alerts:
-            # Plain CPU work: keep the event loop (heartbeats, health checks) free.
+        if ctx.now is None:
+            # Decoding and correlating a batch is plain CPU work: keep the
+            # event loop (heartbeats, health checks) free.
             await asyncio.to_thread(self._run, ctx)
         else:
             self._run(ctx)
 
     def _run(self, ctx: TriageContext) -> None:
-        for position, alert in enumerate(ctx.alerts):
-            event = AlertEvent.of(alert, ctx.keys[position] if ctx.keys else "")
-            self.timers.advance(ctx, event.at)
+        received, at = None, 0
+        for alert, key in ctx.alerts:
+            if alert.received_at != received:
+                # The alerts of one webhook arrive together, with one ingest time.
+                received, at = alert.received_at, to_ms(alert.received_at)
+            event = AlertEvent(alert, alert.fingerprint, key, at)
+            self.timers.advance(ctx, at)
             for step in self.steps:
                 if step.process(ctx, event):
                     break

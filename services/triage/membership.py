@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 
+from prometheus_client import Counter
+
 from services.triage.metrics import CORRELATIONS, INCIDENTS_MERGED
 from services.triage.stages import AlertEvent, TriageContext
 from services.triage.state import (
@@ -34,6 +36,13 @@ class Membership:
     def __init__(self, max_alerts: int, quiet_period: timedelta):
         self.max_alerts = max_alerts
         self.quiet_ms = duration_ms(quiet_period)
+        self._decisions: dict[str, Counter] = {}
+
+    def _decided(self, policy: str) -> None:
+        counter = self._decisions.get(policy)
+        if counter is None:
+            counter = self._decisions[policy] = CORRELATIONS.labels(policy)
+        counter.inc()
 
     def open(self, ctx: TriageContext, event: AlertEvent, correlation_key: str) -> IncidentState:
         alert = event.alert
@@ -45,7 +54,7 @@ class Membership:
         )
         incident.explain(f"opened by {describe(alert.labels)}")
         ctx.state.incidents[incident.id] = incident
-        CORRELATIONS.labels("new").inc()
+        self._decided("new")
         self.add(ctx, incident, event)
         return incident
 
@@ -133,8 +142,8 @@ class Membership:
         primary, *others = candidates
         for other in others:
             self.merge(ctx, primary, other, event.at, reason)
-        primary.explain(f"{describe(event.alert.labels)} joined: {reason}")
-        CORRELATIONS.labels(policy).inc()
+        primary.explain(lambda: f"{describe(event.alert.labels)} joined: {reason}")
+        self._decided(policy)
         self.add(ctx, primary, event)
         return primary
 

@@ -20,9 +20,14 @@ SCOPE = "s"
 
 def scope_of(scopes: list[list[str]], labels: dict[str, str]) -> tuple[int, str] | None:
     for index, names in enumerate(scopes):
-        values = [labels.get(name, "") for name in names]
-        if all(values):
-            return index, ",".join(f"{n}={v}" for n, v in zip(names, values, strict=True))
+        parts = []
+        for name in names:
+            value = labels.get(name)
+            if not value:
+                break
+            parts.append(f"{name}={value}")
+        else:
+            return index, ",".join(parts)
     return None
 
 
@@ -31,6 +36,7 @@ class ScopePolicy:
         self.membership = membership
         self.scopes = scopes
         self.window = window
+        self.within = f"within {format_duration(window)}"
 
     def process(self, ctx: TriageContext, event: AlertEvent) -> bool:
         found = scope_of(self.scopes, event.alert.labels)
@@ -42,6 +48,6 @@ class ScopePolicy:
         candidates = open_candidates(ctx, [key], event, self.window)
         if not candidates:
             return False
-        reason = f"same {text} within {format_duration(self.window)}"
+        reason = f"same {text} {self.within}"
         self.membership.join(ctx, candidates, event, "scope", reason)
         return True

@@ -10,11 +10,12 @@ incident), so that the incidents do not depend on how records were batched.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from services.triage.state import AlertState, IncidentState, PartitionState, to_ms
+from services.triage.state import AlertState, IncidentState, PartitionState
 from shared.kafka.publisher import Record
 from shared.messages import Alert, AlertStatus
 
@@ -25,11 +26,12 @@ class TriageContext:
 
     partition: int
     state: PartitionState
-    alerts: list[Alert]
-    # The record key of each alert (``ingest.key_labels``): correlation never
-    # crosses it, whatever the number of partitions.
-    keys: list[str] = field(default_factory=list)
-    # Set on ticks: time-driven work up to this wall-clock time.
+    # Each alert with its record key (``ingest.key_labels``): correlation never
+    # crosses the key, whatever the number of partitions. Read once, in order;
+    # the worker decodes them as correlation asks, so a batch of thousands
+    # never holds all of its alerts decoded at once.
+    alerts: Iterable[tuple[Alert, str]] = ()
+    # Set on ticks (which bring no alerts): time-driven work up to this wall-clock time.
     now: datetime | None = None
     changed: dict[str, IncidentState] = field(default_factory=dict)
     # Ingest time of the earliest alert behind each change, for latency metrics.
@@ -66,10 +68,6 @@ class AlertEvent:
     # anchors are the keys that name it as a cause or a service's alert.
     keys: list[str] = field(default_factory=list)
     anchors: list[str] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, alert: Alert, boundary: str) -> AlertEvent:
-        return cls(alert, alert.fingerprint, boundary, to_ms(alert.received_at))
 
     def key(self, kind: str, text: str) -> str:
         return f"{self.boundary}\x1f{kind}\x1f{text}"

@@ -9,8 +9,10 @@ Times are event times (``Alert.received_at``) in milliseconds.
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from shared.messages import Alert, AlertStatus, IncidentAlert, IncidentStatus
 
@@ -18,11 +20,16 @@ EXPLANATION_LINES = 30
 """Explanation lines an incident keeps; later decisions are only counted."""
 
 
+@lru_cache(maxsize=64)
 def duration_ms(value: timedelta) -> int:
+    # Remembered: called with the same few configured windows for every alert.
     return round(value.total_seconds() * 1000)
 
 
+@lru_cache(maxsize=4096)
 def to_ms(at: datetime) -> int:
+    # Remembered: the alerts of one webhook share their ingest time, and the
+    # incidents they touch share it as their update time.
     return round(at.timestamp() * 1000)
 
 
@@ -85,9 +92,11 @@ class IncidentState:
     def truncated(self) -> int:
         return len(self.member_fps) - len(self.members)
 
-    def explain(self, line: str) -> None:
+    def explain(self, line: str | Callable[[], str]) -> None:
+        """Add a line; a callable is only called while there is room (lines
+        written for every joining alert cost more than the rest of a join)."""
         if len(self.explanation) < EXPLANATION_LINES:
-            self.explanation.append(line)
+            self.explanation.append(line if isinstance(line, str) else line())
         else:
             self.explanation_omitted += 1
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import structlog
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from services.triage.causes import CauseSymptomPolicy
@@ -86,6 +86,25 @@ class OutputsFirst(Publisher):
         await super().publish(r for r in records if r.topic == self.state_topic)
 
 
+def decoded(partition: int, messages: Sequence[ConsumerRecord]) -> Iterator[tuple[Alert, str]]:
+    """The batch's alerts with their keys, decoded one at a time as they are read."""
+    for message in messages:
+        try:
+            alert = Alert.from_bytes(message.value or b"")
+        except ValidationError as exc:
+            # A record no version of triage can read must not block the
+            # partition forever; count it and move on.
+            ALERTS_INVALID.inc()
+            log.error(
+                "unreadable alert record",
+                partition=partition,
+                offset=message.offset,
+                error=str(exc),
+            )
+            continue
+        yield alert, message.key.decode(errors="replace") if message.key else ""
+
+
 class TriageWorker:
     name = "triage"
 
@@ -153,24 +172,8 @@ class TriageWorker:
     async def handle(self, batch: Batch) -> list[Record]:
         records: list[Record] = []
         for tp, messages in batch.items():
-            alerts, keys = [], []
-            for message in messages:
-                try:
-                    alerts.append(Alert.from_bytes(message.value or b""))
-                except ValidationError as exc:
-                    # A record no version of triage can read must not block the
-                    # partition forever; count it and move on.
-                    ALERTS_INVALID.inc()
-                    log.error(
-                        "unreadable alert record",
-                        partition=tp.partition,
-                        offset=message.offset,
-                        error=str(exc),
-                    )
-                    continue
-                keys.append(message.key.decode(errors="replace") if message.key else "")
             state = self.partitions.setdefault(tp.partition, PartitionState())
-            ctx = TriageContext(tp.partition, state, alerts, keys)
+            ctx = TriageContext(tp.partition, state, decoded(tp.partition, messages))
             await self.chain.process(ctx)
             records.extend(ctx.records)
         return records
@@ -183,7 +186,7 @@ class TriageWorker:
         now = datetime.now(UTC)
         for partition, state in list(self.partitions.items()):
             if await self._caught_up(partition):
-                ctx = TriageContext(partition, state, [], now=now)
+                ctx = TriageContext(partition, state, now=now)
                 await self.chain.process(ctx)
                 records.extend(ctx.records)
         FLAPPING_ALERTS.set(sum(s.flapping_alerts for s in self.partitions.values()))
