@@ -43,6 +43,7 @@ from shared.kafka.consumer import Batch, ConsumerLoop
 from shared.kafka.publisher import Publisher, Record
 from shared.kafka.topics import ensure_topics
 from shared.messages import Incident
+from shared.messages.notification import remember_encoding
 
 log = structlog.get_logger(__name__)
 
@@ -273,4 +274,5 @@ class NotifyWorker:
             current = latest.get(incident.id)
             if current is None or incident.revision > current.revision:
                 latest[incident.id] = incident
+                remember_encoding(incident, message.value or b"")
         return latest

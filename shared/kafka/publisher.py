@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
@@ -70,14 +71,11 @@ class Publisher:
         self._chosen: dict[tuple[str, int, bytes | None], int] = {}
         self._flush: asyncio.Task[None] | None = None
 
-    async def _partition(self, record: Record, key: bytes | None) -> int:
-        if record.partition is not None:
-            return record.partition
-        partitions = await self.producer.partitions_for(record.topic)
+    def _partition(self, topic: str, key: bytes | None, partitions: set[int]) -> int:
         # murmur2 runs in Python, per record; the keys of a webhook's alerts
         # (its cluster) repeat, so remember where each went. A record without
         # a key goes to a random partition: nothing to remember.
-        chosen = (record.topic, len(partitions), key)
+        chosen = (topic, len(partitions), key)
         partition = self._chosen.get(chosen)
         if partition is None:
             ordered = sorted(partitions)
@@ -98,17 +96,34 @@ class Publisher:
         Writers that must reach the broker in a given order queue under a
         common lock and await ``acknowledged`` outside it.
         """
-        counts: dict[int, tuple[str, int, _OpenBatch]] = {}
+        # Per open batch touched: [topic, records of this call, the batch].
+        counts: dict[int, list[Any]] = {}
         topic = ""
         try:
             for record in records:
                 topic = record.topic
                 key = None if record.key is None else record.key.encode()
                 value = None if record.value is None else record.value.to_bytes()
-                tp = (record.topic, await self._partition(record, key))
-                open_batch = await self._append(tp, key, value)
-                _, count, _ = counts.get(id(open_batch), (topic, 0, open_batch))
-                counts[id(open_batch)] = (topic, count + 1, open_batch)
+                partition = record.partition
+                if partition is None:
+                    partitions = self.producer.client.cluster.partitions_for_topic(topic)
+                    if partitions is None:  # no metadata for the topic yet
+                        partitions = await self.producer.partitions_for(topic)
+                    partition = self._partition(topic, key, partitions)
+                # The common case, appending to an open batch, awaits nothing:
+                # this loop runs once per record.
+                open_batch = self._open.get((topic, partition))
+                if open_batch is not None and open_batch.batch.append(
+                    key=key, value=value, timestamp=None
+                ):
+                    open_batch.records += 1
+                else:
+                    open_batch = await self._start_batch((topic, partition), key, value)
+                touched = counts.get(id(open_batch))
+                if touched is None:
+                    counts[id(open_batch)] = [topic, 1, open_batch]
+                else:
+                    touched[1] += 1
         except KafkaError as exc:
             PUBLISH_ERRORS.labels(topic).inc()
             raise PublishError(f"{type(exc).__name__}: {exc}") from exc
@@ -116,15 +131,13 @@ class Publisher:
             self._flush = asyncio.create_task(self._send_open())
         return [Pending(topic, count, batch.acked) for topic, count, batch in counts.values()]
 
-    async def _append(
+    async def _start_batch(
         self, tp: tuple[str, int], key: bytes | None, value: bytes | None
     ) -> _OpenBatch:
-        open_batch = self._open.get(tp)
-        if open_batch is not None and open_batch.batch.append(key=key, value=value, timestamp=None):
-            open_batch.records += 1
-            return open_batch
-        if open_batch is not None:  # full: send it now, start the next one
-            await self._send(tp, self._open.pop(tp))
+        """Send the partition's full batch, if any, and open the next with this record."""
+        full = self._open.pop(tp, None)
+        if full is not None:
+            await self._send(tp, full)
         open_batch = self._open[tp] = _OpenBatch(
             self.producer.create_batch(), asyncio.get_running_loop().create_future()
         )

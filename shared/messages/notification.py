@@ -62,6 +62,14 @@ _RECENT_INCIDENTS = 64
 _recent: OrderedDict[int, tuple[Incident, bytes]] = OrderedDict()
 
 
+def remember_encoding(incident: Incident, data: bytes) -> None:
+    """``data`` is the record ``incident`` was read from: the sent log reuses
+    it instead of encoding the incident again."""
+    _recent[id(incident)] = (incident, data)
+    if len(_recent) > _RECENT_INCIDENTS:
+        _recent.popitem(last=False)
+
+
 def _incident_bytes(incident: Incident) -> bytes:
     """The incident's JSON, from the encodings of the last few incidents.
 
@@ -73,7 +81,5 @@ def _incident_bytes(incident: Incident) -> bytes:
         _recent.move_to_end(id(incident))
         return hit[1]
     data = incident.to_bytes()
-    _recent[id(incident)] = (incident, data)
-    if len(_recent) > _RECENT_INCIDENTS:
-        _recent.popitem(last=False)
+    remember_encoding(incident, data)
     return data
