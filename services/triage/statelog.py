@@ -14,6 +14,7 @@ from services.triage.state import (
     IncidentState,
     PartitionState,
     Timer,
+    kept,
     to_ms,
 )
 from shared.kafka.publisher import Record
@@ -150,7 +151,7 @@ class PartitionLoader:
             correlation_key=record.correlation_key,
             opened_at=record.opened_at,
             updated_at=record.updated_at,
-            members={m.fingerprint: m for m in record.members},
+            members={m.fingerprint: kept(m) for m in record.members},
             revision=record.revision,
             status=record.status,
             resolved_at=record.resolved_at,
