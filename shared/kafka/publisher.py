@@ -98,6 +98,9 @@ class Publisher:
         """
         # Per open batch touched: [topic, records of this call, the batch].
         counts: dict[int, list[Any]] = {}
+        # Partitions of each topic, looked up once per call (the metadata
+        # lookup builds a new set each time).
+        known: dict[str, set[int]] = {}
         topic = ""
         try:
             for record in records:
@@ -106,9 +109,12 @@ class Publisher:
                 value = None if record.value is None else record.value.to_bytes()
                 partition = record.partition
                 if partition is None:
-                    partitions = self.producer.client.cluster.partitions_for_topic(topic)
-                    if partitions is None:  # no metadata for the topic yet
-                        partitions = await self.producer.partitions_for(topic)
+                    partitions = known.get(topic)
+                    if partitions is None:
+                        partitions = self.producer.client.cluster.partitions_for_topic(topic)
+                        if partitions is None:  # no metadata for the topic yet
+                            partitions = await self.producer.partitions_for(topic)
+                        known[topic] = partitions
                     partition = self._partition(topic, key, partitions)
                 # The common case, appending to an open batch, awaits nothing:
                 # this loop runs once per record.
