@@ -18,7 +18,6 @@ import aiohttp
 import structlog
 from aiohttp import web
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
-from pydantic import ValidationError
 
 from services.notify.api import SilenceApi
 from services.notify.config import NotifyConfig
@@ -40,6 +39,7 @@ from services.notify.stages import Chain, Notification
 from services.notify.templates import Templates
 from shared.kafka.clients import new_producer
 from shared.kafka.consumer import Batch, ConsumerLoop
+from shared.kafka.decode import decoded
 from shared.kafka.publisher import Publisher, Record
 from shared.kafka.topics import ensure_topics
 from shared.messages import Incident
@@ -259,18 +259,7 @@ class NotifyWorker:
     ) -> dict[str, Incident]:
         """Only the newest revision of each incident in a batch is worth sending."""
         latest: dict[str, Incident] = {}
-        for message in messages:
-            try:
-                incident = Incident.from_bytes(message.value or b"")
-            except ValidationError as exc:
-                INCIDENTS_INVALID.inc()
-                log.error(
-                    "unreadable incident record",
-                    partition=tp.partition,
-                    offset=message.offset,
-                    error=str(exc),
-                )
-                continue
+        for message, incident in decoded(Incident, tp.partition, messages, INCIDENTS_INVALID):
             current = latest.get(incident.id)
             if current is None or incident.revision > current.revision:
                 latest[incident.id] = incident

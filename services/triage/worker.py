@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
-from pydantic import ValidationError
 
 from services.triage.causes import CauseSymptomPolicy
 from services.triage.config import TriageConfig, TriageSettings
@@ -34,6 +33,7 @@ from services.triage.topology import TopologyPolicy
 from shared.kafka.changelog import replay
 from shared.kafka.clients import new_producer
 from shared.kafka.consumer import Batch, ConsumerLoop
+from shared.kafka.decode import decoded
 from shared.kafka.publisher import Publisher, Record
 from shared.kafka.topics import ensure_topics
 from shared.messages import Alert
@@ -86,22 +86,9 @@ class OutputsFirst(Publisher):
         await super().publish(r for r in records if r.topic == self.state_topic)
 
 
-def decoded(partition: int, messages: Sequence[ConsumerRecord]) -> Iterator[tuple[Alert, str]]:
-    """The batch's alerts with their keys, decoded one at a time as they are read."""
-    for message in messages:
-        try:
-            alert = Alert.from_bytes(message.value or b"")
-        except ValidationError as exc:
-            # A record no version of triage can read must not block the
-            # partition forever; count it and move on.
-            ALERTS_INVALID.inc()
-            log.error(
-                "unreadable alert record",
-                partition=partition,
-                offset=message.offset,
-                error=str(exc),
-            )
-            continue
+def keyed_alerts(partition: int, messages: Sequence[ConsumerRecord]) -> Iterator[tuple[Alert, str]]:
+    """The batch's alerts with their keys, decoded one at a time as correlation reads them."""
+    for message, alert in decoded(Alert, partition, messages, ALERTS_INVALID):
         yield alert, message.key.decode(errors="replace") if message.key else ""
 
 
@@ -173,7 +160,7 @@ class TriageWorker:
         records: list[Record] = []
         for tp, messages in batch.items():
             state = self.partitions.setdefault(tp.partition, PartitionState())
-            ctx = TriageContext(tp.partition, state, decoded(tp.partition, messages))
+            ctx = TriageContext(tp.partition, state, keyed_alerts(tp.partition, messages))
             await self.chain.process(ctx)
             records.extend(ctx.records)
         return records

@@ -1,0 +1,40 @@
+"""Reading a batch's record values as a message model, past any record that cannot be."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
+
+import structlog
+from aiokafka import ConsumerRecord
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from shared.messages.base import Message
+
+log = structlog.get_logger(__name__)
+
+M = TypeVar("M", bound=Message)
+
+
+def decoded(
+    model: type[M], partition: int, messages: Sequence[ConsumerRecord], invalid: Counter
+) -> Iterator[tuple[ConsumerRecord, M]]:
+    """Each record with its value as ``model``, decoded as it is read.
+
+    A record no version of this worker can read must not block its partition
+    forever: it is counted in ``invalid``, logged with where it is, and skipped.
+    """
+    for message in messages:
+        try:
+            value = model.from_bytes(message.value or b"")
+        except ValidationError as exc:
+            invalid.inc()
+            log.error(
+                f"unreadable {model.__name__} record",
+                partition=partition,
+                offset=message.offset,
+                error=str(exc),
+            )
+            continue
+        yield message, value
