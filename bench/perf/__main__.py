@@ -217,17 +217,19 @@ def best_of(runs: list[dict[str, Any]], figure: str) -> dict[str, Any]:
     return {**best, f"runs_{figure}": [run[figure] for run in runs]}
 
 
-def ratios(limits: list[dict[str, Any]], throughputs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Corral ÷ limit: the median over runs paired back to back, and best ÷ best."""
+def ratios(limit: dict[str, Any], throughput: dict[str, Any]) -> dict[str, Any]:
+    """Corral ÷ limit: the median over runs paired back to back, and best ÷ best
+    (from ``best_of`` results, which list every run)."""
     paired = [
-        corral["sustained_alerts_per_s"] / limit["alerts_per_s"]
-        for limit, corral in zip(limits, throughputs, strict=True)
+        corral / bare
+        for bare, corral in zip(
+            limit["runs_alerts_per_s"], throughput["runs_sustained_alerts_per_s"], strict=True
+        )
     ]
-    best = max(t["sustained_alerts_per_s"] for t in throughputs)
     return {
         "ratio": statistics.median(paired),
         "paired_ratios": paired,
-        "ratio_of_bests": best / max(lim["alerts_per_s"] for lim in limits),
+        "ratio_of_bests": throughput["sustained_alerts_per_s"] / limit["alerts_per_s"],
     }
 
 
@@ -321,7 +323,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             if throughputs:
                 results["throughput"] = best_of(throughputs, "sustained_alerts_per_s")
             if limits and throughputs:
-                results.update(ratios(limits, throughputs))
+                results.update(ratios(results["limit"], results["throughput"]))
             if "latency" in args.steps:
                 results["latency"] = await measure_latency(
                     config("latency"), receiver, args.latency_duration, args.rate

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
@@ -43,13 +42,13 @@ class PublishError(Exception):
     """The broker did not acknowledge a write; the caller must not commit."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _OpenBatch:
     """Records for one partition, gathered from every writer until the next flush."""
 
+    topic: str
     batch: BatchBuilder
     acked: asyncio.Future[object]
-    records: int = 0
 
 
 class Publisher:
@@ -96,8 +95,8 @@ class Publisher:
         Writers that must reach the broker in a given order queue under a
         common lock and await ``acknowledged`` outside it.
         """
-        # Per open batch touched: [topic, records of this call, the batch].
-        counts: dict[int, list[Any]] = {}
+        # Records of this call in each open batch they went to.
+        counts: dict[_OpenBatch, int] = {}
         # Partitions of each topic, looked up once per call (the metadata
         # lookup builds a new set each time).
         known: dict[str, set[int]] = {}
@@ -109,33 +108,29 @@ class Publisher:
                 value = None if record.value is None else record.value.to_bytes()
                 partition = record.partition
                 if partition is None:
-                    partitions = known.get(topic)
-                    if partitions is None:
-                        partitions = self.producer.client.cluster.partitions_for_topic(topic)
-                        if partitions is None:  # no metadata for the topic yet
-                            partitions = await self.producer.partitions_for(topic)
-                        known[topic] = partitions
+                    partitions = known.get(topic) or await self._partitions(topic, known)
                     partition = self._partition(topic, key, partitions)
                 # The common case, appending to an open batch, awaits nothing:
                 # this loop runs once per record.
                 open_batch = self._open.get((topic, partition))
-                if open_batch is not None and open_batch.batch.append(
+                if open_batch is None or not open_batch.batch.append(
                     key=key, value=value, timestamp=None
                 ):
-                    open_batch.records += 1
-                else:
                     open_batch = await self._start_batch((topic, partition), key, value)
-                touched = counts.get(id(open_batch))
-                if touched is None:
-                    counts[id(open_batch)] = [topic, 1, open_batch]
-                else:
-                    touched[1] += 1
+                counts[open_batch] = counts.get(open_batch, 0) + 1
         except KafkaError as exc:
             PUBLISH_ERRORS.labels(topic).inc()
             raise PublishError(f"{type(exc).__name__}: {exc}") from exc
         if self._open and self._flush is None:
             self._flush = asyncio.create_task(self._send_open())
-        return [Pending(topic, count, batch.acked) for topic, count, batch in counts.values()]
+        return [Pending(batch.topic, count, batch.acked) for batch, count in counts.items()]
+
+    async def _partitions(self, topic: str, known: dict[str, set[int]]) -> set[int]:
+        partitions = self.producer.client.cluster.partitions_for_topic(topic)
+        if partitions is None:  # no metadata for the topic yet
+            partitions = await self.producer.partitions_for(topic)
+        known[topic] = partitions
+        return partitions
 
     async def _start_batch(
         self, tp: tuple[str, int], key: bytes | None, value: bytes | None
@@ -145,12 +140,11 @@ class Publisher:
         if full is not None:
             await self._send(tp, full)
         open_batch = self._open[tp] = _OpenBatch(
-            self.producer.create_batch(), asyncio.get_running_loop().create_future()
+            tp[0], self.producer.create_batch(), asyncio.get_running_loop().create_future()
         )
         if open_batch.batch.append(key=key, value=value, timestamp=None) is None:
             del self._open[tp]
             raise MessageSizeTooLargeError(f"a record of {len(value or b'')} bytes")
-        open_batch.records = 1
         return open_batch
 
     async def _send_open(self) -> None:
