@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 from bench.perf import limit, memory
 from bench.perf.stack import (
     Receiver,
+    cpu_seconds,
     rss_bytes,
     scrape,
     start_pipeline,
@@ -108,40 +110,58 @@ async def measure_limit(bootstrap: str, count: int, partitions: int, run: int) -
     }
 
 
+@dataclass
+class Drive:
+    load: dict[str, Any]  # the load generator's report
+    drain_s: float  # after the load, until every consumer caught up
+    triaged: float  # alerts triage consumed
+    cpu_s: dict[str, float]  # CPU seconds each process used meanwhile
+
+
 async def drive(
-    config_path: Path, mode: str, **options: float
-) -> tuple[dict[str, Any], float, float]:
-    """The pipeline under the load generator until every consumer has caught up:
-    (the generator's report, seconds to drain afterwards, alerts triage consumed)."""
+    config_path: Path, mode: str, watch: dict[str, int] | None = None, **options: float
+) -> Drive:
+    """The pipeline under the load generator until every consumer has caught up,
+    with the CPU time of its workers and of the ``watch`` processes."""
     flags = [part for name, value in options.items() for part in (f"--{name}", str(value))]
     supervisor, config = await start_pipeline(config_path)
     try:
+        pids = {name: p.pid for name, p in supervisor.processes.items()} | (watch or {})
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         url = f"http://{config.ingest.listen}/api/v1/alerts/alertmanager"
         load = await run_module("bench.perf.loadgen", mode, "--url", url, *flags)
         drain = await wait_drained([config.triage.listen, config.notify.listen])
+        cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
         triaged = await scrape(config.triage.listen, "corral_messages_consumed_total")
-        return load, drain, triaged
+        return Drive(load, drain, triaged, cpu)
     finally:
         await supervisor.terminate_all()
 
 
 async def measure_throughput(
-    config_path: Path, receiver: Receiver, duration: float, concurrency: int
+    config_path: Path, receiver: Receiver, duration: float, concurrency: int, broker_pid: int
 ) -> dict[str, Any]:
     notified_before = receiver.notifications
-    load, drain, triaged = await drive(
+    run = await drive(
         config_path,
         "throughput",
+        watch={"broker": broker_pid, "receiver": os.getpid()},
         duration=duration,
         concurrency=concurrency,
         prepare=int(duration * PREPARED_REQUESTS_PER_S),
     )
+    load, drain = run.load, run.drain_s
     total = load["elapsed_s"] + drain
     return {
         "duration_s": load["elapsed_s"],
         "drain_s": drain,
         "alerts_accepted": load["alerts_accepted"],
-        "alerts_triaged": triaged,
+        "alerts_triaged": run.triaged,
+        # Where the two cores went (the load generator's own is not counted;
+        # "receiver" is this process: the webhook receiver and the polling).
+        "cpu_us_per_alert": {
+            name: seconds / load["alerts_accepted"] * 1e6 for name, seconds in run.cpu_s.items()
+        },
         "statuses": load["statuses"],
         "requests_rendered_live": load["requests_rendered_live"],
         "notifications": receiver.notifications - notified_before,
@@ -153,7 +173,7 @@ async def measure_throughput(
 async def measure_latency(
     config_path: Path, receiver: Receiver, duration: float, rate: float
 ) -> dict[str, Any]:
-    load, _, _ = await drive(config_path, "latency", duration=duration, rate=rate, batch=10)
+    load = (await drive(config_path, "latency", duration=duration, rate=rate, batch=10)).load
     sent: dict[str, float] = load["send_times"]
     latencies = sorted(
         (receiver.first_seen[k] - t) * 1000 for k, t in sent.items() if k in receiver.first_seen
@@ -250,6 +270,8 @@ def report(results: dict[str, Any]) -> str:
             f"+ {thr['drain_s']:.1f} s drain; ingest answered {thr['statuses']}; best of "
             f"{', '.join(f'{r:,.0f}' for r in thr['runs_sustained_alerts_per_s'])})"
         )
+        cpu = ", ".join(f"{name} {us:.1f}" for name, us in thr["cpu_us_per_alert"].items())
+        lines.append(f"cpu         µs per alert, best run      {cpu}")
         if lim:
             paired = ", ".join(f"{r:.1%}" for r in results["paired_ratios"])
             lines.append(
@@ -305,6 +327,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             # here swings by a third within minutes). They are measured in
             # turns, a limit run then a Corral run, so that each pair saw the
             # same machine; each figure is the best of its runs.
+            assert broker.process is not None
+            broker_pid = broker.process.pid
             limits: list[dict[str, Any]] = []
             throughputs: list[dict[str, Any]] = []
             for run in range(args.runs):
@@ -315,7 +339,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 if "throughput" in args.steps:
                     throughputs.append(
                         await measure_throughput(
-                            config(f"throughput-{run}"), receiver, args.duration, args.concurrency
+                            config(f"throughput-{run}"),
+                            receiver,
+                            args.duration,
+                            args.concurrency,
+                            broker_pid,
                         )
                     )
             if limits:

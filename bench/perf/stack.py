@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import time
 from collections.abc import Callable
@@ -121,6 +122,12 @@ async def wait_consumed(listen: str, count: int, timeout: float = 600.0) -> None
         while await scrape(listen, "corral_messages_consumed_total") < count:  # noqa: ASYNC110
             await asyncio.sleep(0.5)
     await wait_drained([listen])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_bytes(pid: int) -> int:
