@@ -20,10 +20,9 @@ from services.ingest.config import IngestSettings
 from services.ingest.errors import error_response, validation_response
 from services.ingest.feedback import FeedbackEndpoint
 from services.ingest.metrics import ALERTS_RECEIVED, ALERTS_REJECTED, REQUEST_SECONDS
-from services.ingest.normalize import from_api_v2, from_webhook
+from services.ingest.normalize import NormalizedAlert, from_api_v2, from_webhook
 from services.ingest.payloads import PostableAlerts, WebhookPayload
 from services.ingest.sink import AlertSink, Overloaded, Unavailable
-from shared.messages import Alert
 
 log = structlog.get_logger(__name__)
 
@@ -58,18 +57,18 @@ class IngestApp:
         return await self._ingest(request, "api_v2", self._parse_api_v2)
 
     @staticmethod
-    def _parse_webhook(body: bytes, now: datetime) -> list[Alert]:
+    def _parse_webhook(body: bytes, now: datetime) -> list[NormalizedAlert]:
         return from_webhook(WebhookPayload.model_validate_json(body), now)
 
     @staticmethod
-    def _parse_api_v2(body: bytes, now: datetime) -> list[Alert]:
+    def _parse_api_v2(body: bytes, now: datetime) -> list[NormalizedAlert]:
         return from_api_v2(PostableAlerts.model_validate_json(body).root, now)
 
     async def _ingest(
         self,
         request: web.Request,
         endpoint: str,
-        parse: Callable[[bytes, datetime], list[Alert]],
+        parse: Callable[[bytes, datetime], list[NormalizedAlert]],
     ) -> web.Response:
         started = time.perf_counter()
         try:
@@ -82,7 +81,7 @@ class IngestApp:
         self,
         request: web.Request,
         endpoint: str,
-        parse: Callable[[bytes, datetime], list[Alert]],
+        parse: Callable[[bytes, datetime], list[NormalizedAlert]],
     ) -> web.Response:
         if request.content_type and not _is_json(request.content_type):
             ALERTS_REJECTED.labels(endpoint, "media_type").inc()

@@ -14,8 +14,8 @@ from aiokafka.errors import KafkaError
 
 from services.ingest.config import IngestSettings
 from services.ingest.metrics import INFLIGHT_ALERTS
+from services.ingest.normalize import NormalizedAlert
 from shared.kafka.publisher import Publisher, PublishError, Record
-from shared.messages import Alert
 from shared.partitioning import alert_key
 
 
@@ -34,7 +34,7 @@ class AlertSink:
         self.publisher: Publisher | None = None
         self.inflight = 0
 
-    async def publish(self, alerts: list[Alert]) -> None:
+    async def publish(self, alerts: list[NormalizedAlert]) -> None:
         records = [
             Record(self.topic, alert_key(alert.labels, self.settings.key_labels), alert)
             for alert in alerts

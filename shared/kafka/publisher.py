@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
-from shared.messages.base import Message
 from shared.metrics import MESSAGES_PUBLISHED, PUBLISH_ERRORS
 
 # Keys whose partition the publisher remembers before starting over: a few
@@ -19,13 +19,21 @@ from shared.metrics import MESSAGES_PUBLISHED, PUBLISH_ERRORS
 _REMEMBERED_KEYS = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """One write: ``partition`` pins it (changelogs), else the key decides."""
+class Encoded(Protocol):
+    """A message model, or a record some writer encoded itself."""
+
+    def to_bytes(self) -> bytes: ...
+
+
+class Record(NamedTuple):
+    """One write: ``partition`` pins it (changelogs), else the key decides.
+
+    A tuple, as writers build one per alert or state change: half the cost
+    of a frozen dataclass."""
 
     topic: str
     key: str | None
-    value: Message | None
+    value: Encoded | None
     partition: int | None = None
 
 
