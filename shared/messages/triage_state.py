@@ -14,7 +14,7 @@ from pydantic import Field
 
 from shared.messages.alert import AlertStatus
 from shared.messages.base import Message
-from shared.messages.incident import IncidentAlert, IncidentStatus
+from shared.messages.incident import IncidentAlert, IncidentStatus, with_listing
 
 
 class AlertRecord(Message):
@@ -53,3 +53,6 @@ class IncidentRecord(Message):
     priority: str = "P3"
     score: int = 0
     severity_reason: list[str] = Field(default_factory=list)
+
+    def to_bytes(self) -> bytes:
+        return with_listing(self, "members", self.members)
