@@ -17,7 +17,7 @@ from services.triage.state import (
     kept,
     to_ms,
 )
-from shared.kafka.publisher import Record
+from shared.kafka.publisher import EncodedValue, Record
 from shared.messages import AlertStatus, IncidentStatus
 from shared.messages.triage_state import AlertRecord, IncidentRecord
 
@@ -25,13 +25,11 @@ ALERT_PREFIX = "a/"
 INCIDENT_PREFIX = "i/"
 
 
-def alert_record(alert: AlertState) -> AlertRecord:
-    return AlertRecord(
-        status=alert.status,
-        incident=alert.incident,
-        changed_at=alert.changed_at,
-        changes=alert.changes or [],
-        flapping=alert.flapping,
+def alert_record(alert: AlertState) -> EncodedValue:
+    return EncodedValue(
+        AlertRecord.encode(
+            alert.status, alert.incident, alert.changed_at, alert.changes or [], alert.flapping
+        )
     )
 
 

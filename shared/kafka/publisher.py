@@ -20,9 +20,18 @@ _REMEMBERED_KEYS = 10_000
 
 
 class Encoded(Protocol):
-    """A message model, or a record some writer encoded itself."""
+    """A message model, or a value some writer encoded itself."""
 
     def to_bytes(self) -> bytes: ...
+
+
+class EncodedValue(NamedTuple):
+    """A value its writer encoded, for the records a model is too slow to build for."""
+
+    data: bytes
+
+    def to_bytes(self) -> bytes:
+        return self.data
 
 
 class Record(NamedTuple):

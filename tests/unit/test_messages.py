@@ -15,7 +15,7 @@ from shared.messages import (
     Message,
     SentNotification,
 )
-from shared.messages.triage_state import IncidentRecord
+from shared.messages.triage_state import AlertRecord, IncidentRecord
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -120,3 +120,22 @@ def test_sent_notification_with_its_incident_round_trips_after_each_change() -> 
     for entry in (admitted, attempting, sent, admitted):
         assert SentNotification.from_bytes(entry.to_bytes()) == entry
     assert b'"schema_version":2' in sent.to_bytes()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": AlertStatus.FIRING, "incident": None, "changes": [], "flapping": False},
+        {
+            "status": AlertStatus.RESOLVED,
+            "incident": 'inc-"7"\u2026',
+            "changes": [1795960313000, 1795960314000],
+            "flapping": True,
+        },
+    ],
+)
+def test_alert_record_written_without_the_model_is_what_the_model_writes(fields: dict) -> None:
+    model = AlertRecord(changed_at=1795960315000, **fields)
+    data = AlertRecord.encode(changed_at=1795960315000, **fields)
+    assert data == model.to_bytes()
+    assert AlertRecord.from_bytes(data) == model

@@ -22,6 +22,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from operator import attrgetter
 
 from services.triage.scoring.classifier import Verdict
 from services.triage.scoring.levels import RANK, priority_for, score_band
@@ -39,38 +40,48 @@ SERVICE_LABELS = ("service", "job", "app")
 DURATION_STEPS = ((timedelta(hours=4), 6), (timedelta(hours=1), 4), (timedelta(minutes=15), 2))
 
 
-@dataclass(frozen=True)
-class MemberScore:
-    """What is known about one alert of the incident."""
+# Among members of equal severity, the better-founded verdict leads.
+_DECIDED = {"rule": 3, "label": 2, "classifier": 1, "default": 0}
 
-    alert: IncidentAlert
-    rules: RuleOutcome
-    label: str | None  # the severity label, normalized; None if absent or not used
-    verdict: Verdict | None
+
+class MemberScore:
+    """What is known about one alert of the incident, and the severity it has.
+
+    Severity and its source are worked out once here: assessing an incident
+    sorts and searches its hundred listed members several times over.
+    """
+
+    __slots__ = ("alert", "label", "rules", "severity", "sort_key", "source", "verdict")
+
+    def __init__(
+        self,
+        alert: IncidentAlert,
+        rules: RuleOutcome,
+        label: str | None,  # the severity label, normalized; None if absent or not used
+        verdict: Verdict | None,
+    ):
+        self.alert = alert
+        self.rules = rules
+        self.label = label
+        self.verdict = verdict
+        by_rule = rules.get("severity")
+        if by_rule:
+            self.severity, self.source = by_rule, "rule"
+        elif label:
+            self.severity, self.source = label, "label"
+        elif verdict is not None:
+            self.severity, self.source = verdict.severity, "classifier"
+        else:
+            self.severity, self.source = DEFAULT_SEVERITY, "default"
+        self.sort_key = (
+            RANK[self.severity],
+            _DECIDED[self.source],
+            verdict.risk if verdict is not None else 0.0,
+        )
 
     @property
     def name(self) -> str:
         return self.alert.labels.get("alertname") or self.alert.fingerprint
-
-    @property
-    def severity(self) -> str:
-        return (
-            self.rules.get("severity")
-            or self.label
-            or (self.verdict.severity if self.verdict else DEFAULT_SEVERITY)
-        )
-
-    @property
-    def source(self) -> str:
-        if self.rules.get("severity"):
-            return "rule"
-        if self.label:
-            return "label"
-        return "classifier" if self.verdict else "default"
-
-    def sort_key(self) -> tuple[int, int, float]:
-        decided = {"rule": 3, "label": 2, "classifier": 1, "default": 0}[self.source]
-        return (RANK[self.severity], decided, self.verdict.risk if self.verdict else 0.0)
 
 
 @dataclass
@@ -180,7 +191,7 @@ def assess(
     firing = [m for m in members if m.alert.status == AlertStatus.FIRING] or list(members)
     noise = [m for m in firing if m.rules.noise]
     scored = sorted(
-        (m for m in firing if not m.rules.noise), key=MemberScore.sort_key, reverse=True
+        (m for m in firing if not m.rules.noise), key=attrgetter("sort_key"), reverse=True
     )
     if not scored:
         rule = noise[0].rules.decided_by["noise"]

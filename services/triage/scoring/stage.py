@@ -27,6 +27,7 @@ from services.triage.scoring.models import ModelHolder
 from services.triage.scoring.rules import evaluate
 from services.triage.scoring.settings import ScoringSettings
 from services.triage.stages import TriageContext
+from services.triage.state import IncidentState
 from shared.messages import IncidentAlert
 
 
@@ -94,23 +95,24 @@ class ScoringStage:
     async def process(self, ctx: TriageContext) -> None:
         if not ctx.changed:
             return
-        verdicts = await self._verdicts(ctx)
+        keyed = [
+            (incident, [(alert, alert_key(alert)) for alert in incident.members.values()])
+            for incident in ctx.changed.values()
+        ]
+        verdicts = await self._verdicts(keyed)
         problem = self.models.problem if self.models and self.models.model is None else None
-        for incident in ctx.changed.values():
-            members = [
+        use_label = self.settings.use_severity_label
+        for incident, members in keyed:
+            scores = [
                 MemberScore(
-                    alert=alert,
-                    rules=evaluate(self.rules, alert.labels, alert.annotations),
-                    label=(
-                        normalize_severity(alert.labels.get("severity"))
-                        if self.settings.use_severity_label
-                        else None
-                    ),
-                    verdict=verdicts.get(alert_key(alert)),
+                    alert,
+                    evaluate(self.rules, alert.labels, alert.annotations),
+                    normalize_severity(alert.labels.get("severity")) if use_label else None,
+                    verdicts.get(key),
                 )
-                for alert in incident.members.values()
+                for alert, key in members
             ]
-            result = assess(incident, members, problem)
+            result = assess(incident, scores, problem)
             incident.severity = result.severity
             incident.priority = result.priority
             incident.score = result.score
@@ -118,16 +120,17 @@ class ScoringStage:
             incident.scoring_labels = result.labels
             SCORING_DECISIONS.labels(result.source).inc()
 
-    async def _verdicts(self, ctx: TriageContext) -> dict[Hashable, Verdict]:
+    async def _verdicts(
+        self, keyed: list[tuple[IncidentState, list[tuple[IncidentAlert, Hashable]]]]
+    ) -> dict[Hashable, Verdict]:
         model = await self.models.current() if self.models else None
         if model is None:
             return {}
         cache = self.cache.for_generation(self.models.generation if self.models else 0)
         found: dict[Hashable, Verdict] = {}
         missing: dict[Hashable, AlertText] = {}
-        for incident in ctx.changed.values():
-            for alert in incident.members.values():
-                key = alert_key(alert)
+        for _, members in keyed:
+            for alert, key in members:
                 if key in found or key in missing:
                     continue
                 verdict = cache.get(key)
