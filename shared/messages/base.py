@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 
 def utcnow() -> datetime:
@@ -16,26 +17,17 @@ class Message(BaseModel):
     """A record on a Corral topic, serialized as JSON with a schema version.
 
     ``SCHEMA_VERSION`` is the version this code writes (a subclass that bumps
-    it also bumps the field's default). Older versions must stay readable; a
-    newer one means a producer was upgraded before this consumer, and failing
-    loudly is better than silently dropping fields.
+    it also declares ``schema_version = Field(default=N, le=N)``). Older
+    versions must stay readable; a newer one means a producer was upgraded
+    before this consumer, and failing loudly is better than silently dropping
+    fields.
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")
     SCHEMA_VERSION: ClassVar[int] = 1
-    schema_version: int = 1
-
-    @field_validator("schema_version")
-    @classmethod
-    def _not_newer(cls, version: int) -> int:
-        # A field validator, not a model validator: it keeps parsing in
-        # pydantic-core, which matters at tens of thousands of records a second.
-        if version > cls.SCHEMA_VERSION:
-            raise ValueError(
-                f"{cls.__name__} schema_version {version} is newer than this worker "
-                f"understands ({cls.SCHEMA_VERSION}); upgrade the consumer"
-            )
-        return version
+    # A constraint, not a field validator: it keeps parsing in pydantic-core,
+    # where a Python validator cost a fifth of decoding an alert.
+    schema_version: int = Field(default=1, le=1)
 
     # Straight to pydantic-core: ``model_dump_json`` and ``model_validate_json``
     # add about a microsecond of Python per call, as much as encoding a small
@@ -45,4 +37,28 @@ class Message(BaseModel):
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
-        return cls.__pydantic_validator__.validate_json(data)
+        try:
+            return cls.__pydantic_validator__.validate_json(data)
+        except ValidationError as exc:
+            newer = _newer_schema(cls, exc)
+            if newer is None:
+                raise
+            raise newer from None
+
+
+def _newer_schema(model: type[Message], exc: ValidationError) -> ValidationError | None:
+    """The constraint's own message says only "less than or equal to": say why."""
+    errors = exc.errors()
+    found = False
+    for error in errors:
+        if error["loc"] == ("schema_version",) and error["type"] == "less_than_equal":
+            found = True
+            error["type"] = PydanticCustomError(  # type: ignore[typeddict-item]
+                "newer_schema",
+                "{model} schema_version {version} is newer than this worker understands "
+                "({known}); upgrade the consumer",
+                {"model": model.__name__, "version": error["input"], "known": model.SCHEMA_VERSION},
+            )
+    if not found:
+        return None
+    return ValidationError.from_exception_data(model.__name__, errors)  # type: ignore[arg-type]

@@ -29,7 +29,7 @@ class SentNotification(Message):
     """
 
     SCHEMA_VERSION = 2
-    schema_version: int = 2
+    schema_version: int = Field(default=2, le=2)
 
     incident_id: str
     receiver: str

@@ -51,7 +51,9 @@ def every_message_type() -> list[type[Message]]:
 
 @pytest.mark.parametrize("model", every_message_type(), ids=lambda m: m.__name__)
 def test_every_message_type_writes_the_version_it_declares(model: type[Message]) -> None:
-    assert model.model_fields["schema_version"].default == model.SCHEMA_VERSION
+    field = model.model_fields["schema_version"]
+    assert field.default == model.SCHEMA_VERSION
+    assert [m.le for m in field.metadata if hasattr(m, "le")] == [model.SCHEMA_VERSION]
 
 
 def test_a_newer_schema_version_is_refused_with_a_reason() -> None:
