@@ -12,4 +12,4 @@ from collections.abc import Mapping, Sequence
 
 
 def alert_key(labels: Mapping[str, str], key_labels: Sequence[str]) -> str:
-    return "/".join(labels.get(name, "") for name in key_labels)
+    return "/".join([labels.get(name, "") for name in key_labels])

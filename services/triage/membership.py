@@ -70,11 +70,11 @@ class Membership:
         if len(incident.members) < self.max_alerts:
             incident.members[fp] = member(alert, fp)
         labels, common = alert.labels, incident.common_labels
-        incident.common_labels = (
-            dict(labels)
-            if common is None
-            else {k: v for k, v in common.items() if labels.get(k) == v}
-        )
+        if common is None:
+            incident.common_labels = dict(labels)
+        elif not common.items() <= labels.items():
+            # Most joiners carry every common label: that check runs in C.
+            incident.common_labels = {k: v for k, v in common.items() if labels.get(k) == v}
         for key in event.keys:
             ctx.state.register(incident, key)
         for key in event.anchors:
@@ -207,4 +207,6 @@ def open_candidates(
                 and event.at - to_ms(incident.updated_at) <= limit
             ):
                 found[incident.id] = incident
+    if len(found) < 2:
+        return list(found.values())
     return sorted(found.values(), key=lambda i: (-len(i.member_fps), to_ms(i.opened_at), i.id))
