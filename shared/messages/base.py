@@ -49,16 +49,13 @@ class Message(BaseModel):
 def _newer_schema(model: type[Message], exc: ValidationError) -> ValidationError | None:
     """The constraint's own message says only "less than or equal to": say why."""
     errors = exc.errors()
-    found = False
     for error in errors:
         if error["loc"] == ("schema_version",) and error["type"] == "less_than_equal":
-            found = True
             error["type"] = PydanticCustomError(  # type: ignore[typeddict-item]
                 "newer_schema",
                 "{model} schema_version {version} is newer than this worker understands "
                 "({known}); upgrade the consumer",
                 {"model": model.__name__, "version": error["input"], "known": model.SCHEMA_VERSION},
             )
-    if not found:
-        return None
-    return ValidationError.from_exception_data(model.__name__, errors)  # type: ignore[arg-type]
+            return ValidationError.from_exception_data(model.__name__, errors)  # type: ignore[arg-type]
+    return None

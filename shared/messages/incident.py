@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import enum
-from collections import OrderedDict
-from collections.abc import Iterable
 from datetime import datetime
 
 from pydantic import Field
 
 from shared.messages.alert import AlertContent, AlertStatus
 from shared.messages.base import Message
+from shared.messages.encoding import Encodings, with_last
 
 
 class IncidentStatus(enum.StrEnum):
@@ -31,49 +30,17 @@ class IncidentAlert(AlertContent):
     """A member alert as the incident carries it."""
 
 
-class _ListedAlerts:
-    """The JSON of the alerts incidents list, kept while they stay listed.
-
-    A busy incident gets a revision every batch, listing up to a hundred
-    alerts of which a few changed, and triage writes each revision twice (the
-    incident, then its state record): encoding every listed alert each time
-    was most of triage's serialization. Alerts are frozen, so an encoding
-    never goes stale; entries are keyed by identity and hold the alert, so an
-    id is not reused while its entry lives. Bounded to what one batch's
-    revisions list, to stay small against triage's memory per alert.
-    """
-
-    def __init__(self, size: int):
-        self.size = size
-        self.entries: OrderedDict[int, tuple[IncidentAlert, bytes]] = OrderedDict()
-        self.serializer = IncidentAlert.__pydantic_serializer__
-
-    def json(self, alerts: Iterable[IncidentAlert]) -> bytes:
-        entries = self.entries
-        parts = []
-        for alert in alerts:
-            hit = entries.get(id(alert))
-            if hit is not None and hit[0] is alert:
-                entries.move_to_end(id(alert))
-                parts.append(hit[1])
-                continue
-            data = self.serializer.to_json(alert, exclude_none=True)
-            entries[id(alert)] = (alert, data)
-            if len(entries) > self.size:
-                entries.popitem(last=False)
-            parts.append(data)
-        return b"[%s]" % b",".join(parts)
-
-
-_LISTED = _ListedAlerts(4096)
+# Bounded to what one batch's revisions list, to stay small against triage's
+# memory per alert.
+_LISTED: Encodings[IncidentAlert] = Encodings(
+    4096, lambda alert: IncidentAlert.__pydantic_serializer__.to_json(alert, exclude_none=True)
+)
 
 
 def with_listing(message: Message, field: str, alerts: list[IncidentAlert]) -> bytes:
-    """``message`` as ``to_bytes`` writes it, its list of alerts ``field`` last."""
-    head = type(message).__pydantic_serializer__.to_json(
-        message, exclude_none=True, exclude={field}
-    )
-    return b'%s,"%s":%s}' % (head[:-1], field.encode(), _LISTED.json(alerts))
+    """``message`` as ``to_bytes`` writes it, its list of alerts ``field`` last,
+    each alert's encoding reused while it stays listed."""
+    return with_last(message, field, b"[%s]" % b",".join(map(_LISTED.of, alerts)))
 
 
 class Incident(Message):

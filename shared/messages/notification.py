@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import datetime
 
 from pydantic import Field
 
 from shared.messages.base import Message
+from shared.messages.encoding import Encodings, with_last
 from shared.messages.incident import Incident
 
 
@@ -49,8 +49,7 @@ class SentNotification(Message):
         # The incident is nearly all of the record, and the same (frozen)
         # object in the admission, intent and outcome records of every
         # receiver it was routed to: encode it once, not at each write.
-        head = self.model_dump_json(exclude_none=True, exclude={"incident"})
-        return b'%s,"incident":%s}' % (head[:-1].encode(), _incident_bytes(self.incident))
+        return with_last(self, "incident", _RECENT.of(self.incident))
 
     @property
     def had_trigger(self) -> bool:
@@ -58,28 +57,11 @@ class SentNotification(Message):
         return self.status in ("firing", "acknowledged") or self.attempting > 0
 
 
-_RECENT_INCIDENTS = 64
-_recent: OrderedDict[int, tuple[Incident, bytes]] = OrderedDict()
+# The incidents notify read last, with the records they were read from.
+_RECENT: Encodings[Incident] = Encodings(64, Incident.to_bytes)
 
 
 def remember_encoding(incident: Incident, data: bytes) -> None:
     """``data`` is the record ``incident`` was read from: the sent log reuses
     it instead of encoding the incident again."""
-    _recent[id(incident)] = (incident, data)
-    if len(_recent) > _RECENT_INCIDENTS:
-        _recent.popitem(last=False)
-
-
-def _incident_bytes(incident: Incident) -> bytes:
-    """The incident's JSON, from the encodings of the last few incidents.
-
-    Keyed by identity and holding the object, so a key cannot be reused by
-    another incident while it is cached.
-    """
-    hit = _recent.get(id(incident))
-    if hit is not None and hit[0] is incident:
-        _recent.move_to_end(id(incident))
-        return hit[1]
-    data = incident.to_bytes()
-    remember_encoding(incident, data)
-    return data
+    _RECENT.remember(incident, data)
