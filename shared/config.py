@@ -211,7 +211,7 @@ class KafkaSettings(StrictModel):
     heartbeat_interval: Duration = Field(default="1s", validate_default=True)
     fetch_max_wait: Duration = Field(default="20ms", validate_default=True)
     max_batch: int = Field(
-        default=5000,
+        default=10_000,
         ge=1,
         description="Records handled per batch before a commit. Under a backlog a batch "
         "emits one revision per changed incident, so larger batches mean fewer, fuller "
