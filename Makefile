@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-classifier clean
+.PHONY: run test lint docs bench bench-classifier clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ e2e: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# The configuration reference in docs/configuration.md, from the config models.
+docs: $(STAMP)
+	$(BIN)/python -m services.corral.reference --write docs/configuration.md
 
 # Throughput, latency and memory against the embedded broker's own limit
 # (several minutes; prints the figures and writes bench/results/perf-*.json).

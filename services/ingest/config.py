@@ -24,7 +24,7 @@ class IngestSettings(StrictModel):
     retry_after: Duration = Field(default="5s", validate_default=True)
     key_labels: list[str] = Field(
         default_factory=lambda: ["cluster"],
-        description="Labels whose values key alerts on corral.alerts (see README).",
+        description="Labels whose values key alerts on corral.alerts (see docs/architecture.md).",
     )
 
 

@@ -1,4 +1,4 @@
-"""The documented JSON body Corral's webhook receiver posts (see README).
+"""The documented JSON body Corral's webhook receiver posts (see docs/notify.md).
 
 Version ``1``: stable field names, additive changes only; a breaking change
 bumps ``version``.

@@ -1,6 +1,6 @@
 """``webhook_configs``: POST the incident as JSON to a URL.
 
-The body is documented in the README ("The webhook body"). With
+The body is documented in docs/notify.md ("The webhook body"). With
 ``hmac_secret`` the body is signed (``X-Corral-Signature: sha256=<hex>``,
 HMAC-SHA256 over the exact bytes sent) so the receiver can tell Corral from
 anyone else who knows the URL. ``Idempotency-Key`` lets it drop a repeat of
