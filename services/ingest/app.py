@@ -22,7 +22,7 @@ from services.ingest.feedback import FeedbackEndpoint
 from services.ingest.metrics import ALERTS_RECEIVED, ALERTS_REJECTED, REQUEST_SECONDS
 from services.ingest.normalize import NormalizedAlert, from_api_v2, from_webhook
 from services.ingest.payloads import PostableAlerts, WebhookPayload
-from services.ingest.sink import AlertSink, Overloaded, Unavailable
+from services.ingest.sink import AlertSink, Overloaded, TooLarge, Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -106,7 +106,13 @@ class IngestApp:
             ALERTS_REJECTED.labels(endpoint, "invalid").inc()
             return validation_response(exc)
         try:
-            await self.sink.publish(alerts)
+            await self.sink.publish(alerts, len(body))
+        except TooLarge as exc:
+            ALERTS_REJECTED.labels(endpoint, "too_large").inc()
+            field = f"alerts[{exc.index}]" if endpoint == "alertmanager" else f"[{exc.index}]"
+            return error_response(
+                413, f"{field}: alert too large to store: {exc}; shorten its annotations", field
+            )
         except Overloaded as exc:
             ALERTS_REJECTED.labels(endpoint, "overload").inc()
             return self._unavailable(str(exc))
