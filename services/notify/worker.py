@@ -72,7 +72,9 @@ class NotifyWorker:
         self.producer: AIOKafkaProducer | None = None
         self.follower: SilenceFollower | None = None
         self.loop: ConsumerLoop | None = None
-        self.quarantine = Quarantine(self.name, config.kafka.topics.quarantine)
+        self.quarantine = Quarantine(
+            self.name, config.kafka.topics.quarantine, config.kafka.max_message_bytes
+        )
         self._silences_seen = -1
 
     def app(self) -> web.Application:

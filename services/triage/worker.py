@@ -135,7 +135,7 @@ class TriageWorker:
         self.partitions: dict[int, PartitionState] = {}
         self.producer: AIOKafkaProducer | None = None
         self.loop: ConsumerLoop | None = None
-        self.quarantine = Quarantine(self.name, topics.quarantine)
+        self.quarantine = Quarantine(self.name, topics.quarantine, config.kafka.max_message_bytes)
 
     async def start(self) -> None:
         kafka = self.config.kafka

@@ -21,8 +21,9 @@ from shared.metrics import RECORDS_QUARANTINED
 log = structlog.get_logger(__name__)
 
 MAX_VALUE_BYTES = 256 * 1024
-"""Of a quarantined value, what is kept: enough to see what it was, and small
-enough to fit on the topic when the value was refused for its size."""
+"""Of a quarantined value, what is kept at most: enough to see what it was."""
+# Room for the other fields of a quarantine record.
+_ENVELOPE_BYTES = 8 * 1024
 
 
 def describe(error: BaseException | str) -> str:
@@ -33,10 +34,12 @@ def describe(error: BaseException | str) -> str:
 
 
 class Quarantine:
-    def __init__(self, worker: str, topic: str, max_value_bytes: int = MAX_VALUE_BYTES):
+    def __init__(self, worker: str, topic: str, max_record_bytes: int):
         self.worker = worker
         self.topic = topic
-        self.max_value_bytes = max_value_bytes
+        # A value refused for its size must still fit, base64-encoded, in a
+        # quarantine record under the same limit.
+        self.max_value_bytes = min(MAX_VALUE_BYTES, (max_record_bytes - _ENVELOPE_BYTES) * 3 // 4)
         self.pending: list[Record] = []
         self._counters: dict[str, Counter] = {}
 
