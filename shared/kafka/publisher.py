@@ -302,7 +302,9 @@ class Publisher:
         for batch in pending:
             future = batch.future
             error = (
-                KafkaError("the write was cancelled") if future.cancelled() else future.exception()
+                asyncio.CancelledError("the write was cancelled")
+                if future.cancelled()
+                else future.exception()
             )
             if error is not None:
                 PUBLISH_ERRORS.labels(batch.topic).inc(batch.records)
