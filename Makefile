@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench bench-classifier clean
+.PHONY: run test lint docs bench bench-classifier chaos clean
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,12 @@ docs: $(STAMP)
 # (several minutes; prints the figures and writes bench/results/perf-*.json).
 bench: $(STAMP)
 	$(BIN)/python -m bench.perf
+
+# Fault campaign: an alert storm through all three workers while each is
+# killed, the broker stalls and poison records arrive; checks that nothing was
+# lost or paged twice (about two minutes; docs/reliability.md).
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos $(if $(SEED),--seed $(SEED))
 
 # Cross-corpus macro-F1 of the severity classifier against a TF-IDF + logistic
 # regression baseline, and its throughput (reads ../shared/data/rules/).
