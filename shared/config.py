@@ -183,7 +183,7 @@ class TopicNames(StrictModel):
 
 
 class TopicRetention(StrictModel):
-    """How long each topic keeps records (Kafka's ``retention.ms``), applied
+    """How long each topic keeps records (Kafka's `retention.ms`), applied
     when Corral creates it; unset, the broker's default (7 days on Kafka).
     Compacted topics (state, sent log, silences) keep each key's latest value."""
 
