@@ -198,3 +198,39 @@ async def test_notify_quarantines_what_it_cannot_read_or_admit_and_delivers_the_
     ]
     assert entries[1].error == "KeyError: 'a routing bug'"
     assert entries[1].value is not None and Incident.from_bytes(entries[1].value).id == "inc-bad"
+
+
+async def test_notify_quarantines_a_revision_whose_sent_log_record_the_broker_refuses(
+    kafka: KafkaSettings,
+) -> None:
+    """The sent log entry holds the incident: one written to the incidents
+    topic under a higher limit than notify's makes an entry too large to keep.
+    Before, notify retried that write forever and its partition stood still."""
+    hook = await RecordingServer().start()
+    config: dict[str, Any] = {
+        "route": {"receiver": "oncall", "group_wait": "0s"},
+        "receivers": [{"name": "oncall", "webhook_configs": [{"url": hook.url()}]}],
+    }
+    limit = 64 * 1024
+    notify = notify_worker(kafka.model_copy(update={"max_message_bytes": limit}), config)
+    [member] = incident().alerts
+    huge = member.model_copy(update={"annotations": {"dump": os.urandom(80 * 1024).hex()}})
+    key = "inc-1"  # one partition: the large one first
+    written = await write(
+        kafka,
+        kafka.topics.incidents,
+        [
+            (key, incident(id="inc-large", alerts=[huge]).to_bytes()),
+            (key, incident(id="inc-1").to_bytes()),
+        ],
+    )
+    async with running(notify):
+        delivered = (await hook.next(timeout=30)).json()
+        assert delivered["id"] == "inc-1"
+        assert await hook.nothing_within(1.0)
+        # Nothing of the refused revision stays behind to be delivered later.
+        assert notify.sent.entries_for(written[0].partition, "inc-large") == []
+    await hook.stop()
+    [entry] = await quarantined(kafka)
+    assert (entry.worker, entry.stage, entry.offset) == ("notify", "publish", written[0].offset)
+    assert "over the limit of 65536" in entry.error
