@@ -113,10 +113,8 @@ def table(
         ("  http://[ alerts in an incident", "{} / {}".format(*verdict.broken_url_alerts)),
         ("incidents (revisions)", f"{verdict.incidents:,} ({verdict.revisions:,})"),
         ("  opened twice", f"{len(verdict.opened_twice)}"),
-        (
-            "pages taken by the 2 receivers",
-            f"{verdict.pages:,} (500s answered: {receivers.refused})",
-        ),
+        ("pages taken by the 2 receivers", f"{verdict.pages:,}"),
+        ("  answered 500, retried", f"{receivers.refused:,}"),
         ("  duplicated pages", f"{len(verdict.duplicated)}"),
         ("  re-sent in the documented window", f"{verdict.window}"),
         ("  latest revision not delivered", f"{len(verdict.undelivered)}"),
