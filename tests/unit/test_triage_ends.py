@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.triage.state import duration_ms
-from services.triage.statelog import PartitionLoader
 from shared.messages import Alert
 from tests.triage import T0, Triage, alert
 
@@ -76,14 +74,7 @@ async def test_the_end_survives_a_restore() -> None:
     first = Triage(**SETTINGS)
     await first.send(pushed(0, ends_in=240))
     await first.send(pushed(100, ends_in=240))
-    settings = first.settings
-    loader = PartitionLoader(
-        duration_ms(settings.flapping.settle), duration_ms(settings.lifecycle.retention)
-    )
-    for record in first.state_records:
-        loader.apply(record.key, None if record.value is None else record.value.to_bytes())
-    second = Triage(**SETTINGS)
-    second.state = loader.build()
+    second = first.restored()
     assert await second.tick(at=100 + 239 + 60) == []
     [resolved] = await second.tick(at=100 + 240 + 60)
     assert resolved.status == "resolved"
