@@ -53,7 +53,7 @@ async def campaign(seed: int, alerts: int, duration: float, directory: Path) -> 
             sender.send(hooks, deadline), inject(faults, stack, receivers, kafka, injected)
         )
         stormed = time.monotonic() - started
-        await stack.ready()
+        late = await stack.not_ready()
         broken = {
             a["fingerprint"] for h in hooks for a in h.alerts if a["generatorURL"] == BROKEN_URL
         }
@@ -64,7 +64,11 @@ async def campaign(seed: int, alerts: int, duration: float, directory: Path) -> 
         await stack.close()
         await receivers.stop()
     print(table(seed, sender, injected, verdict, started, stormed, settled, receivers))
-    problems = verdict.violations() + [f"{n} exited with code {c}" for n, c in exited.items()]
+    problems = [
+        *verdict.violations(),
+        *(f"{name} exited with code {code}" for name, code in exited.items()),
+        *(f"{name} not ready after the storm" for name in late),
+    ]
     if problems:
         print("\nVIOLATIONS", *problems, sep="\n  ")
         for name in ("ingest", "triage", "notify"):

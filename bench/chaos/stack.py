@@ -96,6 +96,16 @@ class Stack:
         for name in names or tuple(self.processes):
             await wait_ready(self.listens[name], timeout)
 
+    async def not_ready(self, timeout: float = 60.0) -> list[str]:
+        """Workers that do not answer ``/-/ready`` with 200 within ``timeout``."""
+        late = []
+        for name in self.processes:
+            try:
+                await wait_ready(self.listens[name], timeout)
+            except TimeoutError:
+                late.append(name)
+        return late
+
     async def kill(self, name: str) -> None:
         process = self.processes.pop(name)
         process.send_signal(signal.SIGKILL)
