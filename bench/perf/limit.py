@@ -15,11 +15,11 @@ import time
 from datetime import UTC, datetime
 
 from bench.perf.alerts import Traffic, webhook
-from services.ingest.normalize import from_webhook
-from services.ingest.payloads import WebhookPayload
 from shared.config import KafkaSettings
 from shared.kafka.clients import new_consumer, new_producer
+from shared.normalize import from_webhook
 from shared.partitioning import alert_key
+from shared.payloads import WebhookPayload
 
 
 def messages(count: int, seed: int = 7) -> list[tuple[bytes, bytes]]:

@@ -20,9 +20,9 @@ from services.ingest.config import IngestSettings
 from services.ingest.errors import error_response, validation_response
 from services.ingest.feedback import FeedbackEndpoint
 from services.ingest.metrics import ALERTS_RECEIVED, ALERTS_REJECTED, REQUEST_SECONDS
-from services.ingest.normalize import NormalizedAlert, from_api_v2, from_webhook
-from services.ingest.payloads import PostableAlerts, WebhookPayload
 from services.ingest.sink import AlertSink, Overloaded, TooLarge, Unavailable
+from shared.normalize import NormalizedAlert, from_api_v2, from_webhook
+from shared.payloads import PostableAlerts, WebhookPayload
 
 log = structlog.get_logger(__name__)
 

@@ -7,16 +7,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-
-def field_path(loc: tuple[Any, ...]) -> str:
-    """``("alerts", 0, "labels")`` -> ``alerts[0].labels``, as the body reads."""
-    path = ""
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        else:
-            path += f".{part}" if path else str(part)
-    return path or "(body)"
+from shared.payloads import field_path
 
 
 def error_response(

@@ -20,8 +20,8 @@ from aiokafka.errors import KafkaError
 
 from services.ingest.config import IngestSettings
 from services.ingest.metrics import INFLIGHT_ALERTS
-from services.ingest.normalize import NormalizedAlert
 from shared.kafka.publisher import Publisher, PublishError, Record
+from shared.normalize import NormalizedAlert
 from shared.partitioning import alert_key
 
 # Bytes an alert's record may have beyond its part of the request body.

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from prometheus_client import Counter
 
+from services.triage.journal import Journal
 from services.triage.metrics import CORRELATIONS, INCIDENTS_MERGED
 from services.triage.stages import AlertEvent, TriageContext
 from services.triage.state import (
@@ -33,9 +34,10 @@ def incident_id(correlation_key: str, fingerprint: str, opened_at_ms: int) -> st
 
 
 class Membership:
-    def __init__(self, max_alerts: int, quiet_period: timedelta):
+    def __init__(self, max_alerts: int, quiet_period: timedelta, journal: Journal | None = None):
         self.max_alerts = max_alerts
         self.quiet_ms = duration_ms(quiet_period)
+        self.journal = journal
         self._decisions: dict[str, Counter] = {}
 
     def _decided(self, policy: str) -> None:
@@ -54,6 +56,10 @@ class Membership:
         )
         incident.explain(f"opened by {describe(alert.labels)}")
         ctx.state.incidents[incident.id] = incident
+        if self.journal is not None:
+            self.journal.placed(
+                ctx, event, incident, "new", f"no incident to join ({correlation_key})", []
+            )
         self._decided("new")
         self.add(ctx, incident, event)
         return incident
@@ -140,6 +146,8 @@ class Membership:
         """Join the first candidate, merging the others into it: they are now
         known to be one problem."""
         primary, *others = candidates
+        if self.journal is not None:
+            self.journal.placed(ctx, event, primary, policy, reason, others)
         for other in others:
             self.merge(ctx, primary, other, event.at, reason)
         primary.explain(lambda: f"{describe(event.alert.labels)} joined: {reason}")

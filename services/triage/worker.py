@@ -23,6 +23,7 @@ from services.triage.correlate import CorrelateStage, OpenStep
 from services.triage.dedup import DedupStep
 from services.triage.emit import EmitStage
 from services.triage.flapping import FlappingStep
+from services.triage.journal import Journal
 from services.triage.lifecycle import LifecycleStep, Timers
 from services.triage.membership import Membership
 from services.triage.metrics import (
@@ -50,10 +51,15 @@ from shared.messages import Alert
 log = structlog.get_logger(__name__)
 
 
-def build_chain(settings: TriageSettings, incidents_topic: str, state_topic: str) -> Chain:
-    """The triage policy, in the order it applies."""
+def build_chain(
+    settings: TriageSettings,
+    incidents_topic: str,
+    state_topic: str,
+    journal: Journal | None = None,
+) -> Chain:
+    """The triage policy, in the order it applies (``journal``: see ``journal.py``)."""
     lifecycle = settings.lifecycle
-    membership = Membership(settings.max_alerts, lifecycle.quiet_period)
+    membership = Membership(settings.max_alerts, lifecycle.quiet_period, journal)
     flapping = settings.flapping
     steps = [
         DedupStep(settings.dedup.ignore_labels, lifecycle.retention, lifecycle.resolve_timeout),

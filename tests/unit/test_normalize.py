@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from services.ingest.normalize import NormalizedAlert, from_api_v2, from_webhook
-from services.ingest.payloads import PostableAlerts, WebhookPayload
 from shared.fingerprint import fingerprint
 from shared.messages import Alert, AlertStatus
+from shared.normalize import NormalizedAlert, from_api_v2, from_webhook
+from shared.payloads import PostableAlerts, WebhookPayload
 from tests.alertmanager import NODE_DOWN, am_alert, webhook
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -1,4 +1,5 @@
-"""Turning either request body into the records ingest writes to ``corral.alerts``.
+"""Either request body ingest accepts, as the normalized alerts it writes to
+``corral.alerts`` (ingest uses it live; ``shared.history`` reads captured webhooks).
 
 Each alert becomes Corral's normalized ``Alert`` message, encoded. The JSON is
 written straight from the fields the request model has already validated,
@@ -15,9 +16,9 @@ from typing import NamedTuple
 
 from pydantic_core import to_json
 
-from services.ingest.payloads import PostableAlert, WebhookPayload
 from shared.fingerprint import fingerprint
 from shared.messages import Alert, AlertStatus
+from shared.payloads import PostableAlert, WebhookPayload
 
 # Go's zero time: Alertmanager's way of writing "no end time" for firing alerts.
 _ZERO_YEAR = 1

@@ -9,7 +9,7 @@ it appears in the body the operator is looking at.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, field_validator
 
@@ -64,3 +64,14 @@ class PostableAlert(_Body):
 
 class PostableAlerts(RootModel[list[PostableAlert]]):
     pass
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    """``("alerts", 0, "labels")`` -> ``alerts[0].labels``, as the body reads."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(body)"

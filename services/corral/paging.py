@@ -1,0 +1,124 @@
+"""Who would have been notified of which revision, and when: notify's routing
+and admission, on event time, without sending anything.
+
+The same code as the notify worker decides: ``routing.targets`` picks the
+receivers of a revision (routed by its labels, plus those that already heard
+of the incident) and ``outbox.admit`` decides whether the revision is new for
+a receiver and when it is due (``group_wait`` after the incident opened for
+the first notification, at once afterwards). A due revision is then a
+*page* when it is the first firing one a receiver gets of an incident, an
+*update* when it is a later firing one, and a *resolve* when it resolves what
+the receiver was paged for; a resolve of an incident a receiver never heard
+of is not sent, as in notify's dedup stage. Silences and ``repeat_interval``
+resends are not simulated.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from services.notify.config import NotifySettings
+from services.notify.outbox import admit
+from services.notify.routing import RouteNode, targets
+from shared.messages import Incident, IncidentStatus, SentNotification
+
+PAGE = "page"
+UPDATE = "update"
+RESOLVE = "resolve"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notification a receiver would have got."""
+
+    at: datetime
+    kind: str
+    receiver: str
+    incident_id: str
+    revision: int
+    priority: str
+    opened_at: datetime
+
+
+@dataclass
+class Paging:
+    notices: list[Notice] = field(default_factory=list)
+
+    @property
+    def pages(self) -> list[Notice]:
+        return [n for n in self.notices if n.kind == PAGE]
+
+
+class NotifySimulation:
+    def __init__(self, settings: NotifySettings):
+        self.routes = RouteNode.build(settings.route)
+        self.send_resolved = {
+            r.name: any(
+                c.send_resolved
+                for configs in (
+                    r.webhook_configs,
+                    r.slack_configs,
+                    r.pagerduty_configs,
+                    r.email_configs,
+                    r.log_configs,
+                )
+                for c in configs
+            )
+            for r in settings.receivers
+        }
+        self.entries: dict[tuple[str, str], SentNotification] = {}
+        self.heard: dict[str, list[str]] = {}
+        self.due: list[tuple[datetime, int, str, str]] = []
+        self.order = itertools.count()
+        self.paging = Paging()
+
+    def offer(self, incident: Incident, at: datetime) -> None:
+        """A revision triage emitted at event time ``at``."""
+        self.deliver_until(at)
+        heard = self.heard.get(incident.id, [])
+        for receiver, route in targets(self.routes, incident, heard).items():
+            key = (incident.id, receiver)
+            entry = admit(self.entries.get(key), incident, receiver, "replay", route, at)
+            if entry is None or entry.due_at is None:
+                continue
+            self.entries[key] = entry
+            heapq.heappush(self.due, (entry.due_at, next(self.order), incident.id, receiver))
+
+    def deliver_until(self, until: datetime | None) -> None:
+        """Deliver everything due before ``until`` (None: everything)."""
+        while self.due and (until is None or self.due[0][0] < until):
+            due, _, incident_id, receiver = heapq.heappop(self.due)
+            entry = self.entries[(incident_id, receiver)]
+            if entry.due_at != due or entry.incident is None:
+                continue  # admitted again since; a later heap item stands for it
+            self.entries[(incident_id, receiver)] = self._deliver(entry, entry.incident, due)
+
+    def _deliver(
+        self, entry: SentNotification, incident: Incident, at: datetime
+    ) -> SentNotification:
+        if incident.status == IncidentStatus.FIRING:
+            kind = UPDATE if entry.revision else PAGE
+            status = "firing"
+        elif entry.had_trigger and self.send_resolved.get(entry.receiver, True):
+            kind, status = RESOLVE, "resolved"
+        else:
+            return entry.model_copy(update={"due_at": None})
+        if kind == PAGE:
+            self.heard.setdefault(incident.id, []).append(entry.receiver)
+        self.paging.notices.append(
+            Notice(
+                at,
+                kind,
+                entry.receiver,
+                incident.id,
+                incident.revision,
+                incident.priority,
+                incident.opened_at,
+            )
+        )
+        return entry.model_copy(
+            update={"revision": incident.revision, "status": status, "sent_at": at, "due_at": None}
+        )

@@ -1,0 +1,246 @@
+"""Recorded alerts through triage, scoring and notify's routing, offline.
+
+The chain is the workers' own (``services.triage.worker.build_chain``, fed
+``TriageContext`` batches as the worker feeds them), so a replay decides what
+the workers would decide with that config: same incidents, same ids, same
+priorities. Time is event time throughout: each webhook's alerts are one
+batch at their ``received_at``, partitioned by their key as ingest's producer
+would, and the timers (quiet periods, holds, flapping) run at their due times
+between batches, as the workers' ticks run them on a caught-up partition.
+Routing and paging are simulated by ``paging``; nothing needs a broker.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from statistics import median
+from typing import Any
+
+from aiokafka.partitioner import murmur2
+
+from services.corral.config import CorralConfig
+from services.corral.grouping import Scores, pairwise
+from services.corral.paging import NotifySimulation, Paging
+from services.triage.scoring.stage import ScoringStage
+from services.triage.stages import AlertEvent, TriageContext
+from services.triage.state import IncidentState, PartitionState, from_ms
+from services.triage.worker import build_chain
+from shared.history import History
+from shared.messages import Alert, Incident
+
+INCIDENTS = "incidents"
+STATE = "state"
+
+
+@dataclass(frozen=True)
+class Placement:
+    """An alert put into an incident, by a policy, for a reason."""
+
+    at: datetime
+    fingerprint: str
+    labels: dict[str, str]
+    key: str
+    incident: str
+    policy: str
+    reason: str
+    merged: tuple[str, ...] = ()
+
+
+Probe = Callable[[TriageContext, AlertEvent, IncidentState, str, str, list[IncidentState]], None]
+
+
+class Recorder:
+    """The journal of a replay: every placement, in order."""
+
+    def __init__(self, probe: Probe | None = None):
+        self.placements: list[Placement] = []
+        self.probe = probe
+
+    def placed(
+        self,
+        ctx: TriageContext,
+        event: AlertEvent,
+        incident: IncidentState,
+        policy: str,
+        reason: str,
+        merged: list[IncidentState],
+    ) -> None:
+        if self.probe is not None:
+            self.probe(ctx, event, incident, policy, reason, merged)
+        self.placements.append(
+            Placement(
+                event.alert.received_at,
+                event.fingerprint,
+                event.alert.labels,
+                event.boundary,
+                incident.id,
+                policy,
+                reason,
+                tuple(m.id for m in merged),
+            )
+        )
+
+
+@dataclass
+class Run:
+    """What one config did with the history."""
+
+    alerts_in: int
+    unique_alerts: int
+    revisions: list[tuple[datetime, Incident]] = field(default_factory=list)
+    placements: list[Placement] = field(default_factory=list)
+    paging: Paging = field(default_factory=Paging)
+
+    def latest(self) -> dict[str, Incident]:
+        """The newest revision of every incident emitted."""
+        latest: dict[str, Incident] = {}
+        for _, incident in self.revisions:
+            latest[incident.id] = incident
+        return latest
+
+    def final(self) -> Callable[[str], str]:
+        """Incident id → the incident it was (eventually) merged into, or itself."""
+        into = {m: p.incident for p in self.placements for m in p.merged}
+
+        def follow(incident: str) -> str:
+            seen = set()
+            while incident in into and incident not in seen:
+                seen.add(incident)
+                incident = into[incident]
+            return incident
+
+        return follow
+
+    def grouping(self) -> dict[str, str]:
+        """Fingerprint → the incident its last placement ended up in (all
+        members, however many an incident lists)."""
+        final = self.final()
+        return {p.fingerprint: final(p.incident) for p in self.placements}
+
+    def summary(self, truth: dict[str, str] | None = None) -> dict[str, Any]:
+        latest = self.latest()
+        incidents = len(latest)
+        pages = self.paging.pages
+        delays = [(p.at - p.opened_at).total_seconds() for p in pages]
+        kinds = Counter(n.kind for n in self.paging.notices)
+        out: dict[str, Any] = {
+            "alerts_in": self.alerts_in,
+            "unique_alerts": self.unique_alerts,
+            "incidents": incidents,
+            "merged": sum(1 for i in latest.values() if i.merged_into is not None),
+            "opened_and_merged_unseen": len({p.incident for p in self.placements} - set(latest)),
+            "compression": round(1 - incidents / self.alerts_in, 4) if self.alerts_in else 0.0,
+            "compression_unique": (
+                round(1 - incidents / self.unique_alerts, 4) if self.unique_alerts else 0.0
+            ),
+            "pages": len(pages),
+            "pages_by_receiver": dict(sorted(Counter(p.receiver for p in pages).items())),
+            "pages_by_priority": dict(sorted(Counter(p.priority for p in pages).items())),
+            "updates": kinds["update"],
+            "resolves": kinds["resolve"],
+            "page_delay_seconds": {
+                "median": round(median(delays), 1) if delays else 0.0,
+                "max": round(max(delays), 1) if delays else 0.0,
+            },
+        }
+        if truth is not None:
+            scores = self.scores(truth)
+            true_incidents = len(set(truth.values()))
+            out["truth"] = {
+                **scores.as_dict(),
+                "true_incidents": true_incidents,
+                "ideal_compression_unique": round(1 - true_incidents / self.unique_alerts, 4)
+                if self.unique_alerts
+                else 0.0,
+                "pages_per_true_incident": round(len(pages) / true_incidents, 3)
+                if true_incidents
+                else 0.0,
+            }
+        return out
+
+    def scores(self, truth: dict[str, str]) -> Scores:
+        return pairwise(truth, self.grouping())
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition aiokafka's default partitioner gives a keyed record."""
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+
+
+def _batches(
+    keyed: Iterator[tuple[Alert, str]], partitions: int
+) -> Iterator[tuple[datetime, int, list[tuple[Alert, str]]]]:
+    """Consecutive alerts of one arrival time and partition: one webhook's worth."""
+    batch: list[tuple[Alert, str]] = []
+    current: tuple[datetime, int] | None = None
+    for alert, key in keyed:
+        where = (alert.received_at, partition_of(key, partitions))
+        if where != current and batch:
+            assert current is not None
+            yield current[0], current[1], batch
+            batch = []
+        current = where
+        batch.append((alert, key))
+    if batch and current is not None:
+        yield current[0], current[1], batch
+
+
+async def replay(config: CorralConfig, history: History, probe: Probe | None = None) -> Run:
+    """Run the history through ``config``'s triage, scoring and routing."""
+    settings = config.triage
+    recorder = Recorder(probe)
+    chain = build_chain(settings, INCIDENTS, STATE, recorder)
+    for stage in chain.stages:
+        if isinstance(stage, ScoringStage):
+            await stage.load_model()
+    notify = NotifySimulation(config.notify)
+    run = Run(len(history.alerts), len({a.fingerprint for a in history.alerts}))
+    states: dict[int, PartitionState] = {}
+
+    async def process(ctx: TriageContext, at: datetime) -> None:
+        await chain.process(ctx)
+        for record in ctx.records:
+            if record.topic == INCIDENTS:
+                incident = record.value
+                assert isinstance(incident, Incident)
+                run.revisions.append((at, incident))
+                notify.offer(incident, at)
+
+    async def run_timers(until: datetime, inclusive: bool = False) -> None:
+        """Ticks at each timer's due time before ``until``, earliest first."""
+        limit = round(until.timestamp() * 1000)
+        while True:
+            due = [
+                (state.timers[0][0], partition)
+                for partition, state in states.items()
+                if state.timers
+                and (state.timers[0][0] < limit or (inclusive and state.timers[0][0] == limit))
+            ]
+            if not due:
+                return
+            at_ms, partition = min(due)
+            at = from_ms(at_ms)
+            await process(TriageContext(partition, states[partition], now=at), at)
+
+    last: datetime | None = None
+    keyed = history.keyed(config.ingest.key_labels)
+    for at, partition, batch in _batches(keyed, config.kafka.partitions):
+        await run_timers(at)
+        state = states.setdefault(partition, PartitionState())
+        await process(TriageContext(partition, state, iter(batch)), at)
+        last = at
+    if last is not None:
+        await run_timers(last + _horizon(config), inclusive=True)
+    notify.deliver_until(None)
+    run.placements = recorder.placements
+    run.paging = notify.paging
+    return run
+
+
+def _horizon(config: CorralConfig) -> timedelta:
+    """After the last alert, long enough for every pending revision to come out."""
+    triage = config.triage
+    return triage.lifecycle.quiet_period + triage.flapping.settle + timedelta(seconds=1)
