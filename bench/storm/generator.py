@@ -4,12 +4,14 @@ way Alertmanager delivers them (grouped, re-sent, resolved once).
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from bench.storm.scenarios import (
     FIRING,
+    NODE_WORKLOADS,
     RESOLVED,
     TEAM_NAMESPACES,
     Cluster,
@@ -18,8 +20,11 @@ from bench.storm.scenarios import (
     database_outage,
     disk_filling,
     flapping_probe,
+    network_errors,
     node_failure,
+    node_noise,
     noise,
+    unrelated_errors,
 )
 from shared.fingerprint import fingerprint
 
@@ -73,10 +78,93 @@ def generate(seed: int = 1, clusters: list[str] = CLUSTERS, noise_per_cluster: i
             timelines += database_outage(cluster, rng.uniform(100, 500), database)
         for _ in range(noise_per_cluster):
             timelines += noise(cluster, rng.uniform(0, 1200))
+    return _storm(timelines)
+
+
+DATABASES = ["postgres-orders", "postgres-payments"]
+DAY = 86400.0
+
+
+def _storm(timelines: list[Timeline]) -> Storm:
     storm = Storm(timelines)
     storm.deliveries = alertmanager(timelines)
     storm.duration = max(d.at for d in storm.deliveries)
     return storm
+
+
+def learning_storm(
+    seed: int = 1, clusters: list[str] = CLUSTERS, history_days: float = 3
+) -> tuple[Storm, Storm]:
+    """A history period, then a harder storm right after it.
+
+    The history is what a team's Alertmanager sent over ``history_days``: the
+    same kinds of failure as the storm, one at a time, at random hours, among
+    unrelated alerts. The storm that follows is harder than ``generate``'s:
+    two node failures at once in one cluster, their pods in the same
+    namespaces as each other and as a bad rollout; a filling disk and a flaky
+    NIC on one node; node and database alerts that fire after their symptoms;
+    unrelated alerts inside the failures' namespaces, on a failing node, and a
+    slow service elsewhere during a database outage. Both are delivered as
+    Alertmanager would; storm times of the second start after the first's.
+    """
+    rng = random.Random(seed)
+    past: list[Timeline] = []
+    present: list[Timeline] = []
+    span = history_days * DAY
+    begin = span + 3600
+    for index, name in enumerate(clusters):
+        nodes = [f"ip-10-{index}-{rng.randrange(256)}-{n}.ec2.internal" for n in range(40)]
+        database = DATABASES[index] if index < len(DATABASES) else None
+
+        def cluster(nodes: list[str] = nodes, name: str = name) -> Cluster:
+            return Cluster(name, random.Random(rng.random()), list(nodes), list(TEAM_NAMESPACES))
+
+        def when(days: float = history_days) -> float:
+            return rng.uniform(0, days * DAY - 4 * 3600)
+
+        per_day = max(1, round(history_days))
+        for _ in range(2 * per_day):
+            past += node_failure(cluster(), when(), cause_late=rng.random() < 0.5)
+            c = cluster()
+            past += bad_rollout(c, when(), rng.choice([None, rng.choice(NODE_WORKLOADS)]))
+            past += disk_filling(cluster(), when())
+        for _ in range(per_day):
+            c = cluster()
+            past += network_errors(c, when(), c.take_node())
+            past += flapping_probe(cluster(), when())
+            if database is not None:
+                past += database_outage(cluster(), when(), database, rng.random() < 0.5)
+        for _ in range(20 * per_day):
+            at = when()
+            namespace = rng.choice([*TEAM_NAMESPACES, *NODE_WORKLOADS])
+            past += noise(cluster(), at, namespace, until=at + rng.uniform(600, 7200))
+        for _ in range(3 * per_day):
+            c = cluster()
+            past += node_noise(c, when(), c.take_node())
+            if database is not None:
+                past += unrelated_errors(cluster(), when())
+
+        c = cluster()
+        first = begin + rng.uniform(0, 300)
+        a = node_failure(c, first, cause_late=True)
+        b = node_failure(c, first + rng.uniform(60, 400), cause_late=rng.random() < 0.5)
+        present += a + b
+        present += bad_rollout(c, begin + rng.uniform(0, 600), rng.choice(NODE_WORKLOADS))
+        disk = disk_filling(c, begin + rng.uniform(0, 600))
+        present += disk
+        node = disk[0].labels["node"]
+        present += network_errors(c, disk[0].changes[0][0] + rng.uniform(-120, 300), node)
+        present += flapping_probe(c, begin + rng.uniform(0, 300))
+        if database is not None:
+            at = begin + rng.uniform(100, 500)
+            present += database_outage(c, at, database, cause_late=rng.random() < 0.5)
+            present += unrelated_errors(c, at + rng.uniform(0, 300))
+        for _ in range(8):
+            present += noise(c, begin + rng.uniform(0, 1200))
+        for _ in range(3):
+            present += noise(c, first + rng.uniform(0, 600), rng.choice(NODE_WORKLOADS))
+        present += node_noise(c, first + rng.uniform(-300, 300), a[0].labels["node"])
+    return _storm(past), _storm(present)
 
 
 def alertmanager(
@@ -99,6 +187,9 @@ def alertmanager(
     end = events[-1][0] + 2 * repeat_interval
     position, now = 0, 0.0
     while now <= end:
+        if position < len(events) and not any(groups.values()):
+            # Nothing to send until the next change: skip ahead on the same 5s grid.
+            now = max(now, 5 * math.ceil(events[position][0] / 5))
         while position < len(events) and events[position][0] <= now:
             at, status, i = events[position]
             key = tuple(timelines[i].labels.get(n, "") for n in group_by)

@@ -100,12 +100,16 @@ def _pod(rng: random.Random, deployment: str) -> str:
     return f"{deployment}-{rng.randrange(16**9):09x}"[: len(deployment) + 10] + f"-{suffix}"
 
 
-def node_failure(cluster: Cluster, start: float) -> list[Timeline]:
-    """A node stops reporting: the node, its exporters and every pod on it alert."""
+def node_failure(cluster: Cluster, start: float, cause_late: bool = False) -> list[Timeline]:
+    """A node stops reporting: the node, its exporters and every pod on it alert.
+
+    ``cause_late``: the node's own alerts fire minutes after its pods' (the
+    node alerts wait out a longer ``for:``), so the symptoms come first."""
     rng, node = cluster.rng, cluster.take_node()
     truth = f"{cluster.name}/node-failure/{node}"
     back = start + rng.uniform(600, 900)
     ip = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    not_ready, unreachable = ((150, 300), (120, 300)) if cause_late else ((0, 60), (0, 90))
     out = [
         _alert(
             cluster,
@@ -116,7 +120,7 @@ def node_failure(cluster: Cluster, start: float) -> list[Timeline]:
             summary="Node is not ready.",
             description=f"{node} has been unready for more than 15 minutes.",
             runbook_url="https://runbooks.prometheus-operator.dev/runbooks/kubernetes/kubenodenotready",
-        ).fire(start + rng.uniform(0, 60), back + rng.uniform(0, 60)),
+        ).fire(start + rng.uniform(*not_ready), back + rng.uniform(0, 60)),
         _alert(
             cluster,
             truth,
@@ -125,7 +129,7 @@ def node_failure(cluster: Cluster, start: float) -> list[Timeline]:
             {"node": node},
             summary="Node is unreachable.",
             description=f"{node} is unreachable and some workloads may be rescheduled.",
-        ).fire(start + rng.uniform(0, 90), back + rng.uniform(0, 60)),
+        ).fire(start + rng.uniform(*unreachable), back + rng.uniform(0, 60)),
     ]
     for job, port in (("node-exporter", 9100), ("kubelet", 10250)):
         out.append(
@@ -157,9 +161,10 @@ def node_failure(cluster: Cluster, start: float) -> list[Timeline]:
     return out
 
 
-def bad_rollout(cluster: Cluster, start: float) -> list[Timeline]:
+def bad_rollout(cluster: Cluster, start: float, namespace: str | None = None) -> list[Timeline]:
     """A release crash-loops: every replica, then the deployment, alert."""
-    rng, namespace = cluster.rng, cluster.take_namespace()
+    rng = cluster.rng
+    namespace = namespace or cluster.take_namespace()
     deployment = f"{namespace}-api"
     truth = f"{cluster.name}/bad-rollout/{namespace}"
     rollback = start + rng.uniform(600, 1000)
@@ -206,11 +211,17 @@ def bad_rollout(cluster: Cluster, start: float) -> list[Timeline]:
     return out
 
 
-def database_outage(cluster: Cluster, start: float, database: str) -> list[Timeline]:
-    """A database goes down: the services above it fail in turn."""
+def database_outage(
+    cluster: Cluster, start: float, database: str, cause_late: bool = False
+) -> list[Timeline]:
+    """A database goes down: the services above it fail in turn.
+
+    ``cause_late``: the database's own alert fires after its clients' errors
+    (its exporter only notices after a few failed scrapes)."""
     rng = cluster.rng
     truth = f"{cluster.name}/outage/{database}"
     back = start + rng.uniform(500, 800)
+    down = start + rng.uniform(60, 200) if cause_late else start
     out = [
         _alert(
             cluster,
@@ -220,7 +231,7 @@ def database_outage(cluster: Cluster, start: float, database: str) -> list[Timel
             {"namespace": "db", "service": database, "instance": f"{database}-0:9187"},
             summary="Postgresql down (instance " + database + "-0:9187)",
             description="Postgresql instance is down.",
-        ).fire(start, back)
+        ).fire(down, back)
     ]
     affected = [s for s in TOPOLOGY if database in _below(s)]
     for service in affected:
@@ -336,9 +347,13 @@ NOISE = [
 ]
 
 
-def noise(cluster: Cluster, start: float) -> list[Timeline]:
-    """Something unrelated, alone in its namespace."""
-    rng, namespace = cluster.rng, cluster.take_namespace()
+def noise(
+    cluster: Cluster, start: float, namespace: str | None = None, until: float | None = None
+) -> list[Timeline]:
+    """Something unrelated, alone in its namespace, or (``namespace`` given) in
+    one where other failures alert too; ``until``: when it resolves at the latest."""
+    rng = cluster.rng
+    namespace = namespace or cluster.take_namespace()
     name, severity, label, text = rng.choice(NOISE)
     value = f"{namespace}-{rng.choice(['main', 'data', 'reports', 'sync'])}-0"
     alert = _alert(
@@ -350,5 +365,64 @@ def noise(cluster: Cluster, start: float) -> list[Timeline]:
         summary=name,
         description=text.format(value=value, pod=value),
     )
-    until = start + rng.uniform(300, 900) if rng.random() < 0.6 else None
-    return [alert.fire(start, until)]
+    end = start + rng.uniform(300, 900) if rng.random() < 0.6 else None
+    if until is not None:
+        end = until if end is None else min(end, until)
+    return [alert.fire(start, end)]
+
+
+def network_errors(cluster: Cluster, start: float, node: str) -> list[Timeline]:
+    """A flaky NIC: receive and transmit errors on one node's interface."""
+    rng = cluster.rng
+    truth = f"{cluster.name}/network/{node}"
+    fixed = start + rng.uniform(400, 900)
+    labels = {"node": node, "instance": f"{node}:9100", "device": "eth0"}
+    return [
+        _alert(
+            cluster,
+            truth,
+            name,
+            "warning",
+            labels,
+            summary=f"Network interface is reporting many {kind} errors.",
+            description=f"{node}:9100 interface eth0 has encountered {kind} errors "
+            "in the last two minutes.",
+        ).fire(start + rng.uniform(*delay), fixed + rng.uniform(0, 60))
+        for name, kind, delay in (
+            ("NodeNetworkReceiveErrs", "receive", (0, 30)),
+            ("NodeNetworkTransmitErrs", "transmit", (30, 240)),
+        )
+    ]
+
+
+def node_noise(cluster: Cluster, start: float, node: str) -> list[Timeline]:
+    """Something unrelated on a node: its clock drifts."""
+    rng = cluster.rng
+    alert = _alert(
+        cluster,
+        f"{cluster.name}/noise/{node}/clock",
+        "NodeClockNotSynchronising",
+        "warning",
+        {"node": node, "instance": f"{node}:9100"},
+        summary="Clock not synchronising.",
+        description=f"Clock at {node}:9100 is not synchronising. Ensure NTP is configured.",
+    )
+    return [alert.fire(start, start + rng.uniform(600, 1200))]
+
+
+def unrelated_errors(cluster: Cluster, start: float) -> list[Timeline]:
+    """A service no database outage touches has a slow spell of its own."""
+    rng = cluster.rng
+    service = rng.choice(["search-api", "ads-api", "identity-api"])
+    namespace = service.removesuffix("-api")
+    text = f"{service}: p99 latency above 2s"
+    alert = _alert(
+        cluster,
+        f"{cluster.name}/noise/{service}/latency",
+        "HTTPLatencyHigh",
+        "warning",
+        {"namespace": namespace, "service": service},
+        summary=text,
+        description=f"{text} for the last 5 minutes.",
+    )
+    return [alert.fire(start, start + rng.uniform(300, 600))]

@@ -84,6 +84,25 @@ class Recorder:
         )
 
 
+    def moved(
+        self,
+        ctx: TriageContext,
+        source: IncidentState,
+        target: IncidentState,
+        fps: list[str],
+        reason: str,
+    ) -> None:
+        at = from_ms(ctx.state.time)
+        for fp in fps:
+            shown = source.members.get(fp)
+            labels = shown.labels if shown is not None else {}
+            self.placements.append(
+                Placement(
+                    at, fp, labels, "", target.id, "moved", f"from incident {source.id}: {reason}"
+                )
+            )
+
+
 @dataclass
 class Run:
     """What one config did with the history."""

@@ -4,7 +4,9 @@ as the probable root.
 Rules have the shape of Alertmanager's ``inhibit_rules``: where Alertmanager
 would mute a target alert while a source alert with ``equal`` labels fires,
 Corral puts the target into the source's incident. Either may arrive first:
-a cause that fires after its symptoms gathers their incidents into one.
+a cause that fires after its symptoms gathers their incidents into one, and
+takes its symptoms out of incidents they were grouped into with unrelated
+alerts while it was not firing yet.
 """
 
 from __future__ import annotations
@@ -20,6 +22,11 @@ from shared.matchers import Matcher, matches_all
 
 CAUSE = "c"
 SYMPTOM = "t"
+
+
+def _is_rule_key(key: str) -> bool:
+    kind = key.split("\x1f", 2)[1]
+    return kind[:1] in (CAUSE, SYMPTOM)
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,22 @@ class CompiledRule:
 
     def values(self, labels: dict[str, str]) -> str:
         return ", ".join(f"{name}={labels.get(name, '')}" for name in self.equal)
+
+    def is_symptom(self, labels: dict[str, str], values: str) -> bool:
+        """A target (and, as in Alertmanager, not also a source) with these ``equal`` values."""
+        return (
+            matches_all(self.target, labels)
+            and not matches_all(self.source, labels)
+            and self.values(labels) == values
+        )
+
+    def symptoms_in(self, incident: IncidentState, values: str) -> list[str] | None:
+        """The members of ``incident`` that are symptoms with ``values``; None
+        when some members are not listed (beyond ``max_alerts``), whose labels
+        triage no longer has."""
+        if incident.truncated:
+            return None
+        return [fp for fp, m in incident.members.items() if self.is_symptom(m.labels, values)]
 
 
 class CauseSymptomPolicy:
@@ -72,9 +95,8 @@ class CauseSymptomPolicy:
                 self._join_cause(ctx, causes, event, key, rule)
                 return True
         for key, rule in as_cause:
-            symptoms = open_candidates(ctx, [key], event, self.window)
-            if symptoms:
-                self._gather_symptoms(ctx, symptoms, event, rule)
+            candidates = open_candidates(ctx, [key], event, self.window)
+            if candidates and self._gather_symptoms(ctx, candidates, event, rule):
                 return True
         return False
 
@@ -98,15 +120,37 @@ class CauseSymptomPolicy:
     def _gather_symptoms(
         self,
         ctx: TriageContext,
-        symptoms: list[IncidentState],
+        candidates: list[IncidentState],
         event: AlertEvent,
         rule: CompiledRule,
-    ) -> None:
+    ) -> bool:
+        """The cause joins the incidents of its symptoms, merging them; from an
+        incident its symptoms were grouped into with other alerts (by scope,
+        before the cause fired), it takes only the symptoms. False when no
+        candidate holds a symptom any more (they moved on)."""
+        values = rule.values(event.alert.labels)
+        whole: list[IncidentState] = []
+        parts: list[tuple[IncidentState, list[str]]] = []
+        for incident in candidates:
+            symptoms = rule.symptoms_in(incident, values)
+            if symptoms is None or len(symptoms) == len(incident.member_fps):
+                whole.append(incident)
+            elif symptoms:
+                parts.append((incident, symptoms))
+        if not whole and not parts:
+            return False
         cause = describe(event.alert.labels)
-        reason = (
-            f"probable cause of its symptoms (rule {rule.name!r}, "
-            f"equal {rule.values(event.alert.labels)})"
-        )
-        incident = self.membership.join(ctx, symptoms, event, "cause_symptom", reason)
+        reason = f"probable cause of its symptoms (rule {rule.name!r}, equal {values})"
+        if whole:
+            incident = self.membership.join(ctx, whole, event, "cause_symptom", reason)
+        else:
+            incident = self.membership.open(ctx, event, values, "cause_symptom", reason)
+        for other, symptoms in parts:
+            self.membership.move(ctx, other, incident, symptoms, event.at, reason)
+        # Symptoms that fired first were grouped by scope or topology, whose
+        # keys came along; placed by a rule, an alert registers none, so that a
+        # symptom does not pull its whole namespace into its cause's incident.
+        ctx.state.unregister(incident, [k for k in incident.keys if not _is_rule_key(k)])
         incident.root_cause = event.fingerprint
         incident.explain(f"probable root: {cause}")
+        return True

@@ -29,3 +29,14 @@ class Journal(Protocol):
         """``event``'s alert goes into ``incident`` (``policy`` "new": it opens it),
         which first absorbs ``merged``; called before any of it is applied."""
         ...
+
+    def moved(
+        self,
+        ctx: TriageContext,
+        source: IncidentState,
+        target: IncidentState,
+        fps: list[str],
+        reason: str,
+    ) -> None:
+        """Members ``fps`` of ``source`` go over to ``target``; called before."""
+        ...

@@ -46,7 +46,14 @@ class Membership:
             counter = self._decisions[policy] = CORRELATIONS.labels(policy)
         counter.inc()
 
-    def open(self, ctx: TriageContext, event: AlertEvent, correlation_key: str) -> IncidentState:
+    def open(
+        self,
+        ctx: TriageContext,
+        event: AlertEvent,
+        correlation_key: str,
+        policy: str = "new",
+        reason: str = "",
+    ) -> IncidentState:
         alert = event.alert
         incident = IncidentState(
             id=incident_id(f"{event.boundary}\x00{correlation_key}", event.fingerprint, event.at),
@@ -54,13 +61,12 @@ class Membership:
             opened_at=alert.received_at,
             updated_at=alert.received_at,
         )
-        incident.explain(f"opened by {describe(alert.labels)}")
+        incident.explain(f"opened by {describe(alert.labels)}" + (f": {reason}" if reason else ""))
         ctx.state.incidents[incident.id] = incident
         if self.journal is not None:
-            self.journal.placed(
-                ctx, event, incident, "new", f"no incident to join ({correlation_key})", []
-            )
-        self._decided("new")
+            why = reason or f"no incident to join ({correlation_key})"
+            self.journal.placed(ctx, event, incident, policy, why, [])
+        self._decided(policy)
         self.add(ctx, incident, event)
         return incident
 
@@ -190,7 +196,76 @@ class Membership:
         ctx.mark_changed(primary)
 
         # The merged incident's last revision says where its alerts went.
-        del state.incidents[other.id]
+        self._retire(ctx, other, primary, at, reason)
+
+
+    def move(
+        self,
+        ctx: TriageContext,
+        source: IncidentState,
+        target: IncidentState,
+        fps: list[str],
+        at: int,
+        reason: str,
+    ) -> None:
+        """Members ``fps`` of ``source`` go over to ``target``: they were grouped
+        with alerts they have nothing to do with, and now their cause is known.
+        Keys they registered stay with ``source`` (an index key belongs to an
+        incident, not to one member); the cause keys they anchor move along."""
+        if self.journal is not None:
+            self.journal.moved(ctx, source, target, fps, reason)
+        state = ctx.state
+        moved = set(fps)
+        for fp in fps:
+            shown = source.members.pop(fp, None)
+            source.member_fps.discard(fp)
+            alert = state.alerts.get(fp)
+            if alert is not None:
+                alert.incident = target.id
+                ctx.dirty_alerts.add(fp)
+                if alert.status == AlertStatus.FIRING:
+                    source.firing -= 1
+                    target.firing += 1
+            if fp in source.flapping_members:
+                source.flapping_members.discard(fp)
+                target.flapping_members.add(fp)
+            target.member_fps.add(fp)
+            if shown is not None:
+                if len(target.members) < self.max_alerts:
+                    target.members[fp] = shown
+                if target.common_labels is not None:
+                    target.common_labels = {
+                        k: v for k, v in target.common_labels.items() if shown.labels.get(k) == v
+                    }
+        for key, fp in list(source.anchors.items()):
+            if fp in moved:
+                del source.anchors[key]
+                target.anchors.setdefault(key, fp)
+                state.register(target, key)
+        source.flapping = bool(source.flapping_members)
+        target.flapping = bool(target.flapping_members)
+        if source.root_cause in moved:
+            source.root_cause = None
+        if source.held in moved:
+            source.held = None
+        count = f"{len(fps)} alert" if len(fps) == 1 else f"{len(fps)} alerts"
+        target.explain(f"took {count} from incident {source.id}: {reason}")
+        ctx.mark_changed(target)
+        if not source.member_fps:
+            state.unregister(source)
+            self._retire(ctx, source, target, at, reason)
+            return
+        source.common_labels = _common([m.labels for m in source.members.values()])
+        source.explain(f"{count} moved to incident {target.id}: {reason}")
+        if source.all_resolved and source.resolve_due is None and not source.flapping:
+            self.resolve_after_quiet(ctx, source, at)
+        ctx.mark_changed(source)
+
+    def _retire(
+        self, ctx: TriageContext, other: IncidentState, primary: IncidentState, at: int, reason: str
+    ) -> None:
+        """``other`` lives on in ``primary``: its last revision says so."""
+        del ctx.state.incidents[other.id]
         other.status = IncidentStatus.RESOLVED
         other.resolved_at = from_ms(at)
         other.merged_into = primary.id
@@ -198,6 +273,13 @@ class Membership:
         other.explain(f"merged into incident {primary.id}: {reason}")
         ctx.mark_changed(other)
         INCIDENTS_MERGED.inc()
+
+
+def _common(labels: list[dict[str, str]]) -> dict[str, str] | None:
+    if not labels:
+        return None
+    first, *rest = labels
+    return {k: v for k, v in first.items() if all(other.get(k) == v for other in rest)}
 
 
 def open_candidates(

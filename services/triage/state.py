@@ -142,14 +142,17 @@ class PartitionState:
         if incident.id not in ids:
             ids.append(incident.id)
 
-    def unregister(self, incident: IncidentState) -> None:
-        """Take an incident out of the index (it closed or was merged)."""
-        for key in incident.keys:
+    def unregister(self, incident: IncidentState, keys: list[str] | None = None) -> None:
+        """Take an incident out of the index (it closed or was merged), or,
+        given ``keys``, out of those alone (it no longer answers to them)."""
+        for key in incident.keys if keys is None else keys:
             ids = self.index.get(key)
             if ids is not None and incident.id in ids:
                 ids.remove(incident.id)
                 if not ids:
                     del self.index[key]
+        for key in keys or ():
+            incident.keys.pop(key, None)
 
     def lookup(self, key: str) -> list[IncidentState]:
         return [self.incidents[i] for i in self.index.get(key, ()) if i in self.incidents]

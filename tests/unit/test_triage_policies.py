@@ -89,18 +89,37 @@ async def test_cause_arriving_after_its_symptoms_gathers_them() -> None:
         alert(pod("db-1", "data", node="worker-3"), at=15),
     )
     assert len(triage.latest()) == 3
+    shop = next(i.id for i in triage.latest().values() if i.correlation_key == "namespace=shop")
+    auth = next(i.id for i in triage.latest().values() if i.correlation_key == "namespace=auth")
+    await triage.send(alert(node_down(), at=60))
+    [root] = [r for r in triage.latest().values() if not r.merged_into and r.root_cause]
+    # The shop incident holds only its symptoms: the cause joins it. From the
+    # auth incident it takes its symptom alone: the pod on another node stays.
+    assert root.id == shop
+    assert names(triage) == [
+        ["KubeNodeNotReady", "api-1", "api-2", "auth-1"],
+        ["db-1"],
+        ["unrelated"],
+    ]
+    left = triage.latest()[auth]
+    assert left.status == "firing" and left.merged_into is None
+    assert any(f"1 alert moved to incident {shop}" in line for line in left.explanation)
+    assert any(f"took 1 alert from incident {auth}" in line for line in root.explanation)
+    [cause] = [a for a in root.alerts if a.labels["alertname"] == "KubeNodeNotReady"]
+    assert root.title.startswith("KubeNodeNotReady") and root.root_cause == cause.fingerprint
+
+
+async def test_cause_takes_the_whole_incident_of_symptoms_alone() -> None:
+    triage = Triage(causes={"rules": [NODE_RULE]}, scopes=[["namespace"]])
+    await triage.send(alert(pod("api-1", "shop")), alert(pod("auth-1", "auth"), at=5))
     await triage.send(alert(node_down(), at=60))
     merged = [r for r in triage.latest().values() if r.merged_into]
-    [root] = [r for r in triage.latest().values() if not r.merged_into and r.root_cause]
+    [root] = [r for r in triage.latest().values() if not r.merged_into]
     assert len(merged) == 1 and merged[0].merged_into == root.id and merged[0].status == "resolved"
-    assert names(triage) == [
-        ["KubeNodeNotReady", "api-1", "api-2", "auth-1", "unrelated"],
-        ["db-1"],
-    ]
-    assert root.title.startswith("KubeNodeNotReady") and root.alerts[-1].labels["alertname"] == (
-        "KubeNodeNotReady"
-    )
-    assert root.root_cause == root.alerts[-1].fingerprint
+    assert names(triage) == [["KubeNodeNotReady", "api-1", "auth-1"]]
+    # Gathered, the symptoms no longer pull their namespaces in.
+    await triage.send(alert({"alertname": "KubeJobFailed", "namespace": "shop"}, at=90))
+    assert names(triage) == [["KubeJobFailed"], ["KubeNodeNotReady", "api-1", "auth-1"]]
 
 
 async def test_topology_joins_dependencies_and_names_the_deepest_as_root() -> None:
