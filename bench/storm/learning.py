@@ -21,11 +21,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.storm.generator import Storm, learning_storm
 from services.corral.config import CorralConfig
 from services.corral.replay import replay
+from services.corral.suggest import render, suggest
+from shared.config import read_yaml, validate
 from shared.history import read_history
 from shared.logging import configure_logging
 
@@ -106,14 +106,26 @@ def config(rules: list[dict[str, Any]], hold: str | None = None) -> CorralConfig
     return CorralConfig.model_validate({"triage": {"causes": causes}})
 
 
+def suggested(history_file: Path, out: Path) -> list[dict[str, Any]]:
+    """``corral rules suggest --from history_file --out out``, and its rules as config."""
+    defaults = CorralConfig()
+    history = read_history([history_file])
+    made = suggest(history.keyed(defaults.ingest.key_labels), defaults.ingest.key_labels)
+    out.write_text(render(made, [f"suggested from {history_file.name}"]))
+    loaded = validate(CorralConfig, read_yaml(out))  # as `corral check-config` reads it
+    return [rule.model_dump() for rule in loaded.triage.causes.rules]
+
+
 async def run_seed(seed: int, folder: Path, days: float) -> dict[str, dict[str, Any]]:
     past, present = learning_storm(seed, history_days=days)
     write_captured(past, folder / "history.jsonl")
     write_captured(present, folder / "storm.jsonl")
+    rules = suggested(folder / "history.jsonl", folder / "suggested.yml")
     history = read_history([folder / "storm.jsonl"])
     truth = present.truth
     configs = {
         "defaults": config([]),
+        "defaults + suggested": config(rules),
         "hand-written": config(HAND_WRITTEN),
     }
     results = {}
@@ -161,7 +173,6 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("warning")
     asyncio.run(main_async(args.seeds, args.history_days, args.keep))
-    _ = yaml
 
 
 if __name__ == "__main__":

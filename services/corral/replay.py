@@ -83,7 +83,6 @@ class Recorder:
             )
         )
 
-
     def moved(
         self,
         ctx: TriageContext,
@@ -108,10 +107,15 @@ class Run:
     """What one config did with the history."""
 
     alerts_in: int
-    unique_alerts: int
+    # Each alert's first arrival: how long people waited for a page counts from it.
+    first_seen: dict[str, datetime]
     revisions: list[tuple[datetime, Incident]] = field(default_factory=list)
     placements: list[Placement] = field(default_factory=list)
     paging: Paging = field(default_factory=Paging)
+
+    @property
+    def unique_alerts(self) -> int:
+        return len(self.first_seen)
 
     def latest(self) -> dict[str, Incident]:
         """The newest revision of every incident emitted."""
@@ -168,8 +172,14 @@ class Run:
         if truth is not None:
             scores = self.scores(truth)
             true_incidents = len(set(truth.values()))
+            waits = sorted(self.time_to_page(truth).values())
             out["truth"] = {
                 **scores.as_dict(),
+                "time_to_page_seconds": {
+                    "median": round(median(waits), 1) if waits else 0.0,
+                    "p90": round(waits[int(0.9 * (len(waits) - 1))], 1) if waits else 0.0,
+                    "max": round(waits[-1], 1) if waits else 0.0,
+                },
                 "true_incidents": true_incidents,
                 "ideal_compression_unique": round(1 - true_incidents / self.unique_alerts, 4)
                 if self.unique_alerts
@@ -179,6 +189,23 @@ class Run:
                 else 0.0,
             }
         return out
+
+    def time_to_page(self, truth: dict[str, str]) -> dict[str, float]:
+        """True incident → seconds from its first alert's arrival to the first
+        page whose revision shows one of its alerts."""
+        revisions = {(i.id, i.revision): i for _, i in self.revisions}
+        first: dict[str, datetime] = {}
+        for fp, seen in self.first_seen.items():
+            group = truth.get(fp)
+            if group is not None and (group not in first or seen < first[group]):
+                first[group] = seen
+        paged: dict[str, float] = {}
+        for page in sorted(self.paging.pages, key=lambda p: p.at):
+            for alert in revisions[(page.incident_id, page.revision)].alerts:
+                group = truth.get(alert.fingerprint)
+                if group is not None and group not in paged:
+                    paged[group] = (page.at - first[group]).total_seconds()
+        return paged
 
     def scores(self, truth: dict[str, str]) -> Scores:
         return pairwise(truth, self.grouping())
@@ -216,7 +243,10 @@ async def replay(config: CorralConfig, history: History, probe: Probe | None = N
         if isinstance(stage, ScoringStage):
             await stage.load_model()
     notify = NotifySimulation(config.notify)
-    run = Run(len(history.alerts), len({a.fingerprint for a in history.alerts}))
+    first_seen: dict[str, datetime] = {}
+    for alert in history.alerts:
+        first_seen.setdefault(alert.fingerprint, alert.received_at)
+    run = Run(len(history.alerts), first_seen)
     states: dict[int, PartitionState] = {}
 
     async def process(ctx: TriageContext, at: datetime) -> None:
@@ -262,4 +292,9 @@ async def replay(config: CorralConfig, history: History, probe: Probe | None = N
 def _horizon(config: CorralConfig) -> timedelta:
     """After the last alert, long enough for every pending revision to come out."""
     triage = config.triage
-    return triage.lifecycle.quiet_period + triage.flapping.settle + timedelta(seconds=1)
+    return (
+        triage.causes.hold
+        + triage.lifecycle.quiet_period
+        + triage.flapping.settle
+        + timedelta(seconds=1)
+    )

@@ -18,6 +18,7 @@ from services.triage.config import CauseRule, compile_matchers
 from services.triage.membership import Membership, open_candidates
 from services.triage.stages import AlertEvent, TriageContext
 from services.triage.state import IncidentState, describe
+from shared.durations import format_duration
 from shared.matchers import Matcher, matches_all
 
 CAUSE = "c"
@@ -67,14 +68,22 @@ class CompiledRule:
 
 
 class CauseSymptomPolicy:
-    def __init__(self, membership: Membership, rules: list[CauseRule], window: timedelta):
+    def __init__(
+        self,
+        membership: Membership,
+        rules: list[CauseRule],
+        window: timedelta,
+        group_window: timedelta,
+    ):
         self.membership = membership
         self.rules = [CompiledRule.of(i, rule) for i, rule in enumerate(rules)]
         self.window = window
+        self.group_window = group_window
+        self.within = f"within {format_duration(group_window)}"
 
     def process(self, ctx: TriageContext, event: AlertEvent) -> bool:
         labels = event.alert.labels
-        as_symptom: list[tuple[str, CompiledRule]] = []  # cause keys to look up
+        as_symptom: list[tuple[str, str, CompiledRule]] = []  # cause keys to look up
         as_cause: list[tuple[str, CompiledRule]] = []  # symptom keys to look up
         for rule in self.rules:
             values = rule.values(labels)
@@ -88,8 +97,8 @@ class CauseSymptomPolicy:
             # As in Alertmanager, an alert matching both sides is not its own symptom.
             if matches_all(rule.target, labels) and not is_cause:
                 event.keys.append(symptom_key)
-                as_symptom.append((cause_key, rule))
-        for key, rule in as_symptom:
+                as_symptom.append((cause_key, symptom_key, rule))
+        for key, _, rule in as_symptom:
             causes = open_candidates(ctx, [key], event, self.window)
             if causes:
                 self._join_cause(ctx, causes, event, key, rule)
@@ -97,6 +106,20 @@ class CauseSymptomPolicy:
         for key, rule in as_cause:
             candidates = open_candidates(ctx, [key], event, self.window)
             if candidates and self._gather_symptoms(ctx, candidates, event, rule):
+                return True
+        for _, key, rule in as_symptom:
+            # No cause yet: wait for it with the symptoms that wait for the same one.
+            fellows = [
+                incident
+                for incident in open_candidates(ctx, [key], event, self.group_window)
+                if incident.waiting == key
+            ]
+            if fellows:
+                reason = (
+                    f"waits for the same cause (rule {rule.name!r}, "
+                    f"equal {rule.values(labels)}) {self.within}"
+                )
+                self.membership.join(ctx, fellows, event, "cause_symptom", reason)
                 return True
         return False
 

@@ -60,6 +60,12 @@ class CauseSettings(StrictModel):
         validate_default=True,
         description="How long after a cause's incident last changed a symptom may still join.",
     )
+    hold: Duration = Field(
+        default="0s",
+        validate_default=True,
+        description="A new incident of alerts that match a rule's target side is announced "
+        "this long after it opened, so that its cause, if it fires meanwhile, comes first.",
+    )
     rules: list[CauseRule] = Field(default_factory=list)
 
 

@@ -9,19 +9,23 @@ wall clock) the timers run again.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
+from services.triage.hold import hold, waiting_key
 from services.triage.lifecycle import Timers
 from services.triage.membership import Membership
 from services.triage.scope import SCOPE
 from services.triage.stages import AlertEvent, AlertFailed, Step, TriageContext
-from services.triage.state import describe, key_text, to_ms
+from services.triage.state import describe, duration_ms, key_text, to_ms
 
 
 class OpenStep:
-    """No policy placed the alert: it opens an incident of its own."""
+    """No policy placed the alert: it opens an incident of its own, held back
+    for ``hold`` when the alert is a symptom whose cause may still come."""
 
-    def __init__(self, membership: Membership):
+    def __init__(self, membership: Membership, hold: timedelta = timedelta(0)):
         self.membership = membership
+        self.hold_ms = duration_ms(hold)
 
     def process(self, ctx: TriageContext, event: AlertEvent) -> bool:
         scope = f"\x1f{SCOPE}"
@@ -29,7 +33,10 @@ class OpenStep:
             (key_text(key) for key in event.keys if scope in key),
             describe(event.alert.labels),
         )
-        self.membership.open(ctx, event, correlation_key)
+        incident = self.membership.open(ctx, event, correlation_key)
+        incident.waiting = waiting_key(event)
+        if incident.waiting is not None and self.hold_ms:
+            hold(ctx, incident, event.at + self.hold_ms)
         return True
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from services.triage.hold import release
 from services.triage.membership import Membership
 from services.triage.metrics import ALERTS_ENDED, INCIDENTS_REOPENED, STATE_EXPIRED
 from services.triage.stages import AlertEvent, Step, TriageContext
@@ -89,6 +90,8 @@ class Timers:
                 self._expire_alert(ctx, key, due)
             elif kind == Timer.END_ALERT:
                 self._end_alert(ctx, key, due)
+            elif kind == Timer.RELEASE:
+                self._release(ctx, key, due)
             else:
                 self._expire_incident(ctx, key, due)
 
@@ -103,6 +106,11 @@ class Timers:
         ctx.state.unregister(incident)
         ctx.state.schedule(due + self.retention, Timer.EXPIRE_INCIDENT, incident_id)
         ctx.mark_changed(incident)
+
+    def _release(self, ctx: TriageContext, incident_id: str, due: int) -> None:
+        incident = ctx.state.incidents.get(incident_id)
+        if incident is not None and incident.announce_at == due:
+            release(ctx, incident)
 
     def _settle(self, ctx: TriageContext, fp: str, due: int) -> None:
         alert = ctx.state.alerts.get(fp)

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from prometheus_client import Counter
 
+from services.triage.hold import release, stop_waiting
 from services.triage.journal import Journal
 from services.triage.metrics import CORRELATIONS, INCIDENTS_MERGED
 from services.triage.stages import AlertEvent, TriageContext
@@ -93,6 +94,8 @@ class Membership:
             incident.anchors.setdefault(key, fp)
         incident.updated_at = max(incident.updated_at, alert.received_at)
         ctx.mark_changed(incident, alert)
+        if incident.waiting is not None and incident.waiting not in event.keys:
+            stop_waiting(ctx, incident)
 
     def update(
         self, ctx: TriageContext, incident: IncidentState, event: AlertEvent, quiet: bool = False
@@ -194,10 +197,13 @@ class Membership:
         alerts = f"{count} alert" if count == 1 else f"{count} alerts"
         primary.explain(f"merged incident {other.id} ({alerts}): {reason}")
         ctx.mark_changed(primary)
+        if primary.waiting != other.waiting:
+            stop_waiting(ctx, primary)
+        elif primary.announce_at is not None and other.announce_at is None:
+            release(ctx, primary)  # its alerts were announced: where they went must be too
 
         # The merged incident's last revision says where its alerts went.
         self._retire(ctx, other, primary, at, reason)
-
 
     def move(
         self,
@@ -251,6 +257,8 @@ class Membership:
         count = f"{len(fps)} alert" if len(fps) == 1 else f"{len(fps)} alerts"
         target.explain(f"took {count} from incident {source.id}: {reason}")
         ctx.mark_changed(target)
+        if target.waiting is not None:
+            stop_waiting(ctx, target)
         if not source.member_fps:
             state.unregister(source)
             self._retire(ctx, source, target, at, reason)

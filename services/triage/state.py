@@ -86,6 +86,10 @@ class IncidentState:
     resolve_due: int | None = None
     held: str | None = None
     explanation_omitted: int = 0
+    # The symptom key of the cause its alerts all wait for, and the time (ms)
+    # before which it is not announced (see hold.py).
+    waiting: str | None = None
+    announce_at: int | None = None
 
     @property
     def all_resolved(self) -> bool:
@@ -113,6 +117,7 @@ class Timer:
     EXPIRE_ALERT = 2
     EXPIRE_INCIDENT = 3
     END_ALERT = 4
+    RELEASE = 5
 
 
 @dataclass

@@ -61,6 +61,8 @@ def incident_record(incident: IncidentState) -> IncidentRecord:
         priority=incident.priority,
         score=incident.score,
         severity_reason=incident.severity_reason,
+        waiting=incident.waiting,
+        announce_at=incident.announce_at,
     )
 
 
@@ -150,6 +152,8 @@ class PartitionLoader:
                 state.schedule(due, Timer.EXPIRE_INCIDENT, incident.id)
             if incident.resolve_due is not None:
                 state.schedule(incident.resolve_due, Timer.RESOLVE, incident.id)
+            if incident.announce_at is not None:
+                state.schedule(incident.announce_at, Timer.RELEASE, incident.id)
         return state
 
     @staticmethod
@@ -176,4 +180,6 @@ class PartitionLoader:
             resolve_due=record.resolve_due,
             held=record.held,
             explanation_omitted=record.explanation_omitted,
+            waiting=record.waiting,
+            announce_at=record.announce_at,
         )

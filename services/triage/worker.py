@@ -23,6 +23,7 @@ from services.triage.correlate import CorrelateStage, OpenStep
 from services.triage.dedup import DedupStep
 from services.triage.emit import EmitStage
 from services.triage.flapping import FlappingStep
+from services.triage.hold import HoldStage
 from services.triage.journal import Journal
 from services.triage.lifecycle import LifecycleStep, Timers
 from services.triage.membership import Membership
@@ -65,7 +66,9 @@ def build_chain(
         DedupStep(settings.dedup.ignore_labels, lifecycle.retention, lifecycle.resolve_timeout),
         FlappingStep(membership, flapping.changes, flapping.window, flapping.settle),
         LifecycleStep(membership, lifecycle.reopen_window),
-        CauseSymptomPolicy(membership, settings.causes.rules, settings.causes.window),
+        CauseSymptomPolicy(
+            membership, settings.causes.rules, settings.causes.window, settings.group_window
+        ),
         TopologyPolicy(
             membership,
             ServiceMap(settings.topology.services),
@@ -73,11 +76,12 @@ def build_chain(
             settings.group_window,
         ),
         ScopePolicy(membership, settings.scopes, settings.group_window),
-        OpenStep(membership),
+        OpenStep(membership, settings.causes.hold),
     ]
     return Chain(
         [
             CorrelateStage(steps, Timers(membership, flapping.settle, lifecycle.retention)),
+            HoldStage(),
             ScoringStage(settings.scoring),
             EmitStage(incidents_topic),
             PersistStage(state_topic),

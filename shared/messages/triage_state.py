@@ -85,6 +85,10 @@ class IncidentRecord(Message):
     priority: str = "P3"
     score: int = 0
     severity_reason: list[str] = Field(default_factory=list)
+    waiting: str | None = Field(
+        default=None, description="Symptom key of the cause its alerts all wait for."
+    )
+    announce_at: int | None = Field(default=None, description="Held back until then (ms).")
 
     def to_bytes(self) -> bytes:
         return with_listing(self, "members", self.members)

@@ -82,24 +82,27 @@ async def test_symptom_joins_the_incident_of_its_cause() -> None:
 async def test_cause_arriving_after_its_symptoms_gathers_them() -> None:
     triage = Triage(causes={"rules": [NODE_RULE]}, scopes=[["namespace"]])
     await triage.send(
-        alert(pod("api-1", "shop")),
-        alert(pod("api-2", "shop"), at=5),
-        alert(pod("auth-1", "auth"), at=10),
-        alert(pod("unrelated", "auth", node="worker-1"), at=12),  # same scope as auth-1
-        alert(pod("db-1", "data", node="worker-3"), at=15),
+        alert({"alertname": "KubeJobFailed", "namespace": "auth", "job_name": "sync"}),
+        alert(pod("auth-1", "auth"), at=2),  # no symptom waits yet: joins by scope
+        alert(pod("api-1", "shop"), at=5),  # waits for its cause in an incident of its own
+        alert(pod("api-2", "shop"), at=7),
+        alert(pod("web-1", "web"), at=10),  # same node, another namespace: waits with them
+        alert(pod("db-1", "data", node="worker-3"), at=15),  # another node: waits apart
     )
-    assert len(triage.latest()) == 3
-    shop = next(i.id for i in triage.latest().values() if i.correlation_key == "namespace=shop")
-    auth = next(i.id for i in triage.latest().values() if i.correlation_key == "namespace=auth")
+    assert names(triage) == [["KubeJobFailed", "auth-1"], ["api-1", "api-2", "web-1"], ["db-1"]]
+    by_key = {i.correlation_key: i.id for i in triage.latest().values()}
+    shop, auth = by_key["namespace=shop"], by_key["namespace=auth"]
+    waits = triage.latest()[shop].explanation
+    assert any("web-1" in line and "waits for the same cause" in line for line in waits)
     await triage.send(alert(node_down(), at=60))
     [root] = [r for r in triage.latest().values() if not r.merged_into and r.root_cause]
-    # The shop incident holds only its symptoms: the cause joins it. From the
-    # auth incident it takes its symptom alone: the pod on another node stays.
+    # The waiting incident holds only its symptoms: the cause joins it. From the
+    # auth incident it takes its symptom alone: the failed job stays.
     assert root.id == shop
     assert names(triage) == [
-        ["KubeNodeNotReady", "api-1", "api-2", "auth-1"],
+        ["KubeJobFailed"],
+        ["KubeNodeNotReady", "api-1", "api-2", "auth-1", "web-1"],
         ["db-1"],
-        ["unrelated"],
     ]
     left = triage.latest()[auth]
     assert left.status == "firing" and left.merged_into is None
@@ -109,16 +112,17 @@ async def test_cause_arriving_after_its_symptoms_gathers_them() -> None:
     assert root.title.startswith("KubeNodeNotReady") and root.root_cause == cause.fingerprint
 
 
-async def test_cause_takes_the_whole_incident_of_symptoms_alone() -> None:
-    triage = Triage(causes={"rules": [NODE_RULE]}, scopes=[["namespace"]])
-    await triage.send(alert(pod("api-1", "shop")), alert(pod("auth-1", "auth"), at=5))
-    await triage.send(alert(node_down(), at=60))
+async def test_cause_merges_the_incidents_of_its_symptoms() -> None:
+    triage = Triage(causes={"rules": [NODE_RULE]}, scopes=[["namespace"]], group_window="1m")
+    await triage.send(alert(pod("api-1", "shop")), alert(pod("auth-1", "auth"), at=90))
+    assert len(triage.latest()) == 2  # too far apart to wait together
+    await triage.send(alert(node_down(), at=120))
     merged = [r for r in triage.latest().values() if r.merged_into]
     [root] = [r for r in triage.latest().values() if not r.merged_into]
     assert len(merged) == 1 and merged[0].merged_into == root.id and merged[0].status == "resolved"
     assert names(triage) == [["KubeNodeNotReady", "api-1", "auth-1"]]
     # Gathered, the symptoms no longer pull their namespaces in.
-    await triage.send(alert({"alertname": "KubeJobFailed", "namespace": "shop"}, at=90))
+    await triage.send(alert({"alertname": "KubeJobFailed", "namespace": "shop"}, at=150))
     assert names(triage) == [["KubeJobFailed"], ["KubeNodeNotReady", "api-1", "auth-1"]]
 
 
