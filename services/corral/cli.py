@@ -6,6 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from services.corral import commands as history_commands
 from services.ingest import commands as ingest_commands
 from services.notify import commands as notify_commands
 from services.triage import commands as triage_commands
@@ -42,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_config(up)
     check = commands.add("check-config", cmd_check_config, "Validate a config before deploying it.")
     check.add_argument("path", metavar="PATH")
-    for service in (ingest_commands, triage_commands, notify_commands):
+    for service in (ingest_commands, triage_commands, notify_commands, history_commands):
         service.register(commands)
     return parser
 
