@@ -297,13 +297,15 @@ class Naming:
     source_label: str | None = None
     target_label: str | None = None
     values: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"": ()})
+    # Source episodes seen with their targets, per source value.
+    support: dict[str, int] = field(default_factory=dict)
 
 
-def _naming(relations: list[Relation], skip: set[str]) -> Naming:
+def _naming(relations: list[Relation], skip: set[str], min_support: int) -> Naming:
     """Name the values of one target label a cause is seen with, when other
     values of it fire without the cause: those are not its symptoms. A label
     of the cause whose values bring different targets (two databases, the
-    services above each) splits the rule."""
+    services above each) splits the rule, when each value was seen often enough."""
     pairs = [pair for r in relations for pair in r.pairs]
     misses = [e for r in relations for e in r.misses]
     best: tuple[int, int, str] | None = None
@@ -324,9 +326,13 @@ def _naming(relations: list[Relation], skip: set[str]) -> Naming:
             groups[s.labels.get(split, "")].add(t.labels[label])
         if "" in groups or not 2 <= len(groups) <= MAX_VALUES:
             continue
-        if len({frozenset(v) for v in groups.values()}) > 1:
+        support = Counter(s.labels[split] for s in {id(s): s for s, _ in pairs}.values())
+        if (
+            len({frozenset(v) for v in groups.values()}) > 1
+            and min(support.values()) >= min_support
+        ):
             values = {k: tuple(sorted(v)) for k, v in sorted(groups.items())}
-            return Naming(split, label, values)
+            return Naming(split, label, values, dict(support))
     return Naming(None, label, {"": every})
 
 
@@ -365,10 +371,7 @@ class Rule:
     target_matchers: list[str]
     equal: list[str]
     relations: list[Relation]
-
-    @property
-    def support(self) -> int:
-        return max(r.support for r in self.relations)
+    support: int  # source episodes seen with a target (of this rule's source value)
 
     def as_config(self) -> dict[str, object]:
         return {
@@ -379,7 +382,9 @@ class Rule:
         }
 
 
-def rules(relations: list[Relation], key_labels: Sequence[str], max_rules: int = 50) -> list[Rule]:
+def rules(
+    relations: list[Relation], key_labels: Sequence[str], thresholds: Thresholds = Thresholds()
+) -> list[Rule]:
     """Relations of one cause and one set of ``equal`` labels as one rule (one
     per source value where the named target values differ); causes that are
     nobody's symptom first, then by support."""
@@ -391,7 +396,7 @@ def rules(relations: list[Relation], key_labels: Sequence[str], max_rules: int =
     for (source, equal), members in sorted(groups.items()):
         members.sort(key=lambda r: r.target)
         names = [r.target for r in members]
-        naming = _naming(members, {*equal, *key_labels, *NOT_SHARED})
+        naming = _naming(members, {*equal, *key_labels, *NOT_SHARED}, thresholds.min_support)
         for value, targets in naming.values.items():
             source_matchers = [_equal("alertname", source)]
             shown = source
@@ -408,10 +413,11 @@ def rules(relations: list[Relation], key_labels: Sequence[str], max_rules: int =
                     target_matchers=["{" + ", ".join(target_matchers) + "}"],
                     equal=list(equal),
                     relations=members,
+                    support=naming.support.get(value, max(r.support for r in members)),
                 )
             )
     made.sort(key=lambda r: (r.relations[0].source in symptoms, -r.support, r.name))
-    return made[:max_rules]
+    return made[: thresholds.max_rules]
 
 
 def _equal(name: str, value: str) -> str:
@@ -436,7 +442,7 @@ def suggest(
 ) -> list[Rule]:
     """Rules for the alerts of a history (each with its key), strongest first."""
     relations = mine(episodes(keyed), key_labels, thresholds)
-    return rules(relations, key_labels, thresholds.max_rules)
+    return rules(relations, key_labels, thresholds)
 
 
 # Rendering ------------------------------------------------------------------
@@ -480,6 +486,8 @@ def render(made: list[Rule], header: list[str]) -> str:
     lines += ["triage:", "  causes:", "    rules:" if made else "    rules: []"]
     for index, rule in enumerate(made, 1):
         lines.append(f"      # {index}. {rule.name}")
+        if len(rule.relations) and rule.support != max(r.support for r in rule.relations):
+            lines.append(f"      #    this source value: support {rule.support}")
         for relation in rule.relations:
             lines += [f"      #    {line}" for line in _evidence(relation)]
         lines += [
