@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.cli import Subcommands, config_path, with_config
 from shared.durations import format_duration, parse_duration
+from shared.logging import configure_logging
 
 
 def register(commands: Subcommands) -> None:
@@ -153,6 +154,8 @@ def _config(path: str | None, with_env: bool = False) -> Any:
 def cmd_export(args: argparse.Namespace) -> int:
     from services.corral.export import export
 
+    configure_logging("warning")  # figures on stdout, problems on stderr
+
     settings = _config(config_path(args), with_env=True)
     since = datetime.now(UTC) - args.since if args.since else None
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
@@ -169,6 +172,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_suggest(args: argparse.Namespace) -> int:
     from services.corral.suggest import Thresholds, render, suggest
     from shared.history import HistoryError, read_history
+
+    configure_logging("warning")  # figures on stdout, problems on stderr
 
     settings = _config(config_path(args))
     try:
@@ -202,6 +207,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from services.corral.report import compare, format_report
     from shared.history import HistoryError, read_history
 
+    configure_logging("warning")  # figures on stdout, problems on stderr
+
     candidate = _config(args.config)
     current = _config(args.against) if args.against else None
     try:
@@ -234,6 +241,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_explain(args: argparse.Namespace) -> int:
     from services.corral.explain import ExplainError, explain
     from shared.history import HistoryError, read_history
+
+    configure_logging("warning")  # figures on stdout, problems on stderr
 
     settings = _config(config_path(args))
     try:

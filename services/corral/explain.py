@@ -212,14 +212,14 @@ class Verdict:
         if p.key not in theirs:
             return [*out, self._other_key(p.key, theirs)]
         since = p.at - snapshot.updated_at
-        reasons = [
+        related = [
             *self._by_rules(labels, snapshot, since),
             *self._by_topology(labels, snapshot, since),
-            *self._by_scope(labels, snapshot, since),
         ]
-        if not reasons:
-            reasons = [f"  nothing relates them: {self._suggestion(labels, snapshot)}"]
-        return [*out, *reasons]
+        scope, same_scope = self._by_scope(labels, snapshot, since)
+        if not related and not same_scope:
+            return [*out, scope, f"  nothing relates them: {self._suggestion(labels, snapshot)}"]
+        return [*out, *related, scope]
 
     def _absent(self, p: Placement) -> list[str]:
         opened = next((q for q in self.run.placements if q.incident == self.incident), None)
@@ -283,16 +283,19 @@ class Verdict:
                 return [self._windowed(f"topology relates {service} and {other}", since)]
         return []
 
-    def _by_scope(self, labels: dict[str, str], snapshot: Snapshot, since: timedelta) -> list[str]:
+    def _by_scope(
+        self, labels: dict[str, str], snapshot: Snapshot, since: timedelta
+    ) -> tuple[str, bool]:
+        """The line about scopes, and whether the two share one."""
         scopes = self.triage.scopes
         mine = scope_of(scopes, labels)
         if mine is None:
-            return [f"  scope: the alert carries none of triage.scopes {scopes} in full."]
+            return f"  scope: the alert carries none of triage.scopes {scopes} in full.", False
         theirs = {scope_of(scopes, m) for m in snapshot.members.values()} - {None}
         if mine in theirs:
-            return [self._windowed(f"same scope {mine[1]}", since)]
+            return self._windowed(f"same scope {mine[1]}", since), True
         shown = ", ".join(sorted(text for _, text in theirs if text)) or "none"
-        return [f"  scope: the alert's is {mine[1]}; the incident's alerts': {shown}."]
+        return f"  scope: the alert's is {mine[1]}; the incident's alerts': {shown}.", False
 
     def _windowed(self, relation: str, since: timedelta) -> str:
         window = self.triage.group_window

@@ -89,8 +89,9 @@ def feedback_scores(history: History, baseline: Run, run: Run) -> dict[str, Any]
     Verdicts name incidents of the live run; ``baseline`` (the current config,
     or the candidate if there is none) replays those incidents with the same
     ids, which says which alerts people judged real (verdict ``right`` or
-    ``priority``) or noise. A page is right when it shows an alert judged
-    real; recall is the share of incidents judged real whose alerts were paged.
+    ``priority``) or noise. A page is right when its incident turned out to
+    hold an alert judged real, wrong when all it held was judged noise;
+    recall is the share of incidents judged real that someone was paged for.
     """
     final = baseline.final()
     groups: dict[str, set[str]] = {}
@@ -107,11 +108,14 @@ def feedback_scores(history: History, baseline: Run, run: Run) -> dict[str, Any]
             noise |= alerts
         elif alerts:
             real.append(alerts)
-    revisions = {(i.id, i.revision): i for _, i in run.revisions}
+    members: dict[str, set[str]] = {}
+    for fp, incident in run.grouping().items():
+        members.setdefault(incident, set()).add(fp)
+    follow = run.final()
     paged: set[str] = set()
     right = wrong = 0
     for page in run.paging.pages:
-        shown = {a.fingerprint for a in revisions[(page.incident_id, page.revision)].alerts}
+        shown = members.get(follow(page.incident_id), set())
         paged |= shown
         if any(shown & group for group in real):
             right += 1
