@@ -54,5 +54,11 @@ bench-classifier: $(STAMP)
 bench-triage: $(STAMP)
 	$(BIN)/python -m bench.storm $(if $(SEED),--seed $(SEED))
 
+# Rules suggested from a history period against defaults and hand-written
+# rules on a harder storm, and triage.causes.hold, offline (corral replay's code).
+.PHONY: bench-learning
+bench-learning: $(STAMP)
+	$(BIN)/python -m bench.storm.learning
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -8,6 +8,10 @@ and notify's routing, on event time) under three configs: Corral's defaults;
 the defaults plus the suggested rules; the defaults plus rules written by
 hand from the scenarios. Prints pairwise precision, recall and F1 against the
 storm's truth, compression against the ideal, and pages per true incident.
+Then ``triage.causes.hold`` at several lengths, on the harder storm with the
+suggested rules and on ``make bench-triage``'s storm with its rule and map:
+pages, pages saved against no hold, how many true incidents are paged later
+and by how much, and how often the first page already names a probable root.
 """
 
 from __future__ import annotations
@@ -16,20 +20,26 @@ import argparse
 import asyncio
 import json
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from statistics import median
 from typing import Any
 
-from bench.storm.generator import Storm, learning_storm
+from bench.storm.__main__ import NODE_DOWN_RULE, WINDOWS
+from bench.storm.evaluate import _is_root
+from bench.storm.generator import Storm, generate, learning_storm
+from bench.storm.scenarios import TOPOLOGY
 from services.corral.config import CorralConfig
-from services.corral.replay import replay
+from services.corral.replay import Run, replay
 from services.corral.suggest import render, suggest
 from shared.config import read_yaml, validate
-from shared.history import read_history
+from shared.history import History, read_history
 from shared.logging import configure_logging
 
 T0 = datetime(2026, 11, 2, tzinfo=UTC)
+HOLDS = ["0s", "15s", "30s", "1m", "2m", "3m"]
 
 # What an SRE who knows these systems writes, one rule per failure the
 # scenarios model (the storm's truth is built from the same knowledge).
@@ -116,7 +126,78 @@ def suggested(history_file: Path, out: Path) -> list[dict[str, Any]]:
     return [rule.model_dump() for rule in loaded.triage.causes.rules]
 
 
-async def run_seed(seed: int, folder: Path, days: float) -> dict[str, dict[str, Any]]:
+@dataclass
+class Held:
+    """One hold's outcome on one storm, against no hold."""
+
+    pages: int = 0
+    saved: int = 0
+    delayed: list[float] = field(default_factory=list)  # seconds added, per true incident
+    root_first: int = 0  # true incidents with a root whose first page names a probable root
+    with_root: int = 0
+
+    def add(self, other: Held) -> None:
+        self.pages += other.pages
+        self.saved += other.saved
+        self.delayed += other.delayed
+        self.root_first += other.root_first
+        self.with_root += other.with_root
+
+
+def held(run: Run, unheld: Run, truth: dict[str, str], roots: set[str]) -> Held:
+    waits, before = run.time_to_page(truth), unheld.time_to_page(truth)
+    added = [waits[g] - before[g] for g in waits if g in before and waits[g] > before[g]]
+    revisions = {(i.id, i.revision): i for _, i in run.revisions}
+    first: dict[str, bool] = {}
+    for page in sorted(run.paging.pages, key=lambda p: p.at):
+        shown = revisions[(page.incident_id, page.revision)]
+        for alert in shown.alerts:
+            group = truth.get(alert.fingerprint)
+            if group in roots and group not in first:
+                first[group] = shown.root_cause is not None
+    pages = len(run.paging.pages)
+    return Held(pages, len(unheld.paging.pages) - pages, added, sum(first.values()), len(roots))
+
+
+async def hold_sweep(
+    configs: Callable[[str], CorralConfig], history: History, storm: Storm
+) -> dict[str, Held]:
+    truth = storm.truth
+    roots = {t.truth for t in storm.timelines if _is_root(t)}
+    unheld = await replay(configs("0s"), history)
+    return {
+        hold: held(await replay(configs(hold), history), unheld, truth, roots) for hold in HOLDS
+    }
+
+
+def bench_config(hold: str) -> CorralConfig:
+    """``make bench-triage``'s triage settings, in storm time."""
+    w = {name: f"{seconds}s" for name, seconds in WINDOWS.items()}
+    return CorralConfig.model_validate(
+        {
+            "triage": {
+                "group_window": w["group_window"],
+                "causes": {"window": w["causes"], "rules": [NODE_DOWN_RULE], "hold": hold},
+                "topology": {"depends_on": TOPOLOGY},
+                "flapping": {"changes": 4, "window": w["flapping_window"], "settle": w["settle"]},
+                "lifecycle": {
+                    "quiet_period": w["quiet_period"],
+                    "reopen_window": w["reopen_window"],
+                    "retention": "1h",
+                },
+            }
+        }
+    )
+
+
+@dataclass
+class Seed:
+    results: dict[str, dict[str, Any]]
+    hard: dict[str, Held]
+    plain: dict[str, Held]
+
+
+async def run_seed(seed: int, folder: Path, days: float) -> Seed:
     past, present = learning_storm(seed, history_days=days)
     write_captured(past, folder / "history.jsonl")
     write_captured(present, folder / "storm.jsonl")
@@ -132,7 +213,13 @@ async def run_seed(seed: int, folder: Path, days: float) -> dict[str, dict[str, 
     for name, candidate in configs.items():
         run = await replay(candidate, history)
         results[name] = run.summary(truth)
-    return results
+    plain = generate(seed)
+    write_captured(plain, folder / "bench-storm.jsonl")
+    return Seed(
+        results,
+        await hold_sweep(lambda hold: config(rules, hold), history, present),
+        await hold_sweep(bench_config, read_history([folder / "bench-storm.jsonl"]), plain),
+    )
 
 
 def table(rows: list[tuple[int, str, dict[str, Any]]]) -> list[str]:
@@ -154,15 +241,39 @@ def table(rows: list[tuple[int, str, dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def hold_table(storm: str, sweep: dict[str, Held]) -> list[str]:
+    lines = [
+        f"| {storm}: hold | pages | pages saved | true incidents paged later "
+        "| delay added, median / max | first page names a probable root |",
+        "|---|---|---|---|---|---|",
+    ]
+    for hold, h in sweep.items():
+        delay = f"{median(h.delayed):.0f}s / {max(h.delayed):.0f}s" if h.delayed else "0s / 0s"
+        lines.append(
+            f"| {hold} | {h.pages} | {h.saved} | {len(h.delayed)} | {delay} "
+            f"| {h.root_first} of {h.with_root} |"
+        )
+    return lines
+
+
 async def main_async(seeds: Sequence[int], days: float, keep: Path | None) -> None:
     rows = []
+    hard = {hold: Held() for hold in HOLDS}
+    plain = {hold: Held() for hold in HOLDS}
     for seed in seeds:
         with tempfile.TemporaryDirectory() as tmp:
             folder = keep / f"seed-{seed}" if keep else Path(tmp)
             folder.mkdir(parents=True, exist_ok=True)
-            for name, result in (await run_seed(seed, folder, days)).items():
-                rows.append((seed, name, result))
+            result = await run_seed(seed, folder, days)
+        rows += [(seed, name, summary) for name, summary in result.results.items()]
+        for hold in HOLDS:
+            hard[hold].add(result.hard[hold])
+            plain[hold].add(result.plain[hold])
     print("\n".join(table(rows)))
+    print(f"\ntriage.causes.hold, summed over seeds {', '.join(map(str, seeds))}:\n")
+    print("\n".join(hold_table("harder storm, suggested rules", hard)))
+    print()
+    print("\n".join(hold_table("bench-triage storm, its rule and map", plain)))
 
 
 def main() -> None:

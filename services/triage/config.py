@@ -63,8 +63,8 @@ class CauseSettings(StrictModel):
     hold: Duration = Field(
         default="0s",
         validate_default=True,
-        description="A new incident of alerts that match a rule's target side is announced "
-        "this long after it opened, so that its cause, if it fires meanwhile, comes first.",
+        description="An incident of symptoms waiting for their cause is announced this long "
+        "after it opened, unless the cause (or an alert that waits for nothing) joins it first.",
     )
     rules: list[CauseRule] = Field(default_factory=list)
 
