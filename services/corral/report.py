@@ -133,8 +133,8 @@ def feedback_scores(history: History, baseline: Run, run: Run) -> dict[str, Any]
 def format_report(report: Report) -> list[str]:
     data = report.data
     history = data["history"]
-    runs = [data["candidate"]] + ([data["current"]] if "current" in data else [])
-    names = ["candidate"] + (["current"] if "current" in data else [])
+    runs = ([data["current"]] if "current" in data else []) + [data["candidate"]]
+    names = (["current"] if "current" in data else []) + ["candidate"]
     out = [
         f"history: {', '.join(history['sources'])}: {history['alerts']} alerts "
         f"from {history['start']} to {history['end']}"

@@ -24,7 +24,7 @@ import bisect
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from statistics import median, quantiles
 
@@ -108,6 +108,25 @@ class Relation:
     # Each target episode with its nearest source; target episodes without one.
     pairs: list[tuple[Episode, Episode]] = field(default_factory=list)
     misses: list[Episode] = field(default_factory=list)
+    every_source: list[Episode] = field(default_factory=list)
+
+    def restricted(self, label: str, value: str) -> Relation:
+        """The evidence of the sources with ``label`` = ``value`` alone (lift stays the whole's)."""
+        pairs = [(s, t) for s, t in self.pairs if s.labels.get(label) == value]
+        per_source = Counter(id(s) for s, _ in pairs)
+        firsts = {id(s): s for s, _ in pairs}
+        examples = sorted(
+            ((firsts[k], n) for k, n in per_source.items()), key=lambda x: (-x[1], x[0].start)
+        )
+        return replace(
+            self,
+            support=len(per_source),
+            sources=sum(1 for e in self.every_source if e.labels.get(label) == value),
+            explained=len(pairs),
+            lags=sorted(t.start - s.start for s, t in pairs),
+            examples=examples[:3],
+            pairs=pairs,
+        )
 
     @property
     def confidence(self) -> float:
@@ -257,6 +276,7 @@ def _relate(
         examples=examples,
         pairs=[(source[i], target[j]) for j, i in sorted(nearest.items())],
         misses=[e for j, e in enumerate(target) if j not in nearest],
+        every_source=source,
     )
     return relation
 
@@ -297,8 +317,6 @@ class Naming:
     source_label: str | None = None
     target_label: str | None = None
     values: dict[str, tuple[str, ...]] = field(default_factory=lambda: {"": ()})
-    # Source episodes seen with their targets, per source value.
-    support: dict[str, int] = field(default_factory=dict)
 
 
 def _naming(relations: list[Relation], skip: set[str], min_support: int) -> Naming:
@@ -332,7 +350,7 @@ def _naming(relations: list[Relation], skip: set[str], min_support: int) -> Nami
             and min(support.values()) >= min_support
         ):
             values = {k: tuple(sorted(v)) for k, v in sorted(groups.items())}
-            return Naming(split, label, values, dict(support))
+            return Naming(split, label, values)
     return Naming(None, label, {"": every})
 
 
@@ -400,9 +418,11 @@ def rules(
         for value, targets in naming.values.items():
             source_matchers = [_equal("alertname", source)]
             shown = source
+            evidence = members
             if naming.source_label:
                 source_matchers.append(_equal(naming.source_label, value))
                 shown = f"{source}{{{naming.source_label}={value}}}"
+                evidence = [r.restricted(naming.source_label, value) for r in members]
             target_matchers = [_one_of("alertname", names)]
             if naming.target_label:
                 target_matchers.append(_one_of(naming.target_label, list(targets)))
@@ -412,8 +432,8 @@ def rules(
                     source_matchers=["{" + ", ".join(source_matchers) + "}"],
                     target_matchers=["{" + ", ".join(target_matchers) + "}"],
                     equal=list(equal),
-                    relations=members,
-                    support=naming.support.get(value, max(r.support for r in members)),
+                    relations=evidence,
+                    support=max(r.support for r in evidence),
                 )
             )
     made.sort(key=lambda r: (r.relations[0].source in symptoms, -r.support, r.name))
@@ -458,12 +478,14 @@ def _evidence(r: Relation) -> list[str]:
     spread = ""
     if len(lags) >= 2:
         cuts = quantiles(lags, n=10, method="inclusive")
-        spread = f" (p10 {_duration(cuts[0])}, p90 {_duration(cuts[-1])})"
+        spread = f", p10 {_duration(cuts[0])}, p90 {_duration(cuts[-1])}"
+    before = sum(1 for lag in lags if lag < 0)
     lines = [
         f"{r.target}: support {r.support} of {r.sources} {r.source}, "
         f"confidence {r.confidence:.2f}, explains {r.explained} of {r.targets} "
         f"{r.target} ({r.coverage:.0%}), lift {_number(r.lift)}",
-        f"  fires {_duration(median(lags))} after its cause, typically{spread}",
+        f"  lag after the cause: median {_duration(median(lags))}{spread}; "
+        f"{before} of {len(lags)} fired first",
     ]
     for episode, count in r.examples:
         where = ", ".join(f"{n}={episode.labels.get(n, '')}" for n in r.equal)
@@ -486,8 +508,6 @@ def render(made: list[Rule], header: list[str]) -> str:
     lines += ["triage:", "  causes:", "    rules:" if made else "    rules: []"]
     for index, rule in enumerate(made, 1):
         lines.append(f"      # {index}. {rule.name}")
-        if len(rule.relations) and rule.support != max(r.support for r in rule.relations):
-            lines.append(f"      #    this source value: support {rule.support}")
         for relation in rule.relations:
             lines += [f"      #    {line}" for line in _evidence(relation)]
         lines += [
