@@ -165,13 +165,23 @@ class Verdict:
         moves = [
             m for m in self.run.placements if m.fingerprint == p.fingerprint and m.policy == "moved"
         ]
+        moves = [m for m in moves if m.at >= p.at]
         for m in moves:
-            if m.at >= p.at:
-                out.append(f"{_time(m.at)}: moved to incident {m.incident}: {m.reason}")
+            out.append(
+                f"{_time(m.at)}: moved from incident {m.moved_from} to {m.incident}: {m.reason}"
+            )
         where = self.final(moves[-1].incident if moves else p.incident)
         asked = self.final(self.incident)
+        left = next((m for m in moves if self.final(m.moved_from or "") == asked), None)
         if where == asked:
             out += self._joined(p, moves)
+        elif left is not None:
+            out += [
+                f"→ it was in incident {asked} until {_time(left.at)}, when its cause took it "
+                f"(it ended up in {where}).",
+                "  what would keep it there: the cause rule in the reason not naming it as a "
+                "symptom (narrow its target_matchers, or add equal labels the two do not share).",
+            ]
         else:
             out += self._not_joined(p, where, moment.incident)
         return out

@@ -47,6 +47,7 @@ class Placement:
     policy: str
     reason: str
     merged: tuple[str, ...] = ()
+    moved_from: str | None = None  # policy "moved": the incident it was taken out of
 
 
 Probe = Callable[[TriageContext, AlertEvent, IncidentState, str, str, list[IncidentState]], None]
@@ -96,9 +97,7 @@ class Recorder:
             shown = source.members.get(fp)
             labels = shown.labels if shown is not None else {}
             self.placements.append(
-                Placement(
-                    at, fp, labels, "", target.id, "moved", f"from incident {source.id}: {reason}"
-                )
+                Placement(at, fp, labels, "", target.id, "moved", reason, moved_from=source.id)
             )
 
 

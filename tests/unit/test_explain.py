@@ -105,8 +105,13 @@ async def test_a_rule_that_took_the_alert(tmp_path: Path) -> None:
     text = "\n".join(await explain(config, history, fingerprint(pod), rollout))
     # It joined the crash-looping pods by scope, then its cause took it.
     assert f"placed in incident {rollout} by scope: same namespace=shop" in text
-    assert "moved to incident" in text and "rule 'node down'" in text
-    assert f"→ not in incident {rollout}" in text
+    assert f"moved from incident {rollout} to" in text and "rule 'node down'" in text
+    assert (
+        f"→ it was in incident {rollout} until 2026-11-02 00:01:00, when its cause took it" in text
+    )
+    node_incident = run.grouping()[fingerprint(node)]
+    text = "\n".join(await explain(config, history, fingerprint(pod), node_incident))
+    assert f"→ it is in incident {node_incident}" in text
 
 
 async def test_unknown_alert_or_incident_is_an_error(tmp_path: Path) -> None:
