@@ -50,7 +50,6 @@ NODE_DOWN_RULE = {
 
 
 def corral_config(bootstrap: str, ports: dict[str, int], speed: float) -> dict[str, Any]:
-    w = {name: seconds / speed for name, seconds in WINDOWS.items()}
     return {
         "log": {"level": "warning"},
         "kafka": {
@@ -60,19 +59,25 @@ def corral_config(bootstrap: str, ports: dict[str, int], speed: float) -> dict[s
             "heartbeat_interval": "500ms",
         },
         "ingest": {"listen": f"127.0.0.1:{ports['ingest']}"},
-        "triage": {
-            "listen": f"127.0.0.1:{ports['triage']}",
-            "group_window": w["group_window"],
-            "scopes": [["namespace"], ["node"], ["alertname"]],
-            "max_alerts": 1000,
-            "causes": {"window": w["causes"], "rules": [NODE_DOWN_RULE]},
-            "topology": {"depends_on": TOPOLOGY},
-            "flapping": {"changes": 4, "window": w["flapping_window"], "settle": w["settle"]},
-            "lifecycle": {
-                "quiet_period": w["quiet_period"],
-                "reopen_window": w["reopen_window"],
-                "retention": "1h",
-            },
+        "triage": {"listen": f"127.0.0.1:{ports['triage']}", **triage_settings(speed)},
+    }
+
+
+def triage_settings(speed: float = 1, hold: float = 0) -> dict[str, Any]:
+    """Triage's settings for the storm, its windows (and ``hold``, in storm
+    seconds) divided by the speed it is played at."""
+    w = {name: seconds / speed for name, seconds in WINDOWS.items()}
+    return {
+        "group_window": w["group_window"],
+        "scopes": [["namespace"], ["node"], ["alertname"]],
+        "max_alerts": 1000,
+        "causes": {"window": w["causes"], "rules": [NODE_DOWN_RULE], "hold": hold / speed},
+        "topology": {"depends_on": TOPOLOGY},
+        "flapping": {"changes": 4, "window": w["flapping_window"], "settle": w["settle"]},
+        "lifecycle": {
+            "quiet_period": w["quiet_period"],
+            "reopen_window": w["reopen_window"],
+            "retention": "1h",
         },
     }
 

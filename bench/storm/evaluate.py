@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from math import comb
 
 from bench.storm.generator import Storm
 from bench.storm.scenarios import Timeline
+from services.corral.grouping import pairwise
 from shared.messages import Incident
 
 
@@ -71,21 +71,6 @@ class Report:
         ]
 
 
-def pairwise(truth: dict[str, str], predicted: dict[str, str]) -> tuple[float, float, float]:
-    """Precision, recall and F1 over pairs of alerts put in one incident."""
-    alerts = truth.keys() & predicted.keys()
-    both = Counter((truth[a], predicted[a]) for a in alerts)
-    same_truth = Counter(truth[a] for a in alerts)
-    same_predicted = Counter(predicted[a] for a in alerts)
-    agree = sum(comb(n, 2) for n in both.values())
-    predicted_pairs = sum(comb(n, 2) for n in same_predicted.values())
-    true_pairs = sum(comb(n, 2) for n in same_truth.values())
-    precision = agree / predicted_pairs if predicted_pairs else 1.0
-    recall = agree / true_pairs if true_pairs else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
-
-
 def expected_repeats(storm: Storm) -> int:
     """Delivered alerts whose status equals the last one delivered for them."""
     last: dict[str, str] = {}
@@ -113,7 +98,7 @@ def evaluate(storm: Storm, revisions: list[Incident], absorbed: int | None) -> R
             predicted[alert.fingerprint] = incident.id
             status[alert.fingerprint] = alert.status
     final = {fp: t.changes[-1][1] for fp, t in zip(truth, storm.timelines, strict=True)}
-    precision, recall, f1 = pairwise(truth, predicted)
+    scores = pairwise(truth, predicted)
     roots = {t.truth: fp for fp, t in zip(truth, storm.timelines, strict=True) if _is_root(t)}
     by_truth = {truth[fp]: predicted.get(fp) for fp in roots.values()}
     roots_right = sum(
@@ -136,9 +121,9 @@ def evaluate(storm: Storm, revisions: list[Incident], absorbed: int | None) -> R
         incidents_out=len(latest),
         merged=len(latest) - len(live),
         revisions=len(revisions),
-        precision=precision,
-        recall=recall,
-        f1=f1,
+        precision=scores.precision,
+        recall=scores.recall,
+        f1=scores.f1,
         repeats_expected=expected_repeats(storm),
         repeats_absorbed=absorbed,
         alerts_missing=len(truth.keys() - predicted.keys()),

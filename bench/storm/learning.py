@@ -27,14 +27,14 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
-from bench.storm.__main__ import NODE_DOWN_RULE, WINDOWS
+from bench.storm.__main__ import triage_settings
 from bench.storm.evaluate import _is_root
 from bench.storm.generator import Storm, generate, learning_storm
-from bench.storm.scenarios import TOPOLOGY
 from services.corral.config import CorralConfig
 from services.corral.replay import Run, replay
 from services.corral.suggest import render, suggest
 from shared.config import read_yaml, validate
+from shared.durations import parse_duration
 from shared.history import History, read_history
 from shared.logging import configure_logging
 
@@ -172,22 +172,8 @@ async def hold_sweep(
 
 def bench_config(hold: str) -> CorralConfig:
     """``make bench-triage``'s triage settings, in storm time."""
-    w = {name: f"{seconds}s" for name, seconds in WINDOWS.items()}
-    return CorralConfig.model_validate(
-        {
-            "triage": {
-                "group_window": w["group_window"],
-                "causes": {"window": w["causes"], "rules": [NODE_DOWN_RULE], "hold": hold},
-                "topology": {"depends_on": TOPOLOGY},
-                "flapping": {"changes": 4, "window": w["flapping_window"], "settle": w["settle"]},
-                "lifecycle": {
-                    "quiet_period": w["quiet_period"],
-                    "reopen_window": w["reopen_window"],
-                    "retention": "1h",
-                },
-            }
-        }
-    )
+    seconds = parse_duration(hold).total_seconds()
+    return CorralConfig.model_validate({"triage": triage_settings(hold=seconds)})
 
 
 @dataclass
