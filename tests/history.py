@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import structlog
+
+from services.corral.cli import main
 from tests.alertmanager import am_alert, webhook
 
 T0 = datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
@@ -37,3 +41,20 @@ class Recording:
     def write(self, path: Path) -> Path:
         path.write_text("".join(json.dumps(line) + "\n" for line in self.lines))
         return path
+
+
+def corral(*args: str) -> int | str | None:
+    """``corral ARGS`` in-process; its exit code. The command sets up logging
+    for a terminal (to standard error); the test process gets its own back."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        main(list(args))
+    except SystemExit as done:
+        return done.code
+    finally:
+        structlog.configure(**saved)
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    return 0

@@ -16,6 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import structlog
+
 from shared.cli import Subcommands, config_path, with_config
 from shared.durations import format_duration, parse_duration
 from shared.logging import configure_logging
@@ -116,6 +118,15 @@ def register(commands: Subcommands) -> None:
     with_config(explain)
 
 
+def _log_to_stderr() -> None:
+    """Figures go to standard output (``--json`` is read by programs), log
+    lines of warnings and worse to standard error."""
+    configure_logging("warning")
+    # Not cached: the command may run inside another program (tests) whose
+    # standard error is not this one's for long.
+    structlog.configure(cache_logger_on_first_use=False)
+
+
 def _history_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--from",
@@ -154,7 +165,7 @@ def _config(path: str | None, with_env: bool = False) -> Any:
 def cmd_export(args: argparse.Namespace) -> int:
     from services.corral.export import export
 
-    configure_logging("warning")  # figures on stdout, problems on stderr
+    _log_to_stderr()
 
     settings = _config(config_path(args), with_env=True)
     since = datetime.now(UTC) - args.since if args.since else None
@@ -173,7 +184,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from services.corral.suggest import Thresholds, render, suggest
     from shared.history import HistoryError, read_history
 
-    configure_logging("warning")  # figures on stdout, problems on stderr
+    _log_to_stderr()
 
     settings = _config(config_path(args))
     try:
@@ -207,7 +218,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from services.corral.report import compare, format_report
     from shared.history import HistoryError, read_history
 
-    configure_logging("warning")  # figures on stdout, problems on stderr
+    _log_to_stderr()
 
     candidate = _config(args.config)
     current = _config(args.against) if args.against else None
@@ -242,7 +253,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from services.corral.explain import ExplainError, explain
     from shared.history import HistoryError, read_history
 
-    configure_logging("warning")  # figures on stdout, problems on stderr
+    _log_to_stderr()
 
     settings = _config(config_path(args))
     try:

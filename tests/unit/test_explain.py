@@ -7,13 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from services.corral.cli import main
 from services.corral.config import CorralConfig
 from services.corral.explain import ExplainError, explain
 from services.corral.replay import replay
 from shared.fingerprint import fingerprint
 from shared.history import read_history
-from tests.history import Recording
+from tests.history import Recording, corral
 
 SHOP = {"alertname": "KubePodCrashLooping", "cluster": "c1", "namespace": "shop", "pod": "api-1"}
 SHOP_2 = {**SHOP, "pod": "api-2"}
@@ -126,7 +125,5 @@ async def test_unknown_alert_or_incident_is_an_error(tmp_path: Path) -> None:
 
 def test_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     history = Recording().fire(0, SHOP).fire(60, SHOP_2).write(tmp_path / "h.jsonl")
-    with pytest.raises(SystemExit) as done:
-        main(["explain", '{pod="api-2"}', "--incident", "nope", "--from", str(history)])
-    assert done.value.code == 1
+    assert corral("explain", '{pod="api-2"}', "--incident", "nope", "--from", str(history)) == 1
     assert "no incident nope" in capsys.readouterr().err

@@ -11,14 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.corral.cli import main
 from services.corral.config import CorralConfig
 from services.corral.replay import replay
 from shared.config import read_yaml, validate
 from shared.fingerprint import fingerprint
 from shared.history import read_history
 from shared.messages import Feedback, FeedbackVerdict
-from tests.history import T0, Recording
+from tests.history import T0, Recording, corral
 
 RULE = {
     "name": "node down",
@@ -94,9 +93,7 @@ def test_command_compares_candidate_and_current(
     candidate = config(tmp_path, "candidate.yml", causes={"rules": [RULE]})
     args = ["replay", "--from", str(history), "--config", str(candidate)]
     args += ["--against", str(current), "--truth", str(truth_file), "--json"]
-    with pytest.raises(SystemExit) as done:
-        main([*args, "--max-page-increase", "0", "--min-f1", "0.9"])
-    assert done.value.code == 0
+    assert corral(*args, "--max-page-increase", "0", "--min-f1", "0.9") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["gate"] == {"passed": True, "failures": []}
     assert report["candidate"]["incidents"] == 2 and report["current"]["incidents"] == 5
@@ -111,9 +108,7 @@ def test_command_compares_candidate_and_current(
     # The other way round, the gate fails: more pages, and F1 below the floor.
     args = ["replay", "--from", str(history), "--config", str(current)]
     args += ["--against", str(candidate), "--truth", str(truth_file)]
-    with pytest.raises(SystemExit) as done:
-        main([*args, "--max-page-increase", "10", "--min-f1", "0.9"])
-    assert done.value.code == 1
+    assert corral(*args, "--max-page-increase", "10", "--min-f1", "0.9") == 1
     captured = capsys.readouterr()
     assert "gate failed: candidate pages 5 times, current 3" in captured.err
     assert "gate failed: candidate's pairwise F1 is" in captured.err
@@ -155,8 +150,7 @@ def test_verdicts_in_the_history_score_the_pages(
         out.writelines(v.to_bytes().decode() + "\n" for v in verdicts)
     candidate = config(tmp_path, "candidate.yml", causes={"rules": [RULE]})
     args = ["replay", "--from", str(recorded), "--config", str(candidate), "--json"]
-    with pytest.raises(SystemExit):
-        main([*args, "--against", str(config(tmp_path, "current.yml"))])
+    corral(*args, "--against", str(config(tmp_path, "current.yml")))
     report = json.loads(capsys.readouterr().out)
     # Current pages the job (noise), the node (right) and three pods nobody
     # judged; the candidate pages the job, and the pods waiting for the node
@@ -180,7 +174,5 @@ def test_a_bad_history_is_an_error_naming_the_line(
 ) -> None:
     history = node_failure().write(tmp_path / "h.jsonl")
     history.write_text(history.read_text() + "{}\n")
-    with pytest.raises(SystemExit) as done:
-        main(["replay", "--from", str(history), "--config", str(config(tmp_path, "c.yml"))])
-    assert done.value.code == 1
+    assert corral("replay", "--from", str(history), "--config", str(config(tmp_path, "c.yml"))) == 1
     assert "h.jsonl:6: neither an exported alert" in capsys.readouterr().err

@@ -10,12 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.corral.cli import main
 from services.corral.config import CorralConfig
 from services.corral.suggest import Thresholds, episodes, mine, render, suggest
 from shared.config import read_yaml, validate
 from shared.history import read_history
-from tests.history import Recording
+from tests.history import Recording, corral
 
 HOUR = 3600.0
 
@@ -143,16 +142,12 @@ def test_same_history_same_rules_whatever_the_line_order(recorded: Path, tmp_pat
 
 def test_command_writes_rules_that_check_config_accepts(recorded: Path, tmp_path: Path) -> None:
     out = tmp_path / "rules.yml"
-    with pytest.raises(SystemExit) as done:
-        main(["rules", "suggest", "--from", str(recorded), "--out", str(out)])
-    assert done.value.code == 0
+    assert corral("rules", "suggest", "--from", str(recorded), "--out", str(out)) == 0
     text = out.read_text()
     assert "# 1. NodeDown causes PodNotReady" in text
     assert "PodNotReady: support 5 of 5 NodeDown, confidence 1.00" in text
     assert "e.g. 2026-11-02 01:00 cluster=c1, node=n1: NodeDown with 3 PodNotReady" in text
-    with pytest.raises(SystemExit) as checked:
-        main(["check-config", str(out)])
-    assert checked.value.code == 0
+    assert corral("check-config", str(out)) == 0
     config = validate(CorralConfig, read_yaml(out))
     assert [r.name for r in config.triage.causes.rules] == [
         r["name"] for r in suggested(out.parent / "history.jsonl")
@@ -162,8 +157,6 @@ def test_command_writes_rules_that_check_config_accepts(recorded: Path, tmp_path
 
 def test_command_names_a_bad_line(recorded: Path, capsys: pytest.CaptureFixture[str]) -> None:
     recorded.write_text(recorded.read_text() + json.dumps({"received_at": "x"}) + "\n")
-    with pytest.raises(SystemExit) as done:
-        main(["rules", "suggest", "--from", str(recorded)])
-    assert done.value.code == 1
+    assert corral("rules", "suggest", "--from", str(recorded)) == 1
     lines = len(recorded.read_text().splitlines())
     assert f"history.jsonl:{lines}: " in capsys.readouterr().err
