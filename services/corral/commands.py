@@ -96,7 +96,7 @@ def register(commands: Subcommands) -> None:
         "--max-page-increase",
         type=float,
         metavar="PERCENT",
-        help="fail (exit 1) when the candidate pages more than this % over --against",
+        help="fail (exit 1) when the candidate pages more than this %% over --against",
     )
     replay.add_argument(
         "--min-f1",

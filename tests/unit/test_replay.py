@@ -176,3 +176,13 @@ def test_a_bad_history_is_an_error_naming_the_line(
     history.write_text(history.read_text() + "{}\n")
     assert corral("replay", "--from", str(history), "--config", str(config(tmp_path, "c.yml"))) == 1
     assert "h.jsonl:6: neither an exported alert" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command", [["alerts", "export"], ["rules", "suggest"], ["replay"], ["explain"]]
+)
+def test_each_command_explains_itself(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert corral(*command, "--help") == 0
+    assert "--from" in capsys.readouterr().out or command == ["alerts", "export"]
