@@ -1,11 +1,12 @@
 """Who would have been notified of which revision, and when: notify's routing
 and admission, on event time, without sending anything.
 
-The same code as the notify worker decides: ``routing.targets`` picks the
-receivers of a revision (routed by its labels, plus those that already heard
-of the incident) and ``outbox.admit`` decides whether the revision is new for
-a receiver and when it is due (``group_wait`` after the incident opened for
-the first notification, at once afterwards). A due revision is then a
+The notify worker's routing tree (``routing.routes_for``) picks the
+receivers of a revision; as in the worker, receivers that already heard of
+the incident hear every later change too; and the worker's ``outbox.admit``
+decides whether the revision is new for a receiver and when it is due
+(``group_wait`` after the incident opened for the first notification, at
+once afterwards). A due revision is then a
 *page* when it is the first firing one a receiver gets of an incident, an
 *update* when it is a later firing one, and a *resolve* when it resolves what
 the receiver was paged for; a resolve of an incident a receiver never heard
@@ -22,7 +23,7 @@ from datetime import datetime
 
 from services.notify.config import NotifySettings
 from services.notify.outbox import admit
-from services.notify.routing import RouteNode, targets
+from services.notify.routing import RouteNode, routes_for, routing_labels
 from shared.messages import Incident, IncidentStatus, SentNotification
 
 PAGE = "page"
@@ -78,8 +79,10 @@ class NotifySimulation:
     def offer(self, incident: Incident, at: datetime) -> None:
         """A revision triage emitted at event time ``at``."""
         self.deliver_until(at)
-        heard = self.heard.get(incident.id, [])
-        for receiver, route in targets(self.routes, incident, heard).items():
+        targets = {n.receiver: n for n in routes_for(self.routes, routing_labels(incident))}
+        for receiver in self.heard.get(incident.id, []):
+            targets.setdefault(receiver, self.routes)
+        for receiver, route in targets.items():
             key = (incident.id, receiver)
             entry = admit(self.entries.get(key), incident, receiver, "replay", route, at)
             if entry is None or entry.due_at is None:

@@ -12,7 +12,7 @@ alerts) and Alertmanager's ``repeat_interval: 4h``.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -84,17 +84,6 @@ def routes_for(root: RouteNode, labels: Mapping[str, str]) -> list[RouteNode]:
     for node in root.match(labels):
         found.setdefault(node.receiver, node)
     return list(found.values())
-
-
-def targets(root: RouteNode, incident: Incident, heard: Iterable[str]) -> dict[str, RouteNode]:
-    """Receiver → route for a revision: those its labels route to, and those in
-    ``heard`` (that already got the incident): they hear every later change and
-    the resolve, even when its labels, common to fewer alerts now, no longer
-    route to them."""
-    found = {node.receiver: node for node in routes_for(root, routing_labels(incident))}
-    for receiver in heard:
-        found.setdefault(receiver, root)
-    return found
 
 
 def receivers_for(root: RouteNode, incident: Incident) -> list[str]:
