@@ -144,7 +144,7 @@ def test_thresholds_on_the_command_line_leave_weak_relations_out(recorded: Path)
             "source_matchers": ['{alertname="PostgresqlDown"}'],
             "target_matchers": ['{alertname="HTTPErrors", service=~"checkout|orders|payments"}'],
             "equal": ["cluster"],
-        }
+        },
     ]
     assert suggested(recorded, min_lift=1e9) == []
     # A window shorter than the lag between cause and symptoms finds nothing.
