@@ -170,7 +170,7 @@ class Run:
         }
         if truth is not None:
             scores = self.scores(truth)
-            true_incidents = len(set(truth.values()))
+            true_incidents = len({truth[fp] for fp in self.first_seen if fp in truth})
             waits = sorted(self.time_to_page(truth).values())
             out["truth"] = {
                 **scores.as_dict(),
