@@ -24,9 +24,11 @@ from aiokafka.partitioner import murmur2
 from services.corral.config import CorralConfig
 from services.corral.grouping import Scores, pairwise
 from services.corral.paging import NotifySimulation, Paging
+from services.triage.config import TriageSettings
 from services.triage.scoring.stage import ScoringStage
-from services.triage.stages import AlertEvent, TriageContext
-from services.triage.state import IncidentState, PartitionState, from_ms
+from services.triage.stages import AlertEvent, AlertFailed, TriageContext
+from services.triage.state import IncidentState, PartitionState, duration_ms, from_ms
+from services.triage.statelog import PartitionLoader
 from services.triage.worker import build_chain
 from shared.history import History
 from shared.messages import Alert, Incident
@@ -111,6 +113,8 @@ class Run:
     revisions: list[tuple[datetime, Incident]] = field(default_factory=list)
     placements: list[Placement] = field(default_factory=list)
     paging: Paging = field(default_factory=Paging)
+    # Alerts a correlation step failed on, which the worker would quarantine.
+    set_aside: list[tuple[Alert, str]] = field(default_factory=list)
 
     @property
     def unique_alerts(self) -> int:
@@ -154,6 +158,7 @@ class Run:
             "incidents": incidents,
             "merged": sum(1 for i in latest.values() if i.merged_into is not None),
             "opened_and_merged_unseen": len({p.incident for p in self.placements} - set(latest)),
+            "set_aside": len(self.set_aside),
             "compression": round(1 - incidents / self.alerts_in, 4) if self.alerts_in else 0.0,
             "compression_unique": (
                 round(1 - incidents / self.unique_alerts, 4) if self.unique_alerts else 0.0
@@ -248,14 +253,38 @@ async def replay(config: CorralConfig, history: History, probe: Probe | None = N
     run = Run(len(history.alerts), first_seen)
     states: dict[int, PartitionState] = {}
 
+    changelogs: dict[int, dict[str, Any]] = {}
+
     async def process(ctx: TriageContext, at: datetime) -> None:
         await chain.process(ctx)
+        changelog = changelogs.setdefault(ctx.partition, {})
         for record in ctx.records:
             if record.topic == INCIDENTS:
                 incident = record.value
                 assert isinstance(incident, Incident)
                 run.revisions.append((at, incident))
                 notify.offer(incident, at)
+            else:
+                changelog[str(record.key)] = record.value
+
+    async def process_batch(partition: int, batch: list[tuple[Alert, str]], at: datetime) -> None:
+        """As the worker does: an alert a correlation step fails on is set
+        aside, and the batch runs again without it on the state restored
+        from the changelog."""
+        while True:
+            placed = len(recorder.placements)
+            reader = _Reader(batch)
+            state = states.setdefault(partition, PartitionState())
+            try:
+                await process(TriageContext(partition, state, reader), at)
+                return
+            except AlertFailed as failure:
+                assert reader.current is not None
+                culprit = reader.current
+                run.set_aside.append((culprit[0], repr(failure.__cause__ or failure)))
+                batch = [item for item in batch if item is not culprit]
+                del recorder.placements[placed:]
+                states[partition] = _restore(changelogs.get(partition, {}), settings)
 
     async def run_timers(until: datetime, inclusive: bool = False) -> None:
         """Ticks at each timer's due time before ``until``, earliest first."""
@@ -277,8 +306,7 @@ async def replay(config: CorralConfig, history: History, probe: Probe | None = N
     keyed = history.keyed(config.ingest.key_labels)
     for at, partition, batch in _batches(keyed, config.kafka.partitions):
         await run_timers(at)
-        state = states.setdefault(partition, PartitionState())
-        await process(TriageContext(partition, state, iter(batch)), at)
+        await process_batch(partition, batch, at)
         last = at
     if last is not None:
         await run_timers(last + _horizon(config), inclusive=True)
@@ -286,6 +314,29 @@ async def replay(config: CorralConfig, history: History, probe: Probe | None = N
     run.placements = recorder.placements
     run.paging = notify.paging
     return run
+
+
+class _Reader:
+    """A batch's alerts, remembering the one being read."""
+
+    def __init__(self, batch: list[tuple[Alert, str]]):
+        self.batch = batch
+        self.current: tuple[Alert, str] | None = None
+
+    def __iter__(self) -> Iterator[tuple[Alert, str]]:
+        for item in self.batch:
+            self.current = item
+            yield item
+        self.current = None
+
+
+def _restore(changelog: dict[str, Any], settings: TriageSettings) -> PartitionState:
+    loader = PartitionLoader(
+        duration_ms(settings.flapping.settle), duration_ms(settings.lifecycle.retention)
+    )
+    for key, value in changelog.items():
+        loader.apply(key, None if value is None else value.to_bytes())
+    return loader.build()
 
 
 def _horizon(config: CorralConfig) -> timedelta:

@@ -162,6 +162,8 @@ def format_report(report: Report) -> list[str]:
     for priority in priorities:
         row(f"  {priority}", lambda r, k=priority: str(r["pages_by_priority"].get(k, 0)))
     row("updates / resolves", lambda r: f"{r['updates']} / {r['resolves']}")
+    if any(r["set_aside"] for r in runs):
+        row("alerts set aside (a bug)", lambda r: str(r["set_aside"]))
     if all("truth" in r for r in runs):
         row(
             "precision / recall / F1",

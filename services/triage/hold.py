@@ -53,6 +53,8 @@ class HoldStage:
     """Keeps the revisions of held incidents back (and of those merged while
     held, which nobody heard of and need not hear of)."""
 
+    name = "hold"
+
     async def process(self, ctx: TriageContext) -> None:
         held = [i for i, incident in ctx.changed.items() if incident.announce_at is not None]
         for incident_id in held:

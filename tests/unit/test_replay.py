@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -186,3 +187,28 @@ def test_each_command_explains_itself(
 ) -> None:
     assert corral(*command, "--help") == 0
     assert "--from" in capsys.readouterr().out or command == ["alerts", "export"]
+
+
+async def test_an_alert_a_step_fails_on_is_set_aside_as_the_worker_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.triage.scope import ScopePolicy
+
+    plain = ScopePolicy.process
+
+    def fragile(self: ScopePolicy, ctx: Any, event: Any) -> bool:
+        if event.alert.labels.get("pod") == "auth-1":
+            raise RuntimeError("a bug")
+        return plain(self, ctx, event)
+
+    monkeypatch.setattr(ScopePolicy, "process", fragile)
+    # The failing pod arrives in one webhook with another: that one still counts.
+    recording = Recording().fire(0, PODS[0]).fire(20, PODS[1], PODS[2]).fire(120, CRON)
+    history = read_history([recording.write(tmp_path / "h.jsonl")])
+    run = await replay(CorralConfig.model_validate({"triage": SCORING}), history)
+    assert [(a.labels["pod"], why) for a, why in run.set_aside] == [
+        ("auth-1", "RuntimeError('a bug')")
+    ]
+    placed = {p.labels.get("pod") or p.labels["alertname"] for p in run.placements}
+    assert placed == {"shop-1", "web-1", "JobFailed"}
+    assert run.summary()["set_aside"] == 1
