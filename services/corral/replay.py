@@ -344,6 +344,7 @@ def _horizon(config: CorralConfig) -> timedelta:
     triage = config.triage
     return (
         triage.causes.hold
+        + triage.lifecycle.resolve_timeout
         + triage.lifecycle.quiet_period
         + triage.flapping.settle
         + timedelta(seconds=1)
