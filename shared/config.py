@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, Literal, Self, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from shared.durations import Duration
 
@@ -248,6 +255,23 @@ class LogSettings(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class WebSettings(StrictModel):
+    config_file: str | None = Field(
+        default=None,
+        description="Web configuration file in Prometheus' format (TLS, basic auth users, "
+        "bearer tokens, roles); `--web.config.file` on the command line. None: plain HTTP, "
+        "no authentication, as Prometheus without one.",
+    )
+
+    @field_validator("config_file")
+    @classmethod
+    def _valid(cls, value: str | None) -> str | None:
+        from shared.web.config import load_web_config  # shared.web builds on this module
+
+        load_web_config(value)  # ConfigError naming the web config's own file and line
+        return value
+
+
 class CommonConfig(BaseModel):
     """What every worker reads. Workers ignore other services' sections;
     ``corral check-config`` validates all of them strictly."""
@@ -255,3 +279,4 @@ class CommonConfig(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     kafka: KafkaSettings = KafkaSettings()
     log: LogSettings = LogSettings()
+    web: WebSettings = WebSettings()

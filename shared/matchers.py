@@ -2,7 +2,8 @@
 
 Routes, silences, inhibition-style correlation rules and severity rules all
 select alerts the way Alertmanager does, so one implementation serves them
-all. Semantics follow Alertmanager: regexes are anchored at both ends, and a
+all. Semantics follow Alertmanager: regexes are RE2 (``shared.regex``: linear
+time, whatever a silence or route supplies) anchored at both ends, and a
 missing label matches as the empty string (``team=""`` selects alerts without
 a team label).
 """
@@ -16,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from pydantic import AfterValidator
+
+from shared.regex import Pattern
 
 _NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
 _MATCHER = re.compile(
@@ -37,17 +40,12 @@ class Matcher:
     name: str
     type: MatchType
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _regex: Pattern | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def create(cls, name: str, type: MatchType | str, value: str) -> Matcher:
         kind = MatchType(type)
-        regex = None
-        if kind in (MatchType.REGEX, MatchType.NOT_REGEX):
-            try:
-                regex = re.compile(f"^(?:{value})$", re.DOTALL)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        regex = Pattern(value) if kind in (MatchType.REGEX, MatchType.NOT_REGEX) else None
         return cls(name, kind, value, regex)
 
     def matches(self, value: str) -> bool:
@@ -58,10 +56,10 @@ class Matcher:
                 return value != self.value
             case MatchType.REGEX:
                 assert self._regex is not None
-                return self._regex.match(value) is not None
+                return self._regex.fullmatch(value)
             case MatchType.NOT_REGEX:
                 assert self._regex is not None
-                return self._regex.match(value) is None
+                return not self._regex.fullmatch(value)
 
     def __str__(self) -> str:
         escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

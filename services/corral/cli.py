@@ -9,7 +9,13 @@ from collections.abc import Sequence
 from services.ingest import commands as ingest_commands
 from services.notify import commands as notify_commands
 from services.triage import commands as triage_commands
-from shared.cli import Subcommands, config_path, with_config
+from shared.cli import (
+    Subcommands,
+    apply_web_config_flag,
+    config_path,
+    with_config,
+    with_web_config,
+)
 from shared.config import ConfigError
 from shared.logging import configure_logging
 
@@ -18,6 +24,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     from services.corral import config, up
 
     path = config_path(args)
+    apply_web_config_flag(args)
     settings = config.load(path)
     configure_logging(settings.log.level, "corral")
     return up.up(settings, path)
@@ -39,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add(
         "up", cmd_up, "Run the whole pipeline here (embedded broker unless Kafka is configured)."
     )
-    with_config(up)
+    with_web_config(with_config(up))
     check = commands.add("check-config", cmd_check_config, "Validate a config before deploying it.")
     check.add_argument("path", metavar="PATH")
     for service in (ingest_commands, triage_commands, notify_commands):

@@ -8,14 +8,20 @@ it appears in the body the operator is looking at.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, field_validator
 
+from services.ingest.config import IngestLimits
+
+LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 # Alertmanager's own label name rule, checked by pydantic-core (no Python call per label).
-LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+LabelName = Annotated[str, StringConstraints(pattern=LABEL_NAME)]
 LabelSet = dict[LabelName, str]
+# Alertmanager's fingerprint: 64 bits as 16 lower-case hex digits.
+Fingerprint = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
 
 
 class _Body(BaseModel):
@@ -29,7 +35,7 @@ class WebhookAlert(_Body):
     starts_at: datetime | None = Field(default=None, alias="startsAt")
     ends_at: datetime | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
-    fingerprint: str | None = None
+    fingerprint: Fingerprint | None = None
 
 
 class WebhookPayload(_Body):
@@ -64,3 +70,50 @@ class PostableAlert(_Body):
 
 class PostableAlerts(RootModel[list[PostableAlert]]):
     pass
+
+
+@dataclass(frozen=True)
+class BoundedBodies:
+    """The two body models with ``ingest.limits`` applied, checked by pydantic-core
+    while it parses (no second pass over the alerts in Python)."""
+
+    webhook: type[WebhookPayload]
+    api_v2: type[PostableAlerts]
+
+
+def bounded_bodies(limits: IngestLimits) -> BoundedBodies:
+    name = StringConstraints(max_length=limits.max_label_name_length)
+    label_set: Any = Annotated[
+        dict[
+            Annotated[str, StringConstraints(pattern=LABEL_NAME), name],
+            Annotated[str, StringConstraints(max_length=limits.max_label_value_length)],
+        ],
+        Field(min_length=1, max_length=limits.max_labels_per_alert),
+    ]
+    annotation_set: Any = Annotated[
+        dict[
+            Annotated[str, name],
+            Annotated[str, StringConstraints(max_length=limits.max_annotation_value_length)],
+        ],
+        Field(max_length=limits.max_annotations_per_alert),
+    ]
+    bounded_url: Any = Annotated[str, StringConstraints(max_length=limits.max_url_length)]
+
+    class BoundedWebhookAlert(WebhookAlert):
+        labels: label_set
+        annotations: annotation_set = Field(default_factory=dict)
+        generator_url: bounded_url = Field(default="", alias="generatorURL")
+
+    class BoundedWebhookPayload(WebhookPayload):
+        external_url: bounded_url = Field(default="", alias="externalURL")
+        alerts: list[BoundedWebhookAlert] = Field(max_length=limits.max_alerts_per_request)  # type: ignore[assignment]
+
+    class BoundedPostableAlert(PostableAlert):
+        labels: label_set
+        annotations: annotation_set = Field(default_factory=dict)
+        generator_url: bounded_url = Field(default="", alias="generatorURL")
+
+    class BoundedPostableAlerts(PostableAlerts):
+        root: Annotated[list[BoundedPostableAlert], Field(max_length=limits.max_alerts_per_request)]
+
+    return BoundedBodies(BoundedWebhookPayload, BoundedPostableAlerts)

@@ -167,6 +167,23 @@ class RetrySettings(StrictModel):
     )
 
 
+class SilenceLimits(StrictModel):
+    """Bounds on the silences API: over one, 413 (body) or 422 naming the field."""
+
+    max_silences: int = Field(
+        default=10_000, ge=1, description="Active and pending silences at once."
+    )
+    max_matchers: int = Field(default=32, ge=1, description="Matchers in one silence.")
+    max_matcher_length: int = Field(
+        default=1024, ge=16, description="Characters of one matcher's value (or text)."
+    )
+    max_duration: Duration = Field(
+        default="366d", validate_default=True, description="From startsAt to endsAt."
+    )
+    max_comment_length: int = Field(default=4096, ge=16)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+
 class NotifySettings(StrictModel):
     listen: str = Field(default="127.0.0.1:9097", pattern=r"^[^:]*:\d+$")
     group_id: str = "corral-notify"
@@ -179,6 +196,7 @@ class NotifySettings(StrictModel):
         description="Jinja2 files whose macros and blocks the template fields can import.",
     )
     retry: RetrySettings = RetrySettings()
+    silences: SilenceLimits = SilenceLimits()
     shutdown_grace: Duration = Field(
         default="5s",
         validate_default=True,

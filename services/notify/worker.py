@@ -44,6 +44,7 @@ from shared.kafka.publisher import Publisher, Record
 from shared.kafka.topics import ensure_topics
 from shared.messages import Incident
 from shared.messages.notification import remember_encoding
+from shared.web.guard import WebSecurity
 
 log = structlog.get_logger(__name__)
 
@@ -58,7 +59,7 @@ class NotifyWorker:
         self.templates = Templates(settings.templates)
         self.sent = SentLog(config.kafka, config.kafka.topics.notify_sent)
         self.silences = SilenceStore()
-        self.api = SilenceApi(self.silences, config.kafka.topics.silences)
+        self.api = SilenceApi(self.silences, config.kafka.topics.silences, settings.silences)
         self.limiters = {r.name: Limiter(r.limits) for r in settings.receivers}
         self.integrations: dict[str, list[Integration]] = {}
         self.dispatcher: Dispatcher | None = None
@@ -68,10 +69,8 @@ class NotifyWorker:
         self.loop: ConsumerLoop | None = None
         self._silences_seen = -1
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.add_routes(self.api.routes())
-        return app
+    def app(self, security: WebSecurity | None = None) -> web.Application:
+        return self.api.application(security or WebSecurity())
 
     async def start(self) -> None:
         kafka = self.config.kafka
