@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from services.ingest import commands as ingest_commands
 from services.notify import commands as notify_commands
@@ -18,6 +19,7 @@ from shared.cli import (
 )
 from shared.config import ConfigError
 from shared.logging import configure_logging
+from shared.web import commands as web_commands
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -31,10 +33,19 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validates without printing any value of the config, so never a secret."""
     from services.corral import config
+    from shared.web.config import load_web_config
 
-    config.load(args.path, env={})
-    print(f"{args.path}: OK")
+    settings = config.load(args.path, env={})
+    web = settings.web.config_file
+    if web is not None and Path(web).exists():
+        load_web_config(web)
+        print(f"{args.path}: OK (web config {web}: OK)")
+    elif web is not None:
+        print(f"{args.path}: OK (web config {web} is not on this machine: not checked)")
+    else:
+        print(f"{args.path}: OK")
     return 0
 
 
@@ -49,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     with_web_config(with_config(up))
     check = commands.add("check-config", cmd_check_config, "Validate a config before deploying it.")
     check.add_argument("path", metavar="PATH")
-    for service in (ingest_commands, triage_commands, notify_commands):
+    for service in (ingest_commands, triage_commands, notify_commands, web_commands):
         service.register(commands)
     return parser
 
