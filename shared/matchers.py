@@ -16,15 +16,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import re2
 from pydantic import AfterValidator
 
 from shared.regex import Pattern
 
+
+def _parser_options() -> re2.Options:
+    options = re2.Options()
+    options.dot_nl = True
+    options.log_errors = False
+    return options
+
+
 _NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
-_MATCHER = re.compile(
+# Parsed with RE2 too: the text comes from silences' API bodies, and under
+# Python's re this pattern backtracks quadratically on runs of spaces.
+_MATCHER = re2.compile(
     rf"""^\s*(?P<name>{_NAME}|"(?:[^"\\]|\\.)*")\s*(?P<op>=~|!~|!=|=)\s*"""
     rf"""(?P<value>"(?:[^"\\]|\\.)*"|[^"]*?)\s*$""",
-    re.DOTALL,
+    _parser_options(),
 )
 
 

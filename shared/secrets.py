@@ -55,8 +55,7 @@ def redact(text: str) -> str:
 
 def _host_only(match: re.Match[str]) -> str:
     scheme, host = match.group(1), match.group(2)
-    rest = match.group(0)[len(scheme) :]
-    return scheme + host if rest == host else f"{scheme}{host}/{REDACTED}"
+    return scheme + host if match.end(2) == match.end(0) else f"{scheme}{host}/{REDACTED}"
 
 
 class SecretFile:

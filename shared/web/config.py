@@ -37,9 +37,9 @@ import hashlib
 import re
 import ssl
 from pathlib import Path
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from shared.config import ConfigError, StrictModel, read_yaml, validate
 
@@ -135,26 +135,25 @@ class BearerToken(StrictModel):
         return hashlib.sha256(token.encode()).digest()
 
 
-BCRYPT_HASH = r"^\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}$"
+BCRYPT_HASH = re.compile(r"^\$2[abxy]?\$\d{2}\$[./A-Za-z0-9]{53}$")
+
+
+def _bcrypt(hashed: str) -> str:
+    if not BCRYPT_HASH.match(hashed):
+        # The value itself is left out of the message on purpose.
+        raise ValueError(
+            "not a bcrypt hash (make one with `corral web hash-password` or htpasswd -nBC 10)"
+        )
+    return hashed
 
 
 class WebConfig(StrictModel):
     tls_server_config: TlsServerConfig | None = None
-    basic_auth_users: dict[str, str] = Field(default_factory=dict)
+    basic_auth_users: dict[str, Annotated[str, AfterValidator(_bcrypt)]] = Field(
+        default_factory=dict
+    )
     bearer_tokens: dict[str, BearerToken] = Field(default_factory=dict)
     roles: dict[str, list[Role]] | None = None
-
-    @field_validator("basic_auth_users")
-    @classmethod
-    def _bcrypt(cls, users: dict[str, str]) -> dict[str, str]:
-        for user, hashed in users.items():
-            if not re.match(BCRYPT_HASH, hashed or ""):
-                # The hash itself is left out of the message on purpose.
-                raise ValueError(
-                    f"basic_auth_users.{user}: not a bcrypt hash "
-                    "(make one with `corral web hash-password` or htpasswd -nBC 10)"
-                )
-        return users
 
     @model_validator(mode="after")
     def _principals(self) -> Self:
