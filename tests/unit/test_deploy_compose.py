@@ -155,7 +155,8 @@ def test_dockerfile_copies_every_package_and_runs_corral_unprivileged() -> None:
     for pattern in re.findall(r'"(\w+)\*"', packages.group(1)):
         assert f"COPY {pattern} ./{pattern}" in dockerfile
         assert f"!{pattern}" in (ROOT / ".dockerignore").read_text()
-    assert "--constraint requirements.lock" in dockerfile
+    assert "--require-hashes -r requirements.lock" in dockerfile
+    assert "--no-deps ." in dockerfile
     assert 'ENTRYPOINT ["corral"]' in dockerfile
     user = re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)
     assert user and user[-1].isdigit() and user[-1] != "0"
