@@ -54,6 +54,7 @@ def start_worker(
     directory: Path,
     admin: tuple[str, str],
     sender: tuple[str, str],
+    settings: dict[str, object] | None = None,
 ) -> Running:
     web = directory / "web.yml"
     if not web.exists():
@@ -70,7 +71,7 @@ def start_worker(
         )
     port = free_port()
     suffix = kafka.topics.incidents.rsplit(".", 1)[-1]
-    section: dict[str, object] = {"listen": f"127.0.0.1:{port}"}
+    section: dict[str, object] = {"listen": f"127.0.0.1:{port}", **(settings or {})}
     if name == "notify":
         section["group_id"] = f"notify-fuzz-{suffix}"
     config = directory / f"{name}.yml"
