@@ -45,6 +45,11 @@ bench: $(STAMP)
 bench-classifier: $(STAMP)
 	$(BIN)/python -m bench.classifier.run
 
+# The issue's catastrophic silence regex, Python re against RE2 (seconds).
+.PHONY: bench-regex
+bench-regex: $(STAMP)
+	$(BIN)/python -m bench.regex
+
 # Replays an alert storm through ingest, Kafka and triage; prints grouping quality.
 .PHONY: bench-triage
 bench-triage: $(STAMP)

@@ -280,3 +280,36 @@ async def test_smtp_auth_is_never_sent_in_clear_unless_the_config_says_so(
     assert letter.integration == "email/0"
     assert "refusing to send the SMTP password in clear" in letter.reason
     assert not letter.retryable
+
+
+def documented_verify() -> Any:
+    """The receiver-side check from docs/security.md, run as written there."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "security.md").read_text()
+    section = text.split("## Checking a webhook's signature", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/security.md", "exec"), namespace)
+    return namespace["verify"]
+
+
+async def test_the_documented_receiver_accepts_corral_and_refuses_replays(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    (tmp_path / "hmac").write_text("shared-secret-for-docs")
+    hook = await RecordingServer().start()
+    config = one_receiver(
+        "hook", webhook_configs=[{"url": hook.url(), "hmac_secret_file": str(tmp_path / "hmac")}]
+    )
+    await publish(kafka, incident())
+    async with running(notify_worker(kafka, config)):
+        request = await hook.next()
+    await hook.stop()
+    verify = documented_verify()
+    secret = b"shared-secret-for-docs"
+    assert verify(secret, request.headers, request.body)
+    sent = int(request.headers["X-Corral-Timestamp"])
+    assert not verify(secret, request.headers, request.body, now=sent + 600)  # a replay
+    assert not verify(secret, request.headers, request.body.replace(b"inc-1", b"inc-2"))
+    assert not verify(b"another secret", request.headers, request.body)
+    forged = {**request.headers, "X-Corral-Timestamp": str(sent + 1)}
+    assert not verify(secret, forged, request.body)
