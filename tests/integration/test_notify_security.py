@@ -112,29 +112,12 @@ async def test_a_missing_secret_file_stops_the_worker_naming_it(
     await worker.close()
 
 
-class RedirectLoop:
+class RedirectLoop(RecordingServer):
     """A Slack stand-in that redirects every request to itself: aiohttp gives
     up with an error whose text holds the whole URL, token and all."""
 
-    def __init__(self) -> None:
-        self.runner: web.AppRunner | None = None
-        self.port = 0
-
-    async def start(self) -> RedirectLoop:
-        from shared.service import bound_port, start_http
-
-        async def loop(request: web.Request) -> web.Response:
-            raise web.HTTPFound(str(request.url))
-
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", loop)
-        self.runner = await start_http(app, "127.0.0.1:0")
-        self.port = bound_port(self.runner)
-        return self
-
-    async def stop(self) -> None:
-        if self.runner is not None:
-            await self.runner.cleanup()
+    async def _handle(self, request: web.Request) -> web.Response:
+        raise web.HTTPFound(str(request.url))
 
 
 async def test_a_planted_secret_reaches_neither_logs_nor_dead_letters(
