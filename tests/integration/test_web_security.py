@@ -363,3 +363,40 @@ async def test_silences_api_needs_the_admin_role_json_and_bounded_re2_matchers(
         assert "notify.silences.max_silences" in answer["error"]
         status, listed, _ = await call("GET", silences, headers=basic("oncall"))
         assert status == 200 and len(listed) == 2
+
+
+async def test_corral_silence_uses_an_http_config_file_as_amtool_does(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    from tests.integration.test_notify_delivery import corral
+
+    ca = CertificateAuthority(tmp_path)
+    server = ca.issue("notify", server=True)
+    tls = {"cert_file": str(server.cert), "key_file": str(server.key)}
+    security = WebSecurity.load(write_web_config(tmp_path, tls_server_config=tls))
+    (tmp_path / "oncall.password").write_text(PASSWORDS["oncall"])
+    http_config = tmp_path / "http.yml"
+    http_config.write_text(
+        yaml.safe_dump(
+            {
+                "basic_auth": {
+                    "username": "oncall",
+                    "password_file": str(tmp_path / "oncall.password"),
+                },
+                "tls_config": {"ca_file": str(ca.cert_file)},
+            }
+        )
+    )
+    add = ["silence", "add", "--comment", "disk swap", 'instance="db-1"']
+    async with notify(kafka, security) as url:
+        code, output = await corral(*add, "--url", url, "--http.config.file", str(http_config))
+        assert code == 0, output
+        code, output = await corral(
+            "silence", "query", "--url", url, "--http.config.file", str(http_config)
+        )
+        assert code == 0 and "disk swap" in output
+        # Without credentials the CLI says what the worker said.
+        insecure = tmp_path / "no-auth.yml"
+        insecure.write_text(yaml.safe_dump({"tls_config": {"ca_file": str(ca.cert_file)}}))
+        code, output = await corral(*add, "--url", url, "--http.config.file", str(insecure))
+        assert code == 1 and "authentication required" in output

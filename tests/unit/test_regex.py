@@ -4,11 +4,15 @@ Python's catastrophic cases are ordinary."""
 from __future__ import annotations
 
 import contextlib
+from pathlib import Path
 
+import pytest
 import re2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from services.corral import config as corral_config
+from shared.config import ConfigError
 from shared.matchers import parse_matcher
 from shared.regex import Pattern
 
@@ -59,3 +63,13 @@ def test_anchored_as_alertmanager_anchors() -> None:
 def test_the_matcher_parser_never_crashes(text: str) -> None:
     with contextlib.suppress(ValueError):
         parse_matcher(text)
+
+
+def test_a_pattern_re2_refuses_is_a_file_and_line_error(tmp_path: Path) -> None:
+    config = tmp_path / "corral.yml"
+    config.write_text(
+        "notify:\n  route:\n    receiver: log\n    routes:\n"
+        "      - matchers: ['team=~\"(?!db).*\"']\n        receiver: log\n"
+    )
+    with pytest.raises(ConfigError, match=r"corral\.yml:5: .*invalid regular expression"):
+        corral_config.load(config, env={})
