@@ -16,11 +16,14 @@ and Kubernetes probes need no credentials; ``/metrics`` needs the
 
 from __future__ import annotations
 
+import asyncio
+import os
 import ssl
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import structlog
 from aiohttp import web
 
 from shared.web.auth import Authenticator, Principal, Refusal
@@ -29,7 +32,10 @@ from shared.web.errors import error_response
 from shared.web.metrics import HTTP_REFUSED
 from shared.web.tls import server_context
 
+log = structlog.get_logger(__name__)
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CERTIFICATE_CHECK_SECONDS = 30.0
 OnRefused = Callable[[web.Request, str], None]
 
 OPEN = "open"
@@ -154,11 +160,48 @@ class WebSecurity:
 
     def __post_init__(self) -> None:
         self.authenticator = Authenticator(self.config)
-        self.ssl_context: ssl.SSLContext | None = (
-            server_context(self.config.tls_server_config)
-            if self.config.tls_server_config is not None
-            else None
-        )
+        tls = self.config.tls_server_config
+        self.ssl_context: ssl.SSLContext | None = None
+        self._stamp: tuple[tuple[int, int], ...] = ()
+        if tls is not None:
+            self.ssl_context = server_context(tls)
+            self._stamp = self._certificate_stamp()
+
+    def _certificate_stamp(self) -> tuple[tuple[int, int], ...]:
+        tls = self.config.tls_server_config
+        assert tls is not None
+        stamps = []
+        for path in (tls.cert_file, tls.key_file, tls.client_ca_file):
+            if path is not None:
+                stat = os.stat(path)
+                stamps.append((stat.st_ino, stat.st_mtime_ns))
+        return tuple(stamps)
+
+    def reload_certificates(self) -> bool:
+        """Load certificate, key and client CA again if a file changed (cert-manager
+        and Kubernetes rewrite them in place); new connections get them, open ones
+        keep theirs. A half-written pair is retried at the next look."""
+        tls = self.config.tls_server_config
+        if tls is None or self.ssl_context is None:
+            return False
+        try:
+            stamp = self._certificate_stamp()
+            if stamp == self._stamp:
+                return False
+            self.ssl_context.load_cert_chain(tls.cert_file, tls.key_file)
+            if tls.client_ca_file is not None:
+                self.ssl_context.load_verify_locations(cafile=tls.client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("TLS certificate not reloaded; keeping the loaded one", error=str(exc))
+            return False
+        self._stamp = stamp
+        log.info("TLS certificate reloaded", cert_file=tls.cert_file)
+        return True
+
+    async def watch_certificates(self, interval: float = CERTIFICATE_CHECK_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.reload_certificates()
 
     @classmethod
     def load(cls, path: str | Path | None) -> WebSecurity:

@@ -9,6 +9,7 @@ refused request reached Kafka.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -400,3 +401,34 @@ async def test_corral_silence_uses_an_http_config_file_as_amtool_does(
         insecure.write_text(yaml.safe_dump({"tls_config": {"ca_file": str(ca.cert_file)}}))
         code, output = await corral(*add, "--url", url, "--http.config.file", str(insecure))
         assert code == 1 and "authentication required" in output
+
+
+async def test_a_renewed_certificate_is_served_without_a_restart(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    ca = CertificateAuthority(tmp_path)
+    old, new = ca.issue("ingest-old", server=True), ca.issue("ingest-new", server=True)
+    cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
+    cert.write_bytes(old.cert.read_bytes())
+    key.write_bytes(old.key.read_bytes())
+    security = WebSecurity.load(
+        write_web_config(tmp_path, tls_server_config={"cert_file": str(cert), "key_file": str(key)})
+    )
+    context = ssl.create_default_context(cafile=str(ca.cert_file))
+
+    async def served_name(port: int) -> str:
+        _, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+        subject = dict(item[0] for item in writer.get_extra_info("peercert")["subject"])
+        writer.close()
+        await writer.wait_closed()
+        return str(subject["commonName"])
+
+    async with ingest(kafka, security) as url:
+        port = int(url.rsplit(":", 1)[1])
+        assert await served_name(port) == "ingest-old"
+        assert not security.reload_certificates()  # nothing changed
+        # As cert-manager renews: the files are rewritten in place.
+        cert.write_bytes(new.cert.read_bytes())
+        key.write_bytes(new.key.read_bytes())
+        assert security.reload_certificates()
+        assert await served_name(port) == "ingest-new"
