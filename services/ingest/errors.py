@@ -6,6 +6,7 @@ from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from shared.web.errors import error_response
 
@@ -54,14 +55,16 @@ def _limit(loc: tuple[Any, ...], error_type: str) -> str | None:
     return _LIMITS.get((names[-1], "value"))
 
 
-def _describe(error: dict[str, Any]) -> dict[str, str]:
+def _describe(error: ErrorDetails) -> dict[str, str]:
     loc, message = tuple(error["loc"]), error["msg"]
     setting = _limit(loc, error["type"])
     if loc and loc[-1] == "[key]":
         # pydantic reports a bad dict key as (..., key, "[key]").
         loc = loc[:-1]
         if setting is None:
-            message = f"invalid label name {_shown(loc[-1])!r}: must match [a-zA-Z_][a-zA-Z0-9_]*"
+            message = (
+                f"invalid label name {_shown(str(loc[-1]))!r}: must match [a-zA-Z_][a-zA-Z0-9_]*"
+            )
     if setting is not None:
         message = f"{message} (ingest.limits.{setting})"
     return {"field": field_path(loc), "message": message}

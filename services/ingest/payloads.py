@@ -114,6 +114,8 @@ def bounded_bodies(limits: IngestLimits) -> BoundedBodies:
         generator_url: bounded_url = Field(default="", alias="generatorURL")
 
     class BoundedPostableAlerts(PostableAlerts):
-        root: Annotated[list[BoundedPostableAlert], Field(max_length=limits.max_alerts_per_request)]
+        root: Annotated[  # type: ignore[assignment]
+            list[BoundedPostableAlert], Field(max_length=limits.max_alerts_per_request)
+        ]
 
     return BoundedBodies(BoundedWebhookPayload, BoundedPostableAlerts)

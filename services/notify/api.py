@@ -130,6 +130,7 @@ def _field(loc: tuple[Any, ...]) -> str:
 def bounded_silence(limits: SilenceLimits) -> type[PostableSilence]:
     """``PostableSilence`` with ``notify.silences`` limits, checked while parsing."""
     length = limits.max_matcher_length
+    BoundedText = Annotated[str, StringConstraints(max_length=2 * length)]
 
     class BoundedMatcher(MatcherObject):
         name: str = Field(min_length=1, max_length=length)
@@ -137,9 +138,9 @@ def bounded_silence(limits: SilenceLimits) -> type[PostableSilence]:
 
     class BoundedSilence(PostableSilence):
         id: str | None = Field(default=None, max_length=128)
-        matchers: list[  # type: ignore[assignment]
-            BoundedMatcher | Annotated[str, StringConstraints(max_length=2 * length)]
-        ] = Field(min_length=1, max_length=limits.max_matchers)
+        matchers: list[BoundedMatcher | BoundedText] = Field(  # type: ignore[assignment]
+            min_length=1, max_length=limits.max_matchers
+        )
         createdBy: str = Field(min_length=1, max_length=256)
         comment: str = Field(min_length=1, max_length=limits.max_comment_length)
 
