@@ -26,7 +26,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from shared.web.auth import Authenticator, Principal, Refusal
+from shared.web.auth import Authenticator, Refusal
 from shared.web.config import Role, WebConfig, load_web_config
 from shared.web.errors import error_response
 from shared.web.metrics import HTTP_REFUSED
@@ -52,7 +52,6 @@ COMMON_ACCESS: dict[str, Access] = {
     "/api/openapi.json": ANY,
 }
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-PRINCIPAL = web.RequestKey("corral_principal", Principal)
 
 
 @dataclass
@@ -103,7 +102,6 @@ class Guard:
                     403, f"{found.name!r} does not have the {access} role", field="Authorization"
                 ),
             )
-        request[PRINCIPAL] = found
         return None
 
     def _too_large(self, request: web.Request) -> web.Response:
