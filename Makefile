@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint docs bench bench-classifier clean lock audit
+.PHONY: run test lint docs bench bench-classifier chaos clean lock audit
 
 # Every dependency at the version and with the hashes of requirements-dev.lock
 # (pip refuses a file whose hash differs); then Corral itself, editable.
@@ -39,6 +39,12 @@ docs: $(STAMP)
 # (several minutes; prints the figures and writes bench/results/perf-*.json).
 bench: $(STAMP)
 	$(BIN)/python -m bench.perf
+
+# Fault campaign: an alert storm through all three workers while each is
+# killed, the broker stalls and poison records arrive; checks that nothing was
+# lost or paged twice (about two minutes; docs/reliability.md).
+chaos: $(STAMP)
+	$(BIN)/python -m bench.chaos $(if $(SEED),--seed $(SEED))
 
 # Cross-corpus macro-F1 of the severity classifier against a TF-IDF + logistic
 # regression baseline, and its throughput (reads ../shared/data/rules/).

@@ -179,6 +179,19 @@ class TopicNames(StrictModel):
     dead_letters: str = "corral.notify.dead-letters"
     notify_sent: str = "corral.notify.sent"
     triage_state: str = "corral.triage.state"
+    quarantine: str = "corral.quarantine"
+
+
+class TopicRetention(StrictModel):
+    """How long each topic keeps records (Kafka's `retention.ms`), applied
+    when Corral creates it; unset, the broker's default (7 days on Kafka).
+    Compacted topics (state, sent log, silences) keep each key's latest value."""
+
+    alerts: Duration | None = None
+    incidents: Duration | None = None
+    feedback: Duration | None = None
+    dead_letters: Duration | None = None
+    quarantine: Duration | None = None
 
 
 class KafkaSettings(StrictModel):
@@ -196,8 +209,31 @@ class KafkaSettings(StrictModel):
     ssl_keyfile: str | None = None
     topics: TopicNames = TopicNames()
     partitions: int = Field(default=6, ge=1, description="Partitions of topics Corral creates.")
-    replication_factor: int = Field(default=1, ge=1)
+    replication_factor: int = Field(
+        default=1,
+        ge=1,
+        description="Replicas of each topic Corral creates; 3 on a production cluster.",
+    )
+    min_insync_replicas: int | None = Field(
+        default=None,
+        ge=1,
+        description="Topics' min.insync.replicas: with acks=all, a write counts once this "
+        "many replicas have it (2 of 3 in production). Unset: the broker's default.",
+    )
+    max_message_bytes: int = Field(
+        default=1_048_588,
+        ge=64 * 1024,
+        description="Largest record Corral writes, and the max.message.bytes of topics it "
+        "creates; a larger output is quarantined, a larger alert refused with 413.",
+    )
+    retention: TopicRetention = TopicRetention()
     create_topics: bool = True
+    stall_timeout: Duration = Field(
+        default="2m",
+        validate_default=True,
+        description="A consumer that made no progress on a partition for this long while "
+        "records wait there reports not ready.",
+    )
     linger: Duration = Field(
         default="2ms",
         validate_default=True,
@@ -246,6 +282,19 @@ class KafkaSettings(StrictModel):
             )
         if self.ssl_keyfile is not None and self.ssl_certfile is None:
             raise ValueError("ssl_keyfile needs ssl_certfile (the client certificate)")
+        return self
+
+    @model_validator(mode="after")
+    def _insync_replicas_exist(self) -> Self:
+        """With fewer replicas than min.insync.replicas, every write with
+        acks=all is refused: a config that can never work."""
+        if self.min_insync_replicas is not None and (
+            self.min_insync_replicas > self.replication_factor
+        ):
+            raise ValueError(
+                f"min_insync_replicas ({self.min_insync_replicas}) must not exceed "
+                f"replication_factor ({self.replication_factor})"
+            )
         return self
 
 

@@ -67,6 +67,18 @@ BATCH_SECONDS = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 COMMITS = Counter("corral_offset_commits_total", "Offset commits.", ["group"])
+CONSUMER_STALLED = Gauge(
+    "corral_consumer_stalled_seconds",
+    "Seconds since the consumer last made progress on a partition while records "
+    "wait on it (0 when none wait).",
+    ["group", "topic", "partition"],
+)
+RECORDS_QUARANTINED = Counter(
+    "corral_records_quarantined_total",
+    "Records set aside on the quarantine topic: input a stage failed on, "
+    "or output the broker refused.",
+    ["worker", "stage"],
+)
 
 
 def set_build_info(service: str) -> None:

@@ -7,7 +7,8 @@ from typing import Any
 
 from services.triage.config import TriageSettings
 from services.triage.stages import TriageContext
-from services.triage.state import PartitionState
+from services.triage.state import PartitionState, duration_ms
+from services.triage.statelog import PartitionLoader
 from services.triage.worker import build_chain
 from shared.fingerprint import fingerprint
 from shared.messages import Alert, AlertStatus, Incident
@@ -36,6 +37,7 @@ class Triage:
     """One partition's triage, driven alert by alert (or batch by batch)."""
 
     def __init__(self, boundary: str | None = "c1", **settings: Any):
+        self.given = settings
         self.settings = TriageSettings.model_validate(settings)
         self.chain = build_chain(self.settings, "incidents", "state")
         self.state = PartitionState()
@@ -61,6 +63,18 @@ class Triage:
         self.state_records += [r for r in ctx.records if r.topic == "state"]
         self.revisions += out  # type: ignore[arg-type]
         return out  # type: ignore[return-value]
+
+    def restored(self) -> Triage:
+        """A new worker whose state comes only from this one's changelog records."""
+        loader = PartitionLoader(
+            duration_ms(self.settings.flapping.settle),
+            duration_ms(self.settings.lifecycle.retention),
+        )
+        for record in self.state_records:
+            loader.apply(record.key, None if record.value is None else record.value.to_bytes())
+        again = Triage(self.boundary, **self.given)
+        again.state = loader.build()
+        return again
 
     def latest(self) -> dict[str, Incident]:
         """The newest revision of every incident."""

@@ -23,7 +23,7 @@ from services.ingest.metrics import ALERTS_RECEIVED, ALERTS_REJECTED, REQUEST_SE
 from services.ingest.normalize import NormalizedAlert, from_api_v2, from_webhook
 from services.ingest.openapi import api_document
 from services.ingest.payloads import bounded_bodies
-from services.ingest.sink import AlertSink, Overloaded, Unavailable
+from services.ingest.sink import AlertSink, Overloaded, TooLarge, Unavailable
 from shared.web.config import Role
 from shared.web.errors import error_response
 from shared.web.guard import WebSecurity
@@ -105,7 +105,13 @@ class IngestApp:
             ALERTS_REJECTED.labels(endpoint, "invalid").inc()
             return validation_response(exc)
         try:
-            await self.sink.publish(alerts)
+            await self.sink.publish(alerts, len(body))
+        except TooLarge as exc:
+            ALERTS_REJECTED.labels(endpoint, "too_large").inc()
+            field = f"alerts[{exc.index}]" if endpoint == "alertmanager" else f"[{exc.index}]"
+            return error_response(
+                413, f"{field}: alert too large to store: {exc}; shorten its annotations", field
+            )
         except Overloaded as exc:
             ALERTS_REJECTED.labels(endpoint, "overload").inc()
             return self._unavailable(str(exc))

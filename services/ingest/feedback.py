@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from services.ingest.errors import validation_response
 from services.ingest.metrics import FEEDBACK_RECEIVED
-from services.ingest.sink import AlertSink, Overloaded, Unavailable
+from services.ingest.sink import AlertSink, Overloaded, TooLarge, Unavailable
 from shared.kafka.publisher import Record
 from shared.messages import Feedback, FeedbackVerdict
+from shared.web.errors import error_response
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +61,8 @@ class FeedbackEndpoint:
             return validation_response(exc)
         try:
             await self.sink.publish_records([Record(self.topic, incident_id, feedback)])
+        except TooLarge as exc:
+            return error_response(413, f"feedback too large to store: {exc}", field="comment")
         except (TimeoutError, Overloaded, Unavailable) as exc:
             log.warning("feedback not stored", incident=incident_id, error=str(exc))
             return self.unavailable(f"feedback not stored, retry later: {exc}")

@@ -4,6 +4,12 @@ The number of alerts awaiting acknowledgement is bounded: past the bound,
 requests are refused at once with 503 rather than queued, so an overloaded
 or unreachable broker makes ingest shed load instead of growing without bound
 or letting senders time out silently.
+
+Requests share the producer's batches, so one request giving up (its publish
+timeout) only stops its own wait: the publisher never cancels a batch other
+requests' alerts are in. A record larger than the broker takes is refused
+before anything of its request is written (``TooLarge``, a 413), since
+retrying it could never succeed.
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ from services.ingest.normalize import NormalizedAlert
 from shared.kafka.publisher import Publisher, PublishError, Record
 from shared.partitioning import alert_key
 
+# Bytes an alert's record may have beyond its part of the request body.
+_ADDED_BYTES = 1024
+
 
 class Unavailable(Exception):
     """The broker did not acknowledge the alerts in time."""
@@ -27,6 +36,14 @@ class Overloaded(Exception):
     """Too many alerts already wait for the broker."""
 
 
+class TooLarge(Exception):
+    """A record of the request is larger than the broker accepts."""
+
+    def __init__(self, index: int, reason: str):
+        super().__init__(reason)
+        self.index = index
+
+
 class AlertSink:
     def __init__(self, settings: IngestSettings, topic: str):
         self.settings = settings
@@ -34,24 +51,32 @@ class AlertSink:
         self.publisher: Publisher | None = None
         self.inflight = 0
 
-    async def publish(self, alerts: list[NormalizedAlert]) -> None:
+    async def publish(self, alerts: list[NormalizedAlert], body_size: int) -> None:
         records = [
             Record(self.topic, alert_key(alert.labels, self.settings.key_labels), alert)
             for alert in alerts
         ]
-        await self.publish_records(records)
+        # An alert's record is its part of the body plus a few fields ingest
+        # adds: only a body near the limit can hold one over it.
+        await self.publish_records(records, check_sizes=body_size + _ADDED_BYTES)
 
-    async def publish_records(self, records: list[Record]) -> None:
-        """Any records (alerts, feedback) under the same bound and acknowledgement wait."""
-        if self.publisher is None:
+    async def publish_records(self, records: list[Record], check_sizes: int | None = None) -> None:
+        """Any records (alerts, feedback) under the same bound and acknowledgement wait.
+
+        ``check_sizes``: the most any one record can be, if known; records are
+        checked against the broker's limit only when it may be exceeded."""
+        publisher = self.publisher
+        if publisher is None:
             raise Unavailable("not connected to Kafka yet")
+        if check_sizes is None or check_sizes > publisher.max_record_bytes:
+            self._check_sizes(publisher, records)
         if self.inflight and self.inflight + len(records) > self.settings.max_inflight_alerts:
             raise Overloaded(f"{self.inflight} records already wait for the broker; retry later")
         self.inflight += len(records)
         INFLIGHT_ALERTS.set(self.inflight)
         try:
             await asyncio.wait_for(
-                self.publisher.publish(records), self.settings.publish_timeout.total_seconds()
+                publisher.publish(records), self.settings.publish_timeout.total_seconds()
             )
         except TimeoutError:
             raise Unavailable(
@@ -62,3 +87,12 @@ class AlertSink:
         finally:
             self.inflight -= len(records)
             INFLIGHT_ALERTS.set(self.inflight)
+
+    @staticmethod
+    def _check_sizes(publisher: Publisher, records: list[Record]) -> None:
+        for index, record in enumerate(records):
+            data = record.value.to_bytes() if record.value is not None else None
+            if data is not None and len(data) > publisher.max_record_bytes:
+                reason = publisher.too_large(record.key.encode() if record.key else None, data)
+                if reason is not None:
+                    raise TooLarge(index, reason)

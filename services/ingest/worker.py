@@ -11,8 +11,8 @@ from services.ingest.app import IngestApp
 from services.ingest.config import IngestConfig
 from services.ingest.sink import AlertSink
 from shared.kafka.clients import new_producer
-from shared.kafka.publisher import Publisher
-from shared.kafka.topics import ensure_topics
+from shared.kafka.publisher import Publisher, limits
+from shared.kafka.topics import prepare_topics
 from shared.web.guard import WebSecurity
 
 
@@ -29,11 +29,10 @@ class IngestWorker:
         return IngestApp(self.config.ingest, self.sink, kafka.topics.feedback).build(security)
 
     async def start(self) -> None:
-        if self.config.kafka.create_topics:
-            await ensure_topics(self.config.kafka)
+        await prepare_topics(self.config.kafka)
         self.producer = new_producer(self.config.kafka)
         await self.producer.start()
-        self.sink.publisher = Publisher(self.producer)
+        self.sink.publisher = Publisher(self.producer, **limits(self.config.kafka))
 
     async def run(self, stop: asyncio.Event) -> None:
         await stop.wait()

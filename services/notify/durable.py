@@ -29,7 +29,8 @@ async def publish_acked(
     stopping: asyncio.Event,
     order: asyncio.Lock | None = None,
 ) -> None:
-    """Publish ``records()`` until acknowledged.
+    """Publish ``records()`` until acknowledged, or refused: a record the broker
+    refuses for what it is is never written by retrying (``PublishError``).
 
     Each retry asks for the records anew, so a retried state write carries
     the newest state. ``order`` is held while the records are queued (not
@@ -45,6 +46,8 @@ async def publish_acked(
             await publisher.acknowledged(pending)
             return
         except PublishError as exc:
+            if exc.refused:
+                raise
             log.warning("notify write failed, retrying", error=str(exc), delay=backoff)
         try:
             await asyncio.wait_for(stopping.wait(), backoff)

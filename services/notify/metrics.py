@@ -1,6 +1,6 @@
 """notify's metrics."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from shared.metrics import LATENCY_BUCKETS
 
@@ -32,4 +32,8 @@ DEAD_LETTERS = Counter(
     "corral_dead_letters_total",
     "Notifications given up after the retry budget and written to the dead-letter topic.",
     ["receiver"],
+)
+SENT_LOG_ENTRIES = Gauge(
+    "corral_notify_sent_log_entries",
+    "Sent log entries (one per incident, receiver and integration) this worker holds.",
 )

@@ -6,6 +6,10 @@ routed ones, plus those that already got the incident, so they hear every
 later change and the resolve); the sent log records are acknowledged before
 the offsets are committed. Deliveries then run on their own (``dispatch``)
 through the chain mute, dedup, intent, retry, record.
+
+A revision that cannot be admitted (it cannot be read, routing it raises, or
+the broker refuses its sent log records) is quarantined and its sent log
+entries left as they were; the other incidents of the batch go on.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import aiohttp
 import structlog
@@ -26,7 +31,7 @@ from services.notify.dispatch import Dispatcher
 from services.notify.integrations import build_integrations
 from services.notify.intent import IntentStage
 from services.notify.limits import Limiter
-from services.notify.metrics import INCIDENTS_INVALID, NOTIFICATIONS
+from services.notify.metrics import INCIDENTS_INVALID, NOTIFICATIONS, SENT_LOG_ENTRIES
 from services.notify.mute import MuteStage
 from services.notify.outbox import admit
 from services.notify.receivers.base import Integration
@@ -40,9 +45,10 @@ from services.notify.templates import Templates
 from shared.kafka.clients import new_producer
 from shared.kafka.consumer import Batch, ConsumerLoop
 from shared.kafka.decode import decoded
-from shared.kafka.publisher import Publisher, Record
-from shared.kafka.topics import ensure_topics
-from shared.messages import Incident
+from shared.kafka.publisher import Publisher, PublishError, Record, limits
+from shared.kafka.quarantine import Quarantine
+from shared.kafka.topics import prepare_topics
+from shared.messages import Incident, SentNotification
 from shared.messages.notification import remember_encoding
 from shared.web.guard import WebSecurity
 
@@ -67,6 +73,9 @@ class NotifyWorker:
         self.producer: AIOKafkaProducer | None = None
         self.follower: SilenceFollower | None = None
         self.loop: ConsumerLoop | None = None
+        self.quarantine = Quarantine(
+            self.name, config.kafka.topics.quarantine, config.kafka.max_message_bytes
+        )
         self._silences_seen = -1
 
     def app(self, security: WebSecurity | None = None) -> web.Application:
@@ -74,15 +83,14 @@ class NotifyWorker:
 
     async def start(self) -> None:
         kafka = self.config.kafka
-        if kafka.create_topics:
-            await ensure_topics(kafka)
+        await prepare_topics(kafka)
         self.session = aiohttp.ClientSession()
         self.integrations = build_integrations(
             self.config.notify.receivers, self.session, self.templates
         )
         self.producer = new_producer(kafka)
         await self.producer.start()
-        publisher = Publisher(self.producer)
+        publisher = Publisher(self.producer, **limits(kafka))
         self.sent.publisher = publisher
         self.sent.stopping.clear()
         self.dispatcher = Dispatcher(
@@ -104,7 +112,12 @@ class NotifyWorker:
         await self.follower.wait_caught_up()
         self.api.publisher = publisher
         self.loop = ConsumerLoop(
-            kafka, self.config.notify.group_id, [kafka.topics.incidents], self, publisher
+            kafka,
+            self.config.notify.group_id,
+            [kafka.topics.incidents],
+            self,
+            publisher,
+            self.quarantine,
         )
         await self.loop.start()
 
@@ -141,6 +154,7 @@ class NotifyWorker:
             self.dispatcher.wake_muted(now)
             self._acknowledge_silenced(now)
         self.dispatcher.start_due(now)
+        SENT_LOG_ENTRIES.set(sum(len(self.sent.store.partition(p)) for p in self.sent.partitions()))
         return []
 
     def _acknowledge_silenced(self, now: datetime) -> None:
@@ -194,23 +208,51 @@ class NotifyWorker:
     async def handle(self, batch: Batch) -> list[Record]:
         assert self.dispatcher is not None
         now = datetime.now(UTC)
-        admitted: dict[int, list[str]] = {}
+        admitted: dict[int, list[Admitted]] = {}
         for tp, messages in batch.items():
-            for incident in self._latest_revisions(tp, messages).values():
-                admitted.setdefault(tp.partition, []).extend(
-                    self._admit(tp.partition, incident, now)
-                )
-        await asyncio.gather(*(self.sent.save(p, keys) for p, keys in admitted.items()))
-        for partition, keys in admitted.items():
-            for key in keys:
-                entry = self.sent.get(partition, key)
-                if entry is not None and entry.due_at is not None:
-                    self.dispatcher.schedule(partition, key, entry.due_at)
+            for message, incident in self._latest_revisions(tp, messages).values():
+                try:
+                    entries = self._admissions(tp.partition, incident, now)
+                except Exception as exc:
+                    self.quarantine.input("admit", exc, message)
+                    continue
+                before = {e.key: self.sent.get(tp.partition, e.key) for e in entries}
+                keys = [self.sent.put(tp.partition, e.entry) for e in entries]
+                admitted.setdefault(tp.partition, []).append(Admitted(message, keys, before))
+        await asyncio.gather(*(self._save(p, done) for p, done in admitted.items()))
+        for partition, done in admitted.items():
+            for admission in done:
+                for key in admission.keys:
+                    entry = self.sent.get(partition, key)
+                    if entry is not None and entry.due_at is not None:
+                        self.dispatcher.schedule(partition, key, entry.due_at)
         self.dispatcher.start_due(now)
         return []
 
-    def _admit(self, partition: int, incident: Incident, now: datetime) -> list[str]:
-        """Admit a revision for every integration that should hear of it."""
+    async def _save(self, partition: int, admitted: list[Admitted]) -> None:
+        """Make the partition's admissions durable. If the broker refuses a
+        record, save incident by incident: the refused ones are quarantined
+        and their entries put back as they were."""
+        try:
+            await self.sent.save(partition, [k for a in admitted for k in a.keys])
+            return
+        except PublishError as exc:
+            if not exc.refused:
+                raise
+        for admission in list(admitted):
+            try:
+                await self.sent.save(partition, admission.keys)
+            except PublishError as exc:
+                if not exc.refused:
+                    raise
+                for key, entry in admission.before.items():
+                    self.sent.store.put(partition, key, entry)
+                self.quarantine.input("publish", exc, admission.message)
+                admitted.remove(admission)
+
+    def _admissions(self, partition: int, incident: Incident, now: datetime) -> list[Admission]:
+        """The sent log entries a revision changes, one per integration that
+        should hear of it; nothing is changed yet."""
         targets = {
             node.receiver: node for node in routes_for(self.routes, routing_labels(incident))
         }
@@ -219,7 +261,7 @@ class NotifyWorker:
         for entry in self.sent.entries_for(partition, incident.id):
             if entry.revision or entry.attempting:
                 targets.setdefault(entry.receiver, self.routes)
-        keys = []
+        admissions = []
         for receiver, route in targets.items():
             for integration in self.integrations.get(receiver, []):
                 key = entry_key(incident.id, receiver, integration.name)
@@ -229,8 +271,8 @@ class NotifyWorker:
                 if entry is None:
                     NOTIFICATIONS.labels(receiver, integration.name, "skipped_duplicate").inc()
                     continue
-                keys.append(self.sent.put(partition, entry))
-        return keys
+                admissions.append(Admission(key, entry))
+        return admissions
 
     def notification(self, partition: int, key: str) -> Notification | None:
         """The delivery a due sent log entry stands for, with today's config."""
@@ -252,15 +294,30 @@ class NotifyWorker:
             route=route,
         )
 
-    @staticmethod
     def _latest_revisions(
-        tp: TopicPartition, messages: Sequence[ConsumerRecord]
-    ) -> dict[str, Incident]:
+        self, tp: TopicPartition, messages: Sequence[ConsumerRecord]
+    ) -> dict[str, tuple[ConsumerRecord, Incident]]:
         """Only the newest revision of each incident in a batch is worth sending."""
-        latest: dict[str, Incident] = {}
-        for message, incident in decoded(Incident, tp.partition, messages, INCIDENTS_INVALID):
+        latest: dict[str, tuple[ConsumerRecord, Incident]] = {}
+        for message, incident in decoded(
+            Incident, tp.partition, messages, INCIDENTS_INVALID, self.quarantine
+        ):
             current = latest.get(incident.id)
-            if current is None or incident.revision > current.revision:
-                latest[incident.id] = incident
+            if current is None or incident.revision > current[1].revision:
+                latest[incident.id] = (message, incident)
                 remember_encoding(incident, message.value or b"")
         return latest
+
+
+class Admission(NamedTuple):
+    key: str
+    entry: SentNotification
+
+
+class Admitted(NamedTuple):
+    """A revision admitted in memory: its record, the keys it changed, and
+    the entries they had before (None: new), should its save be refused."""
+
+    message: ConsumerRecord
+    keys: list[str]
+    before: dict[str, SentNotification | None]

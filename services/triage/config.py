@@ -115,6 +115,12 @@ class LifecycleSettings(StrictModel):
         validate_default=True,
         description="Resolved alerts and incidents are forgotten this long after resolving.",
     )
+    resolve_timeout: Duration = Field(
+        default="5m",
+        validate_default=True,
+        description="Alertmanager's resolve_timeout: a firing alert without endsAt from a "
+        "sender other than Alertmanager resolves this long after it was last sent; 0 never.",
+    )
 
 
 class TriageSettings(StrictModel):

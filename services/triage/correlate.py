@@ -13,7 +13,7 @@ import asyncio
 from services.triage.lifecycle import Timers
 from services.triage.membership import Membership
 from services.triage.scope import SCOPE
-from services.triage.stages import AlertEvent, Step, TriageContext
+from services.triage.stages import AlertEvent, AlertFailed, Step, TriageContext
 from services.triage.state import describe, key_text, to_ms
 
 
@@ -34,9 +34,12 @@ class OpenStep:
 
 
 class CorrelateStage:
+    name = "correlate"
+
     def __init__(self, steps: list[Step], timers: Timers):
         self.steps = steps
         self.timers = timers
+        timers.steps = steps
 
     async def process(self, ctx: TriageContext) -> None:
         if ctx.now is None:
@@ -54,7 +57,10 @@ class CorrelateStage:
                 received, at = alert.received_at, to_ms(alert.received_at)
             event = AlertEvent(alert, alert.fingerprint, key, at)
             self.timers.advance(ctx, at)
-            for step in self.steps:
-                if step.process(ctx, event):
-                    break
+            try:
+                for step in self.steps:
+                    if step.process(ctx, event):
+                        break
+            except Exception as exc:
+                raise AlertFailed(f"{type(exc).__name__}: {exc}") from exc
         self.timers.advance(ctx, to_ms(ctx.now) if ctx.now is not None else ctx.state.time)

@@ -1,6 +1,7 @@
 """An incident's life: members change, it resolves after a quiet period,
 reopens when a member fires again soon after, and is forgotten after the
-retention period.
+retention period. A firing member whose end passed (see ``dedup``) resolves
+as if its sender had said so.
 
 ``LifecycleStep`` handles alerts that already belong to an incident;
 ``Timers`` does the time-driven part, in event time while alerts flow and
@@ -12,11 +13,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.triage.membership import Membership
-from services.triage.metrics import INCIDENTS_REOPENED, STATE_EXPIRED
-from services.triage.stages import AlertEvent, TriageContext
+from services.triage.metrics import ALERTS_ENDED, INCIDENTS_REOPENED, STATE_EXPIRED
+from services.triage.stages import AlertEvent, Step, TriageContext
 from services.triage.state import IncidentState, Timer, describe, duration_ms, from_ms, to_ms
 from shared.durations import format_duration
-from shared.messages import AlertStatus, IncidentStatus
+from shared.messages import Alert, AlertStatus, IncidentStatus
 
 
 class LifecycleStep:
@@ -71,6 +72,9 @@ class Timers:
         self.membership = membership
         self.settle = duration_ms(settle)
         self.retention = duration_ms(retention)
+        # The correlation steps an ended alert's resolve goes through, as any
+        # resolve does (set by the correlate stage).
+        self.steps: list[Step] = []
 
     def advance(self, ctx: TriageContext, now: int) -> None:
         state = ctx.state
@@ -83,6 +87,8 @@ class Timers:
                 self._settle(ctx, key, due)
             elif kind == Timer.EXPIRE_ALERT:
                 self._expire_alert(ctx, key, due)
+            elif kind == Timer.END_ALERT:
+                self._end_alert(ctx, key, due)
             else:
                 self._expire_incident(ctx, key, due)
 
@@ -118,6 +124,38 @@ class Timers:
         if incident.all_resolved and not incident.flapping:
             self.membership.resolve_after_quiet(ctx, incident, alert.changed_at)
         ctx.mark_changed(incident)
+
+    def _end_alert(self, ctx: TriageContext, fp: str, due: int) -> None:
+        alert = ctx.state.alerts.get(fp)
+        if alert is None or alert.status != AlertStatus.FIRING or alert.ends is None:
+            return
+        if alert.ends > due:
+            ctx.state.schedule(alert.ends, Timer.END_ALERT, fp)  # sent again meanwhile
+            return
+        if alert.ends < due:
+            return  # a timer for an end that was replaced by an earlier one
+        # What the incident lists of it is all that is known of its content.
+        incident = ctx.state.incidents.get(alert.incident or "")
+        shown = incident.members.get(fp) if incident is not None else None
+        # An end the sender put before it sent the alert still ends it now.
+        due = max(due, alert.changed_at)
+        at = from_ms(due)
+        resolved = Alert(
+            fingerprint=fp,
+            status=AlertStatus.RESOLVED,
+            labels=shown.labels if shown is not None else {},
+            annotations=shown.annotations if shown is not None else {},
+            starts_at=shown.starts_at if shown is not None else None,
+            ends_at=at,
+            generator_url=shown.generator_url if shown is not None else "",
+            source="triage",
+            received_at=at,
+        )
+        event = AlertEvent(resolved, fp, "", due, ended=True)
+        ALERTS_ENDED.inc()
+        for step in self.steps:
+            if step.process(ctx, event):
+                break
 
     def _expire_alert(self, ctx: TriageContext, fp: str, due: int) -> None:
         alert = ctx.state.alerts.get(fp)

@@ -12,6 +12,11 @@ RESOLVED_UNKNOWN = Counter(
     "corral_alerts_resolved_unknown_total",
     "Resolved alerts triage never saw firing; they change nothing.",
 )
+ALERTS_ENDED = Counter(
+    "corral_alerts_ended_total",
+    "Firing alerts resolved because their end (endsAt, or the resolve timeout) passed "
+    "without the sender saying again that they fire.",
+)
 ALERTS_INVALID = Counter(
     "corral_triage_invalid_records_total", "Records on the alerts topic triage could not read."
 )

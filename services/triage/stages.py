@@ -6,6 +6,11 @@ persist). Correlation itself is a chain of steps applied to one alert at a
 time, in partition order (deduplicate, detect flapping, follow the incident
 it belongs to, then the correlation policies in order, then open a new
 incident), so that the incidents do not depend on how records were batched.
+
+A failure is contained to what it failed on: an exception in a correlation
+step is the alert's (``AlertFailed``; the worker sets that record aside and
+runs the batch again without it, on the state it restores), and scoring or
+emitting an incident fails for that incident alone (``TriageContext.failed``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,9 @@ class TriageContext:
     dirty_alerts: set[str] = field(default_factory=set)
     dirty_incidents: dict[str, IncidentState] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
+    # The stage at work, and the incidents a stage failed on (stage, error, incident).
+    stage: str = ""
+    failures: list[tuple[str, Exception, IncidentState]] = field(default_factory=list)
 
     def mark_changed(self, incident: IncidentState, alert: Alert | None = None) -> None:
         """The incident changed in a way people should hear about: a new revision."""
@@ -52,6 +60,15 @@ class TriageContext:
     def touch(self, incident: IncidentState) -> None:
         """The incident's state changed without news: persist, no revision."""
         self.dirty_incidents[incident.id] = incident
+
+    def failed(self, incident: IncidentState, error: Exception) -> None:
+        """The stage at work could not do its part for this incident."""
+        self.failures.append((self.stage, error, incident))
+
+
+class AlertFailed(Exception):
+    """A correlation step raised on the alert being read: its state may be half
+    changed, so the batch must be run again, from restored state, without it."""
 
 
 @dataclass(slots=True)
@@ -68,12 +85,17 @@ class AlertEvent:
     # anchors are the keys that name it as a cause or a service's alert.
     keys: list[str] = field(default_factory=list)
     anchors: list[str] = field(default_factory=list)
+    # Set for an alert whose end time passed (no record behind it): its
+    # fingerprint is already its identity.
+    ended: bool = False
 
     def key(self, kind: str, text: str) -> str:
         return f"{self.boundary}\x1f{kind}\x1f{text}"
 
 
 class Stage(Protocol):
+    name: str
+
     async def process(self, ctx: TriageContext) -> None: ...
 
 
@@ -89,4 +111,5 @@ class Chain:
 
     async def process(self, ctx: TriageContext) -> None:
         for stage in self.stages:
+            ctx.stage = stage.name
             await stage.process(ctx)

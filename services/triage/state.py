@@ -44,6 +44,9 @@ class AlertState:
     changed_at: int
     changes: list[int] | None = None
     flapping: bool = False
+    # When a firing alert ends unless its sender says again that it fires
+    # (its endsAt, or the resolve timeout), in ms.
+    ends: int | None = None
 
 
 @dataclass(slots=True, eq=False)
@@ -109,6 +112,7 @@ class Timer:
     SETTLE = 1
     EXPIRE_ALERT = 2
     EXPIRE_INCIDENT = 3
+    END_ALERT = 4
 
 
 @dataclass

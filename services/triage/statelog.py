@@ -28,7 +28,12 @@ INCIDENT_PREFIX = "i/"
 def alert_record(alert: AlertState) -> EncodedValue:
     return EncodedValue(
         AlertRecord.encode(
-            alert.status, alert.incident, alert.changed_at, alert.changes or [], alert.flapping
+            alert.status,
+            alert.incident,
+            alert.changed_at,
+            alert.changes or [],
+            alert.flapping,
+            alert.ends,
         )
     )
 
@@ -62,6 +67,8 @@ def incident_record(incident: IncidentState) -> IncidentRecord:
 class PersistStage:
     """Changelog records for what changed; they are published after the
     incident revisions (see ``worker.OutputsFirst``), before the commit."""
+
+    name = "persist"
 
     def __init__(self, topic: str):
         self.topic = topic
@@ -116,9 +123,12 @@ class PartitionLoader:
                 changed_at=record.changed_at,
                 changes=record.changes or None,
                 flapping=record.flapping,
+                ends=record.ends_at if record.status == AlertStatus.FIRING else None,
             )
             state.alerts[fp] = alert
             state.time = max(state.time, alert.changed_at)
+            if alert.ends is not None:
+                state.schedule(alert.ends, Timer.END_ALERT, fp)
             if alert.status == AlertStatus.RESOLVED:
                 state.schedule(alert.changed_at + self.retention_ms, Timer.EXPIRE_ALERT, fp)
             if alert.flapping:

@@ -1,10 +1,18 @@
-"""The triage worker: consumes ``corral.alerts``, runs the chain, publishes incidents."""
+"""The triage worker: consumes ``corral.alerts``, runs the chain, publishes incidents.
+
+A record the chain fails on is quarantined and the partition moves on: an
+alert a correlation step raised on is set aside, the partition's state
+restored from its changelog (the alerts before it may have half changed it),
+and the batch run again without it; an incident that cannot be scored or
+emitted is reported with its state, the rest of the batch going out as usual.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -26,16 +34,17 @@ from services.triage.metrics import (
 from services.triage.scope import ScopePolicy
 from services.triage.scoring.stage import ScoringStage
 from services.triage.servicemap import ServiceMap
-from services.triage.stages import Chain, TriageContext
-from services.triage.state import PartitionState, duration_ms
-from services.triage.statelog import PartitionLoader, PersistStage
+from services.triage.stages import AlertFailed, Chain, TriageContext
+from services.triage.state import IncidentState, PartitionState, duration_ms
+from services.triage.statelog import PartitionLoader, PersistStage, incident_record
 from services.triage.topology import TopologyPolicy
 from shared.kafka.changelog import replay
 from shared.kafka.clients import new_producer
 from shared.kafka.consumer import Batch, ConsumerLoop
 from shared.kafka.decode import decoded
-from shared.kafka.publisher import Publisher, Record
-from shared.kafka.topics import ensure_topics
+from shared.kafka.publisher import Publisher, Record, Refusal, limits
+from shared.kafka.quarantine import Quarantine
+from shared.kafka.topics import prepare_topics
 from shared.messages import Alert
 
 log = structlog.get_logger(__name__)
@@ -47,7 +56,7 @@ def build_chain(settings: TriageSettings, incidents_topic: str, state_topic: str
     membership = Membership(settings.max_alerts, lifecycle.quiet_period)
     flapping = settings.flapping
     steps = [
-        DedupStep(settings.dedup.ignore_labels, lifecycle.retention),
+        DedupStep(settings.dedup.ignore_labels, lifecycle.retention, lifecycle.resolve_timeout),
         FlappingStep(membership, flapping.changes, flapping.window, flapping.settle),
         LifecycleStep(membership, lifecycle.reopen_window),
         CauseSymptomPolicy(membership, settings.causes.rules, settings.causes.window),
@@ -76,20 +85,44 @@ class OutputsFirst(Publisher):
     output, so the redelivered batch emits the same revisions again (notify
     drops the duplicates) instead of a revision being lost."""
 
-    def __init__(self, producer: AIOKafkaProducer, state_topic: str):
-        super().__init__(producer)
+    def __init__(self, producer: AIOKafkaProducer, state_topic: str, **limits: Any):
+        super().__init__(producer, **limits)
         self.state_topic = state_topic
 
-    async def publish(self, records: Iterable[Record]) -> None:
+    async def publish(
+        self, records: Iterable[Record], refused: list[Refusal] | None = None
+    ) -> None:
         records = list(records)
-        await super().publish(r for r in records if r.topic != self.state_topic)
-        await super().publish(r for r in records if r.topic == self.state_topic)
+        await super().publish((r for r in records if r.topic != self.state_topic), refused)
+        await super().publish((r for r in records if r.topic == self.state_topic), refused)
 
 
-def keyed_alerts(partition: int, messages: Sequence[ConsumerRecord]) -> Iterator[tuple[Alert, str]]:
-    """The batch's alerts with their keys, decoded one at a time as correlation reads them."""
-    for message, alert in decoded(Alert, partition, messages, ALERTS_INVALID):
-        yield alert, message.key.decode(errors="replace") if message.key else ""
+class AlertReader:
+    """The batch's alerts with their keys, decoded one at a time as correlation
+    reads them, past the offsets set aside; ``current`` is the record being read."""
+
+    def __init__(
+        self,
+        partition: int,
+        messages: Sequence[ConsumerRecord],
+        quarantine: Quarantine,
+        skip: set[int],
+    ):
+        self.partition = partition
+        self.messages = [m for m in messages if m.offset not in skip] if skip else messages
+        self.quarantine = quarantine
+        self.skip = skip
+        self.current: ConsumerRecord | None = None
+
+    def __iter__(self) -> Iterator[tuple[Alert, str]]:
+        # What cannot be decoded is quarantined once: a run again skips it.
+        records = decoded(
+            Alert, self.partition, self.messages, ALERTS_INVALID, self.quarantine, self.skip
+        )
+        for message, alert in records:
+            self.current = message
+            yield alert, message.key.decode(errors="replace") if message.key else ""
+        self.current = None
 
 
 class TriageWorker:
@@ -102,11 +135,11 @@ class TriageWorker:
         self.partitions: dict[int, PartitionState] = {}
         self.producer: AIOKafkaProducer | None = None
         self.loop: ConsumerLoop | None = None
+        self.quarantine = Quarantine(self.name, topics.quarantine, config.kafka.max_message_bytes)
 
     async def start(self) -> None:
         kafka = self.config.kafka
-        if kafka.create_topics:
-            await ensure_topics(kafka)
+        await prepare_topics(kafka)
         # Load (or build) the severity model before joining the group, so the
         # first alerts do not wait for it.
         for stage in self.chain.stages:
@@ -114,9 +147,14 @@ class TriageWorker:
                 await stage.load_model()
         self.producer = new_producer(kafka)
         await self.producer.start()
-        publisher = OutputsFirst(self.producer, kafka.topics.triage_state)
+        publisher = OutputsFirst(self.producer, kafka.topics.triage_state, **limits(kafka))
         self.loop = ConsumerLoop(
-            kafka, self.config.triage.group_id, [kafka.topics.alerts], self, publisher
+            kafka,
+            self.config.triage.group_id,
+            [kafka.topics.alerts],
+            self,
+            publisher,
+            self.quarantine,
         )
         await self.loop.start()
 
@@ -159,11 +197,53 @@ class TriageWorker:
     async def handle(self, batch: Batch) -> list[Record]:
         records: list[Record] = []
         for tp, messages in batch.items():
-            state = self.partitions.setdefault(tp.partition, PartitionState())
-            ctx = TriageContext(tp.partition, state, keyed_alerts(tp.partition, messages))
-            await self.chain.process(ctx)
+            ctx = await self._handle_partition(tp, messages)
             records.extend(ctx.records)
         return records
+
+    async def _handle_partition(
+        self, tp: TopicPartition, messages: Sequence[ConsumerRecord]
+    ) -> TriageContext:
+        skip: set[int] = set()
+        while True:
+            state = self.partitions.setdefault(tp.partition, PartitionState())
+            reader = AlertReader(tp.partition, messages, self.quarantine, skip)
+            ctx = TriageContext(tp.partition, state, reader)
+            try:
+                await self.chain.process(ctx)
+            except AlertFailed as failure:
+                culprit = reader.current
+                assert culprit is not None
+                cause = failure.__cause__ or failure
+                self.quarantine.input(ctx.stage, cause, culprit)
+                skip.add(culprit.offset)
+                # The alerts before it changed state, and it may have half
+                # changed it: start over from what the changelog holds.
+                await self.on_assigned({tp})
+                continue
+            self._report(tp, messages, ctx)
+            return ctx
+
+    def _report(
+        self, tp: TopicPartition, messages: Sequence[ConsumerRecord], ctx: TriageContext
+    ) -> None:
+        """Quarantine records for the incidents a stage failed on, one per
+        incident and stage, carrying the incident's state."""
+        seen: set[tuple[str, str]] = set()
+        for stage, error, incident in ctx.failures:
+            if (stage, incident.id) in seen:
+                continue
+            seen.add((stage, incident.id))
+            self.quarantine.add(
+                stage,
+                error,
+                topic=tp.topic,
+                partition=tp.partition,
+                offset=messages[-1].offset if messages else None,
+                key=incident.id,
+                value=_state_of(incident),
+                subject=incident.id,
+            )
 
     async def tick(self) -> list[Record]:
         """Quiet periods, settling and expiry on the wall clock, for partitions
@@ -190,3 +270,11 @@ class TriageWorker:
             return False
         highwater = consumer.highwater(tp)
         return highwater is not None and await consumer.position(tp) >= highwater
+
+
+def _state_of(incident: IncidentState) -> bytes | None:
+    """The incident's state as its changelog record, to see what failed on it."""
+    try:
+        return incident_record(incident).to_bytes()
+    except Exception:
+        return None

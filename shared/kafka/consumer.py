@@ -4,23 +4,32 @@ Offsets are committed only after the handler returned, and a handler returns
 only once everything it wrote was acknowledged. A crash anywhere before the
 commit therefore redelivers the batch (at-least-once); handlers are written
 to be idempotent so that a redelivery changes nothing downstream.
+
+What cannot be handled is set aside rather than retried forever: handlers
+quarantine the records they fail on (``shared.kafka.quarantine``), and an
+output the broker refuses is quarantined here, the rest of the batch written.
+A watcher beside the loop keeps lag and stall figures current even while the
+loop waits for the broker (``shared.kafka.progress``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared.config import KafkaSettings
 from shared.kafka.clients import new_consumer
-from shared.kafka.publisher import Publisher, PublishError, Record
-from shared.metrics import BATCH_SECONDS, COMMITS, CONSUMER_LAG, MESSAGES_CONSUMED
+from shared.kafka.progress import Progress
+from shared.kafka.publisher import Publisher, PublishError, Record, Refusal
+from shared.kafka.quarantine import Quarantine
+from shared.metrics import BATCH_SECONDS, COMMITS, MESSAGES_CONSUMED
 
 log = structlog.get_logger(__name__)
 
@@ -59,13 +68,13 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         async with self.loop.batch_lock:
             if revoked:
                 await self.loop.handler.on_revoked(set(revoked))
-                for tp in revoked:
-                    CONSUMER_LAG.remove(self.loop.group_id, tp.topic, str(tp.partition))
+                self.loop.progress.revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self.loop.batch_lock:
             if assigned:
                 await self.loop.handler.on_assigned(set(assigned))
+                self.loop.progress.assigned(assigned)
             self.loop.assigned.set()
 
 
@@ -77,23 +86,33 @@ class ConsumerLoop:
         topics: Sequence[str],
         handler: BatchHandler,
         publisher: Publisher,
+        quarantine: Quarantine,
         retry_backoff: float = 0.5,
         tick_interval: float = 1.0,
+        watch_interval: float = 1.0,
     ):
         self.settings = settings
         self.group_id = group_id
         self.topics = list(topics)
         self.handler = handler
         self.publisher = publisher
+        self.quarantine = quarantine
         self.retry_backoff = retry_backoff
         self.tick_interval = tick_interval
+        self.watch_interval = watch_interval
         self.batch_lock = asyncio.Lock()
         self.assigned = asyncio.Event()
         self.consumer: AIOKafkaConsumer | None = None
+        self.progress = Progress(group_id, settings.stall_timeout.total_seconds())
+        # The batch in hand, if any, and since when (the watcher asks the
+        # broker for end offsets when the loop has been busy a while).
+        self._in_hand: set[TopicPartition] = set()
+        self._busy_since: float | None = None
 
     @property
     def ready(self) -> bool:
-        return self.assigned.is_set()
+        """Joined the group, and no partition stalled past ``kafka.stall_timeout``."""
+        return self.assigned.is_set() and not self.progress.stalled()
 
     async def start(self) -> None:
         self.consumer = new_consumer(self.settings, self.group_id)
@@ -105,31 +124,49 @@ class ConsumerLoop:
         consumer = self.consumer
         clock = asyncio.get_running_loop().time
         next_tick = clock() + self.tick_interval
-        while not stop.is_set():
-            wait_ms = max(1, min(200, round((next_tick - clock()) * 1000)))
-            batch = await consumer.getmany(timeout_ms=wait_ms, max_records=self.settings.max_batch)
-            async with self.batch_lock:
-                # A rebalance may have taken partitions between fetch and now.
-                owned = consumer.assignment()
-                batch = {tp: records for tp, records in batch.items() if tp in owned and records}
-                if batch:
-                    await self._process(consumer, batch, stop)
-                if clock() >= next_tick:
-                    next_tick = clock() + self.tick_interval
-                    await self._publish(await self.handler.tick(), stop)
-                await self._record_lag(consumer)
+        watcher = asyncio.create_task(self._watch(consumer, stop))
+        try:
+            while not stop.is_set():
+                wait_ms = max(1, min(200, round((next_tick - clock()) * 1000)))
+                batch = await consumer.getmany(
+                    timeout_ms=wait_ms, max_records=self.settings.max_batch
+                )
+                async with self.batch_lock:
+                    # A rebalance may have taken partitions between fetch and now.
+                    owned = consumer.assignment()
+                    batch = {tp: recs for tp, recs in batch.items() if tp in owned and recs}
+                    self._busy_since = clock()
+                    if batch:
+                        await self._process(consumer, batch, stop)
+                    if clock() >= next_tick:
+                        next_tick = clock() + self.tick_interval
+                        await self._publish(await self.handler.tick(), stop)
+                    self._busy_since = None
+                    await self._observe(consumer)
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
 
     async def _process(self, consumer: AIOKafkaConsumer, batch: Batch, stop: asyncio.Event) -> None:
         started = time.perf_counter()
-        outputs = await self.handler.handle(batch)
-        if not await self._publish(outputs, stop):
-            # Stopping with outputs unacknowledged: the offsets stay
-            # uncommitted, so the batch is redelivered after the restart.
-            return
+        for tp, records in batch.items():
+            self.progress.starting(tp, records[0].offset)
+        self._in_hand = set(batch)
+        try:
+            outputs = await self.handler.handle(batch)
+            outputs.extend(self.quarantine.take())
+            if not await self._publish(outputs, stop, input_topic=next(iter(batch)).topic):
+                # Stopping with outputs unacknowledged: the offsets stay
+                # uncommitted, so the batch is redelivered after the restart.
+                return
+        finally:
+            self._in_hand = set()
         offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
         try:
             await consumer.commit(offsets)
             COMMITS.labels(self.group_id).inc()
+            self.progress.finished(offsets)
         except (CommitFailedError, IllegalStateError) as exc:
             # The group moved on (rebalance); the new owner redelivers and the
             # idempotent handler absorbs the repeat.
@@ -138,35 +175,81 @@ class ConsumerLoop:
             MESSAGES_CONSUMED.labels(self.group_id, tp.topic).inc(len(records))
         BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
 
-    async def _publish(self, records: list[Record], stop: asyncio.Event) -> bool:
-        """Publish until acknowledged; False if asked to stop first."""
-        delay = self.retry_backoff
-        while True:
-            try:
-                await self.publisher.publish(records)
-                return True
-            except PublishError as exc:
-                # Repeating the whole batch may write some records twice;
-                # every consumer of Corral's topics is idempotent.
-                log.warning("publish failed, retrying", group=self.group_id, error=str(exc))
-            try:
-                await asyncio.wait_for(stop.wait(), delay)
-                return False
-            except TimeoutError:
-                delay = min(delay * 2, 10.0)
+    async def _publish(
+        self, records: list[Record], stop: asyncio.Event, input_topic: str | None = None
+    ) -> bool:
+        """Publish until acknowledged, quarantining what the broker refuses;
+        False if asked to stop first.
 
-    async def _record_lag(self, consumer: AIOKafkaConsumer) -> None:
-        # highwater() comes with every fetch response; end_offsets() is not
-        # reliable on every Kafka-compatible broker.
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is not None:
-                position = await consumer.position(tp)
-                CONSUMER_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(
-                    max(0, highwater - position)
-                )
+        A refusal the publisher sees coming (size) leaves that record out. One
+        the broker answers fails a whole batch of records, so the records are
+        written again in halves, in order, until the refused ones stand alone.
+        """
+        delay = self.retry_backoff
+        chunks = [records]
+        while chunks:
+            chunk = chunks[0]
+            refused: list[Refusal] = []
+            try:
+                await self.publisher.publish(chunk, refused)
+            except PublishError as exc:
+                if exc.refused and len(chunk) > 1:
+                    half = len(chunk) // 2
+                    chunks[0:1] = [chunk[:half], chunk[half:]]
+                    continue
+                if exc.refused:
+                    refused.append(Refusal(chunk[0], _encoded(chunk[0]), str(exc)))
+                else:
+                    # Repeating the records may write some twice; every
+                    # consumer of Corral's topics is idempotent.
+                    log.warning("publish failed, retrying", group=self.group_id, error=str(exc))
+                    try:
+                        await asyncio.wait_for(stop.wait(), delay)
+                        return False
+                    except TimeoutError:
+                        delay = min(delay * 2, 10.0)
+                    continue
+            chunks.pop(0)
+            for refusal in refused:
+                self.quarantine.refused(refusal, input_topic)
+            set_aside = self.quarantine.take()
+            if set_aside:
+                chunks.append(set_aside)
+        return True
+
+    async def _observe(self, consumer: AIOKafkaConsumer, ask_broker: bool = False) -> None:
+        """Lag and stall figures of every owned partition. highwater() comes
+        with every fetch response; while the loop is stuck on a batch nothing
+        is fetched, so the watcher then asks the broker for the end offsets."""
+        owned = consumer.assignment()
+        ends: dict[TopicPartition, int] = {}
+        if ask_broker and owned:
+            try:
+                ends = await asyncio.wait_for(consumer.end_offsets(list(owned)), 5.0)
+            except (KafkaError, TimeoutError) as exc:
+                log.debug("end offsets unavailable", error=str(exc))
+        for tp in owned:
+            end = max(consumer.highwater(tp) or 0, ends.get(tp, 0)) or None
+            done = None
+            if tp not in self.progress.done and tp not in self._in_hand:
+                with contextlib.suppress(IllegalStateError, KafkaError):
+                    done = await consumer.position(tp)
+            self.progress.observe(tp, end, done)
+
+    async def _watch(self, consumer: AIOKafkaConsumer, stop: asyncio.Event) -> None:
+        clock = asyncio.get_running_loop().time
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.watch_interval)
+            busy = self._busy_since is not None and clock() - self._busy_since > self.watch_interval
+            if busy:
+                await self._observe(consumer, ask_broker=True)
 
     async def stop(self) -> None:
         if self.consumer is not None:
             await self.consumer.stop()
             self.consumer = None
+
+
+def _encoded(record: Record) -> bytes | None:
+    return None if record.value is None else record.value.to_bytes()

@@ -10,6 +10,7 @@ from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 from pydantic import ValidationError
 
+from shared.kafka.quarantine import Quarantine
 from shared.messages.base import Message
 
 log = structlog.get_logger(__name__)
@@ -18,23 +19,34 @@ M = TypeVar("M", bound=Message)
 
 
 def decoded(
-    model: type[M], partition: int, messages: Sequence[ConsumerRecord], invalid: Counter
+    model: type[M],
+    partition: int,
+    messages: Sequence[ConsumerRecord],
+    invalid: Counter,
+    quarantine: Quarantine | None = None,
+    unreadable: set[int] | None = None,
 ) -> Iterator[tuple[ConsumerRecord, M]]:
     """Each record with its value as ``model``, decoded as it is read.
 
     A record no version of this worker can read must not block its partition
-    forever: it is counted in ``invalid``, logged with where it is, and skipped.
+    forever: it is counted in ``invalid``, quarantined (stage ``decode``) with
+    where it is, added to ``unreadable`` (offsets), and skipped.
     """
     for message in messages:
         try:
             value = model.from_bytes(message.value or b"")
         except ValidationError as exc:
             invalid.inc()
-            log.error(
-                f"unreadable {model.__name__} record",
-                partition=partition,
-                offset=message.offset,
-                error=str(exc),
-            )
+            if unreadable is not None:
+                unreadable.add(message.offset)
+            if quarantine is not None:
+                quarantine.input("decode", exc, message)
+            else:
+                log.error(
+                    f"unreadable {model.__name__} record",
+                    partition=partition,
+                    offset=message.offset,
+                    error=str(exc),
+                )
             continue
         yield message, value

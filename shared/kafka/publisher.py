@@ -5,18 +5,46 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka import AIOKafkaProducer, codec
+from aiokafka.errors import (
+    CorruptRecordException,
+    InvalidTimestampError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    UnsupportedForMessageFormatError,
+)
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared.metrics import MESSAGES_PUBLISHED, PUBLISH_ERRORS
 
+if TYPE_CHECKING:
+    from shared.config import KafkaSettings
+
 # Keys whose partition the publisher remembers before starting over: a few
 # clusters for alerts, and the incidents updated lately.
 _REMEMBERED_KEYS = 10_000
+# Kafka's own default for a topic's max.message.bytes (message.max.bytes).
+KAFKA_MAX_MESSAGE_BYTES = 1_048_588
+# Room for the batch and record headers around a record alone in its batch.
+_BATCH_OVERHEAD = 128
+# What the broker answers about a record itself: sending it again cannot help.
+REFUSALS = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+    InvalidTimestampError,
+    UnsupportedForMessageFormatError,
+)
+_COMPRESS = {
+    "gzip": codec.gzip_encode,
+    "snappy": codec.snappy_encode,
+    "lz4": codec.lz4_encode,
+    "zstd": codec.zstd_encode,
+}
 
 
 class Encoded(Protocol):
@@ -56,7 +84,30 @@ class Pending:
 
 
 class PublishError(Exception):
-    """The broker did not acknowledge a write; the caller must not commit."""
+    """The broker did not acknowledge a write; the caller must not commit.
+
+    ``refused`` when the broker (or the size check before it) refused a record
+    for what it is: writing it again cannot succeed, and a caller that retried
+    forever would stall its partition. Anything else (timeouts, leader
+    changes, a broker down) may pass on a retry.
+    """
+
+    def __init__(self, message: str, refused: bool = False):
+        super().__init__(message)
+        self.refused = refused
+
+
+class Refusal(NamedTuple):
+    """A record left out of a write because the broker would refuse it."""
+
+    record: Record
+    data: bytes | None
+    reason: str
+
+
+def refuses(exc: BaseException) -> bool:
+    """Whether a failed write was refused for its records (not a passing fault)."""
+    return isinstance(exc, REFUSALS)
 
 
 @dataclass(slots=True, eq=False)
@@ -66,6 +117,11 @@ class _OpenBatch:
     topic: str
     batch: BatchBuilder
     acked: asyncio.Future[object]
+
+
+def limits(settings: KafkaSettings) -> dict[str, Any]:
+    """The ``Publisher`` arguments that make it refuse what the broker would."""
+    return {"max_record_bytes": settings.max_message_bytes, "compression": settings.compression}
 
 
 class Publisher:
@@ -80,8 +136,15 @@ class Publisher:
     keeps one batch per partition in flight).
     """
 
-    def __init__(self, producer: AIOKafkaProducer):
+    def __init__(
+        self,
+        producer: AIOKafkaProducer,
+        max_record_bytes: int = KAFKA_MAX_MESSAGE_BYTES,
+        compression: str = "none",
+    ):
         self.producer = producer
+        self.max_record_bytes = max_record_bytes
+        self._compress = _COMPRESS.get(compression)
         self.partitioner = DefaultPartitioner()
         self._open: dict[tuple[str, int], _OpenBatch] = {}
         self._chosen: dict[tuple[str, int, bytes | None], int] = {}
@@ -102,15 +165,39 @@ class Publisher:
                 self._chosen[chosen] = partition
         return partition
 
-    async def publish(self, records: Iterable[Record]) -> None:
-        """Write every record and return only when all are acknowledged."""
-        await self.acknowledged(await self.queue(records))
+    def too_large(self, key: bytes | None, value: bytes | None) -> str | None:
+        """Why the broker would refuse this record for its size, or None.
 
-    async def queue(self, records: Iterable[Record]) -> list[Pending]:
+        The broker measures the (compressed) batch, so a record over the limit
+        is compressed once to see; only records that large pay for it.
+        """
+        size = len(value or b"") + len(key or b"") + _BATCH_OVERHEAD
+        if size <= self.max_record_bytes:
+            return None
+        if self._compress is not None and value:
+            size = len(self._compress(value)) + len(key or b"") + _BATCH_OVERHEAD
+            if size <= self.max_record_bytes:
+                return None
+        return (
+            f"record of {len(value or b'')} bytes is over the limit of {self.max_record_bytes} "
+            "(kafka.max_message_bytes, the topics' max.message.bytes)"
+        )
+
+    async def publish(
+        self, records: Iterable[Record], refused: list[Refusal] | None = None
+    ) -> None:
+        """Write every record and return only when all are acknowledged."""
+        await self.acknowledged(await self.queue(records, refused))
+
+    async def queue(
+        self, records: Iterable[Record], refused: list[Refusal] | None = None
+    ) -> list[Pending]:
         """Add the records, in order, to the open batches, without awaiting the broker.
 
         Writers that must reach the broker in a given order queue under a
-        common lock and await ``acknowledged`` outside it.
+        common lock and await ``acknowledged`` outside it. A record too large
+        for the broker goes to ``refused`` and the rest are written; without
+        ``refused`` it raises a refused ``PublishError``.
         """
         # Records of this call in each open batch they went to.
         counts: dict[_OpenBatch, int] = {}
@@ -123,6 +210,11 @@ class Publisher:
                 topic = record.topic
                 key = None if record.key is None else record.key.encode()
                 value = None if record.value is None else record.value.to_bytes()
+                if value is not None and len(value) > self.max_record_bytes:
+                    reason = self.too_large(key, value)
+                    if reason is not None:
+                        _refuse(record, value, reason, refused)
+                        continue
                 partition = record.partition
                 if partition is None:
                     partitions = known.get(topic) or await self._partitions(topic, known)
@@ -134,12 +226,18 @@ class Publisher:
                     key=key, value=value, timestamp=None
                 ):
                     open_batch = await self._start_batch((topic, partition), key, value)
+                    if open_batch is None:
+                        reason = f"record of {len(value or b'')} bytes does not fit in a batch"
+                        _refuse(record, value, reason, refused)
+                        continue
                 counts[open_batch] = counts.get(open_batch, 0) + 1
         except KafkaError as exc:
             PUBLISH_ERRORS.labels(topic).inc()
-            raise PublishError(f"{type(exc).__name__}: {exc}") from exc
-        if self._open and self._flush is None:
-            self._flush = asyncio.create_task(self._send_open())
+            raise PublishError(f"{type(exc).__name__}: {exc}", refuses(exc)) from exc
+        finally:
+            # Even when this call failed, what it and others queued goes out.
+            if self._open and self._flush is None:
+                self._flush = asyncio.create_task(self._send_open())
         return [Pending(batch.topic, count, batch.acked) for batch, count in counts.items()]
 
     async def _partitions(self, topic: str, known: dict[str, set[int]]) -> set[int]:
@@ -151,17 +249,21 @@ class Publisher:
 
     async def _start_batch(
         self, tp: tuple[str, int], key: bytes | None, value: bytes | None
-    ) -> _OpenBatch:
-        """Send the partition's full batch, if any, and open the next with this record."""
+    ) -> _OpenBatch | None:
+        """Send the partition's full batch, if any, and open the next with this
+        record; None if the record does not fit even in an empty batch."""
         full = self._open.pop(tp, None)
         if full is not None:
-            await self._send(tp, full)
+            # Other writers' records are in it: a writer that is cancelled
+            # while the producer makes room (its request timed out) must not
+            # take their send down with it.
+            await asyncio.shield(self._send(tp, full))
         open_batch = self._open[tp] = _OpenBatch(
             tp[0], self.producer.create_batch(), asyncio.get_running_loop().create_future()
         )
         if open_batch.batch.append(key=key, value=value, timestamp=None) is None:
             del self._open[tp]
-            raise MessageSizeTooLargeError(f"a record of {len(value or b'')} bytes")
+            return None
         return open_batch
 
     async def _send_open(self) -> None:
@@ -186,17 +288,41 @@ class Publisher:
         )
 
     async def acknowledged(self, pending: list[Pending]) -> None:
-        """Wait for the broker; raise PublishError if any batch was refused."""
-        results = await asyncio.gather(*(p.future for p in pending), return_exceptions=True)
+        """Wait for the broker; raise PublishError if any batch was refused.
+
+        The futures are shared with every writer whose records went into the
+        same batches, so a caller that gives up (a request's timeout) stops
+        waiting without cancelling them: ``asyncio.wait``, unlike ``gather``,
+        leaves what it waits for alone.
+        """
+        futures = {p.future for p in pending}
+        if futures:
+            await asyncio.wait(futures)
         failed: BaseException | None = None
-        for batch, result in zip(pending, results, strict=True):
-            if isinstance(result, BaseException):
+        for batch in pending:
+            future = batch.future
+            error = (
+                asyncio.CancelledError("the write was cancelled")
+                if future.cancelled()
+                else future.exception()
+            )
+            if error is not None:
                 PUBLISH_ERRORS.labels(batch.topic).inc(batch.records)
-                failed = failed or result
+                if failed is None or (refuses(error) and not refuses(failed)):
+                    failed = error
             else:
                 MESSAGES_PUBLISHED.labels(batch.topic).inc(batch.records)
         if failed is not None:
-            raise PublishError(f"{type(failed).__name__}: {failed}") from failed
+            raise PublishError(f"{type(failed).__name__}: {failed}", refuses(failed)) from failed
+
+
+def _refuse(
+    record: Record, value: bytes | None, reason: str, refused: list[Refusal] | None
+) -> None:
+    PUBLISH_ERRORS.labels(record.topic).inc()
+    if refused is None:
+        raise PublishError(f"{record.topic}: {reason}", refused=True)
+    refused.append(Refusal(record, value, reason))
 
 
 def _settle(acked: asyncio.Future[object], done: asyncio.Future[object]) -> None:

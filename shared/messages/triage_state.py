@@ -28,6 +28,9 @@ class AlertRecord(Message):
         default_factory=list, description="Recent status change times, for flap detection."
     )
     flapping: bool = False
+    ends_at: int | None = Field(
+        default=None, description="When the firing alert ends unless sent again, ms since epoch."
+    )
 
     @classmethod
     def encode(
@@ -37,6 +40,7 @@ class AlertRecord(Message):
         changed_at: int,
         changes: list[int],
         flapping: bool,
+        ends_at: int | None = None,
     ) -> bytes:
         """What ``AlertRecord(...).to_bytes()`` writes, without building the model.
 
@@ -44,7 +48,7 @@ class AlertRecord(Message):
         the model cost four times as much as these few fields need.
         """
         return (
-            b'{"schema_version":%d,"status":"%s",%s"changed_at":%d,"changes":[%s],"flapping":%s}'
+            b'{"schema_version":%d,"status":"%s",%s"changed_at":%d,"changes":[%s],"flapping":%s%s}'
             % (
                 cls.SCHEMA_VERSION,
                 status.value.encode(),
@@ -52,6 +56,7 @@ class AlertRecord(Message):
                 changed_at,
                 b",".join(b"%d" % change for change in changes),
                 b"true" if flapping else b"false",
+                b"" if ends_at is None else b',"ends_at":%d' % ends_at,
             )
         )
 

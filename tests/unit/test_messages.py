@@ -129,6 +129,13 @@ def test_sent_notification_with_its_incident_round_trips_after_each_change() -> 
     [
         {"status": AlertStatus.FIRING, "incident": None, "changes": [], "flapping": False},
         {
+            "status": AlertStatus.FIRING,
+            "incident": "inc-1",
+            "changes": [],
+            "flapping": False,
+            "ends_at": 1795960375000,
+        },
+        {
             "status": AlertStatus.RESOLVED,
             "incident": 'inc-"7"\u2026',
             "changes": [1795960313000, 1795960314000],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from services.triage.state import duration_ms
-from services.triage.statelog import PartitionLoader
 from shared.messages import Alert
 from tests.triage import Triage, alert
 
@@ -37,19 +35,6 @@ def storm() -> list[Alert]:
     ]
 
 
-def restored(triage: Triage) -> Triage:
-    """A new worker whose state comes only from the changelog records."""
-    settings = triage.settings
-    loader = PartitionLoader(
-        duration_ms(settings.flapping.settle), duration_ms(settings.lifecycle.retention)
-    )
-    for record in triage.state_records:
-        loader.apply(record.key, None if record.value is None else record.value.to_bytes())
-    again = Triage(**SETTINGS)
-    again.state = loader.build()
-    return again
-
-
 async def test_restored_state_carries_on_as_if_nothing_happened() -> None:
     alerts = storm()
     straight = Triage(**SETTINGS)
@@ -59,7 +44,7 @@ async def test_restored_state_carries_on_as_if_nothing_happened() -> None:
         first = Triage(**SETTINGS)
         for a in alerts[:cut]:
             await first.send(a)
-        second = restored(first)
+        second = first.restored()
         for a in alerts[cut:]:
             await second.send(a)
         combined = {**first.latest(), **second.latest()}
@@ -74,7 +59,7 @@ async def test_redelivered_batch_after_restore_changes_nothing() -> None:
     alerts = storm()
     first = Triage(**SETTINGS)
     await first.send(*alerts[:6])
-    second = restored(first)
+    second = first.restored()
     # The batch was written but its offsets not committed: it comes again.
     assert await second.send(*alerts[:6]) == []
     assert second.state_records == []
@@ -83,7 +68,7 @@ async def test_redelivered_batch_after_restore_changes_nothing() -> None:
 async def test_timers_survive_a_restore() -> None:
     first = Triage(**SETTINGS)
     await first.send(*storm()[:9])  # everything resolved, quiet period running
-    second = restored(first)
+    second = first.restored()
     [resolved] = await second.tick(at=90 + 60)
     assert resolved.status == "resolved"
     assert resolved.revision == first.latest()[resolved.id].revision + 1

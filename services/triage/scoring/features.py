@@ -56,10 +56,18 @@ class AlertText:
 
 
 def expr_from_generator_url(url: str) -> str:
-    """The PromQL of ``g0.expr=`` in a Prometheus generator URL, or ''."""
+    """The PromQL of ``g0.expr=`` in a Prometheus generator URL, or ''.
+
+    The URL is whatever the sender wrote; one ``urlsplit`` cannot parse
+    (``http://[``, an unclosed IPv6 host) has no expression to read either.
+    """
     if not url:
         return ""
-    values = parse_qs(urlsplit(url).query).get("g0.expr")
+    try:
+        query = urlsplit(url).query
+    except ValueError:
+        return ""
+    values = parse_qs(query).get("g0.expr")
     return values[0] if values else ""
 
 

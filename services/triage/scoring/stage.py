@@ -78,6 +78,16 @@ class VerdictCache:
 
 
 class ScoringStage:
+    """Scores every incident the batch changed.
+
+    One incident's failure is its own: a member whose features cannot be read
+    is scored without the classifier, and an incident that cannot be assessed
+    keeps the severity it had, says so in its explanation, and is reported
+    (``TriageContext.failed``); the other incidents are scored as usual.
+    """
+
+    name = "score"
+
     def __init__(self, settings: ScoringSettings):
         self.settings = settings
         self.rules = settings.compiled_rules
@@ -95,24 +105,32 @@ class ScoringStage:
     async def process(self, ctx: TriageContext) -> None:
         if not ctx.changed:
             return
-        keyed = [
-            (incident, [(alert, alert_key(alert)) for alert in incident.members.values()])
-            for incident in ctx.changed.values()
-        ]
-        verdicts = await self._verdicts(keyed)
+        keyed: list[tuple[IncidentState, list[tuple[IncidentAlert, Hashable]]]] = []
+        for incident in ctx.changed.values():
+            try:
+                keyed.append(
+                    (incident, [(alert, alert_key(alert)) for alert in incident.members.values()])
+                )
+            except Exception as exc:
+                self._failed(ctx, incident, exc)
+        verdicts = await self._verdicts(ctx, keyed)
         problem = self.models.problem if self.models and self.models.model is None else None
         use_label = self.settings.use_severity_label
         for incident, members in keyed:
-            scores = [
-                MemberScore(
-                    alert,
-                    evaluate(self.rules, alert.labels, alert.annotations),
-                    normalize_severity(alert.labels.get("severity")) if use_label else None,
-                    verdicts.get(key),
-                )
-                for alert, key in members
-            ]
-            result = assess(incident, scores, problem)
+            try:
+                scores = [
+                    MemberScore(
+                        alert,
+                        evaluate(self.rules, alert.labels, alert.annotations),
+                        normalize_severity(alert.labels.get("severity")) if use_label else None,
+                        verdicts.get(key),
+                    )
+                    for alert, key in members
+                ]
+                result = assess(incident, scores, problem)
+            except Exception as exc:
+                self._failed(ctx, incident, exc)
+                continue
             incident.severity = result.severity
             incident.priority = result.priority
             incident.score = result.score
@@ -120,8 +138,17 @@ class ScoringStage:
             incident.scoring_labels = result.labels
             SCORING_DECISIONS.labels(result.source).inc()
 
+    @staticmethod
+    def _failed(ctx: TriageContext, incident: IncidentState, error: Exception) -> None:
+        note = f"severity not re-scored ({type(error).__name__}); kept from before"
+        if note not in incident.severity_reason:
+            incident.severity_reason = [*incident.severity_reason, note]
+        ctx.failed(incident, error)
+
     async def _verdicts(
-        self, keyed: list[tuple[IncidentState, list[tuple[IncidentAlert, Hashable]]]]
+        self,
+        ctx: TriageContext,
+        keyed: list[tuple[IncidentState, list[tuple[IncidentAlert, Hashable]]]],
     ) -> dict[Hashable, Verdict]:
         model = await self.models.current() if self.models else None
         if model is None:
@@ -129,23 +156,51 @@ class ScoringStage:
         cache = self.cache.for_generation(self.models.generation if self.models else 0)
         found: dict[Hashable, Verdict] = {}
         missing: dict[Hashable, AlertText] = {}
-        for _, members in keyed:
+        for incident, members in keyed:
             for alert, key in members:
                 if key in found or key in missing:
                     continue
                 verdict = cache.get(key)
-                if verdict is None:
-                    missing[key] = AlertText.of(alert)
-                else:
+                if verdict is not None:
                     found[key] = verdict
+                    continue
+                try:
+                    missing[key] = AlertText.of(alert)
+                except Exception as exc:
+                    # Without features this member has no classifier verdict;
+                    # rules, its label or the default still give it a severity.
+                    ctx.failed(incident, exc)
         CLASSIFIER_CACHE.labels("hit").inc(len(found))
         CLASSIFIER_CACHE.labels("miss").inc(len(missing))
         if missing:
-            fresh = await asyncio.to_thread(_predict, model, list(missing.values()))
+            texts = list(missing.values())
+            try:
+                fresh: list[Verdict | Exception] = list(
+                    await asyncio.to_thread(_predict, model, texts)
+                )
+            except Exception:
+                # One alert the model cannot take must not cost the others
+                # their verdicts: find it by asking alert by alert.
+                fresh = await asyncio.to_thread(_predict_each, model, texts)
             for key, verdict in zip(missing, fresh, strict=True):
+                if isinstance(verdict, Exception):
+                    for incident, members in keyed:
+                        if any(k == key for _, k in members):
+                            ctx.failed(incident, verdict)
+                    continue
                 cache.put(key, verdict)
                 found[key] = verdict
         return found
+
+
+def _predict_each(model: SeverityModel, alerts: list[AlertText]) -> list[Verdict | Exception]:
+    verdicts: list[Verdict | Exception] = []
+    for alert in alerts:
+        try:
+            verdicts += _predict(model, [alert])
+        except Exception as exc:
+            verdicts.append(exc)
+    return verdicts
 
 
 def _predict(model: SeverityModel, alerts: list[AlertText]) -> list[Verdict]:
