@@ -1,7 +1,8 @@
 # One image for every Corral worker; the command picks the worker:
 #   docker run corral ingest | triage | notify      (ENTRYPOINT is `corral`)
-# Dependencies are installed at the versions CI tested (requirements.lock as
-# pip constraints), into a virtualenv that the runtime stage copies alone.
+# Dependencies are installed at the versions CI tested, each file checked
+# against its hash in requirements.lock, into a virtualenv that the runtime
+# stage copies alone.
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
@@ -9,7 +10,8 @@ COPY pyproject.toml requirements.lock README.md ./
 COPY shared ./shared
 COPY services ./services
 RUN python -m venv /opt/corral \
-    && /opt/corral/bin/pip install --constraint requirements.lock .
+    && /opt/corral/bin/pip install --require-hashes -r requirements.lock \
+    && /opt/corral/bin/pip install --no-deps .
 
 FROM python:3.11-slim
 LABEL org.opencontainers.image.title="corral" \

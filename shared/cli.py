@@ -10,6 +10,7 @@ from collections.abc import Callable
 from shared.config import CONFIG_ENV
 
 Handler = Callable[[argparse.Namespace], int]
+WEB_CONFIG_ENV = "CORRAL_WEB__CONFIG_FILE"
 
 
 class Subcommands:
@@ -33,10 +34,11 @@ class Subcommands:
 
         def handler(args: argparse.Namespace) -> int:
             module, _, function = target.partition(":")
+            apply_web_config_flag(args)
             getattr(importlib.import_module(module), function)(config_path(args))
             return 0
 
-        with_config(self.add(name, handler, help))
+        with_web_config(with_config(self.add(name, handler, help)))
 
     def group(self, name: str, help: str) -> Subcommands:
         """A command with subcommands of its own, like ``corral dlq replay``."""
@@ -47,6 +49,25 @@ class Subcommands:
 def with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--config", metavar="PATH", help=f"config file (default ${CONFIG_ENV})")
     return parser
+
+
+def with_web_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        metavar="PATH",
+        help="TLS and authentication, in Prometheus' web config format "
+        f"(overrides web.config_file and ${WEB_CONFIG_ENV})",
+    )
+    return parser
+
+
+def apply_web_config_flag(args: argparse.Namespace) -> None:
+    """The flag travels as the environment variable that sets ``web.config_file``,
+    so it overrides file and environment alike and reaches ``corral up``'s workers."""
+    path = getattr(args, "web_config_file", None)
+    if path:
+        os.environ[WEB_CONFIG_ENV] = path
 
 
 def config_path(args: argparse.Namespace) -> str | None:

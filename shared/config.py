@@ -201,6 +201,9 @@ class KafkaSettings(StrictModel):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: str | None = None
+    sasl_password_file: str | None = Field(
+        default=None, description="File holding the SASL password (a mounted Secret)."
+    )
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
@@ -267,7 +270,9 @@ class KafkaSettings(StrictModel):
         for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
             if getattr(self, name) is not None and not tls:
                 raise ValueError(f"{name} needs security_protocol SSL or SASL_SSL")
-        for name in ("sasl_mechanism", "sasl_username", "sasl_password"):
+        if self.sasl_password is not None and self.sasl_password_file is not None:
+            raise ValueError("give sasl_password or sasl_password_file, not both")
+        for name in ("sasl_mechanism", "sasl_username", "sasl_password", "sasl_password_file"):
             if getattr(self, name) is not None and not sasl:
                 raise ValueError(f"{name} needs security_protocol SASL_PLAINTEXT or SASL_SSL")
         if sasl and (self.sasl_mechanism is None or self.sasl_username is None):
@@ -297,6 +302,15 @@ class LogSettings(StrictModel):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class WebSettings(StrictModel):
+    config_file: str | None = Field(
+        default=None,
+        description="Web configuration file in Prometheus' format (TLS, basic auth users, "
+        "bearer tokens, roles); `--web.config.file` on the command line. None: plain HTTP, "
+        "no authentication, as Prometheus without one.",
+    )
+
+
 class CommonConfig(BaseModel):
     """What every worker reads. Workers ignore other services' sections;
     ``corral check-config`` validates all of them strictly."""
@@ -304,3 +318,4 @@ class CommonConfig(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     kafka: KafkaSettings = KafkaSettings()
     log: LogSettings = LogSettings()
+    web: WebSettings = WebSettings()

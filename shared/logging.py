@@ -7,6 +7,16 @@ import sys
 
 import structlog
 
+from shared.secrets import redact
+
+
+def redact_secrets(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+    """Every text value of a log line, tracebacks included, without secrets or URL paths."""
+    for key, value in event.items():
+        if isinstance(value, str):
+            event[key] = redact(value)
+    return event
+
 
 def configure_logging(level: str = "info", service: str | None = None) -> None:
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
@@ -23,6 +33,7 @@ def configure_logging(level: str = "info", service: str | None = None) -> None:
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
             structlog.processors.format_exc_info,
+            redact_secrets,
             renderer,
         ],
     )
@@ -38,6 +49,7 @@ def configure_logging(level: str = "info", service: str | None = None) -> None:
             *shared_processors,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
+            redact_secrets,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -2,7 +2,8 @@
 
 Routes, silences, inhibition-style correlation rules and severity rules all
 select alerts the way Alertmanager does, so one implementation serves them
-all. Semantics follow Alertmanager: regexes are anchored at both ends, and a
+all. Semantics follow Alertmanager: regexes are RE2 (``shared.regex``: linear
+time, whatever a silence or route supplies) anchored at both ends, and a
 missing label matches as the empty string (``team=""`` selects alerts without
 a team label).
 """
@@ -15,13 +16,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated
 
+import re2
 from pydantic import AfterValidator
 
+from shared.regex import Pattern
+
+
+def _parser_options() -> re2.Options:
+    options = re2.Options()
+    options.dot_nl = True
+    options.log_errors = False
+    return options
+
+
 _NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
-_MATCHER = re.compile(
+# Parsed with RE2 too: the text comes from silences' API bodies, and under
+# Python's re this pattern backtracks quadratically on runs of spaces.
+_MATCHER = re2.compile(
     rf"""^\s*(?P<name>{_NAME}|"(?:[^"\\]|\\.)*")\s*(?P<op>=~|!~|!=|=)\s*"""
     rf"""(?P<value>"(?:[^"\\]|\\.)*"|[^"]*?)\s*$""",
-    re.DOTALL,
+    _parser_options(),
 )
 
 
@@ -37,17 +51,12 @@ class Matcher:
     name: str
     type: MatchType
     value: str
-    _regex: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    _regex: Pattern | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def create(cls, name: str, type: MatchType | str, value: str) -> Matcher:
         kind = MatchType(type)
-        regex = None
-        if kind in (MatchType.REGEX, MatchType.NOT_REGEX):
-            try:
-                regex = re.compile(f"^(?:{value})$", re.DOTALL)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
+        regex = Pattern(value) if kind in (MatchType.REGEX, MatchType.NOT_REGEX) else None
         return cls(name, kind, value, regex)
 
     def matches(self, value: str) -> bool:
@@ -58,10 +67,10 @@ class Matcher:
                 return value != self.value
             case MatchType.REGEX:
                 assert self._regex is not None
-                return self._regex.match(value) is not None
+                return self._regex.fullmatch(value)
             case MatchType.NOT_REGEX:
                 assert self._regex is not None
-                return self._regex.match(value) is None
+                return not self._regex.fullmatch(value)
 
     def __str__(self) -> str:
         escaped = self.value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -13,9 +13,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, StringConstraints, field_validator
 
+LABEL_NAME = r"^[a-zA-Z_][a-zA-Z0-9_]*$"
 # Alertmanager's own label name rule, checked by pydantic-core (no Python call per label).
-LabelName = Annotated[str, StringConstraints(pattern=r"^[a-zA-Z_][a-zA-Z0-9_]*$")]
+LabelName = Annotated[str, StringConstraints(pattern=LABEL_NAME)]
 LabelSet = dict[LabelName, str]
+# Alertmanager's fingerprint: 64 bits as 16 lower-case hex digits.
+Fingerprint = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
 
 
 class _Body(BaseModel):
@@ -29,7 +32,7 @@ class WebhookAlert(_Body):
     starts_at: datetime | None = Field(default=None, alias="startsAt")
     ends_at: datetime | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
-    fingerprint: str | None = None
+    fingerprint: Fingerprint | None = None
 
 
 class WebhookPayload(_Body):
@@ -66,6 +69,15 @@ class PostableAlerts(RootModel[list[PostableAlert]]):
     pass
 
 
+SHOWN_NAME = 64
+"""Characters of a label name echoed back in a field path: the name may be huge."""
+
+
+def shown(part: str) -> str:
+    """A name as an error message echoes it: cut to ``SHOWN_NAME`` characters."""
+    return part if len(part) <= SHOWN_NAME else part[:SHOWN_NAME] + "…"
+
+
 def field_path(loc: tuple[Any, ...]) -> str:
     """``("alerts", 0, "labels")`` -> ``alerts[0].labels``, as the body reads."""
     path = ""
@@ -73,5 +85,5 @@ def field_path(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else str(part)
+            path += f".{shown(part)}" if path else shown(str(part))
     return path or "(body)"

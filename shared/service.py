@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import gc
 import signal
+import ssl
 from collections.abc import Callable
 from typing import Protocol
 
@@ -20,6 +21,7 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from shared.metrics import generate_latest, set_build_info
+from shared.web.guard import WebSecurity
 
 log = structlog.get_logger(__name__)
 
@@ -60,14 +62,20 @@ def health_routes(ready: Callable[[], bool]) -> list[web.RouteDef]:
     ]
 
 
-async def wait_ready(listen: str, timeout: float = 60.0) -> None:
+async def wait_ready(listen: str, timeout: float = 60.0, scheme: str = "http") -> None:
     """Until the worker at ``listen`` answers ``/-/ready`` with 200, as a load
-    balancer's readiness check would; ``TimeoutError`` after ``timeout``."""
+    balancer's readiness check would; ``TimeoutError`` after ``timeout``.
+
+    Over TLS the certificate is not checked: this only asks a worker this
+    machine started whether it is ready, and sends nothing."""
     host, port = split_listen(listen)
+    if host in ("", "0.0.0.0", "::"):
+        host = "127.0.0.1"
     async with asyncio.timeout(timeout), aiohttp.ClientSession() as session:
         while True:
             with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://{host}:{port}/-/ready") as response:
+                url = f"{scheme}://{host}:{port}/-/ready"
+                async with session.get(url, ssl=False) as response:
                     if response.status == 200:
                         return
             await asyncio.sleep(0.1)
@@ -78,11 +86,13 @@ def split_listen(listen: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)
 
 
-async def start_http(app: web.Application, listen: str) -> web.AppRunner:
+async def start_http(
+    app: web.Application, listen: str, ssl_context: ssl.SSLContext | None = None
+) -> web.AppRunner:
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     host, port = split_listen(listen)
-    site = web.TCPSite(runner, host, port, reuse_address=True)
+    site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ssl_context)
     await site.start()
     return runner
 
@@ -126,16 +136,24 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-async def serve(worker: Worker, app: web.Application, listen: str) -> None:
-    """Run a worker with its HTTP app until SIGTERM or SIGINT."""
+async def serve(worker: Worker, app: web.Application, listen: str, security: WebSecurity) -> None:
+    """Run a worker with its HTTP app (built by ``security.application``)
+    until SIGTERM or SIGINT."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     set_build_info(worker.name)
     app.add_routes(health_routes(worker.ready))
-    runner = await start_http(app, listen)
-    log.info("listening", worker=worker.name, address=f"http://{listen}")
+    runner = await start_http(app, listen, security.ssl_context)
+    certificates = asyncio.create_task(security.watch_certificates())
+    log.info(
+        "listening",
+        worker=worker.name,
+        address=f"{security.scheme}://{listen}",
+        authentication=security.authenticator.schemes or "off",
+        client_certificates=security.client_auth,
+    )
     try:
         await _start_when_possible(worker, stop)
         if not stop.is_set():
@@ -143,6 +161,7 @@ async def serve(worker: Worker, app: web.Application, listen: str) -> None:
             await worker.run(stop)
     finally:
         log.info("stopping", worker=worker.name)
+        certificates.cancel()
         # Stop listening and let requests in flight finish before the worker
         # closes its Kafka clients: they may still be waiting for an ack.
         await runner.cleanup()

@@ -16,14 +16,17 @@ from aiohttp import web
 from shared.config import KafkaSettings
 from shared.kafka.changelog import read_values
 from shared.service import Worker, bound_port, health_routes, start_http
+from shared.web.guard import WebSecurity
 
 
 @contextlib.asynccontextmanager
-async def running(worker: Worker, app: web.Application | None = None) -> AsyncIterator[int]:
+async def running(
+    worker: Worker, app: web.Application | None = None, security: WebSecurity | None = None
+) -> AsyncIterator[int]:
     """Run a worker as its ``serve`` would, on a free port; yields the port."""
     app = app or web.Application()
     app.add_routes(health_routes(worker.ready))
-    runner = await start_http(app, "127.0.0.1:0")
+    runner = await start_http(app, "127.0.0.1:0", security.ssl_context if security else None)
     stop = asyncio.Event()
     await worker.start()
     task = asyncio.create_task(worker.run(stop))

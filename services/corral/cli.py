@@ -5,30 +5,48 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from services.corral import commands as history_commands
 from services.ingest import commands as ingest_commands
 from services.notify import commands as notify_commands
 from services.triage import commands as triage_commands
-from shared.cli import Subcommands, config_path, with_config
+from shared.cli import (
+    Subcommands,
+    apply_web_config_flag,
+    config_path,
+    with_config,
+    with_web_config,
+)
 from shared.config import ConfigError
 from shared.logging import configure_logging
+from shared.web import commands as web_commands
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     from services.corral import config, up
 
     path = config_path(args)
+    apply_web_config_flag(args)
     settings = config.load(path)
     configure_logging(settings.log.level, "corral")
     return up.up(settings, path)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validates without printing any value of the config, so never a secret."""
     from services.corral import config
+    from shared.web.config import load_web_config
 
-    config.load(args.path, env={})
-    print(f"{args.path}: OK")
+    settings = config.load(args.path, env={})
+    web = settings.web.config_file
+    if web is not None and Path(web).exists():
+        load_web_config(web)
+        print(f"{args.path}: OK (web config {web}: OK)")
+    elif web is not None:
+        print(f"{args.path}: OK (web config {web} is not on this machine: not checked)")
+    else:
+        print(f"{args.path}: OK")
     return 0
 
 
@@ -40,10 +58,16 @@ def build_parser() -> argparse.ArgumentParser:
     up = commands.add(
         "up", cmd_up, "Run the whole pipeline here (embedded broker unless Kafka is configured)."
     )
-    with_config(up)
+    with_web_config(with_config(up))
     check = commands.add("check-config", cmd_check_config, "Validate a config before deploying it.")
     check.add_argument("path", metavar="PATH")
-    for service in (ingest_commands, triage_commands, notify_commands, history_commands):
+    for service in (
+        ingest_commands,
+        triage_commands,
+        notify_commands,
+        web_commands,
+        history_commands,
+    ):
         service.register(commands)
     return parser
 

@@ -22,6 +22,7 @@ from services.corral.config import CorralConfig
 from shared.kafka.embedded import EmbeddedBroker
 from shared.kafka.topics import ensure_topics
 from shared.service import wait_ready
+from shared.web.guard import WebSecurity
 
 log = structlog.get_logger(__name__)
 
@@ -31,24 +32,30 @@ READY_TIMEOUT_SECONDS = 60.0
 EMBEDDED_TIMINGS = {"session_timeout": "3s", "heartbeat_interval": "500ms"}
 
 
-def banner(config: CorralConfig, bootstrap: str, embedded: bool) -> str:
+def banner(config: CorralConfig, bootstrap: str, embedded: bool, security: WebSecurity) -> str:
     ingest = config.ingest.listen
     kind = "embedded broker (in memory)" if embedded else "Kafka"
+    web = security.scheme
+    if security.authenticator.enabled:
+        auth = f"on ({config.web.config_file}): senders need credentials, see docs/security.md"
+    else:
+        auth = "off (no web config): fine on 127.0.0.1, see docs/security.md before exposing it"
     return f"""
 Corral is running on {kind} at {bootstrap}.
 
-  Alertmanager webhook:  http://{ingest}/api/v1/alerts/alertmanager
-  Prometheus (API v2):   http://{ingest}/api/v2/alerts
-  Health and metrics:    http://{ingest}/-/ready  http://{ingest}/metrics
-                         triage http://{config.triage.listen}/metrics
-                         notify http://{config.notify.listen}/metrics
+  Alertmanager webhook:  {web}://{ingest}/api/v1/alerts/alertmanager
+  Prometheus (API v2):   {web}://{ingest}/api/v2/alerts
+  Health and metrics:    {web}://{ingest}/-/ready  {web}://{ingest}/metrics
+                         triage {web}://{config.triage.listen}/metrics
+                         notify {web}://{config.notify.listen}/metrics
+  Authentication:        {auth}
 
 In alertmanager.yml:
 
   receivers:
     - name: corral
       webhook_configs:
-        - url: http://{ingest}/api/v1/alerts/alertmanager
+        - url: {web}://{ingest}/api/v1/alerts/alertmanager
 
 Stop with Ctrl-C.
 """
@@ -59,6 +66,8 @@ class Supervisor:
         self.config = config
         self.config_path = config_path
         self.embedded = "bootstrap_servers" not in config.kafka.model_fields_set
+        # Loaded here too, so a broken web config stops `corral up` before any worker starts.
+        self.security = WebSecurity.load(config.web.config_file)
         self.broker = EmbeddedBroker() if self.embedded else None
         self.stop = asyncio.Event()
         self.processes: dict[str, asyncio.subprocess.Process] = {}
@@ -159,7 +168,7 @@ class Supervisor:
         """Until every worker answers ``/-/ready``; ``TimeoutError`` after ``timeout``."""
         async with asyncio.timeout(timeout):
             for name in WORKERS:
-                await wait_ready(getattr(self.config, name).listen, timeout)
+                await wait_ready(getattr(self.config, name).listen, timeout, self.security.scheme)
 
     async def announce_when_ready(self) -> None:
         """Print where to send alerts once every worker is ready, so that the
@@ -168,7 +177,7 @@ class Supervisor:
             await self.workers_ready()
         except TimeoutError:
             log.warning("not every worker is ready yet; see the log lines above")
-        print(banner(self.config, self.bootstrap, self.embedded), flush=True)
+        print(banner(self.config, self.bootstrap, self.embedded, self.security), flush=True)
 
 
 def up(config: CorralConfig, config_path: str | Path | None) -> int:

@@ -9,46 +9,63 @@ take the alerts now (Alertmanager and Prometheus retry those).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
+from services.ingest.bounded import bounded_bodies
 from services.ingest.config import IngestSettings
-from services.ingest.errors import error_response, validation_response
-from services.ingest.feedback import FeedbackEndpoint
+from services.ingest.errors import validation_response
+from services.ingest.feedback import FEEDBACK_PATH, FeedbackEndpoint
 from services.ingest.metrics import ALERTS_RECEIVED, ALERTS_REJECTED, REQUEST_SECONDS
+from services.ingest.openapi import api_document
 from services.ingest.sink import AlertSink, Overloaded, TooLarge, Unavailable
 from shared.normalize import NormalizedAlert, from_api_v2, from_webhook
-from shared.payloads import PostableAlerts, WebhookPayload
+from shared.web.config import Role
+from shared.web.errors import error_response
+from shared.web.guard import WebSecurity
+from shared.web.openapi import openapi_route
 
 log = structlog.get_logger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _is_json(content_type: str) -> bool:
-    return content_type == "application/json" or content_type.endswith("+json")
+WEBHOOK_PATH = "/api/v1/alerts/alertmanager"
+API_V2_PATH = "/api/v2/alerts"
+ENDPOINTS = {WEBHOOK_PATH: "alertmanager", API_V2_PATH: "api_v2"}
+ACCESS = {WEBHOOK_PATH: Role.ALERTS, API_V2_PATH: Role.ALERTS, FEEDBACK_PATH: Role.ADMIN}
 
 
 class IngestApp:
     def __init__(self, settings: IngestSettings, sink: AlertSink, feedback_topic: str):
         self.settings = settings
         self.sink = sink
+        self.bodies = bounded_bodies(settings.limits)
         self.feedback = FeedbackEndpoint(sink, feedback_topic, self._unavailable)
 
-    def build(self) -> web.Application:
-        app = web.Application(client_max_size=self.settings.max_body_bytes)
+    def build(self, security: WebSecurity | None = None) -> web.Application:
+        app = (security or WebSecurity()).application(
+            ACCESS, self.settings.max_body_bytes, "ingest.max_body_bytes", self._refused
+        )
         app.add_routes(
             [
-                web.post("/api/v1/alerts/alertmanager", self.alertmanager_webhook),
-                web.post("/api/v2/alerts", self.prometheus_alerts),
+                web.post(WEBHOOK_PATH, self.alertmanager_webhook),
+                web.post(API_V2_PATH, self.prometheus_alerts),
                 self.feedback.route(),
+                openapi_route(api_document(self.bodies)),
             ]
         )
         return app
+
+    @staticmethod
+    def _refused(request: web.Request, reason: str) -> None:
+        """Refusals before a handler ran (credentials, media type, size) count as
+        rejected alerts too: the sender will not retry them."""
+        resource = request.match_info.route.resource
+        endpoint = ENDPOINTS.get(resource.canonical if resource is not None else "")
+        if endpoint is not None:
+            ALERTS_REJECTED.labels(endpoint, reason).inc()
 
     async def alertmanager_webhook(self, request: web.Request) -> web.Response:
         return await self._ingest(request, "alertmanager", self._parse_webhook)
@@ -56,13 +73,11 @@ class IngestApp:
     async def prometheus_alerts(self, request: web.Request) -> web.Response:
         return await self._ingest(request, "api_v2", self._parse_api_v2)
 
-    @staticmethod
-    def _parse_webhook(body: bytes, now: datetime) -> list[NormalizedAlert]:
-        return from_webhook(WebhookPayload.model_validate_json(body), now)
+    def _parse_webhook(self, body: bytes, now: datetime) -> list[NormalizedAlert]:
+        return from_webhook(self.bodies.webhook.model_validate_json(body), now)
 
-    @staticmethod
-    def _parse_api_v2(body: bytes, now: datetime) -> list[NormalizedAlert]:
-        return from_api_v2(PostableAlerts.model_validate_json(body).root, now)
+    def _parse_api_v2(self, body: bytes, now: datetime) -> list[NormalizedAlert]:
+        return from_api_v2(self.bodies.api_v2.model_validate_json(body).root, now)
 
     async def _ingest(
         self,
@@ -83,23 +98,7 @@ class IngestApp:
         endpoint: str,
         parse: Callable[[bytes, datetime], list[NormalizedAlert]],
     ) -> web.Response:
-        if request.content_type and not _is_json(request.content_type):
-            ALERTS_REJECTED.labels(endpoint, "media_type").inc()
-            return error_response(
-                415,
-                f"unsupported Content-Type {request.content_type!r}: send application/json",
-                field="Content-Type",
-            )
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            ALERTS_REJECTED.labels(endpoint, "too_large").inc()
-            return error_response(
-                413,
-                f"body larger than {self.settings.max_body_bytes} bytes "
-                "(ingest.max_body_bytes); split the batch",
-                field="(body)",
-            )
+        body = await request.read()  # the guard answers 413 for an overrun
         try:
             alerts = parse(body, datetime.now(UTC))
         except ValidationError as exc:

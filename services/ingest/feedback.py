@@ -13,17 +13,19 @@ from datetime import UTC, datetime
 
 import structlog
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from services.ingest.errors import error_response, validation_response
+from services.ingest.errors import validation_response
 from services.ingest.metrics import FEEDBACK_RECEIVED
 from services.ingest.sink import AlertSink, Overloaded, TooLarge, Unavailable
 from shared.kafka.publisher import Record
 from shared.messages import Feedback, FeedbackVerdict
+from shared.web.errors import error_response
 
 log = structlog.get_logger(__name__)
 
 INCIDENT_ID = r"[A-Za-z0-9._:-]{1,128}"
+FEEDBACK_PATH = "/api/v1/incidents/{id}/feedback"
 
 
 class FeedbackRequest(BaseModel):
@@ -31,10 +33,10 @@ class FeedbackRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     verdict: FeedbackVerdict
-    priority: str | None = None
-    revision: int | None = None
-    author: str | None = None
-    comment: str | None = None
+    priority: str | None = Field(default=None, pattern=r"^P[1-5]$")
+    revision: int | None = Field(default=None, ge=1)
+    author: str | None = Field(default=None, max_length=256)
+    comment: str | None = Field(default=None, max_length=4096)
 
 
 class FeedbackEndpoint:
@@ -50,12 +52,6 @@ class FeedbackEndpoint:
 
     async def post(self, request: web.Request) -> web.Response:
         incident_id = request.match_info["id"]
-        if request.content_type != "application/json":
-            return error_response(
-                415,
-                f"unsupported Content-Type {request.content_type!r}: send application/json",
-                field="Content-Type",
-            )
         try:
             body = FeedbackRequest.model_validate_json(await request.read())
             feedback = Feedback(

@@ -9,10 +9,12 @@ from services.ingest.worker import IngestWorker
 from shared.config import load_config
 from shared.logging import configure_logging
 from shared.service import serve
+from shared.web.guard import WebSecurity
 
 
 def main(config_path: str | None) -> None:
     config = load_config(IngestConfig, config_path)
     configure_logging(config.log.level, "ingest")
+    security = WebSecurity.load(config.web.config_file)
     worker = IngestWorker(config)
-    asyncio.run(serve(worker, worker.app(), config.ingest.listen))
+    asyncio.run(serve(worker, worker.app(security), config.ingest.listen, security))

@@ -9,7 +9,8 @@ ALERTS_RECEIVED = Counter(
 )
 ALERTS_REJECTED = Counter(
     "corral_alerts_rejected_total",
-    "Requests ingest refused, by reason (invalid, too_large, media_type, unavailable, overload).",
+    "Requests ingest refused, by reason (invalid, too_large, media_type, unauthenticated, "
+    "bad_credentials, forbidden, unavailable, overload).",
     ["endpoint", "reason"],
 )
 REQUEST_SECONDS = Histogram(

@@ -13,6 +13,7 @@ from services.ingest.sink import AlertSink
 from shared.kafka.clients import new_producer
 from shared.kafka.publisher import Publisher, limits
 from shared.kafka.topics import prepare_topics
+from shared.web.guard import WebSecurity
 
 
 class IngestWorker:
@@ -23,9 +24,9 @@ class IngestWorker:
         self.sink = AlertSink(config.ingest, config.kafka.topics.alerts)
         self.producer: AIOKafkaProducer | None = None
 
-    def app(self) -> web.Application:
+    def app(self, security: WebSecurity | None = None) -> web.Application:
         kafka = self.config.kafka
-        return IngestApp(self.config.ingest, self.sink, kafka.topics.feedback).build()
+        return IngestApp(self.config.ingest, self.sink, kafka.topics.feedback).build(security)
 
     async def start(self) -> None:
         await prepare_topics(self.config.kafka)

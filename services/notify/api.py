@@ -10,17 +10,35 @@ Alertmanager's field names (``matchers``, ``startsAt``, ``endsAt``,
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from aiokafka.errors import KafkaError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
+from services.notify.config import SilenceLimits
 from services.notify.silences import SilenceStore
+from shared.durations import format_duration
 from shared.kafka.publisher import Publisher, PublishError, Record
 from shared.matchers import Matcher, MatchType, parse_matcher
-from shared.messages import Silence
+from shared.messages import Silence, SilenceState
+from shared.web.config import Role
+from shared.web.errors import error_response
+from shared.web.guard import WebSecurity
+from shared.web.openapi import Operation, document, openapi_route
+
+SILENCES_PATH = "/api/v1/silences"
+SILENCE_PATH = "/api/v1/silences/{id}"
+ACCESS = {SILENCES_PATH: Role.ADMIN, SILENCE_PATH: Role.ADMIN}
 
 # Field names are Alertmanager's (camelCase), so its clients and bodies work as they are.
 
@@ -94,55 +112,146 @@ def silence_json(silence: Silence, now: datetime) -> dict[str, Any]:
     }
 
 
+_UNION_MEMBERS = ("str", "constrained-str", "MatcherObject", "BoundedMatcher")
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     path = ""
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("str", "MatcherObject"):
+        elif part in _UNION_MEMBERS or str(part).startswith("function-"):
             continue  # which member of the union failed is noise to the reader
         else:
             path += f".{part}" if path else str(part)
     return path or "(body)"
 
 
-def _error(status: int, message: str, field: str | None = None) -> web.Response:
-    body: dict[str, Any] = {"status": "error", "error": message}
-    if field is not None:
-        body["field"] = field
-    return web.json_response(body, status=status)
+def bounded_silence(limits: SilenceLimits) -> type[PostableSilence]:
+    """``PostableSilence`` with ``notify.silences`` limits, checked while parsing."""
+    length = limits.max_matcher_length
+    BoundedText = Annotated[str, StringConstraints(max_length=2 * length)]
+
+    class BoundedMatcher(MatcherObject):
+        name: str = Field(min_length=1, max_length=length)
+        value: str = Field(max_length=length)
+
+    class BoundedSilence(PostableSilence):
+        id: str | None = Field(default=None, max_length=128)
+        matchers: list[BoundedMatcher | BoundedText] = Field(  # type: ignore[assignment]
+            min_length=1, max_length=limits.max_matchers
+        )
+        createdBy: str = Field(min_length=1, max_length=256)
+        comment: str = Field(min_length=1, max_length=limits.max_comment_length)
+
+    return BoundedSilence
+
+
+@dataclass(frozen=True)
+class _Limited:
+    """A refusal for a silence that parses but breaks a limit."""
+
+    field: str
+    message: str
 
 
 class SilenceApi:
-    def __init__(self, store: SilenceStore, topic: str):
+    def __init__(self, store: SilenceStore, topic: str, limits: SilenceLimits | None = None):
         self.store = store
         self.topic = topic
+        self.limits = limits or SilenceLimits()
+        self.body = bounded_silence(self.limits)
         self.publisher: Publisher | None = None
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.post("/api/v1/silences", self.create),
-            web.get("/api/v1/silences", self.list),
-            web.get("/api/v1/silences/{id}", self.get),
-            web.delete("/api/v1/silences/{id}", self.expire),
+            web.post(SILENCES_PATH, self.create),
+            web.get(SILENCES_PATH, self.list),
+            web.get(SILENCE_PATH, self.get),
+            web.delete(SILENCE_PATH, self.expire),
+            openapi_route(self.document()),
         ]
+
+    def application(self, security: WebSecurity) -> web.Application:
+        app = security.application(
+            ACCESS, self.limits.max_body_bytes, "notify.silences.max_body_bytes"
+        )
+        app.add_routes(self.routes())
+        return app
+
+    def document(self) -> dict[str, Any]:
+        silence_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+        return document(
+            "Corral notify",
+            [
+                Operation(
+                    "POST",
+                    SILENCES_PATH,
+                    "Create a silence, or change one (with its id).",
+                    "admin",
+                    self.body,
+                    {"200": "Stored; applies on every notify worker.", "404": "No such id."},
+                ),
+                Operation("GET", SILENCES_PATH, "Every silence.", "admin", errors=("401", "403")),
+                Operation(
+                    "GET",
+                    SILENCE_PATH,
+                    "One silence.",
+                    "admin",
+                    ok={"200": "The silence.", "404": "No such id."},
+                    parameters=silence_id,
+                    errors=("401", "403"),
+                ),
+                Operation(
+                    "DELETE",
+                    SILENCE_PATH,
+                    "Expire a silence now.",
+                    "admin",
+                    ok={"200": "Expired.", "404": "No such id."},
+                    parameters=silence_id,
+                    errors=("401", "403", "422"),
+                ),
+            ],
+        )
+
+    def _over_limit(
+        self, body: PostableSilence, starts_at: datetime, now: datetime
+    ) -> _Limited | None:
+        if body.endsAt - starts_at > self.limits.max_duration:
+            return _Limited(
+                "endsAt",
+                f"endsAt: longer than {format_duration(self.limits.max_duration)} after "
+                "startsAt (notify.silences.max_duration)",
+            )
+        if body.id is None:
+            live = sum(s.state(now) != SilenceState.EXPIRED for s in self.store.silences.values())
+            if live >= self.limits.max_silences:
+                return _Limited(
+                    "(silences)",
+                    f"{live} silences are active or pending (notify.silences.max_silences): "
+                    "expire some first",
+                )
+        return None
 
     async def create(self, request: web.Request) -> web.Response:
         try:
-            body = PostableSilence.model_validate_json(await request.read())
+            body = self.body.model_validate_json(await request.read())
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
+            first = exc.errors(include_url=False, include_input=False)[0]
             if first["type"] == "json_invalid":
-                return _error(400, f"body is not valid JSON: {first['msg']}", "(body)")
+                return error_response(400, f"body is not valid JSON: {first['msg']}", "(body)")
             field = _field(tuple(first["loc"]))
-            return _error(422, f"{field}: {first['msg']}", field)
+            return error_response(422, f"{field}: {first['msg']}", field)
         now = datetime.now(UTC)
         starts_at = body.startsAt or now
         if body.endsAt <= max(starts_at, now):
-            return _error(422, "endsAt: must be after startsAt and in the future", "endsAt")
+            return error_response(422, "endsAt: must be after startsAt and in the future", "endsAt")
+        limited = self._over_limit(body, starts_at, now)
+        if limited is not None:
+            return error_response(422, limited.message, limited.field)
         previous = self.store.get(body.id) if body.id else None
         if body.id and previous is None:
-            return _error(404, f"no silence with id {body.id!r}", "id")
+            return error_response(404, f"no silence with id {body.id!r}", "id")
         silence = Silence(
             id=body.id or str(uuid.uuid4()),
             matchers=body.matcher_texts(),
@@ -161,16 +270,16 @@ class SilenceApi:
     async def get(self, request: web.Request) -> web.Response:
         silence = self.store.get(request.match_info["id"])
         if silence is None:
-            return _error(404, f"no silence with id {request.match_info['id']!r}", "id")
+            return error_response(404, f"no silence with id {request.match_info['id']!r}", "id")
         return web.json_response(silence_json(silence, datetime.now(UTC)))
 
     async def expire(self, request: web.Request) -> web.Response:
         silence = self.store.get(request.match_info["id"])
         if silence is None:
-            return _error(404, f"no silence with id {request.match_info['id']!r}", "id")
+            return error_response(404, f"no silence with id {request.match_info['id']!r}", "id")
         now = datetime.now(UTC)
         if silence.ends_at <= now:
-            return _error(422, f"silence {silence.id} has already expired", "id")
+            return error_response(422, f"silence {silence.id} has already expired", "id")
         expired = silence.model_copy(
             update={"ends_at": now, "starts_at": min(silence.starts_at, now), "updated_at": now}
         )
@@ -179,11 +288,11 @@ class SilenceApi:
     async def _store(self, silence: Silence) -> web.Response | None:
         """Write and wait for the ack; an error response if that is impossible now."""
         if self.publisher is None:
-            return _error(503, "not connected to Kafka yet; retry later")
+            return error_response(503, "not connected to Kafka yet; retry later")
         try:
             await self.publisher.publish([Record(self.topic, silence.id, silence)])
         except (PublishError, KafkaError) as exc:
-            return _error(503, f"the broker did not take the silence: {exc}; retry later")
+            return error_response(503, f"the broker did not take the silence: {exc}; retry later")
         # Visible on this worker at once; the others follow the topic.
         self.store.apply(silence.id, silence)
         return None

@@ -24,6 +24,7 @@ from services.notify.routing import RouteNode, routes_for
 from shared.cli import Subcommands, config_path, with_config
 from shared.config import load_config
 from shared.durations import format_duration, parse_duration
+from shared.web.client import load_client_config
 
 
 def register(commands: Subcommands) -> None:
@@ -103,6 +104,13 @@ def _with_api(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--url", help="a notify worker's API (default: http:// plus notify.listen of the config)"
     )
+    parser.add_argument(
+        "--http.config.file",
+        dest="http_config_file",
+        metavar="PATH",
+        help="credentials and TLS for the API, in Prometheus' http_config format "
+        "(basic_auth, authorization, tls_config), as amtool takes it",
+    )
     return parser
 
 
@@ -113,12 +121,22 @@ def _api_url(args: argparse.Namespace) -> str:
     return f"http://{host if host not in ('', '0.0.0.0') else '127.0.0.1'}:{port}"
 
 
-def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+def _call(
+    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
+) -> tuple[int, Any]:
+    client = load_client_config(args.http_config_file)
+    url = f"{_api_url(args)}{path}"
+
     async def call() -> tuple[int, Any]:
         async with (
             aiohttp.ClientSession() as session,
             session.request(
-                method, url, json=body, timeout=aiohttp.ClientTimeout(total=30)
+                method,
+                url,
+                json=body,
+                headers=client.headers(),
+                ssl=client.ssl_context() if url.startswith("https:") else False,
+                timeout=aiohttp.ClientTimeout(total=30),
             ) as response,
         ):
             return response.status, await response.json(content_type=None)
@@ -151,8 +169,9 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise SystemExit(f"error: --duration: {exc}") from None
     status, answer = _call(
+        args,
         "POST",
-        f"{_api_url(args)}/api/v1/silences",
+        "/api/v1/silences",
         {
             "matchers": args.matchers,
             "startsAt": start.isoformat(),
@@ -169,7 +188,7 @@ def cmd_silence_add(args: argparse.Namespace) -> int:
 
 
 def cmd_silence_query(args: argparse.Namespace) -> int:
-    status, answer = _call("GET", f"{_api_url(args)}/api/v1/silences")
+    status, answer = _call(args, "GET", "/api/v1/silences")
     if status != 200:
         print(f"error: {answer.get('error', answer)}", file=sys.stderr)
         return 1
@@ -191,7 +210,7 @@ def cmd_silence_query(args: argparse.Namespace) -> int:
 def cmd_silence_expire(args: argparse.Namespace) -> int:
     code = 0
     for silence_id in args.ids:
-        status, answer = _call("DELETE", f"{_api_url(args)}/api/v1/silences/{silence_id}")
+        status, answer = _call(args, "DELETE", f"/api/v1/silences/{silence_id}")
         if status != 200:
             print(f"error: {silence_id}: {answer.get('error', answer)}", file=sys.stderr)
             code = 1

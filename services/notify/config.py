@@ -9,7 +9,7 @@ the same shape (and the same field names: ``group_wait``, ``repeat_interval``,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -23,14 +23,41 @@ from services.notify.templates import check_template, check_template_file
 from shared.config import CommonConfig, StrictModel
 from shared.durations import Duration
 from shared.matchers import Matcher, MatcherTexts, parse_matcher
+from shared.secrets import Secret, secret
 
 Template = Annotated[str, AfterValidator(check_template)]
 """Jinja2 text a user may override; its syntax is checked with the config."""
 
 
-class Authorization(StrictModel):
+class WithSecrets(StrictModel):
+    """A model with secret fields, each also settable as ``<field>_file``
+    (the file's content, read at start and whenever it changes)."""
+
+    SECRETS: ClassVar[tuple[str, ...]] = ()
+    REQUIRED: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _one_source_each(self) -> Self:
+        for name in self.SECRETS:
+            inline, path = getattr(self, name), getattr(self, f"{name}_file")
+            if inline is not None and path is not None:
+                raise ValueError(f"give {name} or {name}_file, not both")
+            if name in self.REQUIRED and inline is None and path is None:
+                raise ValueError(f"{name} (or {name}_file) is required")
+        return self
+
+    def secret(self, name: str) -> Secret | None:
+        """The current value of a secret field; reads ``<name>_file`` when set."""
+        inline = getattr(self, name)
+        return secret(None if inline is None else str(inline), getattr(self, f"{name}_file"), name)
+
+
+class Authorization(WithSecrets):
+    SECRETS = ("credentials",)
+    REQUIRED = ("credentials",)
     type: str = "Bearer"
-    credentials: str
+    credentials: str | None = None
+    credentials_file: str | None = None
 
 
 class HttpConfig(StrictModel):
@@ -50,25 +77,36 @@ class IntegrationConfig(StrictModel):
     timeout: Duration = Field(default="10s", validate_default=True)
 
 
-class WebhookConfig(IntegrationConfig):
-    url: HttpUrl
+class WebhookConfig(IntegrationConfig, WithSecrets):
+    SECRETS = ("url", "bearer_token", "hmac_secret")
+    REQUIRED = ("url",)
+    url: HttpUrl | None = None
+    url_file: str | None = Field(default=None, description="File holding the URL.")
     http_config: HttpConfig = HttpConfig()
     bearer_token: str | None = Field(default=None, description="Shorthand for authorization.")
+    bearer_token_file: str | None = None
     hmac_secret: str | None = Field(
-        default=None, description="Signs the body: X-Corral-Signature: sha256=<hex HMAC>."
+        default=None,
+        description="Signs timestamp and body: X-Corral-Timestamp, X-Corral-Signature.",
     )
+    hmac_secret_file: str | None = None
 
-    def authorization_header(self) -> str | None:
-        if self.http_config.authorization is not None:
-            auth = self.http_config.authorization
-            return f"{auth.type} {auth.credentials}"
-        if self.bearer_token:
-            return f"Bearer {self.bearer_token}"
-        return None
+    @model_validator(mode="after")
+    def _one_authorization(self) -> Self:
+        if self.http_config.authorization is not None and (
+            self.bearer_token is not None or self.bearer_token_file is not None
+        ):
+            raise ValueError("give http_config.authorization or bearer_token, not both")
+        return self
 
 
-class SlackConfig(IntegrationConfig):
-    api_url: HttpUrl = Field(description="The incoming webhook URL Slack gave you.")
+class SlackConfig(IntegrationConfig, WithSecrets):
+    SECRETS = ("api_url",)
+    REQUIRED = ("api_url",)
+    api_url: HttpUrl | None = Field(
+        default=None, description="The incoming webhook URL Slack gave you."
+    )
+    api_url_file: str | None = None
     channel: str | None = None
     username: str | None = None
     icon_emoji: str | None = None
@@ -77,8 +115,13 @@ class SlackConfig(IntegrationConfig):
     link: Template | None = Field(default=None, description="URL of the 'Open' button.")
 
 
-class PagerDutyConfig(IntegrationConfig):
-    routing_key: str = Field(min_length=1, description="Integration key of the service.")
+class PagerDutyConfig(IntegrationConfig, WithSecrets):
+    SECRETS = ("routing_key",)
+    REQUIRED = ("routing_key",)
+    routing_key: str | None = Field(
+        default=None, min_length=1, description="Integration key of the service."
+    )
+    routing_key_file: str | None = None
     url: HttpUrl = HttpUrl("https://events.pagerduty.com/v2/enqueue")
     client: str = "Corral"
     client_url: Template | None = None
@@ -105,14 +148,20 @@ class TlsConfig(StrictModel):
         return value
 
 
-class EmailConfig(IntegrationConfig):
+class EmailConfig(IntegrationConfig, WithSecrets):
+    SECRETS = ("auth_password",)
     to: list[str] = Field(min_length=1)
     from_: str = Field(alias="from")
     smarthost: str = Field(pattern=r"^[^:\s]+:\d+$", description="host:port of the SMTP server.")
     hello: str | None = None
     auth_username: str | None = None
     auth_password: str | None = None
+    auth_password_file: str | None = None
     require_tls: bool = Field(default=True, description="Refuse to send without STARTTLS.")
+    insecure_auth: bool = Field(
+        default=False,
+        description="Allow AUTH over a connection without TLS (the password travels in clear).",
+    )
     tls_config: TlsConfig = TlsConfig()
     headers: dict[str, str] = Field(default_factory=dict)
     subject: Template | None = None
@@ -167,6 +216,23 @@ class RetrySettings(StrictModel):
     )
 
 
+class SilenceLimits(StrictModel):
+    """Bounds on the silences API: over one, 413 (body) or 422 naming the field."""
+
+    max_silences: int = Field(
+        default=10_000, ge=1, description="Active and pending silences at once."
+    )
+    max_matchers: int = Field(default=32, ge=1, description="Matchers in one silence.")
+    max_matcher_length: int = Field(
+        default=1024, ge=16, description="Characters of one matcher's value (or text)."
+    )
+    max_duration: Duration = Field(
+        default="366d", validate_default=True, description="From startsAt to endsAt."
+    )
+    max_comment_length: int = Field(default=4096, ge=16)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+
 class NotifySettings(StrictModel):
     listen: str = Field(default="127.0.0.1:9097", pattern=r"^[^:]*:\d+$")
     group_id: str = "corral-notify"
@@ -179,6 +245,7 @@ class NotifySettings(StrictModel):
         description="Jinja2 files whose macros and blocks the template fields can import.",
     )
     retry: RetrySettings = RetrySettings()
+    silences: SilenceLimits = SilenceLimits()
     shutdown_grace: Duration = Field(
         default="5s",
         validate_default=True,

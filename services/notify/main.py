@@ -9,10 +9,12 @@ from services.notify.worker import NotifyWorker
 from shared.config import load_config
 from shared.logging import configure_logging
 from shared.service import serve
+from shared.web.guard import WebSecurity
 
 
 def main(config_path: str | None) -> None:
     config = load_config(NotifyConfig, config_path)
     configure_logging(config.log.level, "notify")
+    security = WebSecurity.load(config.web.config_file)
     worker = NotifyWorker(config)
-    asyncio.run(serve(worker, worker.app(), config.notify.listen))
+    asyncio.run(serve(worker, worker.app(security), config.notify.listen, security))

@@ -15,6 +15,7 @@ import enum
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from jinja2 import ChainableUndefined, DictLoader, Template, TemplateError, TemplateSyntaxError
@@ -36,6 +37,20 @@ def escape_mrkdwn(value: Any) -> Any:
     if isinstance(value, str):
         return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return value
+
+
+def safe_link(url: Any) -> str:
+    """``url`` if it is an http or https URL, else "": a link from alert content
+    (``generatorURL``, an annotation) must not become ``javascript:`` or
+    ``data:`` in a page. Also the template filter ``safe_url``."""
+    if not isinstance(url, str):
+        return ""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return ""
+    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
 
 
 DEFAULTS: dict[str, str] = {
@@ -90,13 +105,15 @@ Alerts ({{ firing | length }} firing of {{ incident.alerts | length }}):
 
 
 def _environment(flavor: Flavor, files: Mapping[str, str] | None = None) -> SandboxedEnvironment:
-    return SandboxedEnvironment(
+    env = SandboxedEnvironment(
         loader=DictLoader(dict(files or {})),
         undefined=ChainableUndefined,
         autoescape=flavor is Flavor.HTML,
         finalize=escape_mrkdwn if flavor is Flavor.SLACK else None,
         keep_trailing_newline=True,
     )
+    env.filters["safe_url"] = safe_link
+    return env
 
 
 _CHECKER = _environment(Flavor.TEXT)
@@ -125,6 +142,8 @@ def check_template_file(path: str) -> None:
 def template_context(incident: Incident, receiver: str, repeat: bool) -> dict[str, Any]:
     """What every template sees: the incident as its JSON, plus ready-made pieces."""
     data = incident.model_dump(mode="json", exclude={"schema_version", "received_at"})
+    for alert in data["alerts"]:
+        alert["generator_url"] = safe_link(alert["generator_url"])
     firing = [a for a in data["alerts"] if a["status"] == "firing"]
     summary = next(
         (

@@ -50,6 +50,7 @@ from shared.kafka.quarantine import Quarantine
 from shared.kafka.topics import prepare_topics
 from shared.messages import Incident, SentNotification
 from shared.messages.notification import remember_encoding
+from shared.web.guard import WebSecurity
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +65,7 @@ class NotifyWorker:
         self.templates = Templates(settings.templates)
         self.sent = SentLog(config.kafka, config.kafka.topics.notify_sent)
         self.silences = SilenceStore()
-        self.api = SilenceApi(self.silences, config.kafka.topics.silences)
+        self.api = SilenceApi(self.silences, config.kafka.topics.silences, settings.silences)
         self.limiters = {r.name: Limiter(r.limits) for r in settings.receivers}
         self.integrations: dict[str, list[Integration]] = {}
         self.dispatcher: Dispatcher | None = None
@@ -77,10 +78,8 @@ class NotifyWorker:
         )
         self._silences_seen = -1
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.add_routes(self.api.routes())
-        return app
+    def app(self, security: WebSecurity | None = None) -> web.Application:
+        return self.api.application(security or WebSecurity())
 
     async def start(self) -> None:
         kafka = self.config.kafka

@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
 from shared.config import ConfigError, KafkaSettings
+from shared.secrets import secret
 
 
 def _ms(seconds: float) -> int:
@@ -47,19 +48,22 @@ def connection_options(settings: KafkaSettings) -> dict[str, Any]:
     if settings.security_protocol in ("SSL", "SASL_SSL"):
         options["ssl_context"] = _ssl_context(settings)
     if settings.security_protocol.startswith("SASL"):
-        if settings.sasl_password is None:
+        password = secret(
+            settings.sasl_password, settings.sasl_password_file, "kafka.sasl_password"
+        )
+        if password is None:
             # Not required by the config model: the password usually arrives
             # through the environment, which `corral check-config` ignores.
             raise ConfigError(
                 [
                     f"kafka.sasl_password: required with security_protocol "
-                    f"{settings.security_protocol}; set it in the config file or in "
-                    "CORRAL_KAFKA__SASL_PASSWORD"
+                    f"{settings.security_protocol}; set it (or sasl_password_file) in the "
+                    "config file or in CORRAL_KAFKA__SASL_PASSWORD"
                 ]
             )
         options["sasl_mechanism"] = settings.sasl_mechanism
         options["sasl_plain_username"] = settings.sasl_username
-        options["sasl_plain_password"] = settings.sasl_password
+        options["sasl_plain_password"] = password()
     return options
 
 

@@ -103,10 +103,19 @@ class Program:
 
 @contextlib.asynccontextmanager
 async def alertmanager(
-    tools: MonitoringTools, workdir: Path, webhook_url: str
+    tools: MonitoringTools,
+    workdir: Path,
+    webhook_url: str,
+    http_config: dict[str, Any] | None = None,
 ) -> AsyncIterator[Program]:
-    """An Alertmanager posting every notification to ``webhook_url``."""
-    config = render("alertmanager.yml", workdir / "alertmanager.yml", webhook_url=webhook_url)
+    """An Alertmanager posting every notification to ``webhook_url``, with
+    ``http_config`` (Alertmanager's own: basic_auth, authorization, tls_config)."""
+    config = render(
+        "alertmanager.yml",
+        workdir / "alertmanager.yml",
+        webhook_url=webhook_url,
+        http_config=json.dumps(http_config or {}),
+    )
     port = free_port()
     async with Program(
         "alertmanager",
@@ -125,11 +134,26 @@ async def alertmanager(
         yield program
 
 
+def alertmanager_target(address: str, **http: Any) -> dict[str, Any]:
+    """One entry of Prometheus' ``alerting.alertmanagers``: the API v2 at
+    ``address``, with ``scheme``, ``basic_auth``, ``authorization`` or ``tls_config``."""
+    return {
+        "api_version": "v2",
+        "timeout": "5s",
+        **http,
+        "static_configs": [{"targets": [address]}],
+    }
+
+
 @contextlib.asynccontextmanager
 async def prometheus(
-    tools: MonitoringTools, workdir: Path, exporter: str, alertmanagers: Sequence[str]
+    tools: MonitoringTools,
+    workdir: Path,
+    exporter: str,
+    alertmanagers: Sequence[dict[str, Any]],
 ) -> AsyncIterator[Program]:
-    """A Prometheus scraping ``exporter`` and alerting to every address in ``alertmanagers``."""
+    """A Prometheus scraping ``exporter`` and alerting to each of ``alertmanagers``
+    (entries made by ``alertmanager_target``)."""
     rules = workdir / "rules.yml"
     rules.write_text((DEPLOY_E2E / "rules.yml").read_text())
     config = render(

@@ -5,6 +5,12 @@ rule fires, and the alert reaches Corral either through a real Alertmanager
 (webhook) or straight from Prometheus (``/api/v2/alerts``). The on-call
 receiver must get one triaged incident, and one resolve when the queue
 drains: nothing more, however often Prometheus resends.
+
+Corral's ingest listens as a production one would: HTTPS that requires a
+client certificate (mTLS, certificates made by the test), and credentials
+with roles. Alertmanager sends with ``basic_auth`` and a ``password_file``,
+Prometheus with ``authorization: {credentials_file}`` (a bearer token), each
+with its own client certificate, configured in their own formats.
 """
 
 from __future__ import annotations
@@ -12,14 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from prometheus_client import REGISTRY
 
 from shared.config import KafkaSettings
-from tests.e2e.stack import DemoExporter, Program, alertmanager, prometheus
+from shared.web.commands import hash_password
+from shared.web.guard import WebSecurity
+from tests.certs import CertificateAuthority
+from tests.e2e.stack import DemoExporter, Program, alertmanager, alertmanager_target, prometheus
 from tests.helpers import RecordingServer
 from tests.integration.pipeline import pipeline, webhook_route
 from tests.monitoring import MonitoringTools
@@ -49,6 +60,65 @@ def end_to_end(statistic: str) -> float:
     """Sum or count of Corral's own ingest-to-receiver latency for the pager."""
     name = f"corral_end_to_end_latency_seconds_{statistic}"
     return REGISTRY.get_sample_value(name, {"receiver": "oncall"}) or 0.0
+
+
+@dataclass
+class Credentials:
+    """Ingest's web config, and each sender's side of it, as files."""
+
+    security: WebSecurity
+    alertmanager: dict[str, Any]
+    prometheus: dict[str, Any]
+
+
+def credentials(directory: Path) -> Credentials:
+    ca = CertificateAuthority(directory)
+    server = ca.issue("ingest", server=True)
+    am_cert, prom_cert = ca.issue("alertmanager", False), ca.issue("prometheus", False)
+    (directory / "am.password").write_text("am-secret-e2e\n")
+    (directory / "prom.token").write_text("prom-token-e2e\n")
+    web = {
+        "tls_server_config": {
+            "cert_file": str(server.cert),
+            "key_file": str(server.key),
+            "client_ca_file": str(ca.cert_file),
+            "client_auth_type": "RequireAndVerifyClientCert",
+        },
+        "basic_auth_users": {"alertmanager": hash_password("am-secret-e2e", cost=4)},
+        "bearer_tokens": {"prometheus": {"token_file": str(directory / "prom.token")}},
+        "roles": {"alertmanager": ["alerts"], "prometheus": ["alerts"]},
+    }
+    (directory / "web.yml").write_text(yaml.safe_dump(web))
+
+    def tls(issued: Any) -> dict[str, str]:
+        return {
+            "ca_file": str(ca.cert_file),
+            "cert_file": str(issued.cert),
+            "key_file": str(issued.key),
+        }
+
+    return Credentials(
+        WebSecurity.load(directory / "web.yml"),
+        {
+            "basic_auth": {
+                "username": "alertmanager",
+                "password_file": str(directory / "am.password"),
+            },
+            "tls_config": tls(am_cert),
+        },
+        {
+            "scheme": "https",
+            "authorization": {"type": "Bearer", "credentials_file": str(directory / "prom.token")},
+            "tls_config": tls(prom_cert),
+        },
+    )
+
+
+def refusals() -> float:
+    return sum(
+        REGISTRY.get_sample_value("corral_http_requests_refused_total", {"reason": reason}) or 0
+        for reason in ("unauthenticated", "bad_credentials", "forbidden")
+    )
 
 
 def check_opened(incident: dict[str, Any], prom: Program, exporter: DemoExporter) -> None:
@@ -96,6 +166,8 @@ async def test_real_alert_pages_once_and_resolves(
     direct = path == "prometheus-direct"
     deduplicated_before = deduplicated()
     latency_before = end_to_end("sum"), end_to_end("count")
+    refusals_before = refusals()
+    secure = credentials(tmp_path)
     async with contextlib.AsyncExitStack() as stack:
         pager = await RecordingServer().start()
         stack.push_async_callback(pager.stop)
@@ -113,14 +185,22 @@ async def test_real_alert_pages_once_and_resolves(
                 kafka,
                 webhook_route(pager.url()),
                 triage={"lifecycle": {"quiet_period": "1s"}},
+                security=secure.security,
             )
         )
-        corral_webhook = f"{corral.ingest_url}/api/v1/alerts/alertmanager"
-        webhook = alertmanager_inbox.url() if direct else corral_webhook
-        am = await stack.enter_async_context(alertmanager(monitoring_tools, tmp_path, webhook))
-        targets = [am.address]
+        assert corral.ingest_url.startswith("https://")
         if direct:
-            targets.append(corral.ingest_url.removeprefix("http://"))
+            webhook, http_config = alertmanager_inbox.url(), {}
+        else:
+            webhook = f"{corral.ingest_url}/api/v1/alerts/alertmanager"
+            http_config = secure.alertmanager
+        am = await stack.enter_async_context(
+            alertmanager(monitoring_tools, tmp_path, webhook, http_config)
+        )
+        targets = [alertmanager_target(am.address)]
+        if direct:
+            address = corral.ingest_url.removeprefix("https://")
+            targets.append(alertmanager_target(address, **secure.prometheus))
         prom = await stack.enter_async_context(
             prometheus(monitoring_tools, tmp_path, exporter.address, targets)
         )
@@ -146,6 +226,8 @@ async def test_real_alert_pages_once_and_resolves(
             # Prometheus keeps resending the resolved alert every second;
             # none of those may page again.
             assert await pager.nothing_within(3.0)
+            # Every request of the senders carried good credentials: none was refused.
+            assert refusals() == refusals_before
             if direct:
                 # ...and they did reach Corral, which absorbed them.
                 assert deduplicated() > deduplicated_before

@@ -11,6 +11,7 @@ for the test.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import ssl
 import subprocess
@@ -155,6 +156,8 @@ class PagerDutyFake(HeldServer):
 
     @staticmethod
     def problem(event: dict[str, Any]) -> str | None:
+        if len(json.dumps(event).encode()) > 512 * 1024:
+            return "event larger than 512 KB"
         if event.get("event_action") not in ("trigger", "acknowledge", "resolve"):
             return "'event_action' is invalid"
         if not event.get("routing_key") or not event.get("dedup_key"):
@@ -210,12 +213,17 @@ class _Mailbox:
 
 
 class SmtpFake:
-    """An SMTP server requiring STARTTLS, then AUTH as ``user``/``password``."""
+    """An SMTP server requiring STARTTLS, then AUTH as ``user``/``password``;
+    with ``tls=False`` an old server that offers AUTH without any TLS."""
 
-    def __init__(self, directory: Path, user: str = "corral", password: str = "s3cret"):
-        self.cert, key = self_signed_cert(directory)
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(self.cert, key)
+    def __init__(
+        self, directory: Path, user: str = "corral", password: str = "s3cret", tls: bool = True
+    ):
+        context: ssl.SSLContext | None = None
+        if tls:
+            self.cert, key = self_signed_cert(directory)
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.cert, key)
         self.port = free_port()
         self.messages: asyncio.Queue[EmailMessage] = asyncio.Queue()
         self.mailbox = _Mailbox(asyncio.get_running_loop(), self.messages)
@@ -237,9 +245,9 @@ class SmtpFake:
             hostname="127.0.0.1",
             port=self.port,
             tls_context=context,
-            require_starttls=True,
+            require_starttls=tls,
             auth_required=True,
-            auth_require_tls=True,
+            auth_require_tls=tls,
             authenticator=authenticate,
         )
 

@@ -14,6 +14,7 @@ from services.notify.worker import NotifyWorker
 from services.triage.config import TriageConfig
 from services.triage.worker import TriageWorker
 from shared.config import KafkaSettings
+from shared.web.guard import WebSecurity
 from tests.helpers import running, wait_ready
 
 
@@ -31,7 +32,10 @@ async def pipeline(
     notify: dict[str, Any],
     triage: dict[str, Any] | None = None,
     ingest: dict[str, Any] | None = None,
+    security: WebSecurity | None = None,
 ) -> AsyncIterator[Pipeline]:
+    """``security`` (a web config) guards ingest's listener, as ``serve`` would."""
+    security = security or WebSecurity()
     suffix = kafka.topics.alerts.rsplit(".", 1)[-1]
     common = {"kafka": kafka.model_dump()}
     ingest_worker = IngestWorker(IngestConfig.model_validate({**common, "ingest": ingest or {}}))
@@ -46,13 +50,14 @@ async def pipeline(
         )
     )
     async with (
-        running(ingest_worker, ingest_worker.app()) as port,
+        running(ingest_worker, ingest_worker.app(security), security) as port,
         running(triage_worker),
         running(notify_worker),
     ):
         await wait_ready(triage_worker)
         await wait_ready(notify_worker)
-        yield Pipeline(f"http://127.0.0.1:{port}", ingest_worker, triage_worker, notify_worker)
+        url = f"{security.scheme}://127.0.0.1:{port}"
+        yield Pipeline(url, ingest_worker, triage_worker, notify_worker)
 
 
 def webhook_route(url: str, **webhook: Any) -> dict[str, Any]:

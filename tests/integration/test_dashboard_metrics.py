@@ -25,6 +25,7 @@ import yaml
 
 from shared.kafka.embedded import free_port
 from shared.service import wait_ready
+from shared.web.commands import init
 from tests.conftest import kafka_settings_for
 from tests.e2e.stack import Program
 from tests.helpers import start_corral
@@ -117,11 +118,24 @@ def exported_names(exposition: str) -> set[str]:
     return names
 
 
+SHIPPED_SECRETS = "/run/corral-secrets"
+"""Where deploy/ mounts what ``corral web init`` writes."""
+
+
+@pytest.fixture(scope="module")
+def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The web config and passwords, as the compose ``secrets`` service makes them."""
+    directory = tmp_path_factory.mktemp("secrets")
+    init(directory)
+    return directory
+
+
 @pytest.fixture(scope="module")
 async def workers(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, secrets_dir: Path
 ) -> AsyncIterator[dict[str, int]]:
-    """The three workers as ``corral up`` runs them, each in its own process."""
+    """The three workers as ``corral up`` runs them, each in its own process,
+    with authentication on as deploy/ ships them."""
     ports = {name: free_port() for name in WORKERS}
     config: dict[str, Any] = {
         "kafka": kafka_settings_for(kafka_bootstrap).model_dump(mode="json"),
@@ -129,7 +143,8 @@ async def workers(
     }
     path = tmp_path_factory.mktemp("workers") / "corral.yml"
     path.write_text(yaml.safe_dump(config))
-    process = await start_corral("up", "--config", str(path))
+    web = str(secrets_dir / "web.yml")
+    process = await start_corral("up", "--config", str(path), "--web.config.file", web)
     try:
         for port in ports.values():
             await wait_ready(f"127.0.0.1:{port}")
@@ -139,19 +154,25 @@ async def workers(
         await asyncio.wait_for(process.wait(), 60)
 
 
-async def scrape(port: int) -> str:
+async def scrape(port: int, secrets_dir: Path) -> str:
+    password = (secrets_dir / "prometheus.password").read_text().strip()
     async with (
         aiohttp.ClientSession() as session,
-        session.get(f"http://127.0.0.1:{port}/metrics") as response,
+        session.get(
+            f"http://127.0.0.1:{port}/metrics",
+            headers={"Authorization": aiohttp.encode_basic_auth("prometheus", password)},
+        ) as response,
     ):
         assert response.status == 200
         return await response.text()
 
 
 async def test_every_metric_on_the_dashboard_and_in_the_rules_is_exported(
-    workers: dict[str, int],
+    workers: dict[str, int], secrets_dir: Path
 ) -> None:
-    exported = {name: exported_names(await scrape(port)) for name, port in workers.items()}
+    exported = {
+        name: exported_names(await scrape(port, secrets_dir)) for name, port in workers.items()
+    }
     everywhere = set().union(*exported.values())
     for name, names in exported.items():
         assert "corral_build_info" in names, f"{name} exports no build info"
@@ -167,9 +188,13 @@ async def test_every_metric_on_the_dashboard_and_in_the_rules_is_exported(
         assert not missing, f"{query!r} names {sorted(missing)}, which no worker exports"
 
 
-def scrape_config_for(ports: dict[str, int], prometheus_port: int) -> dict[str, Any]:
-    """The shipped compose scrape config with each worker found on loopback instead of by DNS."""
-    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+def scrape_config_for(
+    ports: dict[str, int], prometheus_port: int, secrets_dir: Path
+) -> dict[str, Any]:
+    """The shipped compose scrape config with each worker found on loopback instead
+    of by DNS, and its credentials read from where this test keeps them."""
+    text = (DEPLOY / "prometheus" / "prometheus.yml").read_text()
+    config = yaml.safe_load(text.replace(SHIPPED_SECRETS, str(secrets_dir)))
     config["global"].update(scrape_interval="1s", evaluation_interval="1s")
     config["rule_files"] = [str(RULES)]
     config.pop("alerting")
@@ -211,12 +236,12 @@ async def settled_rules(prometheus: Program) -> list[tuple[str, str, str]]:
 
 
 async def test_dashboard_and_rules_run_in_prometheus_scraping_the_workers(
-    workers: dict[str, int], tmp_path: Path
+    workers: dict[str, int], tmp_path: Path, secrets_dir: Path
 ) -> None:
     tools = require_monitoring_tools()
     port = free_port()
     config = tmp_path / "prometheus.yml"
-    config.write_text(yaml.safe_dump(scrape_config_for(workers, port)))
+    config.write_text(yaml.safe_dump(scrape_config_for(workers, port, secrets_dir)))
     async with Program(
         "prometheus",
         [

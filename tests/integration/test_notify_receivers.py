@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from pathlib import Path
 
 import pytest
@@ -139,7 +140,11 @@ async def test_webhook_is_signed_with_hmac_and_carries_bearer_and_idempotency_ke
     async with running(notify_worker(kafka, config)):
         request = await hook.next()
 
-    expected = hmac.new(b"shh", request.body, hashlib.sha256).hexdigest()
+    # The signature covers the timestamp, so a captured request cannot be replayed later.
+    timestamp = request.headers["X-Corral-Timestamp"]
+    assert abs(int(timestamp) - time.time()) < 60
+    signed = timestamp.encode() + b"." + request.body
+    expected = hmac.new(b"shh", signed, hashlib.sha256).hexdigest()
     assert request.headers["X-Corral-Signature"] == f"sha256={expected}"
     assert request.headers["Authorization"] == "Bearer t0ken"
     assert request.headers["Idempotency-Key"] == "inc-1-1"

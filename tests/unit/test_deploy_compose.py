@@ -155,7 +155,48 @@ def test_dockerfile_copies_every_package_and_runs_corral_unprivileged() -> None:
     for pattern in re.findall(r'"(\w+)\*"', packages.group(1)):
         assert f"COPY {pattern} ./{pattern}" in dockerfile
         assert f"!{pattern}" in (ROOT / ".dockerignore").read_text()
-    assert "--constraint requirements.lock" in dockerfile
+    assert "--require-hashes -r requirements.lock" in dockerfile
+    assert "--no-deps ." in dockerfile
     assert 'ENTRYPOINT ["corral"]' in dockerfile
     user = re.findall(r"^USER (\S+)$", dockerfile, re.MULTILINE)
     assert user and user[-1].isdigit() and user[-1] != "0"
+
+
+def test_auth_is_on_and_every_sender_and_scraper_has_credentials() -> None:
+    """No default password ships: the `secrets` service writes them on first start
+    (``corral web init``) into a volume that only Corral, Prometheus and
+    Alertmanager mount, and each uses its own user, with its own role."""
+    from shared.web.commands import INIT_USERS
+    from shared.web.config import Role
+
+    init = SERVICES["secrets"]
+    [volume] = init["volumes"]
+    name, directory = volume.split(":")[:2]
+    assert init["command"] == ["web", "init", directory, "--if-missing"]
+    assert name in COMPOSE["volumes"]
+    assert CORRAL.web.config_file == f"{directory}/web.yml"
+    for service in (*WORKERS, "prometheus", "alertmanager"):
+        assert f"{name}:{directory}:ro" in SERVICES[service]["volumes"], service
+    for service in (*WORKERS, "prometheus"):
+        condition = SERVICES[service]["depends_on"]["secrets"]["condition"]
+        assert condition == "service_completed_successfully"
+
+    alertmanager = yaml.safe_load((DEPLOY / "alertmanager" / "alertmanager.yml").read_text())
+    receivers = {r["name"]: r for r in alertmanager["receivers"]}
+    [webhook] = receivers[alertmanager["route"]["receiver"]]["webhook_configs"]
+    auth = webhook["http_config"]["basic_auth"]
+    assert auth["password_file"] == f"{directory}/{auth['username']}.password"
+    assert Role.ALERTS in INIT_USERS[auth["username"]]
+
+    prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
+    for job in prometheus["scrape_configs"]:
+        if job["job_name"].startswith("corral-"):
+            scraper = job["basic_auth"]
+            assert scraper["password_file"] == f"{directory}/{scraper['username']}.password"
+            assert Role.METRICS in INIT_USERS[scraper["username"]]
+
+
+def test_no_secret_is_written_inline_in_corral_yml() -> None:
+    text = (DEPLOY / "corral.yml").read_text()
+    for field in ("password:", "credentials:", "routing_key:", "api_url:", "hmac_secret:"):
+        assert f" {field}" not in text.replace("#", "\n#"), field

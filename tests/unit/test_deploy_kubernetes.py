@@ -146,3 +146,29 @@ def test_ingest_service_reaches_the_ingest_pods_http_port() -> None:
     assert service["spec"]["selector"].items() <= labels.items()
     [port] = service["spec"]["ports"]
     assert port["targetPort"] in {p["name"] for p in container(ingest)["ports"]}
+
+
+@pytest.mark.parametrize("name", WORKERS)
+def test_worker_reads_its_web_config_from_the_corral_web_secret(name: str) -> None:
+    deployment = of_kind("Deployment")[f"corral-{name}"]
+    spec = container(deployment)
+    mounts = {m["name"]: m for m in spec["volumeMounts"]}
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    web_config = Path(corral_settings().web.config_file or "")
+    assert str(web_config.parent) == mounts["web"]["mountPath"]
+    assert volumes["web"]["secret"]["secretName"] == "corral-web"
+    assert {"key": "web.yml", "path": web_config.name} in volumes["web"]["secret"]["items"]
+    # Probes reach the health endpoints, which stay open when authentication is on.
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert spec[probe]["httpGet"]["path"] in ("/-/healthy", "/-/ready")
+
+
+def test_receiver_secrets_come_from_a_secret_not_the_configmap() -> None:
+    notify = of_kind("Deployment")["corral-notify"]
+    volumes = {v["name"]: v for v in notify["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["receivers"]["secret"]["secretName"] == "corral-receivers"
+    text = of_kind("ConfigMap")["corral-config"]["data"]["corral.yml"]
+    for line in text.splitlines():
+        code = line.split("#", 1)[0]
+        for field in ("password:", "credentials:", "routing_key:", "api_url:", "hmac_secret:"):
+            assert f" {field}" not in f" {code.strip()}", line

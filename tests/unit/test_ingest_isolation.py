@@ -98,7 +98,10 @@ async def test_a_request_that_times_out_does_not_fail_the_one_beside_it() -> Non
 async def test_an_alert_larger_than_the_broker_takes_is_refused_with_413() -> None:
     broker = LateBroker()
     broker.room.set()
-    sink = AlertSink(IngestSettings(), "corral.alerts")
+    # Annotations as large as ingest's own limits allow, so that the broker's
+    # record size is what refuses the alert.
+    settings = IngestSettings.model_validate({"limits": {"max_annotation_value_length": 4 << 20}})
+    sink = AlertSink(settings, "corral.alerts")
     sink.publisher = Publisher(broker, max_record_bytes=1_048_588)  # type: ignore[arg-type]
     app = IngestApp(sink.settings, sink, "corral.feedback").build()
     runner = await start_http(app, "127.0.0.1:0")

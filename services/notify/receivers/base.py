@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from shared.messages import Incident
+from shared.secrets import redact
 
 
 class DeliveryError(Exception):
@@ -13,11 +14,12 @@ class DeliveryError(Exception):
 
     ``retryable`` says whether trying again can help (5xx, timeouts, refused
     connections) or not (4xx: the request itself is wrong). ``retry_after``
-    is the receiver's own wish, from a Retry-After header.
+    is the receiver's own wish, from a Retry-After header. The message is
+    redacted (secrets, URL paths), since it goes to logs and dead letters.
     """
 
     def __init__(self, message: str, retryable: bool, retry_after: float | None = None):
-        super().__init__(message)
+        super().__init__(redact(message))
         self.retryable = retryable
         self.retry_after = retry_after
 

@@ -2,7 +2,9 @@
 
 STARTTLS is required by default (``require_tls``) and the server certificate
 verified, against ``tls_config.ca_file`` when given; AUTH is used when
-``auth_username`` is set, only ever after STARTTLS. The ``Message-ID`` is
+``auth_username`` is set, and only over TLS: with ``require_tls: false``
+STARTTLS is still used when the server offers it, and a server that does not
+gets no password unless the config says ``insecure_auth: true``. The ``Message-ID`` is
 derived from the notification's idempotency key, so a resend after a crash
 carries the same id, which many mail systems collapse into one message.
 SMTP 4xx replies and network trouble are retried; 5xx replies are not.
@@ -42,6 +44,7 @@ class EmailIntegration:
         self.host, _, port = config.smarthost.rpartition(":")
         self.port = int(port)
         self.tls = tls_context(config)
+        self.password = config.secret("auth_password")
 
     def message(self, delivery: Delivery) -> EmailMessage:
         config = self.config
@@ -66,22 +69,35 @@ class EmailIntegration:
 
     async def notify(self, delivery: Delivery) -> None:
         config = self.config
+        message = self.message(delivery)
+        smtp = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            local_hostname=config.hello,
+            start_tls=True if config.require_tls else None,
+            tls_context=self.tls,
+            timeout=config.timeout.total_seconds(),
+        )
         try:
-            await aiosmtplib.send(
-                self.message(delivery),
-                hostname=self.host,
-                port=self.port,
-                local_hostname=config.hello,
-                username=config.auth_username,
-                password=config.auth_password,
-                start_tls=True if config.require_tls else None,
-                tls_context=self.tls,
-                timeout=config.timeout.total_seconds(),
-            )
+            async with smtp:
+                if config.auth_username:
+                    await self._login(smtp)
+                await smtp.send_message(message)
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryError(
                 f"SMTP {exc.code}: {exc.message}", retryable=400 <= exc.code < 500
-            ) from exc
+            ) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             # Connection refused or dropped, timeouts, TLS trouble: try again.
-            raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+            raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from None
+
+    async def _login(self, smtp: aiosmtplib.SMTP) -> None:
+        encrypted = smtp.get_transport_info("sslcontext") is not None
+        if not encrypted and not self.config.insecure_auth:
+            raise DeliveryError(
+                f"{self.config.smarthost} offers no STARTTLS: refusing to send the SMTP "
+                "password in clear (set insecure_auth: true to allow it)",
+                retryable=False,
+            )
+        password = self.password() if self.password is not None else ""
+        await smtp.login(self.config.auth_username or "", password)

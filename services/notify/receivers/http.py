@@ -12,8 +12,12 @@ import aiohttp
 from services.notify.config import IntegrationConfig
 from services.notify.receivers.base import Delivery, DeliveryError
 from services.notify.templates import Templates
+from shared.secrets import Secret
 
 C = TypeVar("C", bound=IntegrationConfig)
+
+MAX_RESPONSE_BYTES = 64 * 1024
+"""Of a receiver's answer, only this much is read: it only ever explains an error."""
 
 
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
@@ -49,7 +53,7 @@ async def post_json(
             headers={"Content-Type": "application/json", **headers},
             timeout=aiohttp.ClientTimeout(total=timeout),
         ) as response:
-            text = await response.read()
+            text = await response.content.read(MAX_RESPONSE_BYTES)
             if response.status < 300:
                 return text
             retryable = response.status >= 500 or response.status in (408, 429)
@@ -58,8 +62,9 @@ async def post_json(
                 retryable=retryable,
                 retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from exc
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        # ValueError: a URL (from a *_file) aiohttp cannot even parse.
+        raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from None
 
 
 class JsonApiIntegration(Generic[C]):
@@ -73,9 +78,10 @@ class JsonApiIntegration(Generic[C]):
         self.session = session
         self.templates = templates
         self.send_resolved = config.send_resolved
+        self.url = self.endpoint()
 
-    @property
-    def url(self) -> str:
+    def endpoint(self) -> Secret:
+        """Where to post (a secret for Slack, whose URL is its credential)."""
         raise NotImplementedError
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
@@ -83,5 +89,5 @@ class JsonApiIntegration(Generic[C]):
 
     async def notify(self, delivery: Delivery) -> None:
         await post_json(
-            self.session, self.url, self.body(delivery), {}, self.config.timeout.total_seconds()
+            self.session, self.url(), self.body(delivery), {}, self.config.timeout.total_seconds()
         )

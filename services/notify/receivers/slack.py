@@ -15,12 +15,16 @@ from typing import Any
 from services.notify.config import SlackConfig
 from services.notify.receivers.base import Delivery
 from services.notify.receivers.http import JsonApiIntegration
-from services.notify.templates import Flavor, template_context
+from services.notify.templates import Flavor, escape_mrkdwn, safe_link, template_context
+from shared.secrets import Secret
 
 # Block Kit limits: longer text is refused with invalid_blocks.
 HEADER_MAX = 150
 SECTION_MAX = 3000
+FIELD_MAX = 2000
+CONTEXT_MAX = 3000
 URL_MAX = 3000
+MESSAGE_TEXT_MAX = 40_000
 
 STATUS_EMOJI = {"firing": ":red_circle:", "resolved": ":large_green_circle:"}
 
@@ -30,9 +34,10 @@ def truncate(text: str, limit: int) -> str:
 
 
 class SlackIntegration(JsonApiIntegration[SlackConfig]):
-    @property
-    def url(self) -> str:
-        return str(self.config.api_url)
+    def endpoint(self) -> Secret:
+        url = self.config.secret("api_url")
+        assert url is not None  # required by the config
+        return url
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident
@@ -53,13 +58,13 @@ class SlackIntegration(JsonApiIntegration[SlackConfig]):
                 "type": "section",
                 "text": {"type": "mrkdwn", "text": truncate(text or " ", SECTION_MAX)},
                 "fields": [
-                    {"type": "mrkdwn", "text": f"*Priority*\n{incident.priority}"},
-                    {"type": "mrkdwn", "text": f"*Severity*\n{incident.severity}"},
-                    {"type": "mrkdwn", "text": f"*Status*\n{status_text}"},
-                    {
-                        "type": "mrkdwn",
-                        "text": f"*Alerts*\n{firing} firing of {len(incident.alerts)}",
-                    },
+                    {"type": "mrkdwn", "text": truncate(text, FIELD_MAX)}
+                    for text in (
+                        f"*Priority*\n{escape_mrkdwn(incident.priority)}",
+                        f"*Severity*\n{escape_mrkdwn(incident.severity)}",
+                        f"*Status*\n{status_text}",
+                        f"*Alerts*\n{firing} firing of {len(incident.alerts)}",
+                    )
                 ],
             },
             {
@@ -67,15 +72,19 @@ class SlackIntegration(JsonApiIntegration[SlackConfig]):
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": f"Incident `{incident.id}` · revision {incident.revision} · "
-                        f"{incident.event.value} · opened "
-                        f"<!date^{int(incident.opened_at.timestamp())}^{{date_short_pretty}} "
-                        f"{{time}}|{incident.opened_at.isoformat()}>",
+                        "text": truncate(
+                            f"Incident `{escape_mrkdwn(incident.id)}` · revision "
+                            f"{incident.revision} · {incident.event.value} · opened "
+                            f"<!date^{int(incident.opened_at.timestamp())}^{{date_short_pretty}} "
+                            f"{{time}}|{incident.opened_at.isoformat()}>",
+                            CONTEXT_MAX,
+                        ),
                     }
                 ],
             },
         ]
-        if link and link.startswith(("http://", "https://")) and len(link) <= URL_MAX:
+        link = safe_link(link)
+        if link and len(link) <= URL_MAX:
             blocks.append(
                 {
                     "type": "actions",
@@ -89,7 +98,7 @@ class SlackIntegration(JsonApiIntegration[SlackConfig]):
                 }
             )
         # ``text`` is what notifications and screen readers show.
-        message: dict[str, Any] = {"text": truncate(title, SECTION_MAX), "blocks": blocks}
+        message: dict[str, Any] = {"text": truncate(title, MESSAGE_TEXT_MAX), "blocks": blocks}
         for field in ("channel", "username", "icon_emoji"):
             value = getattr(config, field)
             if value:

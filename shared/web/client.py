@@ -1,0 +1,83 @@
+"""Calling a protected worker: Prometheus' ``http_config`` format, client side.
+
+``corral silence --http.config.file FILE`` reads the same YAML that
+``amtool --http.config.file`` and Prometheus' scrape and alerting configs
+take::
+
+    basic_auth: {username: admin, password_file: /etc/corral/admin.password}
+    # or: authorization: {type: Bearer, credentials_file: /etc/corral/token}
+    tls_config:
+      ca_file: /etc/corral/tls/ca.crt
+      cert_file: /etc/corral/tls/client.crt     # mTLS
+      key_file: /etc/corral/tls/client.key
+"""
+
+from __future__ import annotations
+
+import base64
+import ssl
+from pathlib import Path
+from typing import Self
+
+from pydantic import model_validator
+
+from shared.config import StrictModel, read_yaml, validate
+from shared.secrets import secret
+
+
+class BasicAuth(StrictModel):
+    username: str
+    password: str | None = None
+    password_file: str | None = None
+
+
+class Authorization(StrictModel):
+    type: str = "Bearer"
+    credentials: str | None = None
+    credentials_file: str | None = None
+
+
+class ClientTls(StrictModel):
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    insecure_skip_verify: bool = False
+
+
+class HttpClientConfig(StrictModel):
+    basic_auth: BasicAuth | None = None
+    authorization: Authorization | None = None
+    tls_config: ClientTls = ClientTls()
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if self.basic_auth is not None and self.authorization is not None:
+            raise ValueError("give basic_auth or authorization, not both")
+        return self
+
+    def headers(self) -> dict[str, str]:
+        if self.basic_auth is not None:
+            auth = self.basic_auth
+            password = secret(auth.password, auth.password_file, "basic_auth.password")
+            pair = f"{auth.username}:{password() if password else ''}".encode()
+            return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+        if self.authorization is not None:
+            auth_ = self.authorization
+            credentials = secret(auth_.credentials, auth_.credentials_file, "credentials")
+            if credentials is not None:
+                return {"Authorization": f"{auth_.type} {credentials()}"}
+        return {}
+
+    def ssl_context(self) -> ssl.SSLContext:
+        tls = self.tls_config
+        context = ssl.create_default_context(cafile=tls.ca_file)
+        if tls.cert_file is not None:
+            context.load_cert_chain(tls.cert_file, tls.key_file)
+        if tls.insecure_skip_verify:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return context
+
+
+def load_client_config(path: str | Path | None) -> HttpClientConfig:
+    return validate(HttpClientConfig, read_yaml(path)) if path else HttpClientConfig()

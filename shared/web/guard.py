@@ -1,0 +1,226 @@
+"""The middleware every request to a worker passes before it reaches an API.
+
+In order: authentication and the route's role (401 with ``WWW-Authenticate``,
+or 403), then the media type of a body (415 unless ``application/json``, so
+a browser cannot post to an API cross-site: a form or a ``text/plain``
+``fetch`` cannot send that type without a CORS preflight, which is never
+answered), then the body's size (413 before it is read when
+``Content-Length`` says so, and when reading it overruns). Errors are the
+workers' JSON error bodies; every refusal is counted
+(``corral_http_requests_refused_total``).
+
+Health endpoints (``/-/healthy``, ``/-/ready``) stay open, so load balancers
+and Kubernetes probes need no credentials; ``/metrics`` needs the
+``metrics`` role once authentication is on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from shared.web.auth import Authenticator, Refusal
+from shared.web.config import Role, WebConfig, load_web_config
+from shared.web.errors import error_response
+from shared.web.metrics import HTTP_REFUSED
+from shared.web.tls import server_context
+
+log = structlog.get_logger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CERTIFICATE_CHECK_SECONDS = 30.0
+OnRefused = Callable[[web.Request, str], None]
+
+OPEN = "open"
+ANY = "any"
+"""Any authenticated caller, whatever its roles."""
+
+Access = Role | str
+"""A route's role, ``OPEN`` or ``ANY``."""
+
+COMMON_ACCESS: dict[str, Access] = {
+    "/-/healthy": OPEN,
+    "/-/ready": OPEN,
+    "/metrics": Role.METRICS,
+    "/api/openapi.json": ANY,
+}
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+@dataclass
+class Guard:
+    """The rules for one app: who may call each route, how large a body may be."""
+
+    authenticator: Authenticator
+    access: Mapping[str, Access]
+    max_body_bytes: int
+    body_setting: str
+    on_refused: OnRefused | None = None
+
+    def _access(self, request: web.Request) -> Access:
+        resource = request.match_info.route.resource
+        if resource is None:
+            return ANY  # no such route: a 404 only for those who may ask
+        return self.access.get(resource.canonical, COMMON_ACCESS.get(resource.canonical, ANY))
+
+    def _refuse(self, request: web.Request, reason: str, response: web.Response) -> web.Response:
+        HTTP_REFUSED.labels(reason).inc()
+        if self.on_refused is not None:
+            self.on_refused(request, reason)
+        return response
+
+    def _challenge(self) -> dict[str, str]:
+        # aiohttp folds one header per name; schemes are listed comma-separated, as RFC 9110 allows.
+        return {
+            "WWW-Authenticate": ", ".join(f'{s} realm="corral"' for s in self.authenticator.schemes)
+        }
+
+    async def _authorize(self, request: web.Request) -> web.Response | None:
+        access = self._access(request)
+        if access == OPEN or not self.authenticator.enabled:
+            return None
+        found = await self.authenticator.authenticate(request.headers.get("Authorization"))
+        if isinstance(found, Refusal):
+            message = "authentication required" if found is Refusal.MISSING else "wrong credentials"
+            return self._refuse(
+                request,
+                found.value,
+                error_response(401, message, field="Authorization", headers=self._challenge()),
+            )
+        if access != ANY and access not in found.roles:
+            return self._refuse(
+                request,
+                Refusal.FORBIDDEN.value,
+                error_response(
+                    403, f"{found.name!r} does not have the {access} role", field="Authorization"
+                ),
+            )
+        return None
+
+    def _too_large(self, request: web.Request) -> web.Response:
+        return self._refuse(
+            request,
+            "too_large",
+            error_response(
+                413,
+                f"body larger than {self.max_body_bytes} bytes ({self.body_setting})",
+                field="(body)",
+            ),
+        )
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        refused = await self._authorize(request)
+        if refused is not None:
+            return refused
+        routed = request.match_info.http_exception is None
+        if routed and request.method in BODY_METHODS:
+            if request.content_type != "application/json":
+                return self._refuse(
+                    request,
+                    "media_type",
+                    error_response(
+                        415,
+                        f"unsupported Content-Type {request.content_type!r}: send application/json",
+                        field="Content-Type",
+                    ),
+                )
+            if (request.content_length or 0) > self.max_body_bytes:
+                return self._too_large(request)
+        try:
+            return await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            return self._too_large(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            return error_response(exc.status, exc.reason, headers=_allow(exc))
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str] | None:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else None
+
+
+@dataclass
+class WebSecurity:
+    """One process's web configuration, loaded once: TLS context and authenticator."""
+
+    config: WebConfig = field(default_factory=WebConfig)
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        self.authenticator = Authenticator(self.config)
+        tls = self.config.tls_server_config
+        self.ssl_context: ssl.SSLContext | None = None
+        self._stamp: tuple[tuple[int, int], ...] = ()
+        if tls is not None:
+            self.ssl_context = server_context(tls)
+            self._stamp = self._certificate_stamp()
+
+    def _certificate_stamp(self) -> tuple[tuple[int, int], ...]:
+        tls = self.config.tls_server_config
+        assert tls is not None
+        stamps = []
+        for path in (tls.cert_file, tls.key_file, tls.client_ca_file):
+            if path is not None:
+                stat = os.stat(path)
+                stamps.append((stat.st_ino, stat.st_mtime_ns))
+        return tuple(stamps)
+
+    def reload_certificates(self) -> bool:
+        """Load certificate, key and client CA again if a file changed (cert-manager
+        and Kubernetes rewrite them in place); new connections get them, open ones
+        keep theirs. A half-written pair is retried at the next look."""
+        tls = self.config.tls_server_config
+        if tls is None or self.ssl_context is None:
+            return False
+        try:
+            stamp = self._certificate_stamp()
+            if stamp == self._stamp:
+                return False
+            self.ssl_context.load_cert_chain(tls.cert_file, tls.key_file)
+            if tls.client_ca_file is not None:
+                self.ssl_context.load_verify_locations(cafile=tls.client_ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("TLS certificate not reloaded; keeping the loaded one", error=str(exc))
+            return False
+        self._stamp = stamp
+        log.info("TLS certificate reloaded", cert_file=tls.cert_file)
+        return True
+
+    async def watch_certificates(self, interval: float = CERTIFICATE_CHECK_SECONDS) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.reload_certificates()
+
+    @classmethod
+    def load(cls, path: str | Path | None) -> WebSecurity:
+        return cls(load_web_config(path), str(path) if path else None)
+
+    @property
+    def client_auth(self) -> str:
+        tls = self.config.tls_server_config
+        return tls.client_auth_type if tls is not None else "off"
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.ssl_context is not None else "http"
+
+    def application(
+        self,
+        access: Mapping[str, Access],
+        max_body_bytes: int,
+        body_setting: str,
+        on_refused: OnRefused | None = None,
+    ) -> web.Application:
+        """An app whose every request passes the guard; add its routes after."""
+        guard = Guard(self.authenticator, access, max_body_bytes, body_setting, on_refused)
+        return web.Application(client_max_size=max_body_bytes, middlewares=[guard.middleware])
