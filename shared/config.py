@@ -180,6 +180,8 @@ class TopicNames(StrictModel):
     notify_sent: str = "corral.notify.sent"
     triage_state: str = "corral.triage.state"
     quarantine: str = "corral.quarantine"
+    actions: str = "corral.actions"
+    notify_outcomes: str = "corral.notify.outcomes"
 
 
 class TopicRetention(StrictModel):
@@ -192,6 +194,12 @@ class TopicRetention(StrictModel):
     feedback: Duration | None = None
     dead_letters: Duration | None = None
     quarantine: Duration | None = None
+    actions: Duration | None = Field(
+        default=None,
+        description="With incidents and notify_outcomes: how far back the incident "
+        "store can be rebuilt from the topics.",
+    )
+    notify_outcomes: Duration | None = None
 
 
 class KafkaSettings(StrictModel):

@@ -16,6 +16,7 @@ import pytest
 from shared.config import KafkaSettings, TopicNames
 from shared.kafka.embedded import EmbeddedBroker
 from shared.kafka.topics import ensure_topics
+from tests.postgres import PostgresServer, postgres_server
 
 
 def _docker_available() -> bool:
@@ -70,6 +71,13 @@ async def kafka(kafka_bootstrap: str) -> AsyncIterator[KafkaSettings]:
     settings = kafka_settings_for(kafka_bootstrap)
     await ensure_topics(settings, timeout=30)
     yield settings
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the session (Debian's package, installed when missing)."""
+    with postgres_server() as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.corral import commands as history_commands
+from services.incidents import commands as incidents_commands
 from services.ingest import commands as ingest_commands
 from services.notify import commands as notify_commands
 from services.triage import commands as triage_commands
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         ingest_commands,
         triage_commands,
         notify_commands,
+        incidents_commands,
         web_commands,
         history_commands,
     ):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pydantic import ConfigDict
 
+from services.incidents.config import IncidentsSettings
 from services.ingest.config import IngestSettings
 from services.notify.config import NotifySettings
 from services.triage.config import TriageSettings
@@ -18,6 +19,7 @@ class CorralConfig(CommonConfig):
     ingest: IngestSettings = IngestSettings()
     triage: TriageSettings = TriageSettings()
     notify: NotifySettings = NotifySettings()
+    incidents: IncidentsSettings = IncidentsSettings()
 
 
 def load(path: str | Path | None, env: Mapping[str, str] | None = None) -> CorralConfig:

@@ -1,7 +1,7 @@
 """``corral up``: the whole pipeline on one machine, for trying Corral out.
 
 Starts the bundled broker unless Kafka is configured, creates the topics,
-runs ingest, triage and notify as separate processes (exactly as they run in
+runs ingest, triage, notify and incidents as separate processes (exactly as they run in
 production), and supervises them: a worker that dies is restarted, and since
 the bundled broker keeps data only in memory, a broker that dies is restarted
 together with every worker, whose group offsets died with it.
@@ -26,7 +26,7 @@ from shared.web.guard import WebSecurity
 
 log = structlog.get_logger(__name__)
 
-WORKERS = ("ingest", "triage", "notify")
+WORKERS = ("ingest", "triage", "notify", "incidents")
 STOP_GRACE_SECONDS = 30.0
 READY_TIMEOUT_SECONDS = 60.0
 EMBEDDED_TIMINGS = {"session_timeout": "3s", "heartbeat_interval": "500ms"}
@@ -34,6 +34,7 @@ EMBEDDED_TIMINGS = {"session_timeout": "3s", "heartbeat_interval": "500ms"}
 
 def banner(config: CorralConfig, bootstrap: str, embedded: bool, security: WebSecurity) -> str:
     ingest = config.ingest.listen
+    incidents = config.incidents.listen
     kind = "embedded broker (in memory)" if embedded else "Kafka"
     web = security.scheme
     if security.authenticator.enabled:
@@ -45,9 +46,11 @@ Corral is running on {kind} at {bootstrap}.
 
   Alertmanager webhook:  {web}://{ingest}/api/v1/alerts/alertmanager
   Prometheus (API v2):   {web}://{ingest}/api/v2/alerts
+  Incidents API:         {web}://{incidents}/api/v1/incidents   (corral incident list)
   Health and metrics:    {web}://{ingest}/-/ready  {web}://{ingest}/metrics
                          triage {web}://{config.triage.listen}/metrics
                          notify {web}://{config.notify.listen}/metrics
+                         incidents {web}://{incidents}/metrics
   Authentication:        {auth}
 
 In alertmanager.yml:

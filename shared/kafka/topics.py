@@ -49,6 +49,9 @@ def topic_specs(settings: KafkaSettings) -> list[TopicSpec]:
         TopicSpec(names.feedback, retention="feedback"),
         TopicSpec(names.dead_letters, retention="dead_letters"),
         TopicSpec(names.quarantine, retention="quarantine"),
+        # An incident's actions and delivery outcomes go with its revisions.
+        TopicSpec(names.actions, follows=names.incidents, retention="actions"),
+        TopicSpec(names.notify_outcomes, follows=names.incidents, retention="notify_outcomes"),
         TopicSpec(names.silences, compacted=True),
         TopicSpec(names.notify_sent, compacted=True, follows=names.incidents),
         TopicSpec(names.triage_state, compacted=True, follows=names.alerts),
@@ -168,8 +171,9 @@ async def check_topics(
         if spec.follows in partitions and count != partitions[spec.follows]:
             problems.append(
                 f"topic {spec.name} has {count} partitions but {spec.follows} has "
-                f"{partitions[spec.follows]}: partition N of a changelog holds the state of "
-                "input partition N, so they must match; add partitions to the smaller one "
+                f"{partitions[spec.follows]}: partition N of one goes with partition N of the "
+                "other (a changelog's state, an incident's actions), so they must match; add "
+                "partitions to the smaller one "
                 "(kafka-topics --alter --partitions)"
             )
         if count < settings.partitions:

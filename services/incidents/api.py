@@ -1,0 +1,288 @@
+"""The incident API: list and read incidents, act on them, get their review.
+
+Reads come from the store. Every action (``POST .../ack`` and the rest) is
+published to ``corral.actions`` and answered once the broker acknowledged
+it: 200 with the incident as the store then shows it, or 202 when the store
+has not caught up within ``incidents.action_wait`` (the action is taken and
+will show). Errors are JSON naming the field: 404 for an unknown incident,
+409 when its state forbids the action, 415 for a body that is not JSON,
+422 for a field that is wrong.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Self
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from services.incidents.actions import ActionGateway, Conflict, NotFound, Taken, Unavailable
+from services.incidents.config import IncidentsSettings
+from services.incidents.review import build_review, render_review
+from services.incidents.store import IncidentStore
+from services.incidents.store.incidents import BadCursor, Query
+from services.incidents.times import now_ms, to_ms
+from services.incidents.views import detail, shown
+from shared.durations import parse_duration
+from shared.messages import ActionKind, ActionSource
+from shared.messages.action import ROLE_PATTERN
+from shared.web.errors import error_response
+
+MAX_PAGE = 500
+MAX_SNOOZE = timedelta(days=7)
+STATES = ("firing", "acknowledged", "resolved", "open")
+
+
+class ActionBody(BaseModel):
+    """What every action request carries."""
+
+    model_config = ConfigDict(extra="forbid")
+    actor: str = Field(min_length=1, max_length=256, description="Who acts.")
+    comment: str | None = Field(default=None, min_length=1, max_length=16_384)
+    action_id: str | None = Field(
+        default=None, min_length=1, max_length=128, description="For a safe retry."
+    )
+    source: Literal["api", "board", "cli"] = "api"
+
+    def fields(self) -> dict[str, Any]:
+        return {"text": self.comment}
+
+
+class AssignBody(ActionBody):
+    role: str = Field(pattern=ROLE_PATTERN)
+    person: str = Field(min_length=1, max_length=256)
+
+    def fields(self) -> dict[str, Any]:
+        return {**super().fields(), "role": self.role, "person": self.person}
+
+
+class NoteBody(ActionBody):
+    text: str = Field(min_length=1, max_length=16_384)
+
+    def fields(self) -> dict[str, Any]:
+        return {"text": self.text}
+
+
+class SnoozeBody(ActionBody):
+    until: datetime | None = None
+    duration: str | None = Field(default=None, description="e.g. 1h, instead of until")
+
+    @model_validator(mode="after")
+    def _one_end(self) -> Self:
+        if (self.until is None) == (self.duration is None):
+            raise ValueError("give until or duration")
+        return self
+
+    def end(self, now: datetime) -> datetime:
+        if self.until is not None:
+            return self.until if self.until.tzinfo else self.until.replace(tzinfo=UTC)
+        return now + parse_duration(self.duration or "")
+
+
+ENDPOINTS: dict[str, tuple[ActionKind, type[ActionBody]]] = {
+    "ack": (ActionKind.ACKNOWLEDGE, ActionBody),
+    "unack": (ActionKind.UNACKNOWLEDGE, ActionBody),
+    "resolve": (ActionKind.RESOLVE, ActionBody),
+    "reopen": (ActionKind.REOPEN, ActionBody),
+    "assign": (ActionKind.ASSIGN, AssignBody),
+    "notes": (ActionKind.NOTE, NoteBody),
+    "escalate": (ActionKind.ESCALATE, ActionBody),
+    "snooze": (ActionKind.SNOOZE, SnoozeBody),
+}
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(body)"
+
+
+def validation_error(exc: ValidationError) -> web.Response:
+    first = exc.errors(include_url=False)[0]
+    if first["type"] == "json_invalid":
+        return error_response(400, f"body is not valid JSON: {first['msg']}", "(body)")
+    field = field_path(tuple(first["loc"]))
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return error_response(422, f"{field}: {message}", field)
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+class IncidentApi:
+    def __init__(self, settings: IncidentsSettings, store: IncidentStore, gateway: ActionGateway):
+        self.settings = settings
+        self.store = store
+        self.gateway = gateway
+        self.roles = settings.all_roles()
+
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.get("/api/v1/incidents", self.list),
+            web.get("/api/v1/incidents/{id}", self.get),
+            web.get("/api/v1/incidents/{id}/review", self.review),
+            *(web.post(f"/api/v1/incidents/{{id}}/{name}", self.act) for name in ENDPOINTS),
+        ]
+
+    async def list(self, request: web.Request) -> web.Response:
+        params = request.query
+        try:
+            query = Query(
+                states=_choices(params.get("status"), STATES, "status"),
+                priorities=_choices(
+                    params.get("priority"), ("P1", "P2", "P3", "P4", "P5"), "priority"
+                ),
+                team=params.get("team"),
+                since_ms=_since(params["since"]) if "since" in params else None,
+                cursor=params.get("cursor") or None,
+                limit=_limit(params.get("limit")),
+            )
+            now = now_ms()
+            page, cursor = await self.store.list(query, now)
+        except _BadParameter as exc:
+            return error_response(422, str(exc), exc.field)
+        except BadCursor as exc:
+            return error_response(422, f"cursor: {exc}", "cursor")
+        return web.json_response(
+            {
+                "incidents": [shown(item, snoozed, now) for item, snoozed in page],
+                "next_cursor": cursor,
+            }
+        )
+
+    async def get(self, request: web.Request) -> web.Response:
+        incident_id = request.match_info["id"]
+        stored = await self.store.get(incident_id)
+        if stored is None:
+            return error_response(404, f"no incident {incident_id!r}", "id")
+        return web.json_response(
+            detail(stored.incident, stored.lifecycle, stored.summary, stored.events, now_ms())
+        )
+
+    async def review(self, request: web.Request) -> web.Response:
+        incident_id = request.match_info["id"]
+        form = request.query.get("format", "json")
+        if form not in ("json", "markdown", "html"):
+            return error_response(422, "format: json, markdown or html", "format")
+        stored = await self.store.get(incident_id)
+        if stored is None:
+            return error_response(404, f"no incident {incident_id!r}", "id")
+        review = build_review(stored, now_ms())
+        if form == "json":
+            return web.json_response(review.as_json())
+        content_type = "text/markdown" if form == "markdown" else "text/html"
+        return web.Response(text=render_review(review, form), content_type=content_type)
+
+    async def act(self, request: web.Request) -> web.Response:
+        incident_id = request.match_info["id"]
+        name = request.path.rsplit("/", 1)[-1]
+        kind, model = ENDPOINTS[name]
+        if not _is_json(request.content_type):
+            return error_response(
+                415,
+                f"unsupported Content-Type {request.content_type!r}: send application/json",
+                "Content-Type",
+            )
+        try:
+            raw = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return error_response(
+                413, f"body larger than {self.settings.max_body_bytes} bytes", "(body)"
+            )
+        try:
+            body = model.model_validate_json(raw)
+        except ValidationError as exc:
+            return validation_error(exc)
+        fields = body.fields()
+        if isinstance(body, AssignBody) and body.role not in self.roles:
+            return error_response(
+                422, f"role: one of {', '.join(self.roles)} (incidents.roles names more)", "role"
+            )
+        now = datetime.now(UTC)
+        if isinstance(body, SnoozeBody):
+            try:
+                until = body.end(now)
+            except ValueError as exc:
+                return error_response(422, f"duration: {exc}", "duration")
+            if until <= now or until - now > MAX_SNOOZE:
+                return error_response(422, "until: must be in the future, within 7 days", "until")
+            fields["until"] = until
+        action_id = body.action_id or request.headers.get("Idempotency-Key")
+        try:
+            taken = await self.gateway.take(
+                incident_id,
+                kind,
+                body.actor,
+                ActionSource(body.source),
+                action_id=action_id,
+                at=now,
+                **fields,
+            )
+        except NotFound as exc:
+            return error_response(404, str(exc), "id")
+        except Conflict as exc:
+            return web.json_response(
+                {"status": "error", "error": str(exc), "state": exc.state}, status=409
+            )
+        except Unavailable as exc:
+            return error_response(503, str(exc), headers={"Retry-After": "1"})
+        except ValidationError as exc:
+            return validation_error(exc)
+        return await self._taken(incident_id, taken)
+
+    async def _taken(self, incident_id: str, taken: Taken) -> web.Response:
+        action = taken.action.model_dump(mode="json", exclude_none=True, exclude={"schema_version"})
+        if not taken.applied:
+            return web.json_response({"status": "accepted", "action": action}, status=202)
+        stored = await self.store.get(incident_id, with_events=False)
+        assert stored is not None
+        return web.json_response(
+            {
+                "status": "success",
+                "action": action,
+                "repeated": taken.repeated,
+                "incident": shown(stored.summary, stored.lifecycle.snoozed_until_ms, now_ms()),
+            }
+        )
+
+
+class _BadParameter(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def _choices(value: str | None, allowed: tuple[str, ...], field: str) -> tuple[str, ...]:
+    if not value:
+        return ()
+    chosen = tuple(v.strip() for v in value.split(",") if v.strip())
+    wrong = [v for v in chosen if v not in allowed]
+    if wrong:
+        raise _BadParameter(field, f"{wrong[0]!r} is not one of {', '.join(allowed)}")
+    return chosen
+
+
+def _since(value: str) -> int:
+    """An RFC 3339 time, or a duration back from now (``24h``)."""
+    try:
+        return now_ms() - round(parse_duration(value).total_seconds() * 1000)
+    except ValueError:
+        pass
+    try:
+        return to_ms(value)
+    except ValueError:
+        raise _BadParameter(
+            "since", f"{value!r} is neither a time (2026-11-26T10:00:00Z) nor a duration (24h)"
+        ) from None
+
+
+def _limit(value: str | None) -> int:
+    if value is None:
+        return 50
+    try:
+        limit = int(value)
+    except ValueError:
+        raise _BadParameter("limit", f"{value!r} is not a number") from None
+    if not 1 <= limit <= MAX_PAGE:
+        raise _BadParameter("limit", f"between 1 and {MAX_PAGE}")
+    return limit

@@ -1,0 +1,134 @@
+"""The ``incidents`` section: where the store lives, the roles, the inbound integrations."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from shared.config import CommonConfig, StrictModel
+from shared.durations import Duration
+from shared.messages.action import BUILTIN_ROLES, ROLE_PATTERN
+
+
+class Secret(StrictModel):
+    """A secret given in the file or the environment, or read from ``*_file``."""
+
+    def _secret(self, value: SecretStr | None, file: str | None) -> str | None:
+        if value is not None:
+            return value.get_secret_value()
+        if file is not None:
+            return Path(file).read_text().strip()
+        return None
+
+    @staticmethod
+    def _one_of(value: SecretStr | None, file: str | None, name: str) -> None:
+        if value is not None and file is not None:
+            raise ValueError(f"give {name} or {name}_file, not both")
+        if file is not None and not Path(file).is_file():
+            raise ValueError(f"{name}_file {file!r} does not exist")
+
+
+class PagerDutyInbound(Secret):
+    """PagerDuty v3 webhook subscriptions (incident.acknowledged, .resolved,
+    .unacknowledged) posted to /api/v1/integrations/pagerduty."""
+
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="The subscription's signing secret (X-PagerDuty-Signature)."
+    )
+    webhook_secret_file: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self._one_of(self.webhook_secret, self.webhook_secret_file, "webhook_secret")
+        return self
+
+    def secret(self) -> str | None:
+        return self._secret(self.webhook_secret, self.webhook_secret_file)
+
+
+class SlackInbound(Secret):
+    """Slack interactivity (Acknowledge and Resolve buttons) posted to
+    /api/v1/integrations/slack/interactivity."""
+
+    signing_secret: SecretStr | None = Field(
+        default=None, description="The Slack app's signing secret."
+    )
+    signing_secret_file: str | None = None
+    response_url_prefix: str = Field(
+        default="https://hooks.slack.com/",
+        description="Replies to a click (e.g. 'already acknowledged') go only to "
+        "response_urls starting with this.",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Self:
+        self._one_of(self.signing_secret, self.signing_secret_file, "signing_secret")
+        return self
+
+    def secret(self) -> str | None:
+        return self._secret(self.signing_secret, self.signing_secret_file)
+
+
+class IncidentsSettings(StrictModel):
+    listen: str = Field(default="127.0.0.1:9098", pattern=r"^[^:]*:\d+$")
+    group_id: str = Field(
+        default="corral-incidents",
+        description="Consumer group prefix; the store's id is appended, so workers sharing "
+        "a store share the partitions and a store of its own reads them all.",
+    )
+    store: str = Field(
+        default="sqlite",
+        description="`sqlite` (a file under data_dir) or a postgresql:// URL; put the "
+        "password in PGPASSWORD or a passfile rather than the URL.",
+    )
+    data_dir: str = Field(
+        default="~/.local/share/corral", description="Where the SQLite store is kept."
+    )
+    roles: list[str] = Field(
+        default_factory=list,
+        description=f"Roles besides {', '.join(BUILTIN_ROLES)}, e.g. scribe.",
+    )
+    team_label: str = Field(default="team", description="The label naming an incident's team.")
+    service_labels: list[str] = Field(
+        default_factory=lambda: ["service", "job"],
+        description="Labels naming the services an alert is about, first found wins.",
+    )
+    action_wait: Duration = Field(
+        default="2s",
+        validate_default=True,
+        description="How long an action request waits for the store to show the action "
+        "(200) before answering 202 with it accepted.",
+    )
+    retention: Duration = Field(
+        default="0s",
+        validate_default=True,
+        description="Forget incidents resolved longer ago than this; 0s keeps them.",
+    )
+    max_body_bytes: int = Field(default=65_536, ge=1024)
+    pagerduty: PagerDutyInbound = PagerDutyInbound()
+    slack: SlackInbound = SlackInbound()
+
+    @field_validator("store")
+    @classmethod
+    def _store(cls, value: str) -> str:
+        if value != "sqlite" and not value.startswith(("postgresql://", "postgres://")):
+            raise ValueError("store must be 'sqlite' or a postgresql:// URL")
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _roles(cls, value: list[str]) -> list[str]:
+        for role in value:
+            if not re.match(ROLE_PATTERN, role):
+                raise ValueError(f"role {role!r}: lower case letters, digits and _")
+        return value
+
+    def all_roles(self) -> list[str]:
+        return [*BUILTIN_ROLES, *(r for r in self.roles if r not in BUILTIN_ROLES)]
+
+
+class IncidentsConfig(CommonConfig):
+    incidents: IncidentsSettings = IncidentsSettings()

@@ -1,0 +1,1 @@
+"""Acknowledgements and resolves coming back from PagerDuty and Slack, as actions."""

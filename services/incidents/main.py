@@ -1,0 +1,18 @@
+"""``corral incidents``: run one incidents worker (store, API, inbound integrations)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.incidents.config import IncidentsConfig
+from services.incidents.worker import IncidentsWorker
+from shared.config import load_config
+from shared.logging import configure_logging
+from shared.service import serve
+
+
+def main(config_path: str | None) -> None:
+    config = load_config(IncidentsConfig, config_path)
+    configure_logging(config.log.level, "incidents")
+    worker = IncidentsWorker(config)
+    asyncio.run(serve(worker, worker.app(), config.incidents.listen))

@@ -1,0 +1,202 @@
+"""The two databases the incident store runs on, behind one small interface.
+
+The store's SQL is written once, with ``?`` placeholders, in the subset
+SQLite and PostgreSQL share (``ON CONFLICT`` upserts, integer times, JSON as
+text); the PostgreSQL side numbers the placeholders. Neither blocks the event
+loop: aiosqlite runs SQLite on a thread of its own, asyncpg is asynchronous.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit, urlunsplit
+
+import aiosqlite
+import asyncpg
+
+Row = tuple[Any, ...]
+
+
+class Sql(Protocol):
+    async def execute(self, sql: str, *params: Any) -> None: ...
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]: ...
+
+
+class Database(Sql, Protocol):
+    """Reads anywhere; writes inside ``transaction()``, which commits as a whole."""
+
+    dialect: str
+    description: str
+    """What to call it in a log line (no password)."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[Sql]: ...
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        """Call ``callback`` with the payload of every notification on ``channel``
+        (other writers' changes); a no-op where one process is the only writer."""
+
+
+class SqliteDatabase:
+    """One file; a writer connection, and a reader that WAL lets read while it writes."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.description = str(path)
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
+        self._writer = await aiosqlite.connect(self.path, isolation_level=None)
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=10000"):
+            await self._writer.execute(f"PRAGMA {pragma}")
+        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
+        await self._reader.execute("PRAGMA busy_timeout=10000")
+
+    async def close(self) -> None:
+        for connection in (self._reader, self._writer):
+            if connection is not None:
+                await connection.close()
+        self._reader = self._writer = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Sql]:
+        assert self._writer is not None, "open() first"
+        async with self._lock:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteSql(self._writer)
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            await self._writer.execute("COMMIT")
+
+    async def execute(self, sql: str, *params: Any) -> None:
+        async with self.transaction() as tx:
+            await tx.execute(sql, *params)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(sql, rows)
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        assert self._reader is not None, "open() first"
+        return await _SqliteSql(self._reader).fetch(sql, *params)
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        return None
+
+
+class _SqliteSql:
+    def __init__(self, connection: aiosqlite.Connection):
+        self.connection = connection
+
+    async def execute(self, sql: str, *params: Any) -> None:
+        await self.connection.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.connection.executemany(sql, rows)
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        async with self.connection.execute(sql, params) as cursor:
+            return [tuple(row) for row in await cursor.fetchall()]
+
+
+@functools.lru_cache(maxsize=256)
+def numbered(sql: str) -> str:
+    """``?`` placeholders as PostgreSQL's ``$1, $2, ...``."""
+    count = 0
+
+    def number(_: re.Match[str]) -> str:
+        nonlocal count
+        count += 1
+        return f"${count}"
+
+    return re.sub(r"\?", number, sql)
+
+
+class PostgresDatabase:
+    """A connection pool; another connection listens for other workers' changes."""
+
+    dialect = "postgresql"
+
+    def __init__(self, url: str, pool_size: int = 5):
+        self.url = url
+        self.description = redacted_url(url)
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._listener: asyncpg.Connection | None = None
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size)
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Sql]:
+        assert self._pool is not None, "open() first"
+        async with self._pool.acquire() as connection, connection.transaction():
+            yield _PostgresSql(connection)
+
+    async def execute(self, sql: str, *params: Any) -> None:
+        assert self._pool is not None, "open() first"
+        await self._pool.execute(numbered(sql), *params)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        assert self._pool is not None, "open() first"
+        await self._pool.executemany(numbered(sql), rows)
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        assert self._pool is not None, "open() first"
+        return [tuple(row) for row in await self._pool.fetch(numbered(sql), *params)]
+
+    async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
+        self._listener = await asyncpg.connect(self.url)
+        await self._listener.add_listener(
+            channel, lambda _connection, _pid, _channel, payload: callback(payload)
+        )
+
+
+class _PostgresSql:
+    def __init__(self, connection: asyncpg.Connection):
+        self.connection = connection
+
+    async def execute(self, sql: str, *params: Any) -> None:
+        await self.connection.execute(numbered(sql), *params)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.connection.executemany(numbered(sql), rows)
+
+    async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        return [tuple(row) for row in await self.connection.fetch(numbered(sql), *params)]
+
+
+def redacted_url(url: str) -> str:
+    """A database URL fit for a log line: the password replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))

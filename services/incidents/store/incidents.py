@@ -1,0 +1,451 @@
+"""The incident store: a view of ``corral.incidents``, ``corral.actions`` and
+``corral.notify.outcomes``, kept in SQLite or PostgreSQL.
+
+Every batch of records is applied in one transaction together with the next
+offset of each partition it came from, so the store knows exactly how far it
+has read: a worker resumes from the store's own positions (not the consumer
+group's), a redelivered record is recognized by its event id and changes
+nothing, and a deleted store starts again from the beginning of the topics
+and comes out the same (the lifecycle is a function of the events, not of
+the order they were read in).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from services.incidents.events import action_event, outcome_event, revision_event
+from services.incidents.feed import Change
+from services.incidents.lifecycle import Event, EventKind, Lifecycle, State, fold, replay
+from services.incidents.store.database import Database, Sql
+from services.incidents.times import to_ms
+from services.incidents.views import Describer, summary
+from shared.messages import Action, DeliveryOutcome, Incident
+
+SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS corral_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS corral_positions (
+        topic TEXT NOT NULL, part INTEGER NOT NULL, next_offset BIGINT NOT NULL,
+        PRIMARY KEY (topic, part))""",
+    """CREATE TABLE IF NOT EXISTS corral_incidents (
+        id TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        priority TEXT NOT NULL,
+        team TEXT NOT NULL,
+        opened_ms BIGINT NOT NULL,
+        changed_ms BIGINT NOT NULL,
+        resolved_ms BIGINT,
+        snoozed_until_ms BIGINT,
+        summary TEXT NOT NULL,
+        doc TEXT NOT NULL,
+        lifecycle TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS corral_incidents_newest ON corral_incidents (opened_ms, id)",
+    "CREATE INDEX IF NOT EXISTS corral_incidents_state ON corral_incidents (state, priority)",
+    """CREATE TABLE IF NOT EXISTS corral_events (
+        incident_id TEXT NOT NULL, event_id TEXT NOT NULL, at_ms BIGINT NOT NULL,
+        kind TEXT NOT NULL, data TEXT NOT NULL,
+        PRIMARY KEY (incident_id, event_id))""",
+    """CREATE TABLE IF NOT EXISTS corral_quarantine (
+        topic TEXT NOT NULL, part INTEGER NOT NULL, record_offset BIGINT NOT NULL,
+        record_key TEXT, error TEXT NOT NULL, value TEXT, at_ms BIGINT NOT NULL,
+        PRIMARY KEY (topic, part, record_offset))""",
+]
+
+NOTIFY_CHANNEL = "corral_incidents"
+MAX_QUARANTINED_VALUE = 65_536
+
+Message = Incident | Action | DeliveryOutcome
+TopicPartition = tuple[str, int]
+Listed = tuple[dict[str, Any], int | None]
+"""A summary as stored, with the end of its snooze."""
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A record that could not be read or applied, kept aside so its partition moves on."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    error: str
+    value: bytes | None
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What a batch did to one incident: its change, and the transitions that
+    the response-time metrics count (set only when they happened now)."""
+
+    change: Change
+    priority: str
+    team: str
+    opened_ms: int
+    acknowledged_ms: int | None = None
+    resolved_ms: int | None = None
+
+
+@dataclass
+class Query:
+    states: tuple[str, ...] = ()
+    priorities: tuple[str, ...] = ()
+    team: str | None = None
+    since_ms: int | None = None
+    cursor: str | None = None
+    limit: int = 50
+
+
+@dataclass
+class StoredIncident:
+    incident: Incident
+    lifecycle: Lifecycle
+    summary: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+
+
+class BadCursor(ValueError):
+    pass
+
+
+def encode_cursor(opened_ms: int, incident_id: str) -> str:
+    return base64.urlsafe_b64encode(f"{opened_ms}:{incident_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        opened, _, incident_id = text.partition(":")
+        return int(opened), incident_id
+    except (ValueError, UnicodeDecodeError):
+        raise BadCursor(f"cursor {cursor!r} is not one this API gave out") from None
+
+
+class IncidentStore:
+    def __init__(self, database: Database, describer: Describer | None = None):
+        self.db = database
+        self.describer = describer or Describer()
+        self.store_id = ""
+        # Tells this process's notifications from other workers' (PostgreSQL).
+        self.origin = uuid.uuid4().hex
+
+    async def open(self) -> None:
+        await self.db.open()
+        async with self.db.transaction() as tx:
+            for statement in SCHEMA:
+                await tx.execute(statement)
+            await tx.execute(
+                "INSERT INTO corral_meta (key, value) VALUES ('store_id', ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                uuid.uuid4().hex[:12],
+            )
+        [(self.store_id,)] = await self.db.fetch(
+            "SELECT value FROM corral_meta WHERE key = 'store_id'"
+        )
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def positions(self) -> dict[TopicPartition, int]:
+        rows = await self.db.fetch("SELECT topic, part, next_offset FROM corral_positions")
+        return {(topic, part): offset for topic, part, offset in rows}
+
+    # Writing ---------------------------------------------------------------
+
+    async def apply(
+        self,
+        messages: Sequence[Message],
+        positions: dict[TopicPartition, int],
+        quarantined: Sequence[Quarantined] = (),
+    ) -> list[Applied]:
+        """Apply messages (in topic order per partition) and move the positions,
+        all in one transaction; what changed, per incident."""
+        by_incident: dict[str, list[Message]] = {}
+        for message in messages:
+            incident_id = message.id if isinstance(message, Incident) else message.incident_id
+            by_incident.setdefault(incident_id, []).append(message)
+        applied: list[Applied] = []
+        async with self.db.transaction() as tx:
+            for incident_id, batch in by_incident.items():
+                result = await self._apply_incident(tx, incident_id, batch)
+                if result is not None:
+                    applied.append(result)
+            await tx.executemany(
+                "INSERT INTO corral_positions (topic, part, next_offset) VALUES (?, ?, ?) "
+                "ON CONFLICT (topic, part) DO UPDATE SET next_offset = excluded.next_offset",
+                [(topic, part, offset) for (topic, part), offset in positions.items()],
+            )
+            if quarantined:
+                await tx.executemany(
+                    "INSERT INTO corral_quarantine (topic, part, record_offset, record_key, "
+                    "error, value, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                    [_quarantine_row(q) for q in quarantined],
+                )
+            if self.db.dialect == "postgresql":
+                for result in applied:
+                    await tx.execute(
+                        "SELECT pg_notify(?, ?)", NOTIFY_CHANNEL, self._notification(result.change)
+                    )
+        return applied
+
+    async def _apply_incident(
+        self, tx: Sql, incident_id: str, messages: list[Message]
+    ) -> Applied | None:
+        rows = await tx.fetch(
+            "SELECT revision, doc, lifecycle, changed_ms FROM corral_incidents WHERE id = ?",
+            incident_id,
+        )
+        latest = Incident.model_validate_json(rows[0][1]) if rows else None
+        lifecycle = Lifecycle.model_validate_json(rows[0][2]) if rows else None
+        changed_ms = rows[0][3] if rows else 0
+        candidates: list[Event] = []
+        for message in messages:
+            if isinstance(message, Incident):
+                # A revision no newer than the one held is a redelivery, or a
+                # dead letter replayed onto the topic: nothing new.
+                if latest is not None and message.revision <= latest.revision:
+                    continue
+                candidates.append(revision_event(message, latest))
+                latest = message
+            elif isinstance(message, Action):
+                candidates.append(action_event(message))
+            else:
+                candidates.append(outcome_event(message))
+        new = await self._unrecorded(tx, incident_id, candidates)
+        if not new:
+            return None
+        await tx.executemany(
+            "INSERT INTO corral_events (incident_id, event_id, at_ms, kind, data) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [(e.incident_id, e.event_id, e.at_ms, e.kind.value, json.dumps(e.data)) for e in new],
+        )
+        if latest is None:
+            return None  # actions before the incident's first revision: kept for when it comes
+        before = lifecycle
+        shaping = sorted((e for e in new if e.shapes_lifecycle), key=lambda e: e.key)
+        if lifecycle is not None and (not shaping or shaping[0].key > (lifecycle.last or ())):
+            lifecycle = fold(lifecycle, shaping)
+        else:
+            # Something arrived out of time order (or the incident is new):
+            # fold all of its events again, as a rebuild would.
+            lifecycle = replay(await self._events(tx, incident_id, lifecycle_only=True))
+        changed_ms = max(changed_ms, *(e.at_ms for e in new))
+        stored = summary(latest, lifecycle, changed_ms, self.describer)
+        await tx.execute(
+            """INSERT INTO corral_incidents (id, revision, state, priority, team, opened_ms,
+                changed_ms, resolved_ms, snoozed_until_ms, summary, doc, lifecycle)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET revision = excluded.revision,
+                state = excluded.state, priority = excluded.priority, team = excluded.team,
+                opened_ms = excluded.opened_ms, changed_ms = excluded.changed_ms,
+                resolved_ms = excluded.resolved_ms, snoozed_until_ms = excluded.snoozed_until_ms,
+                summary = excluded.summary, doc = excluded.doc, lifecycle = excluded.lifecycle""",
+            incident_id,
+            latest.revision,
+            lifecycle.state.value,
+            latest.priority,
+            stored["team"],
+            to_ms(latest.opened_at),
+            changed_ms,
+            lifecycle.resolved_at_ms,
+            lifecycle.snoozed_until_ms,
+            json.dumps(stored),
+            latest.to_bytes().decode(),
+            lifecycle.model_dump_json(),
+        )
+        kinds = frozenset(e.kind.value for e in new)
+        actions = tuple(e.data["action_id"] for e in new if e.kind == EventKind.ACTION)
+        newly_resolved = lifecycle.state == State.RESOLVED and (
+            before is None or before.state != State.RESOLVED
+        )
+        newly_acknowledged = lifecycle.first_acknowledged_at_ms is not None and (
+            before is None or before.first_acknowledged_at_ms is None
+        )
+        return Applied(
+            Change(incident_id, kinds, lifecycle.state.value, actions),
+            latest.priority,
+            stored["team"],
+            to_ms(latest.opened_at),
+            acknowledged_ms=lifecycle.first_acknowledged_at_ms if newly_acknowledged else None,
+            resolved_ms=lifecycle.resolved_at_ms if newly_resolved else None,
+        )
+
+    async def _unrecorded(self, tx: Sql, incident_id: str, events: list[Event]) -> list[Event]:
+        if not events:
+            return []
+        ids = sorted({e.event_id for e in events})
+        placeholders = ", ".join("?" for _ in ids)
+        recorded = {
+            row[0]
+            for row in await tx.fetch(
+                f"SELECT event_id FROM corral_events WHERE incident_id = ? "
+                f"AND event_id IN ({placeholders})",
+                incident_id,
+                *ids,
+            )
+        }
+        new: list[Event] = []
+        for event in events:
+            if event.event_id not in recorded:
+                recorded.add(event.event_id)
+                new.append(event)
+        return new
+
+    async def _events(
+        self, sql: Sql, incident_id: str, lifecycle_only: bool = False
+    ) -> list[Event]:
+        query = "SELECT event_id, at_ms, kind, data FROM corral_events WHERE incident_id = ?"
+        if lifecycle_only:
+            query += " AND kind <> 'outcome'"
+        rows = await sql.fetch(query, incident_id)
+        events = [
+            Event(incident_id, event_id, at_ms, EventKind(kind), json.loads(data))
+            for event_id, at_ms, kind, data in rows
+        ]
+        return sorted(events, key=lambda e: e.key)
+
+    def _notification(self, change: Change) -> str:
+        return json.dumps(
+            {
+                "origin": self.origin,
+                "id": change.incident_id,
+                "kinds": sorted(change.kinds),
+                "state": change.state,
+                "actions": list(change.action_ids),
+            }
+        )
+
+    def notified_change(self, payload: str) -> Change | None:
+        """Another worker's change, from a PostgreSQL notification; None for our own."""
+        data = json.loads(payload)
+        if data.get("origin") == self.origin:
+            return None
+        return Change(data["id"], frozenset(data["kinds"]), data["state"], tuple(data["actions"]))
+
+    async def purge(self, resolved_before_ms: int) -> int:
+        """Forget incidents resolved before the given time (``incidents.retention``)."""
+        rows = await self.db.fetch(
+            "SELECT id FROM corral_incidents WHERE state = 'resolved' AND resolved_ms < ?",
+            resolved_before_ms,
+        )
+        ids = [row[0] for row in rows]
+        async with self.db.transaction() as tx:
+            await tx.executemany(
+                "DELETE FROM corral_events WHERE incident_id = ?", [(i,) for i in ids]
+            )
+            await tx.executemany("DELETE FROM corral_incidents WHERE id = ?", [(i,) for i in ids])
+        return len(ids)
+
+    # Reading ---------------------------------------------------------------
+
+    async def get(self, incident_id: str, with_events: bool = True) -> StoredIncident | None:
+        rows = await self.db.fetch(
+            "SELECT doc, lifecycle, summary FROM corral_incidents WHERE id = ?", incident_id
+        )
+        if not rows:
+            return None
+        doc, lifecycle, stored = rows[0]
+        return StoredIncident(
+            Incident.model_validate_json(doc),
+            Lifecycle.model_validate_json(lifecycle),
+            json.loads(stored),
+            await self._events(self.db, incident_id) if with_events else [],
+        )
+
+    async def action_recorded(self, incident_id: str, action_id: str) -> bool:
+        rows = await self.db.fetch(
+            "SELECT 1 FROM corral_events WHERE incident_id = ? AND event_id = ?",
+            incident_id,
+            f"a/{action_id}",
+        )
+        return bool(rows)
+
+    async def list(self, query: Query, now_ms: int) -> tuple[list[Listed], str | None]:
+        """Summaries (with their snooze end), newest first, and the cursor of the next page."""
+        where: list[str] = []
+        params: list[Any] = []
+        if query.states:
+            clauses = [_state_clause(state) for state in query.states]
+            where.append("(" + " OR ".join(c for c, _ in clauses) + ")")
+            for _, count in clauses:
+                params.extend([now_ms] * count)
+        if query.priorities:
+            where.append(f"priority IN ({', '.join('?' for _ in query.priorities)})")
+            params.extend(query.priorities)
+        if query.team is not None:
+            where.append("team = ?")
+            params.append(query.team)
+        if query.since_ms is not None:
+            where.append("changed_ms >= ?")
+            params.append(query.since_ms)
+        if query.cursor:
+            opened, incident_id = decode_cursor(query.cursor)
+            where.append("(opened_ms < ? OR (opened_ms = ? AND id < ?))")
+            params.extend([opened, opened, incident_id])
+        sql = "SELECT summary, snoozed_until_ms, opened_ms, id FROM corral_incidents"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY opened_ms DESC, id DESC LIMIT ?"
+        rows = await self.db.fetch(sql, *params, query.limit + 1)
+        page = rows[: query.limit]
+        cursor = encode_cursor(page[-1][2], page[-1][3]) if len(rows) > query.limit else None
+        return [(json.loads(r[0]), r[1]) for r in page], cursor
+
+    async def open_counts(self, now_ms: int) -> dict[tuple[str, str], int]:
+        """Open incidents by (state now, priority)."""
+        rows = await self.db.fetch(
+            "SELECT state, priority, snoozed_until_ms FROM corral_incidents "
+            "WHERE state <> 'resolved'"
+        )
+        counts: dict[tuple[str, str], int] = {}
+        for state, priority, snoozed_until in rows:
+            lapsed = snoozed_until is not None and snoozed_until <= now_ms
+            if state == State.ACKNOWLEDGED and lapsed:
+                state = State.FIRING.value
+            counts[(state, priority)] = counts.get((state, priority), 0) + 1
+        return counts
+
+    async def snoozes_ended(self, after_ms: int, until_ms: int) -> list[str]:
+        """Incidents whose snooze ended in ``(after_ms, until_ms]``: firing again."""
+        rows = await self.db.fetch(
+            "SELECT id FROM corral_incidents WHERE state = 'acknowledged' "
+            "AND snoozed_until_ms > ? AND snoozed_until_ms <= ?",
+            after_ms,
+            until_ms,
+        )
+        return [row[0] for row in rows]
+
+    async def quarantined(self) -> list[Quarantined]:
+        rows = await self.db.fetch(
+            "SELECT topic, part, record_offset, record_key, error, value, at_ms "
+            "FROM corral_quarantine ORDER BY at_ms"
+        )
+        return [
+            Quarantined(t, p, o, k, e, v.encode() if v is not None else None, at)
+            for t, p, o, k, e, v, at in rows
+        ]
+
+
+def _state_clause(state: str) -> tuple[str, int]:
+    """SQL for one state as of now (a ``?`` for now per count), snoozes considered."""
+    lapsed = "(snoozed_until_ms IS NOT NULL AND snoozed_until_ms <= ?)"
+    if state == "open":
+        return "state <> 'resolved'", 0
+    if state == State.FIRING:
+        return f"(state = 'firing' OR (state = 'acknowledged' AND {lapsed}))", 1
+    if state == State.ACKNOWLEDGED:
+        return f"(state = 'acknowledged' AND NOT {lapsed})", 1
+    return "state = 'resolved'", 0
+
+
+def _quarantine_row(q: Quarantined) -> tuple[Any, ...]:
+    value = None
+    if q.value is not None:
+        value = q.value[:MAX_QUARANTINED_VALUE].decode("utf-8", errors="replace")
+    return (q.topic, q.partition, q.offset, q.key, q.error[:4096], value, q.at_ms)

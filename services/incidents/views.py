@@ -1,0 +1,226 @@
+"""What the API shows of an incident: its summary, its detail and its timeline.
+
+The summary is computed when the store writes an incident (the list reads
+it as it is); the detail and the timeline when one incident is asked for.
+Times are RFC 3339 in UTC. The state shown is the state *now*: a snooze that
+has ended shows the incident firing again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from services.incidents.lifecycle import Event, EventKind, Lifecycle, State
+from services.incidents.times import iso, to_ms
+from shared.messages import Incident, IncidentAlert
+
+MAX_SERVICES = 20
+
+
+@dataclass(frozen=True)
+class Describer:
+    """Which labels name an incident's team and services."""
+
+    team_label: str = "team"
+    service_labels: tuple[str, ...] = ("service", "job")
+
+    def team(self, incident: Incident) -> str:
+        return incident.labels.get(self.team_label, "")
+
+    def services(self, incident: Incident) -> list[str]:
+        found: list[str] = []
+        for alert in incident.alerts:
+            for label in self.service_labels:
+                value = alert.labels.get(label)
+                if value:
+                    if value not in found:
+                        found.append(value)
+                    break
+            if len(found) >= MAX_SERVICES:
+                break
+        return found
+
+
+def root_cause(incident: Incident) -> IncidentAlert | None:
+    if incident.root_cause is None:
+        return None
+    return next((a for a in incident.alerts if a.fingerprint == incident.root_cause), None)
+
+
+def summary(
+    incident: Incident, lifecycle: Lifecycle, changed_ms: int, describer: Describer
+) -> dict[str, Any]:
+    """The list item, as stored; ``shown`` adjusts it to the present."""
+    cause = root_cause(incident)
+    return {
+        "id": incident.id,
+        "title": incident.title,
+        "state": lifecycle.state.value,
+        "alert_status": incident.status.value,
+        "priority": incident.priority,
+        "severity": incident.severity,
+        "score": incident.score,
+        "team": describer.team(incident),
+        "services": describer.services(incident),
+        "root_cause": cause.labels.get("alertname", cause.fingerprint) if cause else None,
+        "alerts": {
+            "firing": len(incident.firing_alerts),
+            "total": len(incident.alerts) + incident.truncated_alerts,
+        },
+        "roles": lifecycle.roles,
+        "acknowledged_by": lifecycle.acknowledged_by,
+        "acknowledged_at": iso(lifecycle.acknowledged_at_ms),
+        "snoozed_until": iso(lifecycle.snoozed_until_ms),
+        "resolved_by": lifecycle.resolved_by,
+        "revision": incident.revision,
+        "opened_at": iso(to_ms(incident.opened_at)),
+        "updated_at": iso(changed_ms),
+        "resolved_at": iso(lifecycle.resolved_at_ms),
+    }
+
+
+def shown(stored: dict[str, Any], snoozed_until_ms: int | None, now_ms: int) -> dict[str, Any]:
+    """The stored summary as of ``now_ms``: an ended snooze fires again."""
+    if (
+        stored["state"] == State.ACKNOWLEDGED
+        and snoozed_until_ms is not None
+        and snoozed_until_ms <= now_ms
+    ):
+        return {
+            **stored,
+            "state": State.FIRING.value,
+            "acknowledged_by": None,
+            "acknowledged_at": None,
+        }
+    return stored
+
+
+def seconds_between(start_ms: int | None, end_ms: int | None) -> float | None:
+    if start_ms is None or end_ms is None:
+        return None
+    return max(0.0, (end_ms - start_ms) / 1000)
+
+
+def member(alert: IncidentAlert) -> dict[str, Any]:
+    return alert.model_dump(mode="json", exclude_none=True)
+
+
+def detail(
+    incident: Incident,
+    lifecycle: Lifecycle,
+    stored_summary: dict[str, Any],
+    events: Sequence[Event],
+    now_ms: int,
+) -> dict[str, Any]:
+    """Everything about one incident: state, members, roles, notes and timeline."""
+    opened_ms = to_ms(incident.opened_at)
+    cause = root_cause(incident)
+    return {
+        **shown(stored_summary, lifecycle.snoozed_until_ms, now_ms),
+        "labels": incident.labels,
+        "correlation_key": incident.correlation_key,
+        "flapping": incident.flapping,
+        "merged_into": incident.merged_into,
+        "explanation": incident.explanation,
+        "root_cause": member(cause) if cause else None,
+        "members": [member(a) for a in incident.alerts],
+        "truncated_alerts": incident.truncated_alerts,
+        "time_to_acknowledge_seconds": seconds_between(
+            opened_ms, lifecycle.first_acknowledged_at_ms
+        ),
+        "time_to_resolve_seconds": seconds_between(opened_ms, lifecycle.resolved_at_ms),
+        "notes": notes(events),
+        "timeline": timeline(events),
+    }
+
+
+def notes(events: Iterable[Event]) -> list[dict[str, Any]]:
+    return [
+        {"at": iso(e.at_ms), "author": e.data["actor"], "text": e.data["text"]}
+        for e in events
+        if e.kind == EventKind.ACTION and e.data["kind"] == "note"
+    ]
+
+
+def timeline(events: Iterable[Event]) -> list[dict[str, Any]]:
+    """Every event in time order, revisions expanded into their alert changes
+    and correlation decisions; each entry has ``at``, ``type`` and ``text``."""
+    entries: list[dict[str, Any]] = []
+    for event in sorted(events, key=lambda e: e.key):
+        at = iso(event.at_ms)
+        if event.kind == EventKind.REVISION:
+            entries.extend({"at": at, **entry} for entry in _revision_entries(event.data))
+        elif event.kind == EventKind.ACTION:
+            entries.append(
+                {
+                    "at": at,
+                    "type": "action",
+                    "text": action_text(event.data),
+                    **_without(event.data, "at", "incident_id"),
+                }
+            )
+        else:
+            entries.append({"at": at, **_outcome_entry(event.data)})
+    return entries
+
+
+def _without(data: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in names}
+
+
+def _revision_entries(data: dict[str, Any]) -> list[dict[str, Any]]:
+    text = f"revision {data['revision']}: {data['event']}, {data['priority']} {data['severity']}"
+    if data.get("merged_into"):
+        text += f", merged into {data['merged_into']}"
+    entries: list[dict[str, Any]] = [
+        {
+            "type": "revision",
+            "text": text,
+            **{k: data[k] for k in ("revision", "event", "status", "priority", "severity")},
+        }
+    ]
+    for change in data.get("changes", []):
+        line = f"{change['alertname'] or change['fingerprint']} {change['status']}"
+        if change.get("summary"):
+            line += f": {change['summary']}"
+        entries.append({"type": "alert", "text": line, **change})
+    entries.extend({"type": "decision", "text": line} for line in data.get("decisions", []))
+    return entries
+
+
+def action_text(data: dict[str, Any]) -> str:
+    actor, kind = data["actor"], data["kind"]
+    via = f" via {data['source']}"
+    if kind == "assign":
+        text = f"{data['person']} is {data['role'].replace('_', ' ')} (assigned by {actor}{via})"
+    elif kind == "note":
+        return f"note by {actor}: {data['text']}"
+    elif kind == "snooze":
+        text = f"snoozed by {actor}{via} until {data['until']}"
+    else:
+        past = {
+            "acknowledge": "acknowledged",
+            "unacknowledge": "unacknowledged",
+            "resolve": "resolved",
+            "reopen": "reopened",
+            "escalate": "escalated",
+        }[kind]
+        text = f"{past} by {actor}{via}"
+    if data.get("text"):
+        text += f": {data['text']}"
+    return text
+
+
+def _outcome_entry(data: dict[str, Any]) -> dict[str, Any]:
+    step = data.get("escalation_step")
+    where = f"{data['receiver']} ({data['integration']})"
+    text = f"{data['notification']} to {where}: {data['status']}"
+    if step:
+        policy = data.get("escalation_policy")
+        text = f"escalation step {step}{f' of {policy}' if policy else ''}: " + text
+    if data.get("error"):
+        text += f" ({data['error']})"
+    kind = "escalation" if step else "notification"
+    return {"type": kind, "text": text, **_without(data, "at", "incident_id")}
