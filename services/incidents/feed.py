@@ -26,7 +26,7 @@ class Change:
     action_ids: tuple[str, ...] = ()
 
 
-@dataclass
+@dataclass(eq=False)
 class Subscription:
     queue: asyncio.Queue[Change] = field(default_factory=lambda: asyncio.Queue(maxsize=10_000))
     overflowed: bool = False

@@ -153,14 +153,7 @@ def timeline(events: Iterable[Event]) -> list[dict[str, Any]]:
         if event.kind == EventKind.REVISION:
             entries.extend({"at": at, **entry} for entry in _revision_entries(event.data))
         elif event.kind == EventKind.ACTION:
-            entries.append(
-                {
-                    "at": at,
-                    "type": "action",
-                    "text": action_text(event.data),
-                    **_without(event.data, "at", "incident_id"),
-                }
-            )
+            entries.append({"at": at, **_action_entry(event.data)})
         else:
             entries.append({"at": at, **_outcome_entry(event.data)})
     return entries
@@ -188,6 +181,14 @@ def _revision_entries(data: dict[str, Any]) -> list[dict[str, Any]]:
         entries.append({"type": "alert", "text": line, **change})
     entries.extend({"type": "decision", "text": line} for line in data.get("decisions", []))
     return entries
+
+
+def _action_entry(data: dict[str, Any]) -> dict[str, Any]:
+    entry = {"type": "action", **_without(data, "at", "incident_id", "text")}
+    if data.get("text"):
+        entry["comment"] = data["text"]
+    entry["text"] = action_text(data)
+    return entry
 
 
 def action_text(data: dict[str, Any]) -> str:

@@ -1,0 +1,247 @@
+"""The incident store on SQLite and on a real PostgreSQL: the same behaviour on both."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from services.incidents.feed import Change, ChangeFeed, Subscription
+from services.incidents.store import IncidentStore, database_for
+from services.incidents.store.incidents import Quarantined, Query
+from services.incidents.times import to_ms
+from services.incidents.views import Describer, detail
+from shared.messages import Incident
+from tests.incidents import action, alert, at, outcome, revision
+from tests.postgres import PostgresServer, database
+
+DISK = alert("DiskFull", service="postgres")
+IO = alert("HighIOWait", service="postgres")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store_url(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[tuple[str, str]]:
+    """(store setting, data dir) for each kind of store."""
+    if request.param == "sqlite":
+        yield "sqlite", str(tmp_path)
+        return
+    server: PostgresServer = request.getfixturevalue("postgres")
+    async with database(server) as url:
+        yield url, str(tmp_path)
+
+
+@contextlib.asynccontextmanager
+async def opened(store: str, data_dir: str) -> AsyncIterator[IncidentStore]:
+    incidents = IncidentStore(database_for(store, data_dir), Describer())
+    await incidents.open()
+    try:
+        yield incidents
+    finally:
+        await incidents.close()
+
+
+HISTORY = [
+    revision(1, [DISK], 0, explanation=['opened by DiskFull{instance="db-1"}']),
+    outcome(1, "oncall", escalation_step=1, escalation_policy="db"),
+    revision(
+        2,
+        [DISK, IO],
+        30,
+        explanation=[
+            'opened by DiskFull{instance="db-1"}',
+            "HighIOWait joined: same instance",
+            "probable root: DiskFull",
+        ],
+        root_cause="fp-diskfull",
+    ),
+    outcome(900, "secondary", escalation_step=2, escalation_policy="db"),
+    action("acknowledge", 960, "alice", source="pagerduty"),
+    action("assign", 970, "alice", role="incident_commander", person="alice"),
+    action("note", 980, "alice", text="growing the volume"),
+    revision(
+        3,
+        [
+            alert("DiskFull", "resolved", service="postgres"),
+            alert("HighIOWait", "resolved", service="postgres"),
+        ],
+        1800,
+        explanation=[
+            'opened by DiskFull{instance="db-1"}',
+            "HighIOWait joined: same instance",
+            "probable root: DiskFull",
+        ],
+        root_cause="fp-diskfull",
+    ),
+]
+
+
+async def apply_all(store: IncidentStore, messages: list[object]) -> None:
+    for offset, message in enumerate(messages):
+        await store.apply([message], {("t", 0): offset + 1})  # type: ignore[list-item]
+
+
+async def test_history_makes_the_incident_and_its_timeline(store_url: tuple[str, str]) -> None:
+    async with opened(*store_url) as store:
+        await apply_all(store, HISTORY)
+        stored = await store.get("inc-1")
+        assert stored is not None
+        shown = detail(
+            stored.incident, stored.lifecycle, stored.summary, stored.events, to_ms(at(2000))
+        )
+    assert shown["state"] == "resolved"
+    assert shown["acknowledged_by"] == "alice"
+    assert shown["roles"] == {"incident_commander": "alice"}
+    assert shown["team"] == "storage"
+    assert shown["services"] == ["postgres"]
+    assert shown["root_cause"]["labels"]["alertname"] == "DiskFull"
+    assert shown["time_to_acknowledge_seconds"] == 960
+    assert shown["time_to_resolve_seconds"] == 1800
+    assert shown["notes"] == [
+        {"at": "2026-11-26T10:16:20.000Z", "author": "alice", "text": "growing the volume"}
+    ]
+    kinds = [(e["type"], e["text"]) for e in shown["timeline"]]
+    assert kinds == [
+        ("revision", "revision 1: opened, P1 critical"),
+        ("alert", "DiskFull firing: DiskFull on db-1"),
+        ("decision", 'opened by DiskFull{instance="db-1"}'),
+        ("escalation", "escalation step 1 of db: trigger to oncall (pagerduty/0): sent"),
+        ("revision", "revision 2: updated, P1 critical"),
+        ("alert", "HighIOWait firing: HighIOWait on db-1"),
+        ("decision", "HighIOWait joined: same instance"),
+        ("decision", "probable root: DiskFull"),
+        ("escalation", "escalation step 2 of db: trigger to secondary (pagerduty/0): sent"),
+        ("action", "acknowledged by alice via pagerduty"),
+        ("action", "alice is incident commander (assigned by alice via api)"),
+        ("action", "note by alice: growing the volume"),
+        ("revision", "revision 3: resolved, P1 critical"),
+        ("alert", "DiskFull resolved: DiskFull on db-1"),
+        ("alert", "HighIOWait resolved: HighIOWait on db-1"),
+    ]
+
+
+async def test_redelivery_changes_nothing(store_url: tuple[str, str]) -> None:
+    async with opened(*store_url) as store:
+        first = await store.apply(HISTORY, {("t", 0): 8})  # type: ignore[arg-type]
+        assert [a.change.incident_id for a in first] == ["inc-1"]
+        again = await store.apply(HISTORY, {("t", 0): 8})  # type: ignore[arg-type]
+        assert again == []
+        stored = await store.get("inc-1")
+        assert stored is not None
+        assert len(stored.events) == len(HISTORY)
+        assert await store.positions() == {("t", 0): 8}
+
+
+async def test_arrival_order_does_not_matter_and_early_actions_wait(
+    store_url: tuple[str, str],
+) -> None:
+    """A rebuild reads the topics interleaved differently from the live run,
+    and may read an incident's actions before its first revision."""
+    revisions = [m for m in HISTORY if isinstance(m, Incident)]
+    others = [m for m in HISTORY if not isinstance(m, Incident)]
+    random.Random(7).shuffle(others)
+    async with opened(*store_url) as store:
+        await apply_all(store, HISTORY)
+        expected = await store.get("inc-1")
+        await _reset(store)
+        await apply_all(store, others[:3])
+        assert await store.get("inc-1") is None
+        await apply_all(store, revisions[:1] + others[3:] + revisions[1:])
+        got = await store.get("inc-1")
+    assert expected is not None and got is not None
+    assert got.lifecycle.model_dump(exclude={"last"}) == expected.lifecycle.model_dump(
+        exclude={"last"}
+    )
+    assert got.summary == expected.summary
+    assert [e.event_id for e in got.events] == [e.event_id for e in expected.events]
+
+
+async def _reset(store: IncidentStore) -> None:
+    async with store.db.transaction() as tx:
+        for table in ("corral_events", "corral_incidents", "corral_positions"):
+            await tx.execute(f"DELETE FROM {table}")
+
+
+async def test_list_filters_and_pages_newest_first(store_url: tuple[str, str]) -> None:
+    async with opened(*store_url) as store:
+        for n in range(7):
+            labels = {"cluster": "prod", "team": "db" if n % 2 else "web"}
+            incident = revision(
+                1, [DISK], n * 60, id=f"inc-{n}", labels=labels, priority="P1" if n < 3 else "P3"
+            )
+            incident = incident.model_copy(update={"opened_at": at(n * 60)})
+            await store.apply([incident], {})
+        await store.apply(
+            [action("acknowledge", 500, id="inc-1"), action("resolve", 510, id="inc-2")], {}
+        )
+        now = to_ms(at(600))
+        page, cursor = await store.list(Query(limit=3), now)
+        assert [s["id"] for s, _ in page] == ["inc-6", "inc-5", "inc-4"]
+        assert cursor is not None
+        page, cursor = await store.list(Query(limit=3, cursor=cursor), now)
+        assert [s["id"] for s, _ in page] == ["inc-3", "inc-2", "inc-1"]
+        page, cursor = await store.list(Query(limit=3, cursor=cursor), now)
+        assert [s["id"] for s, _ in page] == ["inc-0"] and cursor is None
+        team, _ = await store.list(Query(team="db"), now)
+        assert [s["id"] for s, _ in team] == ["inc-5", "inc-3", "inc-1"]
+        acked, _ = await store.list(Query(states=("acknowledged",)), now)
+        assert [s["id"] for s, _ in acked] == ["inc-1"]
+        firing, _ = await store.list(Query(states=("firing",), priorities=("P1",)), now)
+        assert [s["id"] for s, _ in firing] == ["inc-0"]
+        since, _ = await store.list(Query(since_ms=to_ms(at(300))), now)
+        assert [s["id"] for s, _ in since] == ["inc-6", "inc-5", "inc-2", "inc-1"]
+        counts = await store.open_counts(now)
+        assert counts == {("firing", "P1"): 1, ("firing", "P3"): 4, ("acknowledged", "P1"): 1}
+
+
+async def test_an_ended_snooze_shows_firing_again(store_url: tuple[str, str]) -> None:
+    async with opened(*store_url) as store:
+        await store.apply([revision(1, [DISK], 0), action("snooze", 10, until=at(70))], {})
+        during, _ = await store.list(Query(states=("acknowledged",)), to_ms(at(60)))
+        after, _ = await store.list(Query(states=("firing",)), to_ms(at(80)))
+        assert [s["id"] for s, _ in during] == [s["id"] for s, _ in after] == ["inc-1"]
+        assert await store.snoozes_ended(to_ms(at(60)), to_ms(at(80))) == ["inc-1"]
+        assert await store.open_counts(to_ms(at(80))) == {("firing", "P1"): 1}
+
+
+async def test_quarantined_records_are_kept_with_the_positions(store_url: tuple[str, str]) -> None:
+    async with opened(*store_url) as store:
+        bad = Quarantined("corral.actions", 2, 41, "inc-1", "unreadable Action", b"{oops", 1)
+        await store.apply([], {("corral.actions", 2): 42}, [bad])
+        await store.apply([], {("corral.actions", 2): 42}, [bad])
+        assert await store.quarantined() == [bad]
+        assert await store.positions() == {("corral.actions", 2): 42}
+
+
+async def test_the_store_keeps_its_id(store_url: tuple[str, str]) -> None:
+    async with opened(*store_url) as store:
+        first = store.store_id
+    async with opened(*store_url) as store:
+        assert store.store_id == first
+
+
+async def test_postgres_notifies_other_workers(postgres: PostgresServer) -> None:
+    async with database(postgres) as url, opened(url, "") as writer, opened(url, "") as reader:
+        feed = ChangeFeed()
+        await reader.db.listen("corral_incidents", lambda p: _publish(reader, feed, p))
+        with feed.subscribe() as subscription:
+            await writer.apply([revision(1, [DISK], 0), action("acknowledge", 5)], {})
+            change = await _next(subscription)
+        assert (change.incident_id, change.state) == ("inc-1", "acknowledged")
+        assert change.kinds == {"revision", "action"}
+        assert change.action_ids == ("acknowledge-alice-5",)
+
+
+def _publish(store: IncidentStore, feed: ChangeFeed, payload: str) -> None:
+    change = store.notified_change(payload)
+    if change is not None:
+        feed.publish([change])
+
+
+async def _next(subscription: Subscription) -> Change:
+    return await asyncio.wait_for(subscription.get(), 10)
