@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
+from services.incidents.config import IncidentsConfig
+from shared.config import KafkaSettings
+from shared.kafka.clients import new_producer
+from shared.kafka.publisher import Publisher, Record
 from shared.messages import (
     Action,
     DeliveryOutcome,
@@ -12,6 +18,7 @@ from shared.messages import (
     IncidentAlert,
 )
 
+T = TypeVar("T")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 
 
@@ -90,3 +97,39 @@ def outcome(
         at=at(seconds),
         **fields,
     )
+
+
+def incidents_config(
+    kafka: KafkaSettings, store: str, data_dir: str, **settings: Any
+) -> IncidentsConfig:
+    return IncidentsConfig.model_validate(
+        {
+            "kafka": kafka.model_dump(),
+            "incidents": {"store": store, "data_dir": data_dir, **settings},
+        }
+    )
+
+
+async def publish(
+    kafka: KafkaSettings, topic: str, *messages: Incident | Action | DeliveryOutcome
+) -> None:
+    """Messages on a topic as their producers write them: keyed by incident id."""
+    producer = new_producer(kafka)
+    await producer.start()
+    try:
+        publisher = Publisher(producer)
+        await publisher.publish(
+            [Record(topic, m.id if isinstance(m, Incident) else m.incident_id, m) for m in messages]
+        )
+    finally:
+        await producer.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 20.0) -> T:
+    """The first truthy result of ``check``, polled as a user would refresh."""
+    async with asyncio.timeout(timeout):
+        while True:
+            result = await check()
+            if result:
+                return result
+            await asyncio.sleep(0.05)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
 from services.incidents.feed import ChangeFeed
@@ -32,7 +32,7 @@ from services.incidents.store import IncidentStore
 from services.incidents.store.incidents import Applied, Message, Quarantined
 from services.incidents.times import now_ms
 from shared.config import TopicNames
-from shared.kafka.consumer import Batch
+from shared.kafka.consumer import Batch, ConsumerLoop
 from shared.kafka.publisher import Record
 from shared.messages import Action, DeliveryOutcome, Incident
 
@@ -70,7 +70,7 @@ class Materializer:
             topics.actions: Action,
             topics.notify_outcomes: DeliveryOutcome,
         }
-        self.consumer: AIOKafkaConsumer | None = None
+        self.loop: ConsumerLoop | None = None
         self.positions: dict[tuple[str, int], int] = {}
         self.stopping = asyncio.Event()
         self.retry_backoff = 0.5
@@ -80,14 +80,15 @@ class Materializer:
         return list(self.models)
 
     async def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        assert self.consumer is not None
+        assert self.loop is not None and self.loop.consumer is not None
+        consumer = self.loop.consumer
         self.positions.update(await self.store.positions())
         for tp in partitions:
             position = self.positions.get((tp.topic, tp.partition))
             if position is None:
-                await self.consumer.seek_to_beginning(tp)
+                await consumer.seek_to_beginning(tp)
             else:
-                self.consumer.seek(tp, position)
+                consumer.seek(tp, position)
         log.info(
             "partitions assigned",
             partitions=sorted(f"{tp.topic}/{tp.partition}" for tp in partitions),

@@ -97,8 +97,8 @@ class IncidentsWorker:
             self,
             publisher,
         )
+        self.materializer.loop = self.loop
         await self.loop.start()
-        self.materializer.consumer = self.loop.consumer
 
     async def run(self, stop: asyncio.Event) -> None:
         assert self.loop is not None
