@@ -5,7 +5,9 @@ PagerDuty signs the raw body with the subscription's secret
 while a secret rotates). ``incident.acknowledged``, ``incident.resolved``
 and ``incident.unacknowledged`` become actions on the Corral incident whose
 id notify sent as the Events API ``dedup_key``, which PagerDuty returns as
-``incident_key``. Everything else a verified PagerDuty sends is answered 200
+``incident_key``. An action is stamped with the time Corral took it, not
+PagerDuty's ``occurred_at``: one clock orders every action on an incident.
+Everything else a verified PagerDuty sends is answered 200
 and ignored, so PagerDuty does not retry it: other event types, incidents
 Corral did not page about, and changes Corral already knows (the echo of an
 acknowledgement Corral itself sent).
@@ -107,7 +109,6 @@ class PagerDutyWebhook:
                 actor or "PagerDuty",
                 ActionSource.PAGERDUTY,
                 action_id=f"pagerduty-{event.id}",
-                at=event.occurred_at,
                 wait=False,
             )
         except NotFound:
