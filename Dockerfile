@@ -1,5 +1,5 @@
 # One image for every Corral worker; the command picks the worker:
-#   docker run corral ingest | triage | notify      (ENTRYPOINT is `corral`)
+#   docker run corral ingest | triage | notify | incidents   (ENTRYPOINT is `corral`)
 # Dependencies are installed at the versions CI tested, each file checked
 # against its hash in requirements.lock, into a virtualenv that the runtime
 # stage copies alone.
@@ -17,15 +17,18 @@ FROM python:3.11-slim
 LABEL org.opencontainers.image.title="corral" \
       org.opencontainers.image.description="Alert ingestion and auto-triage pipeline" \
       org.opencontainers.image.licenses="Apache-2.0"
-RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin corral
+RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin corral \
+    && install -d -o 10001 -g 10001 /var/lib/corral
 COPY --from=build /opt/corral /opt/corral
 ENV PATH=/opt/corral/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 # Numeric, so that Kubernetes can verify runAsNonRoot.
 USER 10001
-# ingest, triage, notify: HTTP API or health and /metrics (see deploy/corral.yml).
-EXPOSE 9095 9096 9097
+# ingest, triage, notify, incidents: HTTP API or health and /metrics (see deploy/corral.yml).
+EXPOSE 9095 9096 9097 9098
+# The incidents service's SQLite store (a volume in compose and Kubernetes).
+VOLUME /var/lib/corral
 # Workers stop on SIGTERM: finish the batch, commit, exit 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["corral"]

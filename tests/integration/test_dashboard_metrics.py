@@ -36,7 +36,7 @@ pytestmark = pytest.mark.broker
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "corral.json"
 RULES = DEPLOY / "prometheus" / "rules" / "corral.yml"
-WORKERS = ("ingest", "triage", "notify")
+WORKERS = ("ingest", "triage", "notify", "incidents")
 # Series Prometheus makes itself rather than scraping them from a worker.
 PROMETHEUS_OWN = {"up", "ALERTS"}
 # What the issue asks the dashboard to show.
@@ -55,6 +55,10 @@ REQUIRED_ON_DASHBOARD = {
     "corral_dead_letters_total",
     "corral_consumer_lag_messages",
     "corral_build_info",
+    "corral_incidents_open",
+    "corral_incident_time_to_acknowledge_seconds_bucket",
+    "corral_incident_time_to_resolve_seconds_bucket",
+    "corral_incident_actions_total",
 }
 # What Grafana fills in before sending a query.
 GRAFANA_VARIABLES = {"$__rate_interval": "1m", "$__interval": "15s", "$__range": "1h"}
@@ -134,14 +138,16 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 async def workers(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory, secrets_dir: Path
 ) -> AsyncIterator[dict[str, int]]:
-    """The three workers as ``corral up`` runs them, each in its own process,
+    """The workers as ``corral up`` runs them, each in its own process,
     with authentication on as deploy/ ships them."""
     ports = {name: free_port() for name in WORKERS}
     config: dict[str, Any] = {
         "kafka": kafka_settings_for(kafka_bootstrap).model_dump(mode="json"),
         **{name: {"listen": f"127.0.0.1:{port}"} for name, port in ports.items()},
     }
-    path = tmp_path_factory.mktemp("workers") / "corral.yml"
+    directory = tmp_path_factory.mktemp("workers")
+    config["incidents"]["data_dir"] = str(directory / "data")
+    path = directory / "corral.yml"
     path.write_text(yaml.safe_dump(config))
     web = str(secrets_dir / "web.yml")
     process = await start_corral("up", "--config", str(path), "--web.config.file", web)
@@ -181,6 +187,7 @@ async def test_every_metric_on_the_dashboard_and_in_the_rules_is_exported(
     assert "corral_alerts_received_total" not in exported["triage"] | exported["notify"]
     assert "corral_incidents_opened_total" not in exported["ingest"] | exported["notify"]
     assert "corral_notifications_total" not in exported["ingest"] | exported["triage"]
+    assert "corral_incidents_open" not in exported["ingest"] | exported["notify"]
     for query in dashboard_queries() + rule_queries():
         names = metric_names(query)
         assert names, f"no metric found in {query!r}"

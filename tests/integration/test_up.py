@@ -20,7 +20,7 @@ pytestmark = pytest.mark.broker
 
 async def test_corral_up_delivers_to_configured_webhook(tmp_path: Path) -> None:
     receiver = await RecordingServer().start()
-    ingest, triage, notify = free_port(), free_port(), free_port()
+    ingest, triage, notify, incidents = free_port(), free_port(), free_port(), free_port()
     config = tmp_path / "corral.yml"
     config.write_text(
         f"""
@@ -28,6 +28,9 @@ ingest:
   listen: 127.0.0.1:{ingest}
 triage:
   listen: 127.0.0.1:{triage}
+incidents:
+  listen: 127.0.0.1:{incidents}
+  data_dir: {tmp_path / "data"}
 notify:
   listen: 127.0.0.1:{notify}
   route:
@@ -40,7 +43,7 @@ notify:
     )
     process = await start_corral("up", "--config", str(config), stdout=asyncio.subprocess.PIPE)
     try:
-        for port in (ingest, triage, notify):
+        for port in (ingest, triage, notify, incidents):
             await wait_ready(f"127.0.0.1:{port}")
         banner = (await asyncio.wait_for(process.stdout.read(2000), 10)).decode()  # type: ignore[union-attr]
         assert f"http://127.0.0.1:{ingest}/api/v1/alerts/alertmanager" in banner
@@ -64,7 +67,7 @@ notify:
         await receiver.stop()
     assert code == 0
     # Every worker stopped with it: nothing listens on their ports any more.
-    for port in (ingest, triage, notify):
+    for port in (ingest, triage, notify, incidents):
         with pytest.raises(OSError):
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()

@@ -28,7 +28,7 @@ DEPLOY = ROOT / "deploy"
 COMPOSE_FILE = DEPLOY / "docker-compose.yml"
 COMPOSE = yaml.safe_load(COMPOSE_FILE.read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
-WORKERS = ("ingest", "triage", "notify")
+WORKERS = ("ingest", "triage", "notify", "incidents")
 CORRAL = corral_config.load(DEPLOY / "corral.yml", env={})
 
 
@@ -200,3 +200,11 @@ def test_no_secret_is_written_inline_in_corral_yml() -> None:
     text = (DEPLOY / "corral.yml").read_text()
     for field in ("password:", "credentials:", "routing_key:", "api_url:", "hmac_secret:"):
         assert f" {field}" not in text.replace("#", "\n#"), field
+
+
+def test_incidents_keep_their_store_on_a_volume_and_are_published() -> None:
+    service = SERVICES["incidents"]
+    assert f"incidents-data:{CORRAL.incidents.data_dir}" in service["volumes"]
+    assert "incidents-data" in COMPOSE["volumes"]
+    assert service["ports"] == [f"{worker_port('incidents')}:{worker_port('incidents')}"]
+    assert "install -d -o 10001 -g 10001 /var/lib/corral" in (ROOT / "Dockerfile").read_text()

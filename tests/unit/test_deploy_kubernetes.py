@@ -20,7 +20,7 @@ KUBERNETES = ROOT / "deploy" / "kubernetes"
 KUSTOMIZATION = yaml.safe_load((KUBERNETES / "kustomization.yaml").read_text())
 # The oldest Kubernetes release still commonly run, and the newest with schemas.
 KUBERNETES_VERSIONS = ("1.27", kubernetes_validate.utils.latest_version())
-WORKERS = ("ingest", "triage", "notify")
+WORKERS = ("ingest", "triage", "notify", "incidents")
 
 
 def documents() -> list[dict[str, Any]]:
@@ -35,6 +35,11 @@ DOCUMENTS = documents()
 
 def of_kind(kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in DOCUMENTS if d["kind"] == kind}
+
+
+def workloads() -> dict[str, dict[str, Any]]:
+    """Deployments, and the StatefulSet of the worker that keeps a store on a volume."""
+    return {**of_kind("Deployment"), **of_kind("StatefulSet")}
 
 
 def corral_settings() -> corral_config.CorralConfig:
@@ -75,7 +80,7 @@ def test_configmap_holds_a_valid_corral_config() -> None:
 
 @pytest.mark.parametrize("name", WORKERS)
 def test_worker_deployment_runs_its_worker_with_probes_and_requests(name: str) -> None:
-    deployment = of_kind("Deployment")[f"corral-{name}"]
+    deployment = workloads()[f"corral-{name}"]
     pod = deployment["spec"]["template"]
     labels = pod["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
@@ -105,7 +110,7 @@ def test_worker_deployment_runs_its_worker_with_probes_and_requests(name: str) -
 
 @pytest.mark.parametrize("name", WORKERS)
 def test_worker_reads_the_configmap_and_kafka_secret_where_the_config_says(name: str) -> None:
-    deployment = of_kind("Deployment")[f"corral-{name}"]
+    deployment = workloads()[f"corral-{name}"]
     spec = container(deployment)
     env = {e["name"]: e for e in spec["env"]}
     mounts = {m["name"]: m for m in spec["volumeMounts"]}
@@ -122,7 +127,7 @@ def test_worker_reads_the_configmap_and_kafka_secret_where_the_config_says(name:
 
 def test_pods_run_as_the_images_unprivileged_user() -> None:
     dockerfile_user = re.findall(r"^USER (\d+)$", (ROOT / "Dockerfile").read_text(), re.M)[-1]
-    for deployment in of_kind("Deployment").values():
+    for deployment in workloads().values():
         security = deployment["spec"]["template"]["spec"]["securityContext"]
         assert security["runAsNonRoot"] is True
         assert str(security["runAsUser"]) == dockerfile_user
@@ -131,7 +136,7 @@ def test_pods_run_as_the_images_unprivileged_user() -> None:
 
 def test_every_worker_has_a_disruption_budget_that_selects_it() -> None:
     budgets = of_kind("PodDisruptionBudget")
-    for name, deployment in of_kind("Deployment").items():
+    for name, deployment in workloads().items():
         selector = budgets[name]["spec"]["selector"]["matchLabels"]
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         assert selector.items() <= labels.items()
@@ -172,3 +177,18 @@ def test_receiver_secrets_come_from_a_secret_not_the_configmap() -> None:
         code = line.split("#", 1)[0]
         for field in ("password:", "credentials:", "routing_key:", "api_url:", "hmac_secret:"):
             assert f" {field}" not in f" {code.strip()}", line
+
+
+def test_incidents_keep_their_store_on_a_volume_of_their_own() -> None:
+    statefulset = of_kind("StatefulSet")["corral-incidents"]
+    [claim] = statefulset["spec"]["volumeClaimTemplates"]
+    mounts = {m["name"]: m["mountPath"] for m in container(statefulset)["volumeMounts"]}
+    assert mounts[claim["metadata"]["name"]] == corral_settings().incidents.data_dir
+    assert corral_settings().incidents.store == "sqlite"
+    pod = statefulset["spec"]["template"]["spec"]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
+    service = of_kind("Service")["corral-incidents"]
+    assert service["spec"]["selector"].items() <= statefulset["spec"]["template"]["metadata"][
+        "labels"
+    ].items()
+    assert statefulset["spec"]["serviceName"] == service["metadata"]["name"]
