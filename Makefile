@@ -56,6 +56,12 @@ bench-classifier: $(STAMP)
 bench-regex: $(STAMP)
 	$(BIN)/python -m bench.regex
 
+# The incidents service: store fill rate, action to store latency, rebuild time
+# (embedded broker, SQLite; --store postgresql://... for PostgreSQL).
+.PHONY: bench-incidents
+bench-incidents: $(STAMP)
+	$(BIN)/python -m bench.incidents
+
 # Replays an alert storm through ingest, Kafka and triage; prints grouping quality.
 .PHONY: bench-triage
 bench-triage: $(STAMP)

@@ -188,7 +188,8 @@ def test_incidents_keep_their_store_on_a_volume_of_their_own() -> None:
     pod = statefulset["spec"]["template"]["spec"]
     assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
     service = of_kind("Service")["corral-incidents"]
-    assert service["spec"]["selector"].items() <= statefulset["spec"]["template"]["metadata"][
-        "labels"
-    ].items()
+    assert (
+        service["spec"]["selector"].items()
+        <= statefulset["spec"]["template"]["metadata"]["labels"].items()
+    )
     assert statefulset["spec"]["serviceName"] == service["metadata"]["name"]

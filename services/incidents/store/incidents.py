@@ -15,14 +15,22 @@ from __future__ import annotations
 import base64
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from services.incidents.events import action_event, outcome_event, revision_event
 from services.incidents.feed import Change
-from services.incidents.lifecycle import Event, EventKind, Lifecycle, State, fold, replay
-from services.incidents.store.database import Database, Sql
+from services.incidents.lifecycle import (
+    Event,
+    EventKind,
+    Lifecycle,
+    SortKey,
+    State,
+    fold,
+    replay,
+)
+from services.incidents.store.database import Database, Row, Sql
 from services.incidents.times import to_ms
 from services.incidents.views import Describer, summary
 from shared.messages import Action, DeliveryOutcome, Incident
@@ -172,10 +180,8 @@ class IncidentStore:
             by_incident.setdefault(incident_id, []).append(message)
         applied: list[Applied] = []
         async with self.db.transaction() as tx:
-            for incident_id, batch in by_incident.items():
-                result = await self._apply_incident(tx, incident_id, batch)
-                if result is not None:
-                    applied.append(result)
+            if by_incident:
+                applied = await self._apply(tx, by_incident)
             await tx.executemany(
                 "INSERT INTO corral_positions (topic, part, next_offset) VALUES (?, ?, ?) "
                 "ON CONFLICT (topic, part) DO UPDATE SET next_offset = excluded.next_offset",
@@ -194,50 +200,98 @@ class IncidentStore:
                     )
         return applied
 
-    async def _apply_incident(
-        self, tx: Sql, incident_id: str, messages: list[Message]
-    ) -> Applied | None:
-        rows = await tx.fetch(
-            "SELECT revision, doc, lifecycle, changed_ms FROM corral_incidents WHERE id = ?",
-            incident_id,
-        )
-        latest = Incident.model_validate_json(rows[0][1]) if rows else None
-        lifecycle = Lifecycle.model_validate_json(rows[0][2]) if rows else None
-        changed_ms = rows[0][3] if rows else 0
+    async def _apply(self, tx: Sql, by_incident: dict[str, list[Message]]) -> list[Applied]:
+        """A batch in a handful of statements, whatever the number of incidents."""
+        held = {
+            row[0]: _Held(
+                Incident.model_validate_json(row[1]),
+                Lifecycle.model_validate_json(row[2]),
+                row[3],
+            )
+            for row in await _fetch_in(
+                tx,
+                "SELECT id, doc, lifecycle, changed_ms FROM corral_incidents WHERE id IN ({})",
+                list(by_incident),
+            )
+        }
+        latest: dict[str, Incident] = {}
         candidates: list[Event] = []
-        for message in messages:
-            if isinstance(message, Incident):
-                # A revision no newer than the one held is a redelivery, or a
-                # dead letter replayed onto the topic: nothing new.
-                if latest is not None and message.revision <= latest.revision:
-                    continue
-                candidates.append(revision_event(message, latest))
-                latest = message
-            elif isinstance(message, Action):
-                candidates.append(action_event(message))
-            else:
-                candidates.append(outcome_event(message))
-        new = await self._unrecorded(tx, incident_id, candidates)
+        for incident_id, messages in by_incident.items():
+            current = held[incident_id].incident if incident_id in held else None
+            for message in messages:
+                if isinstance(message, Incident):
+                    # A revision no newer than the one held is a redelivery, or
+                    # a dead letter replayed onto the topic: nothing new.
+                    if current is not None and message.revision <= current.revision:
+                        continue
+                    candidates.append(revision_event(message, current))
+                    current = message
+                elif isinstance(message, Action):
+                    candidates.append(action_event(message))
+                else:
+                    candidates.append(outcome_event(message))
+            if current is not None:
+                latest[incident_id] = current
+        new: dict[str, list[Event]] = {}
+        recorded = await self._recorded(tx, candidates)
+        for event in candidates:
+            if (event.incident_id, event.event_id) not in recorded:
+                recorded.add((event.incident_id, event.event_id))
+                new.setdefault(event.incident_id, []).append(event)
         if not new:
-            return None
+            return []
         await tx.executemany(
             "INSERT INTO corral_events (incident_id, event_id, at_ms, kind, data) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [(e.incident_id, e.event_id, e.at_ms, e.kind.value, json.dumps(e.data)) for e in new],
+            [
+                (e.incident_id, e.event_id, e.at_ms, e.kind.value, json.dumps(e.data))
+                for events in new.values()
+                for e in events
+            ],
         )
-        if latest is None:
-            return None  # actions before the incident's first revision: kept for when it comes
-        before = lifecycle
-        shaping = sorted((e for e in new if e.shapes_lifecycle), key=lambda e: e.key)
-        if lifecycle is not None and (not shaping or shaping[0].key > (lifecycle.last or ())):
-            lifecycle = fold(lifecycle, shaping)
-        else:
-            # Something arrived out of time order (or the incident is new):
-            # fold all of its events again, as a rebuild would.
-            lifecycle = replay(await self._events(tx, incident_id, lifecycle_only=True))
-        changed_ms = max(changed_ms, *(e.at_ms for e in new))
-        stored = summary(latest, lifecycle, changed_ms, self.describer)
-        await tx.execute(
+        lifecycles: dict[str, Lifecycle] = {}
+        again: list[str] = []
+        for incident_id, events in new.items():
+            if incident_id not in latest:
+                continue  # actions before the incident's first revision: kept for when it comes
+            shaping = sorted((e for e in events if e.shapes_lifecycle), key=_key)
+            before = held[incident_id].lifecycle if incident_id in held else None
+            if before is not None and (not shaping or shaping[0].key > (before.last or ())):
+                lifecycles[incident_id] = fold(before, shaping)
+            else:
+                # Something arrived out of time order (or the incident is new):
+                # fold all of its events again, as a rebuild would.
+                again.append(incident_id)
+        for incident_id, events in (await self._lifecycle_events(tx, again)).items():
+            lifecycles[incident_id] = replay(events)
+        applied: list[Applied] = []
+        rows: list[tuple[Any, ...]] = []
+        for incident_id, lifecycle in lifecycles.items():
+            incident = latest[incident_id]
+            previous = held.get(incident_id)
+            events = new[incident_id]
+            changed_ms = max(previous.changed_ms if previous else 0, *(e.at_ms for e in events))
+            stored = summary(incident, lifecycle, changed_ms, self.describer)
+            rows.append(
+                (
+                    incident_id,
+                    incident.revision,
+                    lifecycle.state.value,
+                    incident.priority,
+                    stored["team"],
+                    to_ms(incident.opened_at),
+                    changed_ms,
+                    lifecycle.resolved_at_ms,
+                    lifecycle.snoozed_until_ms,
+                    json.dumps(stored),
+                    incident.to_bytes().decode(),
+                    lifecycle.model_dump_json(),
+                )
+            )
+            applied.append(
+                _applied(incident_id, incident, lifecycle, previous, events, stored["team"])
+            )
+        await tx.executemany(
             """INSERT INTO corral_incidents (id, revision, state, priority, team, opened_ms,
                 changed_ms, resolved_ms, snoozed_until_ms, summary, doc, lifecycle)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -246,69 +300,49 @@ class IncidentStore:
                 opened_ms = excluded.opened_ms, changed_ms = excluded.changed_ms,
                 resolved_ms = excluded.resolved_ms, snoozed_until_ms = excluded.snoozed_until_ms,
                 summary = excluded.summary, doc = excluded.doc, lifecycle = excluded.lifecycle""",
-            incident_id,
-            latest.revision,
-            lifecycle.state.value,
-            latest.priority,
-            stored["team"],
-            to_ms(latest.opened_at),
-            changed_ms,
-            lifecycle.resolved_at_ms,
-            lifecycle.snoozed_until_ms,
-            json.dumps(stored),
-            latest.to_bytes().decode(),
-            lifecycle.model_dump_json(),
+            rows,
         )
-        kinds = frozenset(e.kind.value for e in new)
-        actions = tuple(e.data["action_id"] for e in new if e.kind == EventKind.ACTION)
-        newly_resolved = lifecycle.state == State.RESOLVED and (
-            before is None or before.state != State.RESOLVED
-        )
-        newly_acknowledged = lifecycle.first_acknowledged_at_ms is not None and (
-            before is None or before.first_acknowledged_at_ms is None
-        )
-        return Applied(
-            Change(incident_id, kinds, lifecycle.state.value, actions),
-            latest.priority,
-            stored["team"],
-            to_ms(latest.opened_at),
-            acknowledged_ms=lifecycle.first_acknowledged_at_ms if newly_acknowledged else None,
-            resolved_ms=lifecycle.resolved_at_ms if newly_resolved else None,
-        )
+        return applied
 
-    async def _unrecorded(self, tx: Sql, incident_id: str, events: list[Event]) -> list[Event]:
-        if not events:
-            return []
-        ids = sorted({e.event_id for e in events})
-        placeholders = ", ".join("?" for _ in ids)
-        recorded = {
-            row[0]
-            for row in await tx.fetch(
-                f"SELECT event_id FROM corral_events WHERE incident_id = ? "
-                f"AND event_id IN ({placeholders})",
-                incident_id,
-                *ids,
-            )
-        }
-        new: list[Event] = []
+    async def _recorded(self, tx: Sql, events: list[Event]) -> set[tuple[str, str]]:
+        """Which of the events the store already has, as (incident id, event id)."""
+        found: set[tuple[str, str]] = set()
+        by_incident: dict[str, set[str]] = {}
         for event in events:
-            if event.event_id not in recorded:
-                recorded.add(event.event_id)
-                new.append(event)
-        return new
+            by_incident.setdefault(event.incident_id, set()).add(event.event_id)
+        for chunk in _chunks(by_incident, lambda ids: len(ids) + 1):
+            incidents = list(chunk)
+            event_ids = sorted(set().union(*chunk.values()))
+            rows = await tx.fetch(
+                "SELECT incident_id, event_id FROM corral_events "
+                f"WHERE incident_id IN ({_marks(incidents)}) AND event_id IN ({_marks(event_ids)})",
+                *incidents,
+                *event_ids,
+            )
+            found.update((row[0], row[1]) for row in rows if row[1] in chunk[row[0]])
+        return found
 
-    async def _events(
-        self, sql: Sql, incident_id: str, lifecycle_only: bool = False
-    ) -> list[Event]:
-        query = "SELECT event_id, at_ms, kind, data FROM corral_events WHERE incident_id = ?"
-        if lifecycle_only:
-            query += " AND kind <> 'outcome'"
-        rows = await sql.fetch(query, incident_id)
-        events = [
-            Event(incident_id, event_id, at_ms, EventKind(kind), json.loads(data))
-            for event_id, at_ms, kind, data in rows
-        ]
-        return sorted(events, key=lambda e: e.key)
+    async def _lifecycle_events(self, sql: Sql, incident_ids: list[str]) -> dict[str, list[Event]]:
+        """Every stored revision and action of these incidents, in time order."""
+        found: dict[str, list[Event]] = {incident_id: [] for incident_id in incident_ids}
+        for row in await _fetch_in(
+            sql,
+            "SELECT incident_id, event_id, at_ms, kind, data FROM corral_events "
+            "WHERE kind <> 'outcome' AND incident_id IN ({})",
+            incident_ids,
+        ):
+            found[row[0]].append(_event(row))
+        for events in found.values():
+            events.sort(key=_key)
+        return found
+
+    async def _events(self, sql: Sql, incident_id: str) -> list[Event]:
+        rows = await sql.fetch(
+            "SELECT incident_id, event_id, at_ms, kind, data FROM corral_events "
+            "WHERE incident_id = ?",
+            incident_id,
+        )
+        return sorted(map(_event, rows), key=_key)
 
     def _notification(self, change: Change) -> str:
         return json.dumps(
@@ -430,6 +464,86 @@ class IncidentStore:
             Quarantined(t, p, o, k, e, v.encode() if v is not None else None, at)
             for t, p, o, k, e, v, at in rows
         ]
+
+
+@dataclass(frozen=True)
+class _Held:
+    """An incident as the store holds it before a batch."""
+
+    incident: Incident
+    lifecycle: Lifecycle
+    changed_ms: int
+
+
+# Placeholders per statement, well within SQLite's and PostgreSQL's limits.
+_MAX_PARAMETERS = 900
+
+
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _chunks(
+    items: dict[str, set[str]], size: Callable[[set[str]], int]
+) -> Iterator[dict[str, set[str]]]:
+    chunk: dict[str, set[str]] = {}
+    used = 0
+    for key, value in items.items():
+        if chunk and used + size(value) > _MAX_PARAMETERS:
+            yield chunk
+            chunk, used = {}, 0
+        chunk[key] = value
+        used += size(value)
+    if chunk:
+        yield chunk
+
+
+async def _fetch_in(sql: Sql, query: str, values: list[str]) -> list[Row]:
+    """``query`` with its one ``IN ({})`` filled with ``values``, in chunks."""
+    rows: list[Row] = []
+    for start in range(0, len(values), _MAX_PARAMETERS):
+        chunk = values[start : start + _MAX_PARAMETERS]
+        rows += await sql.fetch(query.format(_marks(chunk)), *chunk)
+    return rows
+
+
+def _event(row: Row) -> Event:
+    incident_id, event_id, at_ms, kind, data = row
+    return Event(incident_id, event_id, at_ms, EventKind(kind), json.loads(data))
+
+
+def _key(event: Event) -> SortKey:
+    return event.key
+
+
+def _applied(
+    incident_id: str,
+    incident: Incident,
+    lifecycle: Lifecycle,
+    previous: _Held | None,
+    events: list[Event],
+    team: str,
+) -> Applied:
+    before = previous.lifecycle if previous else None
+    newly_resolved = lifecycle.state == State.RESOLVED and (
+        before is None or before.state != State.RESOLVED
+    )
+    newly_acknowledged = lifecycle.first_acknowledged_at_ms is not None and (
+        before is None or before.first_acknowledged_at_ms is None
+    )
+    return Applied(
+        Change(
+            incident_id,
+            frozenset(e.kind.value for e in events),
+            lifecycle.state.value,
+            tuple(e.data["action_id"] for e in events if e.kind == EventKind.ACTION),
+        ),
+        incident.priority,
+        team,
+        to_ms(incident.opened_at),
+        acknowledged_ms=lifecycle.first_acknowledged_at_ms if newly_acknowledged else None,
+        resolved_ms=lifecycle.resolved_at_ms if newly_resolved else None,
+    )
 
 
 def _state_clause(state: str) -> tuple[str, int]:
