@@ -30,11 +30,13 @@ class NotificationKind(enum.StrEnum):
 
 MAX_ERROR_CHARS = 1024
 
-_URL = re.compile(r"\b([a-z][a-z0-9+.-]*://)(?:[^@/\s]*@)?([^/\s?#]+)[^\s\"',)]*", re.I)
+_URL = re.compile(
+    r"\b([a-z][a-z0-9+.-]*://)(?:[^@/\s]*@)?([^/\s?#]+)(?:[^\s\"',)]*[^\s\"',).:;])?", re.I
+)
 _CREDENTIAL = re.compile(r"\b(bearer|basic|token)\s+[\w.~+/=-]+", re.I)
 _SECRET_FIELD = re.compile(
     r"""(["']?\b(?:routing_key|token|password|secret|api_key|authorization)\b["']?\s*[:=]\s*)"""
-    r"""(?:"[^"]*"|'[^']*'|[^\s,;}]+)""",
+    r"""(?:(?:bearer|basic|token)\s+)?(?:"[^"]*"|'[^']*'|[^\s,;}]+)""",
     re.I,
 )
 
@@ -44,8 +46,8 @@ def redact(text: str) -> str:
     (Slack webhook URLs and tokens in query strings are secrets), credentials
     and secret-looking fields replaced, and at most ``MAX_ERROR_CHARS``."""
     text = _URL.sub(r"\1\2/…", text)
-    text = _CREDENTIAL.sub(r"\1 <redacted>", text)
     text = _SECRET_FIELD.sub(r"\1<redacted>", text)
+    text = _CREDENTIAL.sub(r"\1 <redacted>", text)
     if len(text) > MAX_ERROR_CHARS:
         text = text[: MAX_ERROR_CHARS - 1] + "…"
     return text
