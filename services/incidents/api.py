@@ -11,6 +11,7 @@ will show). Errors are JSON naming the field: 404 for an unknown incident,
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Self
 
@@ -21,6 +22,7 @@ from services.incidents.actions import ActionGateway, Conflict, NotFound, Taken,
 from services.incidents.config import IncidentsSettings
 from services.incidents.review import build_review, render_review
 from services.incidents.store import IncidentStore
+from services.incidents.store.database import TRANSIENT
 from services.incidents.store.incidents import BadCursor, Query
 from services.incidents.times import now_ms, to_ms
 from services.incidents.views import detail, shown
@@ -107,6 +109,30 @@ def validation_error(exc: ValidationError) -> web.Response:
 
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or content_type.endswith("+json")
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def store_guard(store_open: Callable[[], bool]) -> Any:
+    """503 rather than 500 while the store is not open yet, or does not answer."""
+
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not request.path.startswith("/api/"):
+            return await handler(request)
+        if not store_open():
+            return error_response(
+                503, "the incident store is not open yet; retry later", headers={"Retry-After": "1"}
+            )
+        try:
+            return await handler(request)
+        except TRANSIENT as exc:
+            return error_response(
+                503, f"the incident store does not answer: {exc}", headers={"Retry-After": "1"}
+            )
+
+    return guard
 
 
 class IncidentApi:

@@ -14,10 +14,8 @@ a database that does not answer is retried, the batch held, until it does.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from dataclasses import dataclass
 
-import asyncpg
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 from pydantic import ValidationError
@@ -29,6 +27,7 @@ from services.incidents.metrics import (
     TIME_TO_RESOLVE,
 )
 from services.incidents.store import IncidentStore
+from services.incidents.store.database import TRANSIENT
 from services.incidents.store.incidents import Applied, Message, Quarantined
 from services.incidents.times import now_ms
 from shared.config import TopicNames
@@ -42,13 +41,6 @@ log = structlog.get_logger(__name__)
 # again (a rebuild, a long outage): it is not counted in the response-time
 # histograms, which would otherwise show the past as happening now.
 LIVE_HORIZON_MS = 15 * 60 * 1000
-
-TRANSIENT = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    sqlite3.OperationalError,
-)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from services.incidents.actions import ActionGateway
-from services.incidents.api import IncidentApi
+from services.incidents.api import IncidentApi, store_guard
 from services.incidents.config import IncidentsConfig
 from services.incidents.feed import Change, ChangeFeed
 from services.incidents.inbound.pagerduty import PagerDutyWebhook
@@ -66,7 +66,10 @@ class IncidentsWorker:
         self._next_purge = 0.0
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=self.config.incidents.max_body_bytes)
+        app = web.Application(
+            client_max_size=self.config.incidents.max_body_bytes,
+            middlewares=[store_guard(lambda: self._opened)],
+        )
         app.add_routes([*self.api.routes(), self.pagerduty.route(), self.slack.route()])
         return app
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,6 +22,14 @@ import aiosqlite
 import asyncpg
 
 Row = tuple[Any, ...]
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    sqlite3.OperationalError,
+)
+"""Errors of a database that does not answer (now): retried, or a 503."""
 
 
 class Sql(Protocol):
