@@ -26,9 +26,9 @@ import asyncpg
 import pytest
 
 from shared.kafka.embedded import free_port
+from tests.debian import install
 
 PACKAGE = "postgresql"
-INSTALL_TIMEOUT_SECONDS = 600
 
 
 def _binaries() -> Path | None:
@@ -42,37 +42,11 @@ def _binaries() -> Path | None:
     return Path(initdb).parent if initdb else None
 
 
-def _install() -> str | None:
-    if not shutil.which("apt-get"):
-        return "apt-get not found (not a Debian-like system)"
-    if os.geteuid() != 0:
-        return f"not root, cannot run apt-get install {PACKAGE}"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-
-    def apt(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            ["apt-get", "-q", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=INSTALL_TIMEOUT_SECONDS,
-            check=False,
-        )
-
-    install = ("install", "-y", "--no-install-recommends", PACKAGE)
-    if apt(*install).returncode != 0:
-        apt("update")
-        result = apt(*install)
-        if result.returncode != 0:
-            return f"apt-get install {PACKAGE} failed: {result.stderr.strip()[-500:]}"
-    return None
-
-
 @functools.cache
 def _bin_or_reason() -> Path | str:
     found = _binaries()
     if found is None:
-        problem = _install()
+        problem = install(PACKAGE)
         found = _binaries()
         if found is None:
             return problem or f"{PACKAGE} installed but initdb not found"
