@@ -142,11 +142,13 @@ async def test_arrival_order_does_not_matter_and_early_actions_wait(
 ) -> None:
     """A rebuild reads the topics interleaved differently from the live run,
     and may read an incident's actions before its first revision."""
+    late = action("note", 2500, "carol", text="after the fact")  # the latest event of all
     revisions = [m for m in HISTORY if isinstance(m, Incident)]
     others = [m for m in HISTORY if not isinstance(m, Incident)]
     random.Random(7).shuffle(others)
+    others.insert(0, late)
     async with opened(*store_url) as store:
-        await apply_all(store, HISTORY)
+        await apply_all(store, [*HISTORY, late])
         expected = await store.get("inc-1")
         await _reset(store)
         await apply_all(store, others[:3])

@@ -66,6 +66,9 @@ class Service:
 async def incidents_service(
     kafka: KafkaSettings, store: str, data_dir: str, **settings: Any
 ) -> AsyncIterator[Service]:
+    # A machine busy with other tests may take a while to show an action; the
+    # tests check the 200 that comes once the store shows it.
+    settings.setdefault("action_wait", "15s")
     worker = IncidentsWorker(incidents_config(kafka, store, data_dir, **settings))
     async with running(worker, worker.app()) as port, aiohttp.ClientSession() as session:
         await wait_ready(worker)

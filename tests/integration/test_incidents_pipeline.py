@@ -30,7 +30,7 @@ async def test_a_webhook_becomes_an_incident_people_respond_to(
     kafka: KafkaSettings, tmp_path: Path
 ) -> None:
     receiver = await RecordingServer().start()
-    worker = IncidentsWorker(incidents_config(kafka, "sqlite", str(tmp_path)))
+    worker = IncidentsWorker(incidents_config(kafka, "sqlite", str(tmp_path), action_wait="15s"))
     try:
         async with (
             pipeline(kafka, webhook_route(receiver.url())) as stack,

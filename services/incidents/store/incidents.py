@@ -262,15 +262,22 @@ class IncidentStore:
                 # Something arrived out of time order (or the incident is new):
                 # fold all of its events again, as a rebuild would.
                 again.append(incident_id)
-        for incident_id, events in (await self._lifecycle_events(tx, again)).items():
+        stored_changes: dict[str, int] = {}
+        for incident_id, events in (await self._all_events(tx, again)).items():
             lifecycles[incident_id] = replay(events)
+            # Events kept before the incident's first revision count as changes too.
+            stored_changes[incident_id] = max(e.at_ms for e in events)
         applied: list[Applied] = []
         rows: list[tuple[Any, ...]] = []
         for incident_id, lifecycle in lifecycles.items():
             incident = latest[incident_id]
             previous = held.get(incident_id)
             events = new[incident_id]
-            changed_ms = max(previous.changed_ms if previous else 0, *(e.at_ms for e in events))
+            changed_ms = max(
+                previous.changed_ms if previous else 0,
+                stored_changes.get(incident_id, 0),
+                *(e.at_ms for e in events),
+            )
             stored = summary(incident, lifecycle, changed_ms, self.describer)
             rows.append(
                 (
@@ -322,13 +329,13 @@ class IncidentStore:
             found.update((row[0], row[1]) for row in rows if row[1] in chunk[row[0]])
         return found
 
-    async def _lifecycle_events(self, sql: Sql, incident_ids: list[str]) -> dict[str, list[Event]]:
-        """Every stored revision and action of these incidents, in time order."""
+    async def _all_events(self, sql: Sql, incident_ids: list[str]) -> dict[str, list[Event]]:
+        """Every stored event of these incidents, in time order."""
         found: dict[str, list[Event]] = {incident_id: [] for incident_id in incident_ids}
         for row in await _fetch_in(
             sql,
             "SELECT incident_id, event_id, at_ms, kind, data FROM corral_events "
-            "WHERE kind <> 'outcome' AND incident_id IN ({})",
+            "WHERE incident_id IN ({})",
             incident_ids,
         ):
             found[row[0]].append(_event(row))
