@@ -465,7 +465,7 @@ class IncidentStore:
     async def quarantined(self) -> list[Quarantined]:
         rows = await self.db.fetch(
             "SELECT topic, part, record_offset, record_key, error, value, at_ms "
-            "FROM corral_quarantine ORDER BY at_ms"
+            "FROM corral_quarantine ORDER BY at_ms, topic, part, record_offset"
         )
         return [
             Quarantined(t, p, o, k, e, v.encode() if v is not None else None, at)
