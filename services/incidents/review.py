@@ -159,7 +159,9 @@ def _summary(stored: StoredIncident, tta: float | None, ttr: float | None, by: s
         parts.append(f"Acknowledged by {by} after {human(tta)}.")
     else:
         parts.append("Never acknowledged.")
-    if ttr is not None:
+    if incident.merged_into:
+        parts.append(f"Merged into incident {incident.merged_into}, where its alerts went on.")
+    elif ttr is not None:
         who = f"by {lifecycle.resolved_by}" if lifecycle.resolved_by else "when its alerts resolved"
         parts.append(f"Resolved {who} after {human(ttr)}.")
     else:

@@ -247,3 +247,23 @@ def _publish(store: IncidentStore, feed: ChangeFeed, payload: str) -> None:
 
 async def _next(subscription: Subscription) -> Change:
     return await asyncio.wait_for(subscription.get(), 10)
+
+
+async def test_response_times_count_real_transitions_once(store_url: tuple[str, str]) -> None:
+    async with opened(*store_url) as store:
+        [opened_] = await store.apply([revision(1, [DISK], 0)], {})
+        assert (opened_.acknowledged_ms, opened_.resolved_ms) == (None, None)
+        [acked] = await store.apply([action("acknowledge", 60)], {})
+        assert acked.acknowledged_ms == to_ms(at(60))
+        [again] = await store.apply([action("acknowledge", 90, "bob")], {})
+        assert again.acknowledged_ms is None  # not the first acknowledgement
+        [resolved] = await store.apply([action("resolve", 120)], {})
+        assert (resolved.resolved_ms, resolved.priority, resolved.team) == (
+            to_ms(at(120)),
+            "P1",
+            "storage",
+        )
+        merged = revision(2, [alert("DiskFull", "resolved")], 30, id="inc-2", merged_into="inc-1")
+        await store.apply([revision(1, [DISK], 0, id="inc-2")], {})
+        [gone] = await store.apply([merged], {})
+        assert gone.change.state == "resolved" and gone.resolved_ms is None

@@ -532,8 +532,11 @@ def _applied(
     team: str,
 ) -> Applied:
     before = previous.lifecycle if previous else None
-    newly_resolved = lifecycle.state == State.RESOLVED and (
-        before is None or before.state != State.RESOLVED
+    # A merged incident ends as resolved, but its alerts went on in another.
+    newly_resolved = (
+        lifecycle.state == State.RESOLVED
+        and incident.merged_into is None
+        and (before is None or before.state != State.RESOLVED)
     )
     newly_acknowledged = lifecycle.first_acknowledged_at_ms is not None and (
         before is None or before.first_acknowledged_at_ms is None
