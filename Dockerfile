@@ -17,6 +17,9 @@ FROM python:3.11-slim
 LABEL org.opencontainers.image.title="corral" \
       org.opencontainers.image.description="Alert ingestion and auto-triage pipeline" \
       org.opencontainers.image.licenses="Apache-2.0"
+# /var/lib/corral holds the incidents service's SQLite store: compose and
+# Kubernetes mount its volume there, owned by the worker's user (a new named
+# volume takes the owner of the directory it is mounted on).
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin corral \
     && install -d -o 10001 -g 10001 /var/lib/corral
 COPY --from=build /opt/corral /opt/corral
@@ -27,8 +30,6 @@ ENV PATH=/opt/corral/bin:$PATH \
 USER 10001
 # ingest, triage, notify, incidents: HTTP API or health and /metrics (see deploy/corral.yml).
 EXPOSE 9095 9096 9097 9098
-# The incidents service's SQLite store (a volume in compose and Kubernetes).
-VOLUME /var/lib/corral
 # Workers stop on SIGTERM: finish the batch, commit, exit 0.
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["corral"]
