@@ -34,6 +34,7 @@ from tests.incidents import (
     publish,
     revision,
 )
+from tests.postgres import PostgresServer
 from tests.postgres import database as postgres_database
 
 pytestmark = pytest.mark.broker
@@ -367,3 +368,41 @@ async def _rebuild(kafka: KafkaSettings, tmp_path: Path, store: str) -> None:
         after = {n: await rebuilt.incident(f"inc-{n}") for n in range(count)}
     for n in range(count):
         assert after[n] == before[n], n
+
+
+async def test_workers_sharing_a_postgresql_store_split_the_work_and_see_it_all(
+    kafka: KafkaSettings, tmp_path: Path, postgres: PostgresServer
+) -> None:
+    """Scaling out: one consumer group between them, every change heard by both."""
+    async with (
+        postgres_database(postgres) as url,
+        incidents_service(kafka, url, str(tmp_path / "a")) as first,
+        incidents_service(kafka, url, str(tmp_path / "b")) as second,
+    ):
+        assert first.worker.store.store_id == second.worker.store.store_id
+
+        async def split() -> bool:
+            assert first.worker.loop and second.worker.loop
+            mine = first.worker.loop.consumer.assignment()  # type: ignore[union-attr]
+            theirs = second.worker.loop.consumer.assignment()  # type: ignore[union-attr]
+            return bool(mine) and bool(theirs) and not mine & theirs
+
+        await eventually(split)
+        count = 12
+        await publish(
+            kafka,
+            kafka.topics.incidents,
+            *(revision(1, [DISK], n, id=f"inc-{n}") for n in range(count)),
+        )
+        for service in (first, second):
+
+            async def listed(service: Service = service) -> bool:
+                _, body = await service.get("/api/v1/incidents?limit=100")
+                return len(body["incidents"]) == count
+
+            await eventually(listed)
+        # An action through either worker shows at once, whichever one applied it.
+        for n in range(count):
+            status, body = await first.post(f"/api/v1/incidents/inc-{n}/ack", {"actor": "alice"})
+            assert status == 200, body
+            assert body["incident"]["state"] == "acknowledged"
