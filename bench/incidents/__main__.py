@@ -174,8 +174,7 @@ async def drop_store(store: str, data_dir: Path) -> None:
         return
     connection = await asyncpg.connect(store)
     await connection.execute(
-        "DROP TABLE IF EXISTS corral_meta, corral_positions, "
-        "corral_incidents, corral_events, corral_quarantine"
+        "DROP TABLE IF EXISTS corral_meta, corral_positions, corral_incidents, corral_events"
     )
     await connection.close()
 

@@ -5,10 +5,10 @@ store keeps its positions, written with the changes), so a store deleted or
 replaced is rebuilt from the beginning of the topics, and one restored from
 a backup resumes from where the backup was taken.
 
-A record that cannot be read, or whose incident cannot be applied, is
-quarantined in the store (table ``corral_quarantine``, counted in
-``corral_incidents_quarantined_records_total``) and the partition moves on;
-a database that does not answer is retried, the batch held, until it does.
+A record that cannot be read, or whose incident cannot be applied, goes to
+the quarantine topic (``shared.kafka.quarantine``) and the partition moves
+on; its quarantine record is acknowledged before the store's position passes
+it. A database that does not answer is retried, the batch held, until it does.
 """
 
 from __future__ import annotations
@@ -18,21 +18,18 @@ from dataclasses import dataclass
 
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
-from pydantic import ValidationError
 
 from services.incidents.feed import ChangeFeed
-from services.incidents.metrics import (
-    RECORDS_QUARANTINED,
-    TIME_TO_ACKNOWLEDGE,
-    TIME_TO_RESOLVE,
-)
+from services.incidents.metrics import INVALID_RECORDS, TIME_TO_ACKNOWLEDGE, TIME_TO_RESOLVE
 from services.incidents.store import IncidentStore
 from services.incidents.store.database import TRANSIENT
-from services.incidents.store.incidents import Applied, Message, Quarantined
+from services.incidents.store.incidents import Applied, Message
 from services.incidents.times import now_ms
 from shared.config import TopicNames
 from shared.kafka.consumer import Batch, ConsumerLoop
-from shared.kafka.publisher import Record
+from shared.kafka.decode import decoded
+from shared.kafka.publisher import Publisher, PublishError, Record
+from shared.kafka.quarantine import Quarantine
 from shared.messages import Action, DeliveryOutcome, Incident
 
 log = structlog.get_logger(__name__)
@@ -46,23 +43,30 @@ LIVE_HORIZON_MS = 15 * 60 * 1000
 @dataclass(frozen=True)
 class _Read:
     record: ConsumerRecord
-    topic: str
-    partition: int
     message: Message
+
+    @property
+    def incident_id(self) -> str:
+        message = self.message
+        return message.id if isinstance(message, Incident) else message.incident_id
 
 
 class Materializer:
     """The consume loop's handler: records in, store transactions out."""
 
-    def __init__(self, store: IncidentStore, feed: ChangeFeed, topics: TopicNames):
+    def __init__(
+        self, store: IncidentStore, feed: ChangeFeed, topics: TopicNames, quarantine: Quarantine
+    ):
         self.store = store
         self.feed = feed
+        self.quarantine = quarantine
         self.models: dict[str, type[Message]] = {
             topics.incidents: Incident,
             topics.actions: Action,
             topics.notify_outcomes: DeliveryOutcome,
         }
         self.loop: ConsumerLoop | None = None
+        self.publisher: Publisher | None = None
         self.stopping = asyncio.Event()
         self.retry_backoff = 0.5
 
@@ -93,53 +97,38 @@ class Materializer:
 
     async def handle(self, batch: Batch) -> list[Record]:
         reads: list[_Read] = []
-        quarantined: list[Quarantined] = []
         positions: dict[tuple[str, int], int] = {}
+        # Records below the store's position come only when the topic was
+        # recreated (the embedded broker restarted): they are new, and
+        # anything already held is recognized by its event id.
         for tp, records in batch.items():
             model = self.models[tp.topic]
-            # Records below the store's position come only when the topic was
-            # recreated (the embedded broker restarted): they are new, and
-            # anything already held is recognized by its event id.
-            for record in records:
-                try:
-                    message = model.from_bytes(record.value or b"")
-                except ValidationError as exc:
-                    error = f"unreadable {model.__name__}: {exc}"
-                    quarantined.append(_quarantine(tp, record, error))
-                    continue
-                reads.append(_Read(record, tp.topic, tp.partition, message))
+            for record, message in decoded(
+                model, tp.partition, records, INVALID_RECORDS, self.quarantine
+            ):
+                reads.append(_Read(record, message))
             positions[(tp.topic, tp.partition)] = records[-1].offset + 1
-        applied = await self._apply(reads, positions, quarantined)
+        applied = await self._apply(reads, positions)
         if applied is None:
             return []  # stopping: the store keeps its positions, nothing is lost
-        for q in quarantined:
-            RECORDS_QUARANTINED.labels(q.topic).inc()
-            log.error(
-                "record quarantined",
-                topic=q.topic,
-                partition=q.partition,
-                offset=q.offset,
-                error=q.error[:500],
-            )
         self._observe(applied)
         self.feed.publish([a.change for a in applied])
         return []
 
     async def _apply(
-        self,
-        reads: list[_Read],
-        positions: dict[tuple[str, int], int],
-        quarantined: list[Quarantined],
+        self, reads: list[_Read], positions: dict[tuple[str, int], int]
     ) -> list[Applied] | None:
         delay = self.retry_backoff
         while not self.stopping.is_set():
             try:
-                return await self.store.apply([r.message for r in reads], positions, quarantined)
+                if not await self._quarantined():
+                    return None
+                return await self.store.apply([r.message for r in reads], positions)
             except TRANSIENT as exc:
                 log.warning("store unavailable, retrying", error=str(exc), delay=delay)
             except Exception as exc:
                 log.error("batch failed; applying its incidents one by one", error=repr(exc))
-                return await self._one_by_one(reads, positions, quarantined)
+                return await self._one_by_one(reads, positions)
             try:
                 await asyncio.wait_for(self.stopping.wait(), delay)
             except TimeoutError:
@@ -147,30 +136,45 @@ class Materializer:
         return None
 
     async def _one_by_one(
-        self,
-        reads: list[_Read],
-        positions: dict[tuple[str, int], int],
-        quarantined: list[Quarantined],
-    ) -> list[Applied]:
+        self, reads: list[_Read], positions: dict[tuple[str, int], int]
+    ) -> list[Applied] | None:
         """Find what fails: each incident's records alone, the failing ones set aside."""
         applied: list[Applied] = []
         by_incident: dict[str, list[_Read]] = {}
         for read in reads:
-            message = read.message
-            key = message.id if isinstance(message, Incident) else message.incident_id
-            by_incident.setdefault(key, []).append(read)
+            by_incident.setdefault(read.incident_id, []).append(read)
         for group in by_incident.values():
             try:
                 applied += await self.store.apply([r.message for r in group], {})
             except TRANSIENT:
                 raise
             except Exception as exc:
-                quarantined += [
-                    _quarantine(TopicPartition(r.topic, r.partition), r.record, repr(exc))
-                    for r in group
-                ]
-        await self.store.apply([], positions, quarantined)
+                for read in group:
+                    self.quarantine.input("apply", exc, read.record)
+        if not await self._quarantined():
+            return None
+        await self.store.apply([], positions)
         return applied
+
+    async def _quarantined(self) -> bool:
+        """Publish what was set aside, before the store's position passes it;
+        False if asked to stop first."""
+        records = self.quarantine.take()
+        delay = self.retry_backoff
+        while records:
+            assert self.publisher is not None
+            try:
+                await self.publisher.publish(records)
+                return True
+            except PublishError as exc:
+                log.warning("quarantine not written, retrying", error=str(exc))
+            try:
+                await asyncio.wait_for(self.stopping.wait(), delay)
+                self.quarantine.pending[:0] = records  # still owed
+                return False
+            except TimeoutError:
+                delay = min(delay * 2, 10.0)
+        return True
 
     @staticmethod
     def _observe(applied: list[Applied]) -> None:
@@ -184,15 +188,3 @@ class Materializer:
                 TIME_TO_RESOLVE.labels(result.priority, result.team).observe(
                     max(0, result.resolved_ms - result.opened_ms) / 1000
                 )
-
-
-def _quarantine(tp: TopicPartition, record: ConsumerRecord, error: str) -> Quarantined:
-    return Quarantined(
-        tp.topic,
-        tp.partition,
-        record.offset,
-        record.key.decode(errors="replace") if record.key else None,
-        error,
-        record.value,
-        now_ms(),
-    )

@@ -34,8 +34,7 @@ INBOUND = Counter(
     "(action, ignored, refused: bad signature or body).",
     ["integration", "result"],
 )
-RECORDS_QUARANTINED = Counter(
-    "corral_incidents_quarantined_records_total",
-    "Records the incidents service could not read or apply, set aside in the store.",
-    ["topic"],
+INVALID_RECORDS = Counter(
+    "corral_incidents_invalid_records_total",
+    "Records on the incidents, actions and outcomes topics the incidents service could not read.",
 )

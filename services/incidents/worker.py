@@ -30,8 +30,9 @@ from services.incidents.times import now_ms
 from services.incidents.views import Describer
 from shared.kafka.clients import new_producer
 from shared.kafka.consumer import Batch, ConsumerLoop
-from shared.kafka.publisher import Publisher, Record
-from shared.kafka.topics import ensure_topics
+from shared.kafka.publisher import Publisher, Record, limits
+from shared.kafka.quarantine import Quarantine
+from shared.kafka.topics import prepare_topics
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +58,12 @@ class IncidentsWorker:
         self.api = IncidentApi(settings, self.store, self.gateway)
         self.pagerduty = PagerDutyWebhook(settings.pagerduty, self.gateway)
         self.slack = SlackInteractivity(settings.slack, self.gateway)
-        self.materializer = Materializer(self.store, self.feed, config.kafka.topics)
+        self.quarantine = Quarantine(
+            self.name, config.kafka.topics.quarantine, config.kafka.max_message_bytes
+        )
+        self.materializer = Materializer(
+            self.store, self.feed, config.kafka.topics, self.quarantine
+        )
         self.producer: AIOKafkaProducer | None = None
         self.loop: ConsumerLoop | None = None
         self.session: aiohttp.ClientSession | None = None
@@ -75,8 +81,7 @@ class IncidentsWorker:
 
     async def start(self) -> None:
         kafka = self.config.kafka
-        if kafka.create_topics:
-            await ensure_topics(kafka)
+        await prepare_topics(kafka)
         if not self._opened:
             await self.store.open()
             await self.store.db.listen(NOTIFY_CHANNEL, self._notified)
@@ -90,8 +95,9 @@ class IncidentsWorker:
         self.slack.session = self.session
         self.producer = new_producer(kafka)
         await self.producer.start()
-        publisher = Publisher(self.producer)
+        publisher = Publisher(self.producer, **limits(kafka))
         self.gateway.publisher = publisher
+        self.materializer.publisher = publisher
         self.materializer.stopping.clear()
         self.loop = ConsumerLoop(
             kafka,
@@ -99,6 +105,7 @@ class IncidentsWorker:
             self.materializer.topics,
             self,
             publisher,
+            self.quarantine,
         )
         self.materializer.loop = self.loop
         await self.loop.start()

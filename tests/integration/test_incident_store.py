@@ -12,7 +12,7 @@ import pytest
 
 from services.incidents.feed import Change, ChangeFeed, Subscription
 from services.incidents.store import IncidentStore, database_for
-from services.incidents.store.incidents import Quarantined, Query
+from services.incidents.store.incidents import Query
 from services.incidents.times import to_ms
 from services.incidents.views import Describer, detail
 from shared.messages import Incident
@@ -209,15 +209,6 @@ async def test_an_ended_snooze_shows_firing_again(store_url: tuple[str, str]) ->
         assert [s["id"] for s, _ in during] == [s["id"] for s, _ in after] == ["inc-1"]
         assert await store.snoozes_ended(to_ms(at(60)), to_ms(at(80))) == ["inc-1"]
         assert await store.open_counts(to_ms(at(80))) == {("firing", "P1"): 1}
-
-
-async def test_quarantined_records_are_kept_with_the_positions(store_url: tuple[str, str]) -> None:
-    async with opened(*store_url) as store:
-        bad = Quarantined("corral.actions", 2, 41, "inc-1", "unreadable Action", b"{oops", 1)
-        await store.apply([], {("corral.actions", 2): 42}, [bad])
-        await store.apply([], {("corral.actions", 2): 42}, [bad])
-        assert await store.quarantined() == [bad]
-        assert await store.positions() == {("corral.actions", 2): 42}
 
 
 async def test_the_store_keeps_its_id(store_url: tuple[str, str]) -> None:

@@ -23,6 +23,7 @@ from services.incidents.worker import IncidentsWorker
 from shared.config import KafkaSettings
 from shared.kafka.clients import new_producer
 from shared.messages import Action
+from shared.messages.quarantine import Quarantined
 from shared.metrics import generate_latest
 from tests.helpers import read_topic, running, wait_ready
 from tests.incidents import (
@@ -242,8 +243,14 @@ async def test_an_unreadable_record_is_quarantined_and_the_partition_moves_on(
         lambda: _with(service, "inc-1", lambda i: i["state"] == "acknowledged")
     )
     assert shown["acknowledged_by"] == "bob"
-    quarantined = await service.worker.store.quarantined()
-    assert [q.offset for q in quarantined] == [0, 1]
+    quarantined = [
+        Quarantined.from_bytes(value)
+        for value in await read_topic(service.kafka, service.kafka.topics.quarantine)
+    ]
+    assert [(q.worker, q.stage, q.topic, q.offset) for q in quarantined] == [
+        ("incidents", "decode", producer_topic, 0),
+        ("incidents", "decode", producer_topic, 1),
+    ]
     assert "newer than this worker understands" in quarantined[1].error
 
 
@@ -348,8 +355,7 @@ async def _rebuild(kafka: KafkaSettings, tmp_path: Path, store: str) -> None:
     else:
         connection = await asyncpg.connect(store)
         await connection.execute(
-            "DROP TABLE corral_meta, corral_positions, corral_incidents, corral_events, "
-            "corral_quarantine"
+            "DROP TABLE corral_meta, corral_positions, corral_incidents, corral_events"
         )
         await connection.close()
     started = time.perf_counter()

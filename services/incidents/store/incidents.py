@@ -59,32 +59,14 @@ SCHEMA = [
         incident_id TEXT NOT NULL, event_id TEXT NOT NULL, at_ms BIGINT NOT NULL,
         kind TEXT NOT NULL, data TEXT NOT NULL,
         PRIMARY KEY (incident_id, event_id))""",
-    """CREATE TABLE IF NOT EXISTS corral_quarantine (
-        topic TEXT NOT NULL, part INTEGER NOT NULL, record_offset BIGINT NOT NULL,
-        record_key TEXT, error TEXT NOT NULL, value TEXT, at_ms BIGINT NOT NULL,
-        PRIMARY KEY (topic, part, record_offset))""",
 ]
 
 NOTIFY_CHANNEL = "corral_incidents"
-MAX_QUARANTINED_VALUE = 65_536
 
 Message = Incident | Action | DeliveryOutcome
 TopicPartition = tuple[str, int]
 Listed = tuple[dict[str, Any], int | None]
 """A summary as stored, with the end of its snooze."""
-
-
-@dataclass(frozen=True)
-class Quarantined:
-    """A record that could not be read or applied, kept aside so its partition moves on."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-    error: str
-    value: bytes | None
-    at_ms: int
 
 
 @dataclass(frozen=True)
@@ -170,7 +152,6 @@ class IncidentStore:
         self,
         messages: Sequence[Message],
         positions: dict[TopicPartition, int],
-        quarantined: Sequence[Quarantined] = (),
     ) -> list[Applied]:
         """Apply messages (in topic order per partition) and move the positions,
         all in one transaction; what changed, per incident."""
@@ -187,12 +168,6 @@ class IncidentStore:
                 "ON CONFLICT (topic, part) DO UPDATE SET next_offset = excluded.next_offset",
                 [(topic, part, offset) for (topic, part), offset in positions.items()],
             )
-            if quarantined:
-                await tx.executemany(
-                    "INSERT INTO corral_quarantine (topic, part, record_offset, record_key, "
-                    "error, value, at_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                    [_quarantine_row(q) for q in quarantined],
-                )
             if self.db.dialect == "postgresql":
                 for result in applied:
                     await tx.execute(
@@ -462,16 +437,6 @@ class IncidentStore:
         )
         return [row[0] for row in rows]
 
-    async def quarantined(self) -> list[Quarantined]:
-        rows = await self.db.fetch(
-            "SELECT topic, part, record_offset, record_key, error, value, at_ms "
-            "FROM corral_quarantine ORDER BY at_ms, topic, part, record_offset"
-        )
-        return [
-            Quarantined(t, p, o, k, e, v.encode() if v is not None else None, at)
-            for t, p, o, k, e, v, at in rows
-        ]
-
 
 @dataclass(frozen=True)
 class _Held:
@@ -566,10 +531,3 @@ def _state_clause(state: str) -> tuple[str, int]:
     if state == State.ACKNOWLEDGED:
         return f"(state = 'acknowledged' AND NOT {lapsed})", 1
     return "state = 'resolved'", 0
-
-
-def _quarantine_row(q: Quarantined) -> tuple[Any, ...]:
-    value = None
-    if q.value is not None:
-        value = q.value[:MAX_QUARANTINED_VALUE].decode("utf-8", errors="replace")
-    return (q.topic, q.partition, q.offset, q.key, q.error[:4096], value, q.at_ms)
