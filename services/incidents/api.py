@@ -20,6 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from services.incidents.actions import ActionGateway, Conflict, NotFound, Taken, Unavailable
 from services.incidents.config import IncidentsSettings
+from services.incidents.inbound.pagerduty import PAGERDUTY_PATH
+from services.incidents.inbound.slack import SLACK_PATH
 from services.incidents.review import build_review, render_review
 from services.incidents.store import IncidentStore
 from services.incidents.store.database import TRANSIENT
@@ -29,7 +31,10 @@ from services.incidents.views import detail, shown
 from shared.durations import parse_duration
 from shared.messages import ActionKind, ActionSource
 from shared.messages.action import ROLE_PATTERN
+from shared.web.config import Role
 from shared.web.errors import error_response
+from shared.web.guard import ANY, OPEN, PRINCIPAL, Access
+from shared.web.openapi import Operation, document, openapi_route
 
 MAX_PAGE = 500
 MAX_SNOOZE = timedelta(days=7)
@@ -40,7 +45,12 @@ class ActionBody(BaseModel):
     """What every action request carries."""
 
     model_config = ConfigDict(extra="forbid")
-    actor: str = Field(min_length=1, max_length=256, description="Who acts.")
+    actor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="Who acts; with authentication on, the authenticated user instead.",
+    )
     comment: str | None = Field(default=None, min_length=1, max_length=16_384)
     action_id: str | None = Field(
         default=None, min_length=1, max_length=128, description="For a safe retry."
@@ -107,10 +117,6 @@ def validation_error(exc: ValidationError) -> web.Response:
     return error_response(422, f"{field}: {message}", field)
 
 
-def _is_json(content_type: str) -> bool:
-    return content_type == "application/json" or content_type.endswith("+json")
-
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -135,6 +141,23 @@ def store_guard(store_open: Callable[[], bool]) -> Any:
     return guard
 
 
+LIST_PATH = "/api/v1/incidents"
+INCIDENT_PATH = "/api/v1/incidents/{id}"
+REVIEW_PATH = "/api/v1/incidents/{id}/review"
+
+ACCESS: dict[str, Access] = {
+    LIST_PATH: ANY,
+    INCIDENT_PATH: ANY,
+    REVIEW_PATH: ANY,
+    **{f"{INCIDENT_PATH}/{name}": Role.ADMIN for name in ENDPOINTS},
+    # PagerDuty and Slack sign their requests instead (inbound/).
+    PAGERDUTY_PATH: OPEN,
+    SLACK_PATH: OPEN,
+}
+MEDIA_TYPES = {SLACK_PATH: "application/x-www-form-urlencoded"}
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
 class IncidentApi:
     def __init__(self, settings: IncidentsSettings, store: IncidentStore, gateway: ActionGateway):
         self.settings = settings
@@ -144,11 +167,69 @@ class IncidentApi:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.get("/api/v1/incidents", self.list),
-            web.get("/api/v1/incidents/{id}", self.get),
-            web.get("/api/v1/incidents/{id}/review", self.review),
-            *(web.post(f"/api/v1/incidents/{{id}}/{name}", self.act) for name in ENDPOINTS),
+            web.get(LIST_PATH, self.list),
+            web.get(INCIDENT_PATH, self.get),
+            web.get(REVIEW_PATH, self.review),
+            *(web.post(f"{INCIDENT_PATH}/{name}", self.act) for name in ENDPOINTS),
+            openapi_route(self.document()),
         ]
+
+    def document(self) -> dict[str, Any]:
+        """The API as OpenAPI, from the models that validate it."""
+        query = [
+            {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+            for name in ("status", "priority", "team", "since", "cursor", "limit")
+        ]
+        reads = ("401", "403", "422")
+        operations = [
+            Operation(
+                "GET", LIST_PATH, "Incidents, newest first.", "any", parameters=query, errors=reads
+            ),
+            Operation(
+                "GET",
+                INCIDENT_PATH,
+                "One incident with its timeline.",
+                "any",
+                ok={"200": "The incident.", "404": "No such incident."},
+                parameters=_ID,
+                errors=reads,
+            ),
+            Operation(
+                "GET",
+                REVIEW_PATH,
+                "The post-incident review.",
+                "any",
+                ok={"200": "The review.", "404": "No such incident."},
+                parameters=[
+                    *_ID,
+                    {
+                        "name": "format",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"enum": ["json", "markdown", "html"]},
+                    },
+                ],
+                errors=reads,
+            ),
+        ]
+        for name, (kind, model) in ENDPOINTS.items():
+            operations.append(
+                Operation(
+                    "POST",
+                    f"{INCIDENT_PATH}/{name}",
+                    f"{kind.value.capitalize()} the incident.",
+                    "admin",
+                    model,
+                    {
+                        "200": "Taken and shown.",
+                        "202": "Taken.",
+                        "404": "No such incident.",
+                        "409": "The incident's state forbids it.",
+                    },
+                    parameters=_ID,
+                )
+            )
+        return document("Corral incidents", operations)
 
     async def list(self, request: web.Request) -> web.Response:
         params = request.query
@@ -203,22 +284,14 @@ class IncidentApi:
         incident_id = request.match_info["id"]
         name = request.path.rsplit("/", 1)[-1]
         kind, model = ENDPOINTS[name]
-        if not _is_json(request.content_type):
-            return error_response(
-                415,
-                f"unsupported Content-Type {request.content_type!r}: send application/json",
-                "Content-Type",
-            )
         try:
-            raw = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return error_response(
-                413, f"body larger than {self.settings.max_body_bytes} bytes", "(body)"
-            )
-        try:
-            body = model.model_validate_json(raw)
+            body = model.model_validate_json(await request.read())
         except ValidationError as exc:
             return validation_error(exc)
+        principal = request.get(PRINCIPAL)
+        actor = principal.name if principal is not None else body.actor
+        if actor is None:
+            return error_response(422, "actor: who acts is required", "actor")
         fields = body.fields()
         if isinstance(body, AssignBody) and body.role not in self.roles:
             return error_response(
@@ -238,7 +311,7 @@ class IncidentApi:
             taken = await self.gateway.take(
                 incident_id,
                 kind,
-                body.actor,
+                actor,
                 ActionSource(body.source),
                 action_id=action_id,
                 at=now,

@@ -21,6 +21,7 @@ import aiohttp
 from services.incidents.config import IncidentsConfig
 from shared.cli import Subcommands, config_path, with_config
 from shared.config import load_config
+from shared.web.client import load_client_config
 
 
 def register(commands: Subcommands) -> None:
@@ -67,6 +68,13 @@ def _with_api(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument(
         "--url", help="an incidents worker (default: http:// plus incidents.listen of the config)"
     )
+    parser.add_argument(
+        "--http.config.file",
+        dest="http_config_file",
+        metavar="PATH",
+        help="credentials and TLS for the API, in Prometheus' http_config format "
+        "(basic_auth, authorization, tls_config); actions need the admin role",
+    )
     return parser
 
 
@@ -85,11 +93,22 @@ def api_url(args: argparse.Namespace) -> str:
     return f"http://{host if host not in ('', '0.0.0.0') else '127.0.0.1'}:{port}"
 
 
-def request(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, bytes]:
+def request(
+    args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
+) -> tuple[int, bytes]:
+    client = load_client_config(args.http_config_file)
+    url = f"{api_url(args)}{path}"
+
     async def call() -> tuple[int, bytes]:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
-            session.request(method, url, json=body) as response,
+            session.request(
+                method,
+                url,
+                json=body,
+                headers=client.headers(),
+                ssl=client.ssl_context() if url.startswith("https:") else False,
+            ) as response,
         ):
             return response.status, await response.read()
 
@@ -128,7 +147,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         }.items()
         if v
     }
-    answer = _json(*request("GET", f"{api_url(args)}/api/v1/incidents?{urlencode(params)}"))
+    answer = _json(*request(args, "GET", f"/api/v1/incidents?{urlencode(params)}"))
     print(f"{'ID':18}  {'STATE':12}  {'PRI':3}  {'TEAM':10}  {'OPENED':20}  {'ACK BY':12}  TITLE")
     for item in answer["incidents"]:
         print(
@@ -142,7 +161,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    answer = _json(*request("GET", f"{api_url(args)}/api/v1/incidents/{args.id}"))
+    answer = _json(*request(args, "GET", f"/api/v1/incidents/{args.id}"))
     if args.json:
         print(json.dumps(answer, indent=2))
         return 0
@@ -164,6 +183,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_act(args: argparse.Namespace) -> int:
+    # With authentication on, the worker records the authenticated user instead.
     body: dict[str, Any] = {"actor": args.actor or login(), "source": "cli"}
     path = {"note": "notes"}.get(args.command, args.command)
     if getattr(args, "comment", None):
@@ -174,7 +194,7 @@ def cmd_act(args: argparse.Namespace) -> int:
         body["text"] = " ".join(args.text)
     elif path == "snooze":
         body["duration"] = args.duration
-    answer = _json(*request("POST", f"{api_url(args)}/api/v1/incidents/{args.id}/{path}", body))
+    answer = _json(*request(args, "POST", f"/api/v1/incidents/{args.id}/{path}", body))
     if answer["status"] == "accepted":
         print(f"{args.id}: {answer['action']['kind']} taken (the store shows it shortly)")
     else:
@@ -184,8 +204,7 @@ def cmd_act(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    url = f"{api_url(args)}/api/v1/incidents/{args.id}/review?format={args.format}"
-    status, data = request("GET", url)
+    status, data = request(args, "GET", f"/api/v1/incidents/{args.id}/review?format={args.format}")
     if status != 200:
         _json(status, data)
     if args.output:

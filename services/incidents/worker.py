@@ -17,7 +17,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from services.incidents.actions import ActionGateway
-from services.incidents.api import IncidentApi, store_guard
+from services.incidents.api import ACCESS, MEDIA_TYPES, IncidentApi, store_guard
 from services.incidents.config import IncidentsConfig
 from services.incidents.feed import Change, ChangeFeed
 from services.incidents.inbound.pagerduty import PagerDutyWebhook
@@ -33,6 +33,7 @@ from shared.kafka.consumer import Batch, ConsumerLoop
 from shared.kafka.publisher import Publisher, Record, limits
 from shared.kafka.quarantine import Quarantine
 from shared.kafka.topics import prepare_topics
+from shared.web.guard import WebSecurity
 
 log = structlog.get_logger(__name__)
 
@@ -71,11 +72,14 @@ class IncidentsWorker:
         self._last_tick_ms = now_ms()
         self._next_purge = 0.0
 
-    def app(self) -> web.Application:
-        app = web.Application(
-            client_max_size=self.config.incidents.max_body_bytes,
-            middlewares=[store_guard(lambda: self._opened)],
+    def app(self, security: WebSecurity | None = None) -> web.Application:
+        app = (security or WebSecurity()).application(
+            ACCESS,
+            self.config.incidents.max_body_bytes,
+            "incidents.max_body_bytes",
+            media_types=MEDIA_TYPES,
         )
+        app.middlewares.append(store_guard(lambda: self._opened))
         app.add_routes([*self.api.routes(), self.pagerduty.route(), self.slack.route()])
         return app
 

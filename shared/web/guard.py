@@ -26,7 +26,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from shared.web.auth import Authenticator, Refusal
+from shared.web.auth import Authenticator, Principal, Refusal
 from shared.web.config import Role, WebConfig, load_web_config
 from shared.web.errors import error_response
 from shared.web.metrics import HTTP_REFUSED
@@ -52,6 +52,8 @@ COMMON_ACCESS: dict[str, Access] = {
     "/api/openapi.json": ANY,
 }
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+PRINCIPAL = web.RequestKey("corral_principal", Principal)
+"""Who the request authenticated as, when authentication is on."""
 
 
 @dataclass
@@ -63,6 +65,8 @@ class Guard:
     max_body_bytes: int
     body_setting: str
     on_refused: OnRefused | None = None
+    media_types: Mapping[str, str] = field(default_factory=dict)
+    """Routes that take another body than JSON (Slack posts forms), by route."""
 
     def _access(self, request: web.Request) -> Access:
         resource = request.match_info.route.resource
@@ -102,7 +106,13 @@ class Guard:
                     403, f"{found.name!r} does not have the {access} role", field="Authorization"
                 ),
             )
+        request[PRINCIPAL] = found
         return None
+
+    def _media_type(self, request: web.Request) -> str:
+        resource = request.match_info.route.resource
+        canonical = resource.canonical if resource is not None else ""
+        return self.media_types.get(canonical, "application/json")
 
     def _too_large(self, request: web.Request) -> web.Response:
         return self._refuse(
@@ -122,13 +132,14 @@ class Guard:
             return refused
         routed = request.match_info.http_exception is None
         if routed and request.method in BODY_METHODS:
-            if request.content_type != "application/json":
+            expected = self._media_type(request)
+            if request.content_type != expected:
                 return self._refuse(
                     request,
                     "media_type",
                     error_response(
                         415,
-                        f"unsupported Content-Type {request.content_type!r}: send application/json",
+                        f"unsupported Content-Type {request.content_type!r}: send {expected}",
                         field="Content-Type",
                     ),
                 )
@@ -220,7 +231,10 @@ class WebSecurity:
         max_body_bytes: int,
         body_setting: str,
         on_refused: OnRefused | None = None,
+        media_types: Mapping[str, str] | None = None,
     ) -> web.Application:
         """An app whose every request passes the guard; add its routes after."""
-        guard = Guard(self.authenticator, access, max_body_bytes, body_setting, on_refused)
+        guard = Guard(
+            self.authenticator, access, max_body_bytes, body_setting, on_refused, media_types or {}
+        )
         return web.Application(client_max_size=max_body_bytes, middlewares=[guard.middleware])

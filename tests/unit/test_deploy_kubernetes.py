@@ -155,7 +155,7 @@ def test_ingest_service_reaches_the_ingest_pods_http_port() -> None:
 
 @pytest.mark.parametrize("name", WORKERS)
 def test_worker_reads_its_web_config_from_the_corral_web_secret(name: str) -> None:
-    deployment = of_kind("Deployment")[f"corral-{name}"]
+    deployment = workloads()[f"corral-{name}"]
     spec = container(deployment)
     mounts = {m["name"]: m for m in spec["volumeMounts"]}
     volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}

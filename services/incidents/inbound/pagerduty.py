@@ -32,6 +32,8 @@ from shared.web.errors import error_response
 
 log = structlog.get_logger(__name__)
 
+PAGERDUTY_PATH = "/api/v1/integrations/pagerduty"
+
 EVENTS = {
     "incident.acknowledged": ActionKind.ACKNOWLEDGE,
     "incident.resolved": ActionKind.RESOLVE,
@@ -76,7 +78,7 @@ class PagerDutyWebhook:
         self.gateway = gateway
 
     def route(self) -> web.RouteDef:
-        return web.post("/api/v1/integrations/pagerduty", self.handle)
+        return web.post(PAGERDUTY_PATH, self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
         if self.secret is None:

@@ -35,6 +35,7 @@ from shared.web.errors import error_response
 
 log = structlog.get_logger(__name__)
 
+SLACK_PATH = "/api/v1/integrations/slack/interactivity"
 REPLAY_WINDOW_SECONDS = 300
 
 
@@ -73,7 +74,7 @@ class SlackInteractivity:
         self._replies: set[asyncio.Task[None]] = set()
 
     def route(self) -> web.RouteDef:
-        return web.post("/api/v1/integrations/slack/interactivity", self.handle)
+        return web.post(SLACK_PATH, self.handle)
 
     async def handle(self, request: web.Request) -> web.Response:
         if self.secret is None:
