@@ -301,9 +301,12 @@ class IncidentApi:
         if isinstance(body, SnoozeBody):
             try:
                 until = body.end(now)
+                too_long = until - now > MAX_SNOOZE
             except ValueError as exc:
                 return error_response(422, f"duration: {exc}", "duration")
-            if until <= now or until - now > MAX_SNOOZE:
+            except OverflowError:
+                return error_response(422, "until: must be within 7 days", "until")
+            if until <= now or too_long:
                 return error_response(422, "until: must be in the future, within 7 days", "until")
             fields["until"] = until
         action_id = body.action_id or request.headers.get("Idempotency-Key")

@@ -1,7 +1,7 @@
 """Fuzzing the real workers' APIs: Schemathesis from each worker's own
 ``/api/openapi.json``, plus Hypothesis bodies no schema describes.
 
-``corral ingest`` and ``corral notify`` run as their own processes on the
+``corral ingest``, ``corral notify`` and ``corral incidents`` run as their own processes on the
 test broker, with authentication on (the fuzzer holds the admin's and the
 sender's credentials, so requests reach the handlers). Every operation gets
 schema-valid and schema-invalid requests (Schemathesis' positive and negative
@@ -87,6 +87,14 @@ def workers(
     started = {
         name: start_worker(name, kafka, directory, ADMIN, SENDER) for name in ("ingest", "notify")
     }
+    started["incidents"] = start_worker(
+        "incidents",
+        kafka,
+        directory,
+        ADMIN,
+        SENDER,
+        {"data_dir": str(directory / "incidents"), "pagerduty": {"webhook_secret": "fuzz"}},
+    )
     try:
         yield started
     finally:
@@ -123,6 +131,13 @@ OPERATIONS = {
         ("/api/v1/silences", "GET", ADMIN, 5),
         ("/api/v1/silences/{id}", "GET", ADMIN, 100),
         ("/api/v1/silences/{id}", "DELETE", ADMIN, 100),
+    ],
+    "incidents": [
+        ("/api/v1/incidents", "GET", ADMIN, 150),
+        ("/api/v1/incidents/{id}", "GET", ADMIN, 50),
+        ("/api/v1/incidents/{id}/review", "GET", ADMIN, 50),
+        ("/api/v1/incidents/{id}/assign", "POST", ADMIN, 100),
+        ("/api/v1/incidents/{id}/snooze", "POST", ADMIN, 150),
     ],
 }
 CASES = [(name, *operation) for name, operations in OPERATIONS.items() for operation in operations]
@@ -189,6 +204,8 @@ RAW_TARGETS = [
     ("ingest", "/api/v2/alerts", SENDER),
     ("ingest", "/api/v1/incidents/inc-1/feedback", ADMIN),
     ("notify", "/api/v1/silences", ADMIN),
+    ("incidents", "/api/v1/incidents/inc-1/notes", ADMIN),
+    ("incidents", "/api/v1/integrations/pagerduty", ADMIN),
 ]
 
 

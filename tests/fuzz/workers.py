@@ -1,4 +1,4 @@
-"""``corral ingest`` and ``corral notify`` as processes of their own, for fuzzing."""
+"""Corral's workers with an API as processes of their own, for fuzzing."""
 
 from __future__ import annotations
 
