@@ -8,7 +8,6 @@ and ``corral review`` talk to a worker's API (``--url``, else
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import sys
@@ -16,12 +15,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import aiohttp
-
 from services.incidents.config import IncidentsConfig
 from shared.cli import Subcommands, config_path, with_config
 from shared.config import load_config
-from shared.web.client import load_client_config
+from shared.web.client import add_api_arguments, call_api, local_url
 
 
 def register(commands: Subcommands) -> None:
@@ -64,18 +61,7 @@ def register(commands: Subcommands) -> None:
 
 
 def _with_api(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    with_config(parser)
-    parser.add_argument(
-        "--url", help="an incidents worker (default: http:// plus incidents.listen of the config)"
-    )
-    parser.add_argument(
-        "--http.config.file",
-        dest="http_config_file",
-        metavar="PATH",
-        help="credentials and TLS for the API, in Prometheus' http_config format "
-        "(basic_auth, authorization, tls_config); actions need the admin role",
-    )
-    return parser
+    return add_api_arguments(with_config(parser), "incidents")
 
 
 def _action(group: Subcommands, name: str, help: str) -> argparse.ArgumentParser:
@@ -85,37 +71,14 @@ def _action(group: Subcommands, name: str, help: str) -> argparse.ArgumentParser
     return parser
 
 
-def api_url(args: argparse.Namespace) -> str:
-    if args.url:
-        return str(args.url).rstrip("/")
-    config = load_config(IncidentsConfig, config_path(args))
-    host, _, port = config.incidents.listen.rpartition(":")
-    return f"http://{host if host not in ('', '0.0.0.0') else '127.0.0.1'}:{port}"
-
-
 def request(
     args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
 ) -> tuple[int, bytes]:
-    client = load_client_config(args.http_config_file)
-    url = f"{api_url(args)}{path}"
-
-    async def call() -> tuple[int, bytes]:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
-            session.request(
-                method,
-                url,
-                json=body,
-                headers=client.headers(),
-                ssl=client.ssl_context() if url.startswith("https:") else False,
-            ) as response,
-        ):
-            return response.status, await response.read()
-
-    try:
-        return asyncio.run(call())
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise SystemExit(f"error: cannot reach {url}: {exc}") from None
+    if args.url:
+        url = str(args.url).rstrip("/")
+    else:
+        url = local_url(load_config(IncidentsConfig, config_path(args)).incidents.listen)
+    return call_api(f"{url}{path}", method, args.http_config_file, body)
 
 
 def _json(status: int, data: bytes) -> Any:

@@ -11,11 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 from datetime import UTC, datetime
 from typing import Any
-
-import aiohttp
 
 from services.notify import dlq
 from services.notify.api import MatcherObject
@@ -24,7 +23,7 @@ from services.notify.routing import RouteNode, routes_for
 from shared.cli import Subcommands, config_path, with_config
 from shared.config import load_config
 from shared.durations import format_duration, parse_duration
-from shared.web.client import load_client_config
+from shared.web.client import add_api_arguments, call_api, local_url
 
 
 def register(commands: Subcommands) -> None:
@@ -100,51 +99,15 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
 
 
 def _with_api(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    with_config(parser)
-    parser.add_argument(
-        "--url", help="a notify worker's API (default: http:// plus notify.listen of the config)"
-    )
-    parser.add_argument(
-        "--http.config.file",
-        dest="http_config_file",
-        metavar="PATH",
-        help="credentials and TLS for the API, in Prometheus' http_config format "
-        "(basic_auth, authorization, tls_config), as amtool takes it",
-    )
-    return parser
-
-
-def _api_url(args: argparse.Namespace) -> str:
-    if args.url:
-        return str(args.url).rstrip("/")
-    host, _, port = _config(args).notify.listen.rpartition(":")
-    return f"http://{host if host not in ('', '0.0.0.0') else '127.0.0.1'}:{port}"
+    return add_api_arguments(with_config(parser), "notify")
 
 
 def _call(
     args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None
 ) -> tuple[int, Any]:
-    client = load_client_config(args.http_config_file)
-    url = f"{_api_url(args)}{path}"
-
-    async def call() -> tuple[int, Any]:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.request(
-                method,
-                url,
-                json=body,
-                headers=client.headers(),
-                ssl=client.ssl_context() if url.startswith("https:") else False,
-                timeout=aiohttp.ClientTimeout(total=30),
-            ) as response,
-        ):
-            return response.status, await response.json(content_type=None)
-
-    try:
-        return asyncio.run(call())
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise SystemExit(f"error: cannot reach {url}: {exc}") from None
+    url = args.url.rstrip("/") if args.url else local_url(_config(args).notify.listen)
+    status, data = call_api(f"{url}{path}", method, args.http_config_file, body)
+    return status, json.loads(data) if data else None
 
 
 def _time(text: str) -> datetime:

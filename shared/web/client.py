@@ -14,11 +14,14 @@ take::
 
 from __future__ import annotations
 
+import argparse
+import asyncio
 import base64
 import ssl
 from pathlib import Path
-from typing import Self
+from typing import Any, Self
 
+import aiohttp
 from pydantic import model_validator
 
 from shared.config import StrictModel, read_yaml, validate
@@ -81,3 +84,52 @@ class HttpClientConfig(StrictModel):
 
 def load_client_config(path: str | Path | None) -> HttpClientConfig:
     return validate(HttpClientConfig, read_yaml(path)) if path else HttpClientConfig()
+
+
+def add_api_arguments(parser: argparse.ArgumentParser, worker: str) -> argparse.ArgumentParser:
+    """``--url`` and ``--http.config.file`` for a command that calls a worker's API."""
+    parser.add_argument(
+        "--url",
+        help=f"a {worker} worker's API (default: http:// plus {worker}.listen of the config)",
+    )
+    parser.add_argument(
+        "--http.config.file",
+        dest="http_config_file",
+        metavar="PATH",
+        help="credentials and TLS for the API, in Prometheus' http_config format "
+        "(basic_auth, authorization, tls_config), as amtool takes it",
+    )
+    return parser
+
+
+def local_url(listen: str) -> str:
+    """Where a worker listening on ``listen`` is reached from this machine."""
+    host, _, port = listen.rpartition(":")
+    return f"http://{host if host not in ('', '0.0.0.0') else '127.0.0.1'}:{port}"
+
+
+def call_api(
+    url: str, method: str, http_config_file: str | None, body: dict[str, Any] | None = None
+) -> tuple[int, bytes]:
+    """One request to a worker's API, as a command line tool makes it: status and body,
+    or ``SystemExit`` naming the URL when the worker cannot be reached."""
+    client = load_client_config(http_config_file)
+
+    async def call() -> tuple[int, bytes]:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.request(
+                method,
+                url,
+                json=body,
+                headers=client.headers(),
+                ssl=client.ssl_context() if url.startswith("https:") else False,
+                timeout=aiohttp.ClientTimeout(total=30),
+            ) as response,
+        ):
+            return response.status, await response.read()
+
+    try:
+        return asyncio.run(call())
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise SystemExit(f"error: cannot reach {url}: {exc}") from None
