@@ -27,9 +27,11 @@ test: $(STAMP)
 e2e: $(STAMP)
 	$(BIN)/python -m pytest -q -s tests/e2e
 
+# ruff, then mypy (strict for shared/; see [tool.mypy] in pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 # The configuration reference in docs/configuration.md, from the config models.
 docs: $(STAMP)
@@ -90,4 +92,4 @@ lock: $(STAMP)
 		pyproject.toml
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis

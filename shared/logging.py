@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
 
 from shared.secrets import redact
 
 
-def redact_secrets(_: object, __: str, event: dict[str, object]) -> dict[str, object]:
+def redact_secrets(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Every text value of a log line, tracebacks included, without secrets or URL paths."""
     for key, value in event.items():
         if isinstance(value, str):

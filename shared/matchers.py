@@ -96,7 +96,9 @@ def parse_matcher(text: str) -> Matcher:
 
 def _split(text: str) -> list[str]:
     """Split ``a="x,y", b=~"z"`` on commas outside quotes."""
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted, escaped = False, False
     for char in text:
         if escaped:
             escaped = False

@@ -25,7 +25,7 @@ from prometheus_client import generate_latest as _generate_latest
 # A ``_created`` gauge beside every counter and histogram doubles the series
 # Prometheus stores for no query anyone writes; every metric module imports
 # this one first, so this applies before any metric exists.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 LATENCY_BUCKETS = (
     0.001,
@@ -78,6 +78,16 @@ RECORDS_QUARANTINED = Counter(
     "Records set aside on the quarantine topic: input a stage failed on, "
     "or output the broker refused.",
     ["worker", "stage"],
+)
+RESTORE_FAILURES = Counter(
+    "corral_state_restore_failures_total",
+    "Attempts to restore a partition's state that failed (an unreadable changelog record).",
+    ["group"],
+)
+PARTITIONS_UNRESTORED = Gauge(
+    "corral_partitions_unrestored",
+    "Assigned partitions held paused because their state could not be restored.",
+    ["group"],
 )
 
 

@@ -3,9 +3,9 @@
 
 Each alert becomes Corral's normalized ``Alert`` message, encoded. The JSON is
 written straight from the fields the request model has already validated,
-exactly as ``Alert(...).to_bytes()`` would write it (the tests hold the two
-byte for byte equal): validating the same fields a second time into an
-``Alert`` cost more than parsing the request itself.
+exactly as ``Alert(...).to_bytes()`` would write it (``shared.codec.alert``):
+validating the same fields a second time into an ``Alert`` cost more than
+parsing the request itself.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import NamedTuple
 
-from pydantic_core import to_json
-
+from shared import codec
 from shared.fingerprint import fingerprint
-from shared.messages import Alert, AlertStatus
+from shared.messages import AlertStatus
 from shared.payloads import PostableAlert, WebhookPayload
 
 # Go's zero time: Alertmanager's way of writing "no end time" for firing alerts.
@@ -47,52 +46,8 @@ def _time(value: datetime | None) -> datetime | None:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _envelope(
-    source: str,
-    received_at: datetime,
-    group_key: str | None = None,
-    receiver: str | None = None,
-    external_url: str | None = None,
-) -> bytes:
-    """The fields every alert of one request shares, encoded once per request."""
-    fields = {
-        "source": source,
-        "received_at": received_at,
-        "group_key": group_key,
-        "receiver": receiver,
-        "external_url": external_url,
-    }
-    return to_json({name: value for name, value in fields.items() if value is not None})
-
-
-def _normalized(
-    envelope: bytes,
-    fingerprint: str,
-    status: str,
-    labels: dict[str, str],
-    annotations: dict[str, str],
-    starts_at: datetime | None,
-    ends_at: datetime | None,
-    generator_url: str,
-) -> NormalizedAlert:
-    # In ``Alert``'s field order, leaving out what is unset as ``to_bytes`` does.
-    fields: dict[str, object] = {
-        "schema_version": Alert.SCHEMA_VERSION,
-        "fingerprint": fingerprint,
-        "status": status,
-        "labels": labels,
-        "annotations": annotations,
-    }
-    if starts_at is not None:
-        fields["starts_at"] = starts_at
-    if ends_at is not None:
-        fields["ends_at"] = ends_at
-    fields["generator_url"] = generator_url
-    return NormalizedAlert(labels, b"%s,%s" % (to_json(fields)[:-1], envelope[1:]))
-
-
 def from_webhook(payload: WebhookPayload, received_at: datetime) -> list[NormalizedAlert]:
-    envelope = _envelope(
+    envelope = codec.alert_envelope(
         SOURCE_ALERTMANAGER,
         received_at,
         payload.group_key,
@@ -100,15 +55,18 @@ def from_webhook(payload: WebhookPayload, received_at: datetime) -> list[Normali
         payload.external_url or None,
     )
     return [
-        _normalized(
-            envelope,
-            alert.fingerprint or fingerprint(alert.labels),
-            alert.status,
+        NormalizedAlert(
             alert.labels,
-            alert.annotations,
-            _time(alert.starts_at),
-            _time(alert.ends_at),
-            alert.generator_url,
+            codec.alert(
+                envelope,
+                alert.fingerprint or fingerprint(alert.labels),
+                alert.status,
+                alert.labels,
+                alert.annotations,
+                _time(alert.starts_at),
+                _time(alert.ends_at),
+                alert.generator_url,
+            ),
         )
         for alert in payload.alerts
     ]
@@ -117,21 +75,22 @@ def from_webhook(payload: WebhookPayload, received_at: datetime) -> list[Normali
 def from_api_v2(alerts: list[PostableAlert], received_at: datetime) -> list[NormalizedAlert]:
     """Prometheus marks a resolved alert by an ``endsAt`` in the past; firing
     alerts carry an ``endsAt`` a few evaluation intervals in the future."""
-    envelope = _envelope(SOURCE_PROMETHEUS, received_at)
+    envelope = codec.alert_envelope(SOURCE_PROMETHEUS, received_at)
     return [_from_postable(alert, envelope, received_at) for alert in alerts]
 
 
 def _from_postable(alert: PostableAlert, envelope: bytes, received_at: datetime) -> NormalizedAlert:
     ends_at = _time(alert.ends_at)
-    return _normalized(
+    resolved = ends_at is not None and ends_at <= received_at
+    status = AlertStatus.RESOLVED if resolved else AlertStatus.FIRING
+    data = codec.alert(
         envelope,
         fingerprint(alert.labels),
-        AlertStatus.RESOLVED
-        if ends_at is not None and ends_at <= received_at
-        else AlertStatus.FIRING,
+        status,
         alert.labels,
         alert.annotations,
         _time(alert.starts_at),
         ends_at,
         alert.generator_url,
     )
+    return NormalizedAlert(alert.labels, data)

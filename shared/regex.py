@@ -58,7 +58,8 @@ class Pattern:
 
     def fullmatch(self, text: str) -> bool:
         encoded = text.encode()
-        return self._program.Match(_ANCHOR_BOTH, encoded, 0, len(encoded))[0][0] != -1
+        matched: bool = self._program.Match(_ANCHOR_BOTH, encoded, 0, len(encoded))[0][0] != -1
+        return matched
 
 
 def _reason(program: _re2.RE2) -> str:

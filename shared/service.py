@@ -21,6 +21,7 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from shared.metrics import generate_latest, set_build_info
+from shared.retrying import Stopping, retry_until_stopped
 from shared.web.guard import WebSecurity
 
 log = structlog.get_logger(__name__)
@@ -107,17 +108,17 @@ def bound_port(runner: web.AppRunner) -> int:
 
 async def _start_when_possible(worker: Worker, stop: asyncio.Event) -> None:
     """Keep trying to connect: Kafka may come up after the worker (compose, k8s)."""
-    delay = 0.2
-    while not stop.is_set():
-        try:
-            await worker.start()
-            return
-        except (KafkaError, OSError) as exc:
-            log.warning("start failed, retrying", worker=worker.name, error=str(exc), delay=delay)
-            await worker.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), delay)
-        delay = min(delay * 2, 5.0)
+    if stop.is_set():
+        return
+    with contextlib.suppress(Stopping):
+        await retry_until_stopped(
+            worker.start,
+            (KafkaError, OSError),
+            stop,
+            "start",
+            after_failure=worker.close,
+            worker=worker.name,
+        )
 
 
 def _tune_gc() -> None:

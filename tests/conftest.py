@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from services.corral.embedded import EmbeddedBroker
 from shared.config import KafkaSettings, TopicNames
-from shared.kafka.embedded import EmbeddedBroker
 from shared.kafka.topics import ensure_topics
 from tests.postgres import PostgresServer, postgres_server
 

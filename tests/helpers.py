@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from shared.config import KafkaSettings
-from shared.kafka.changelog import read_values
+from shared.kafka.state import read_values
 from shared.service import Worker, bound_port, health_routes, start_http
 from shared.web.guard import WebSecurity
 

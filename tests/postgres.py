@@ -25,7 +25,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from shared.kafka.embedded import free_port
+from services.corral.embedded import free_port
 from tests.debian import install
 
 PACKAGE = "postgresql"

@@ -8,7 +8,7 @@ from typing import Any
 from services.triage.config import TriageSettings
 from services.triage.stages import TriageContext
 from services.triage.state import PartitionState, duration_ms
-from services.triage.statelog import PartitionLoader
+from services.triage.statelog import PartitionRestorer
 from services.triage.worker import build_chain
 from shared.fingerprint import fingerprint
 from shared.messages import Alert, AlertStatus, Incident
@@ -59,14 +59,18 @@ class Triage:
 
     async def _run(self, ctx: TriageContext) -> list[Incident]:
         await self.chain.process(ctx)
-        out = [r.value for r in ctx.records if r.topic == "incidents"]
+        out = [
+            Incident.from_bytes(r.value.to_bytes())
+            for r in ctx.records
+            if r.topic == "incidents" and r.value is not None
+        ]
         self.state_records += [r for r in ctx.records if r.topic == "state"]
-        self.revisions += out  # type: ignore[arg-type]
-        return out  # type: ignore[return-value]
+        self.revisions += out
+        return out
 
     def restored(self) -> Triage:
         """A new worker whose state comes only from this one's changelog records."""
-        loader = PartitionLoader(
+        loader = PartitionRestorer(
             duration_ms(self.settings.flapping.settle),
             duration_ms(self.settings.lifecycle.retention),
         )

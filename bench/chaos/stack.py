@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from shared.kafka.embedded import EmbeddedBroker, free_port
+from services.corral.embedded import EmbeddedBroker, free_port
 from shared.service import wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]

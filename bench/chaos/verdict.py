@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from bench.chaos.faults import Injected, Poison
 from bench.chaos.receiver import Page
 from shared.config import KafkaSettings
-from shared.kafka.changelog import read_values
+from shared.kafka.state import read_values
 from shared.messages import Incident
 from shared.messages.quarantine import Quarantined
 

@@ -24,10 +24,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from services.triage.scoring import dataset
-from services.triage.scoring.classifier import Example, SeverityModel, scores, train
-from services.triage.scoring.default_model import ensure_default_model
+from services.triage.scoring.classifier import SeverityModel
 from services.triage.scoring.store import load
+from services.triage.training import dataset
+from services.triage.training.default_model import ensure_default_model
+from services.triage.training.train import Example, scores, train
 
 CORPORA = ("awesome-prometheus-alerts", "monitoring-mixins")
 DEFAULT_RULES = Path(__file__).resolve().parents[3] / "shared" / "data" / "rules"

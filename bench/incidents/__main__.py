@@ -30,12 +30,12 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
+from shared.kafka.embedded import EmbeddedBroker
 
 from services.incidents.config import IncidentsConfig
 from services.incidents.worker import IncidentsWorker
 from shared.config import KafkaSettings, TopicNames
 from shared.kafka.clients import new_producer
-from shared.kafka.embedded import EmbeddedBroker
 from shared.kafka.publisher import Publisher, Record
 from shared.kafka.topics import ensure_topics
 from shared.logging import configure_logging

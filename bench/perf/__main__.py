@@ -40,8 +40,8 @@ from bench.perf.stack import (
     wait_drained,
     write_config,
 )
+from services.corral.embedded import EmbeddedBroker
 from shared.config import KafkaSettings, TopicNames
-from shared.kafka.embedded import EmbeddedBroker
 from shared.kafka.topics import TopicSpec, ensure_topics
 from shared.service import wait_ready
 

@@ -17,8 +17,8 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from services.corral.config import CorralConfig
+from services.corral.embedded import free_port
 from services.corral.up import Supervisor
-from shared.kafka.embedded import free_port
 from shared.service import bound_port, start_http
 
 

@@ -25,9 +25,9 @@ import yaml
 from bench.storm.evaluate import evaluate
 from bench.storm.generator import CLUSTERS, Storm, generate
 from bench.storm.scenarios import TOPOLOGY
+from services.corral.embedded import EmbeddedBroker, free_port
 from shared.config import KafkaSettings
-from shared.kafka.changelog import replay
-from shared.kafka.embedded import EmbeddedBroker, free_port
+from shared.kafka.state import read_to_end
 from shared.logging import configure_logging
 from shared.messages import Incident
 from shared.service import wait_ready
@@ -145,7 +145,7 @@ async def deduplicated(port: int) -> int | None:
 
 async def read_incidents(kafka: KafkaSettings) -> list[Incident]:
     revisions: list[Incident] = []
-    await replay(
+    await read_to_end(
         kafka,
         kafka.topics.incidents,
         set(range(kafka.partitions)),

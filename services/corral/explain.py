@@ -301,7 +301,9 @@ class Verdict:
         mine = scope_of(scopes, labels)
         if mine is None:
             return f"  scope: the alert carries none of triage.scopes {scopes} in full.", False
-        theirs = {scope_of(scopes, m) for m in snapshot.members.values()} - {None}
+        theirs = {
+            found for m in snapshot.members.values() if (found := scope_of(scopes, m)) is not None
+        }
         if mine in theirs:
             return self._windowed(f"same scope {mine[1]}", since), True
         shown = ", ".join(sorted(text for _, text in theirs if text)) or "none"

@@ -16,7 +16,7 @@ import structlog
 from pydantic import ValidationError
 
 from shared.config import KafkaSettings
-from shared.kafka.changelog import replay
+from shared.kafka.state import read_to_end
 from shared.messages import Alert, Feedback
 
 log = structlog.get_logger(__name__)
@@ -52,7 +52,7 @@ async def _read(
         if since is None or at >= since:
             found.append((at, value))
 
-    await replay(kafka, topic, None, keep)
+    await read_to_end(kafka, topic, None, keep)
     if unreadable:
         log.warning(
             "records skipped: not readable as " + model.__name__, topic=topic, count=unreadable

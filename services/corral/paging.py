@@ -3,14 +3,15 @@ and admission, on event time, without sending anything.
 
 The notify worker's routing tree (``routing.routes_for``) picks the
 receivers of a revision; as in the worker, receivers that already heard of
-the incident hear every later change too; and the worker's ``outbox.admit``
-decides whether the revision is new for a receiver and when it is due
+the incident hear every later change too; and the sent log's transitions
+(``transitions.admitted``, ``sent``, ``skipped``) decide whether the revision
+is new for a receiver, when it is due
 (``group_wait`` after the incident opened for the first notification, at
 once afterwards). A due revision is then a
 *page* when it is the first firing one a receiver gets of an incident, an
 *update* when it is a later firing one, and a *resolve* when it resolves what
 the receiver was paged for; a resolve of an incident a receiver never heard
-of is not sent, as in notify's dedup stage. Silences and ``repeat_interval``
+of is not sent, as in notify's skip stage. Silences and ``repeat_interval``
 resends are not simulated.
 """
 
@@ -19,12 +20,13 @@ from __future__ import annotations
 import heapq
 import itertools
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from services.notify import transitions
 from services.notify.config import NotifySettings
-from services.notify.outbox import admit
+from services.notify.entry import SentLogEntry
 from services.notify.routing import RouteNode, routes_for, routing_labels
-from shared.messages import Incident, IncidentStatus, SentNotification
+from shared.messages import Incident, IncidentStatus
 
 PAGE = "page"
 UPDATE = "update"
@@ -70,7 +72,7 @@ class NotifySimulation:
             )
             for r in settings.receivers
         }
-        self.entries: dict[tuple[str, str], SentNotification] = {}
+        self.entries: dict[tuple[str, str], SentLogEntry] = {}
         self.heard: dict[str, list[str]] = {}
         self.due: list[tuple[datetime, int, str, str]] = []
         self.order = itertools.count()
@@ -84,7 +86,9 @@ class NotifySimulation:
             targets.setdefault(receiver, self.routes)
         for receiver, route in targets.items():
             key = (incident.id, receiver)
-            entry = admit(self.entries.get(key), incident, receiver, "replay", route, at)
+            entry = transitions.admitted(
+                self.entries.get(key), incident, receiver, "replay", route, at
+            )
             if entry is None or entry.due_at is None:
                 continue
             self.entries[key] = entry
@@ -99,16 +103,13 @@ class NotifySimulation:
                 continue  # admitted again since; a later heap item stands for it
             self.entries[(incident_id, receiver)] = self._deliver(entry, entry.incident, due)
 
-    def _deliver(
-        self, entry: SentNotification, incident: Incident, at: datetime
-    ) -> SentNotification:
+    def _deliver(self, entry: SentLogEntry, incident: Incident, at: datetime) -> SentLogEntry:
         if incident.status == IncidentStatus.FIRING:
             kind = UPDATE if entry.revision else PAGE
-            status = "firing"
         elif entry.had_trigger and self.send_resolved.get(entry.receiver, True):
-            kind, status = RESOLVE, "resolved"
+            kind = RESOLVE
         else:
-            return entry.model_copy(update={"due_at": None})
+            return transitions.skipped(entry, incident.revision)
         if kind == PAGE:
             self.heard.setdefault(incident.id, []).append(entry.receiver)
         self.paging.notices.append(
@@ -122,6 +123,5 @@ class NotifySimulation:
                 incident.opened_at,
             )
         )
-        return entry.model_copy(
-            update={"revision": incident.revision, "status": status, "sent_at": at, "due_at": None}
-        )
+        # Repeats are not simulated: nothing is due after a send.
+        return transitions.sent(entry, incident, at, repeat_interval=timedelta(0))

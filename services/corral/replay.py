@@ -28,8 +28,9 @@ from services.triage.config import TriageSettings
 from services.triage.scoring.stage import ScoringStage
 from services.triage.stages import AlertEvent, AlertFailed, TriageContext
 from services.triage.state import IncidentState, PartitionState, duration_ms, from_ms
-from services.triage.statelog import PartitionLoader
+from services.triage.statelog import PartitionRestorer
 from services.triage.worker import build_chain
+from shared import codec
 from shared.history import History
 from shared.messages import Alert, Incident
 
@@ -217,7 +218,7 @@ class Run:
 
 def partition_of(key: str, partitions: int) -> int:
     """The partition aiokafka's default partitioner gives a keyed record."""
-    return (murmur2(key.encode()) & 0x7FFFFFFF) % partitions
+    return int((murmur2(key.encode()) & 0x7FFFFFFF) % partitions)
 
 
 def _batches(
@@ -260,8 +261,9 @@ async def replay(config: CorralConfig, history: History, probe: Probe | None = N
         changelog = changelogs.setdefault(ctx.partition, {})
         for record in ctx.records:
             if record.topic == INCIDENTS:
-                incident = record.value
-                assert isinstance(incident, Incident)
+                listed = record.value
+                assert isinstance(listed, codec.Listed) and isinstance(listed.model, Incident)
+                incident = listed.model
                 run.revisions.append((at, incident))
                 notify.offer(incident, at)
             else:
@@ -331,7 +333,7 @@ class _Reader:
 
 
 def _restore(changelog: dict[str, Any], settings: TriageSettings) -> PartitionState:
-    loader = PartitionLoader(
+    loader = PartitionRestorer(
         duration_ms(settings.flapping.settle), duration_ms(settings.lifecycle.retention)
     )
     for key, value in changelog.items():

@@ -19,7 +19,7 @@ from pathlib import Path
 import structlog
 
 from services.corral.config import CorralConfig
-from shared.kafka.embedded import EmbeddedBroker
+from services.corral.embedded import EmbeddedBroker
 from shared.kafka.topics import ensure_topics
 from shared.service import wait_ready
 from shared.web.guard import WebSecurity

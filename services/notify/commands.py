@@ -188,12 +188,14 @@ def cmd_dlq_replay(args: argparse.Namespace) -> int:
         since = parse_duration(args.since) if args.since else None
     except ValueError as exc:
         raise SystemExit(f"error: --since: {exc}") from None
-    verdicts = asyncio.run(
+    decisions = asyncio.run(
         dlq.replay(config, args.receiver, args.incident, since, dry_run=args.dry_run)
     )
-    for verdict in verdicts:
-        print(verdict.line())
-    replayed = sum(v.replay for v in verdicts)
+    for decision in decisions:
+        print(decision.line())
+    replayed = sum(d.replay for d in decisions)
     verb = "would replay" if args.dry_run else "replayed"
-    print(f"{verb} {replayed}, skipped {len(verdicts) - replayed} of {len(verdicts)} dead letters")
+    print(
+        f"{verb} {replayed}, skipped {len(decisions) - replayed} of {len(decisions)} dead letters"
+    )
     return 0

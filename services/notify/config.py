@@ -115,6 +115,13 @@ class SlackConfig(IntegrationConfig, WithSecrets):
     link: Template | None = Field(default=None, description="URL of the 'Open' button.")
 
 
+PagerDutySeverity = Literal["critical", "error", "warning", "info"]
+
+
+def _same_severities() -> dict[str, PagerDutySeverity]:
+    return {"critical": "critical", "warning": "warning", "info": "info"}
+
+
 class PagerDutyConfig(IntegrationConfig, WithSecrets):
     SECRETS = ("routing_key",)
     REQUIRED = ("routing_key",)
@@ -130,8 +137,8 @@ class PagerDutyConfig(IntegrationConfig, WithSecrets):
     component: Template | None = None
     group: Template | None = None
     class_: Template | None = Field(default=None, alias="class")
-    severity: dict[str, Literal["critical", "error", "warning", "info"]] = Field(
-        default_factory=lambda: {"critical": "critical", "warning": "warning", "info": "info"},
+    severity: dict[str, PagerDutySeverity] = Field(
+        default_factory=_same_severities,
         description="Corral severity to PagerDuty severity; anything else becomes error.",
     )
 
@@ -250,6 +257,14 @@ class NotifySettings(StrictModel):
         default="5s",
         validate_default=True,
         description="How long deliveries in flight may finish when the worker stops.",
+    )
+    retention: Duration = Field(
+        default="1h",
+        validate_default=True,
+        description=(
+            "How long after an incident resolved its sent log entries are kept (then "
+            "tombstoned); keep it longer than triage's lifecycle.reopen_window."
+        ),
     )
 
     @field_validator("templates")

@@ -1,12 +1,12 @@
-"""Running deliveries off the consume loop, each when it is due.
+"""Running deliveries off the consume loop, each when it is due, and recording how they end.
 
 The consume loop only admits revisions into the sent log (acknowledged
 before the commit); deliveries then run as tasks of their own, so a slow or
 failing receiver never holds up a batch, a commit, or any other receiver.
-At most one delivery per sent log entry runs at a time, keeping the
+At most one delivery per sent-log entry runs at a time, keeping the
 revisions one receiver sees in order; a revision admitted meanwhile goes
 next. What is due later (``group_wait``, a silence, ``repeat_interval``)
-waits in a heap that the loop's tick looks at.
+and entries to forget wait in schedules that the loop's tick looks at.
 """
 
 from __future__ import annotations
@@ -14,98 +14,240 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from services.notify.durable import Stopping
+from services.notify import transitions
+from services.notify.entry import EntryKey, SentLogEntry
+from services.notify.metrics import DEAD_LETTERS, NOTIFICATIONS
+from services.notify.pipeline import DeliveryPipeline, Failed, Job, label
 from services.notify.sentlog import SentLog
-from services.notify.stages import Chain, Notification
+from services.notify.silences import SilenceStore
+from services.notify.targets import Targets
+from shared.messages import DeadLetter
+from shared.retrying import Stopping
 
 log = structlog.get_logger(__name__)
 
 RETRY_UNEXPECTED = timedelta(seconds=30)
+RECEIVER_GONE = "receiver integration no longer configured"
 
-Slot = tuple[int, str]
-"""A sent log entry: (partition, key)."""
+
+class Schedule:
+    """Entries by the time something is due for them; stale items are checked
+    against the entry when they come up."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, EntryKey]] = []
+        self._order = itertools.count()
+
+    def add(self, when: datetime, key: EntryKey) -> None:
+        heapq.heappush(self._heap, (when.timestamp(), next(self._order), key))
+
+    def due(self, now: datetime) -> Iterator[EntryKey]:
+        limit = now.timestamp()
+        while self._heap and self._heap[0][0] <= limit:
+            yield heapq.heappop(self._heap)[2]
 
 
 class Dispatcher:
     def __init__(
         self,
         sent: SentLog,
-        chain: Chain,
-        notification: Callable[[int, str], Notification | None],
+        pipeline: DeliveryPipeline,
+        targets: Targets,
+        silences: SilenceStore,
+        dead_letter: Callable[[DeadLetter], Awaitable[None]],
+        retention: timedelta,
     ):
         self.sent = sent
-        self.chain = chain
-        self.notification = notification
-        self.tasks: dict[Slot, asyncio.Task[None]] = {}
-        self.muted: set[Slot] = set()
-        self._heap: list[tuple[float, int, int, str]] = []
-        self._order = itertools.count()
+        self.pipeline = pipeline
+        self.targets = targets
+        self.silences = silences
+        self.dead_letter = dead_letter
+        self.retention = retention
+        self.tasks: dict[EntryKey, asyncio.Task[None]] = {}
+        self._due = Schedule()
+        self._expiry = Schedule()
+        # Entries whose delivery ran while silences changed: looked at once it ends.
+        self._recheck: set[EntryKey] = set()
 
-    def schedule(self, partition: int, key: str, when: datetime) -> None:
-        heapq.heappush(self._heap, (when.timestamp(), next(self._order), partition, key))
+    def track(self, key: EntryKey, entry: SentLogEntry) -> None:
+        """Schedule what the entry, as it now is, waits for."""
+        if entry.due_at is not None:
+            self._due.add(entry.due_at, key)
+        expiry = transitions.expires_at(entry, self.retention)
+        if expiry is not None:
+            self._expiry.add(expiry, key)
 
-    def wake_muted(self, now: datetime) -> None:
-        """Silences changed: look at everything muted again, now."""
-        for partition, key in self.muted:
-            entry = self.sent.get(partition, key)
-            if entry is not None and entry.due_at is not None:
-                self.sent.put(partition, entry.model_copy(update={"due_at": now}))
-                self.schedule(partition, key, now)
-        self.muted.clear()
+    async def restored(self, partitions: Iterable[int]) -> None:
+        """Schedule the restored entries. Those of receiver integrations the
+        config no longer has are dead-lettered at once if work was pending,
+        and forgotten (tombstoned) otherwise."""
+        now = datetime.now(UTC)
+        gone = []
+        for partition in partitions:
+            for key, entry in self.sent.partition_entries(partition):
+                if entry.attempting:
+                    log.warning(
+                        "resuming a delivery a stopped worker left unfinished",
+                        key=key.key,
+                        revision=entry.attempting,
+                    )
+                if self.targets.integration(entry.receiver, entry.integration) is None:
+                    if entry.due_at is None and not entry.attempting:
+                        self.sent.delete(key)
+                        gone.append(key)
+                        continue
+                    entry = transitions.woken(entry, now)  # nothing to wait for
+                    self.sent.put(key, entry)
+                self.track(key, entry)
+        if gone:
+            await self.sent.save(gone)
+
+    def admitted(self, keys: Iterable[EntryKey]) -> None:
+        for key in keys:
+            entry = self.sent.get(key)
+            if entry is not None:
+                self.track(key, entry)
+
+    def silences_changed(self, now: datetime) -> None:
+        """Muted entries, and paged incidents a silence now covers (their
+        receivers that have acknowledgements get one), are due now."""
+        for key, entry in self.sent.entries():
+            if key in self.tasks:
+                self._recheck.add(key)
+            else:
+                self._wake(key, entry, now)
+
+    def _wake(self, key: EntryKey, entry: SentLogEntry, now: datetime) -> None:
+        acknowledges = self.targets.acknowledges(entry)
+        if transitions.wakes(
+            entry,
+            acknowledges,
+            acknowledges
+            and entry.incident is not None
+            and self.silences.muting(entry.incident, now) is not None,
+        ):
+            woken = transitions.woken(entry, now)
+            self.sent.put(key, woken)
+            self.track(key, woken)
 
     def start_due(self, now: datetime) -> None:
-        while self._heap and self._heap[0][0] <= now.timestamp():
-            _, _, partition, key = heapq.heappop(self._heap)
-            slot = (partition, key)
-            if slot in self.tasks:
+        for key in self._due.due(now):
+            if key in self.tasks:
                 continue  # looked at again when the running delivery ends
-            entry = self.sent.get(partition, key)
+            entry = self.sent.get(key)
             if entry is None or entry.due_at is None or entry.due_at > now:
-                continue  # rescheduled since; a later heap item stands for it
-            n = self.notification(partition, key)
-            if n is not None:
-                self.tasks[slot] = asyncio.create_task(self._deliver(slot, n))
+                continue  # rescheduled since; a later item stands for it
+            if entry.incident is None:
+                continue
+            job = self.targets.job(key, entry)
+            deliver = self._deliver(key, job) if job is not None else self._abandon(key, entry)
+            self.tasks[key] = asyncio.create_task(deliver)
 
-    async def _deliver(self, slot: Slot, n: Notification) -> None:
-        partition, key = slot
+    async def expire(self, now: datetime) -> int:
+        """Forget (tombstone) the entries whose retention passed; how many."""
+        forgotten = []
+        for key in self._expiry.due(now):
+            entry = self.sent.get(key)
+            running = key in self.tasks
+            if not running and entry and transitions.forgotten(entry, self.retention, now):
+                self.sent.delete(key)
+                forgotten.append(key)
+        if forgotten:
+            await self.sent.save(forgotten)
+        return len(forgotten)
+
+    async def _deliver(self, key: EntryKey, job: Job) -> None:
         try:
-            await self.chain.process(n)
-            current = self.sent.get(partition, key)
-            if current is None:
-                return
-            changes = dict(n.changes)
-            if current.incident is not None and current.incident.revision != n.incident.revision:
-                changes.pop("due_at", None)  # a newer revision came in and has its own
-            entry = current.model_copy(update=changes)
-            if changes:
-                self.sent.put(partition, entry)
-                await self.sent.save(partition, [key])
-            if entry.silenced_by:
-                self.muted.add(slot)
-            else:
-                self.muted.discard(slot)
-            if entry.due_at is not None:
-                self.schedule(partition, key, entry.due_at)
+            job, outcome = await self.pipeline.run(job)
+            if isinstance(outcome, Failed):
+                await self.dead_letter(
+                    DeadLetter(
+                        incident=job.incident,
+                        partition=key.partition,
+                        receiver=job.receiver,
+                        integration=job.integration.name,
+                        reason=str(outcome.error),
+                        retryable=outcome.error.retryable,
+                        attempts=outcome.attempts,
+                        first_attempt_at=outcome.first_attempt_at,
+                        last_attempt_at=outcome.last_attempt_at,
+                    )
+                )
+                DEAD_LETTERS.labels(job.receiver).inc()
+            NOTIFICATIONS.labels(job.receiver, job.integration.name, label(outcome)).inc()
+            await self._record(
+                key, lambda current: transitions.recorded(current, job, outcome, datetime.now(UTC))
+            )
         except Stopping:
             pass  # the next owner of the partition resumes from the sent log
         except Exception:
-            log.exception("delivery failed unexpectedly; trying again later", key=key)
-            self.schedule(partition, key, datetime.now(UTC) + RETRY_UNEXPECTED)
+            log.exception("delivery failed unexpectedly; trying again later", key=key.key)
+            self._due.add(datetime.now(UTC) + RETRY_UNEXPECTED, key)
         finally:
-            self.tasks.pop(slot, None)
+            self._ended(key)
+
+    async def _abandon(self, key: EntryKey, entry: SentLogEntry) -> None:
+        """Work for a receiver integration the config no longer has: dead-lettered,
+        so ``corral dlq replay`` can still deliver it once the receiver is back,
+        and the entry forgotten."""
+        assert entry.incident is not None
+        incident = entry.incident
+        now = datetime.now(UTC)
+        log.warning(RECEIVER_GONE + "; dead-lettering its delivery", key=key.key)
+        try:
+            await self.dead_letter(
+                DeadLetter(
+                    incident=incident,
+                    partition=key.partition,
+                    receiver=entry.receiver,
+                    integration=entry.integration,
+                    reason=RECEIVER_GONE,
+                    retryable=False,
+                    attempts=0,
+                    first_attempt_at=now,
+                    last_attempt_at=now,
+                )
+            )
+            DEAD_LETTERS.labels(entry.receiver).inc()
+            NOTIFICATIONS.labels(entry.receiver, entry.integration, "failed").inc()
+            # Dead-lettered: nothing is left to do for it.
+            self.sent.delete(key)
+            await self.sent.save([key])
+        except Stopping:
+            pass
+        finally:
+            self._ended(key)
+
+    async def _record(self, key: EntryKey, change: Callable[[SentLogEntry], SentLogEntry]) -> None:
+        current = self.sent.get(key)
+        if current is None:
+            return  # the partition went to another worker
+        entry = change(current)
+        self.sent.put(key, entry)
+        await self.sent.save([key])
+        self.track(key, entry)
+
+    def _ended(self, key: EntryKey) -> None:
+        self.tasks.pop(key, None)
+        if key in self._recheck:
+            self._recheck.discard(key)
+            entry = self.sent.get(key)
+            if entry is not None:
+                self._wake(key, entry, datetime.now(UTC))
 
     async def stop(self, partitions: set[int] | None = None, grace: float = 0.0) -> None:
         """Let deliveries of ``partitions`` (all if None) finish within ``grace``, then
         cancel the rest; their intents stay in the sent log for the next owner."""
-        tasks = [t for (p, _), t in self.tasks.items() if partitions is None or p in partitions]
+        tasks = [
+            t for key, t in self.tasks.items() if partitions is None or key.partition in partitions
+        ]
         if tasks and grace > 0:
             await asyncio.wait(tasks, timeout=grace)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self.muted = {s for s in self.muted if partitions is not None and s[0] not in partitions}

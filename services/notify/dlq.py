@@ -18,14 +18,15 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from services.notify.config import NotifyConfig
-from services.notify.sentlog import entry_key
-from shared.kafka.changelog import ChangelogStore, read_values
+from services.notify.entry import EntryKey, SentLogEntry
+from services.notify.sentlog import Entries, EntriesRestorer
 from shared.kafka.clients import new_producer
-from shared.messages import DeadLetter, SentNotification
+from shared.kafka.state import StateStore, read_values
+from shared.messages import DeadLetter
 
 
 @dataclass
-class Verdict:
+class Decision:
     letter: DeadLetter
     replay: bool
     why: str
@@ -46,7 +47,7 @@ def newest_letters(
     since: datetime | None,
 ) -> list[DeadLetter]:
     """The newest dead letter per incident, receiver and integration, filtered."""
-    newest: dict[str, DeadLetter] = {}
+    newest: dict[EntryKey, DeadLetter] = {}
     for value in values:
         try:
             letter = DeadLetter.from_bytes(value)
@@ -58,23 +59,23 @@ def newest_letters(
             continue
         if since and letter.last_attempt_at < since:
             continue
-        key = entry_key(letter.incident.id, letter.receiver, letter.integration)
+        key = EntryKey.of(letter.partition, letter.incident.id, letter.receiver, letter.integration)
         current = newest.get(key)
         if current is None or letter.incident.revision >= current.incident.revision:
             newest[key] = letter
     return list(newest.values())
 
 
-def judge(letter: DeadLetter, entry: SentNotification | None) -> Verdict:
+def judge(letter: DeadLetter, entry: SentLogEntry | None) -> Decision:
     revision = letter.incident.revision
     if entry is not None:
         if entry.revision >= revision:
-            return Verdict(letter, False, f"delivered meanwhile (revision {entry.revision})")
+            return Decision(letter, False, f"delivered meanwhile (revision {entry.revision})")
         if entry.incident is not None and entry.incident.revision > revision:
-            return Verdict(letter, False, f"superseded by revision {entry.incident.revision}")
+            return Decision(letter, False, f"superseded by revision {entry.incident.revision}")
         if entry.attempting == revision:
-            return Verdict(letter, False, "being delivered right now")
-    return Verdict(letter, True, f"failed after {letter.attempts} attempts: {letter.reason}")
+            return Decision(letter, False, "being delivered right now")
+    return Decision(letter, True, f"failed after {letter.attempts} attempts: {letter.reason}")
 
 
 async def replay(
@@ -83,28 +84,20 @@ async def replay(
     incident: str | None = None,
     since: timedelta | None = None,
     dry_run: bool = False,
-) -> list[Verdict]:
+) -> list[Decision]:
     kafka = config.kafka
     cutoff = None if since is None else datetime.now(UTC) - since
     letters = newest_letters(
         await read_values(kafka, kafka.topics.dead_letters), receiver, incident, cutoff
     )
-    sent: ChangelogStore[SentNotification] = ChangelogStore(
-        kafka, kafka.topics.notify_sent, SentNotification.from_bytes
-    )
+    sent: StateStore[Entries] = StateStore(kafka, kafka.topics.notify_sent, EntriesRestorer)
     await sent.restore({letter.partition for letter in letters})
-    verdicts = [
-        judge(
-            letter,
-            sent.get(
-                letter.partition,
-                entry_key(letter.incident.id, letter.receiver, letter.integration),
-            ),
-        )
-        for letter in letters
-    ]
+    decisions = []
+    for letter in letters:
+        key = EntryKey.of(letter.partition, letter.incident.id, letter.receiver, letter.integration)
+        decisions.append(judge(letter, sent.partitions[key.partition].by_key.get(key.key)))
     chosen = {
-        (v.letter.incident.id, v.letter.incident.revision): v.letter for v in verdicts if v.replay
+        (d.letter.incident.id, d.letter.incident.revision): d.letter for d in decisions if d.replay
     }
     if chosen and not dry_run:
         producer = new_producer(kafka)
@@ -122,4 +115,4 @@ async def replay(
             await asyncio.gather(*futures)
         finally:
             await producer.stop()
-    return verdicts
+    return decisions

@@ -9,18 +9,19 @@ same idempotency key, which receivers that honour one drop.
 
 from __future__ import annotations
 
+from services.notify import transitions
+from services.notify.pipeline import Job
 from services.notify.sentlog import SentLog
-from services.notify.stages import Notification
 
 
 class IntentStage:
     def __init__(self, sent: SentLog):
         self.sent = sent
 
-    async def process(self, n: Notification) -> bool:
-        current = self.sent.get(n.partition, n.key) or n.entry
-        if current.attempting != n.incident.revision:
-            intent = current.model_copy(update={"attempting": n.incident.revision})
-            self.sent.put(n.partition, intent)
-            await self.sent.save(n.partition, [n.key])
-        return True
+    async def process(self, job: Job) -> Job:
+        current = self.sent.get(job.key) or job.entry
+        intent = transitions.intended(current, job.incident.revision)
+        if intent is not current:
+            self.sent.put(job.key, intent)
+            await self.sent.save([job.key])
+        return job

@@ -37,3 +37,9 @@ SENT_LOG_ENTRIES = Gauge(
     "corral_notify_sent_log_entries",
     "Sent log entries (one per incident, receiver and integration) this worker holds.",
 )
+TEMPLATE_FAILURES = Counter(
+    "corral_notify_template_failures_total",
+    "Templates that failed to render and were replaced by the built-in one, by receiver "
+    "and template field.",
+    ["receiver", "template"],
+)

@@ -9,29 +9,25 @@ instance ``incident_id="..."``) is how Corral acknowledges it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from services.notify.metrics import NOTIFICATIONS
+from services.notify.pipeline import Job, Muted
 from services.notify.silences import SilenceStore
-from services.notify.stages import Notification
 from shared.messages import IncidentStatus
 
 
 class MuteStage:
-    def __init__(self, silences: SilenceStore):
+    def __init__(self, silences: SilenceStore, clock: Callable[[], datetime] | None = None):
         self.silences = silences
+        self.clock = clock or (lambda: datetime.now(UTC))
 
-    async def process(self, n: Notification) -> bool:
-        if n.incident.status != IncidentStatus.FIRING:
-            return True
-        silence = self.silences.muting(n.incident, datetime.now(UTC))
+    async def process(self, job: Job) -> Job | Muted:
+        if job.incident.status != IncidentStatus.FIRING:
+            return job
+        silence = self.silences.muting(job.incident, self.clock())
         if silence is None:
-            return True
-        # Looked at again when the silence ends, or sooner if it is expired.
-        n.changes.update(due_at=silence.ends_at, silenced_by=silence.id)
-        if n.integration.acknowledges and n.entry.status == "firing":
-            n.acknowledge = True
-            return True
-        n.outcome = "silenced"
-        NOTIFICATIONS.labels(n.receiver, n.integration.name, n.outcome).inc()
-        return False
+            return job
+        if job.integration.acknowledges and job.entry.status == "firing":
+            return job.acknowledging(silence)
+        return Muted(silence)

@@ -40,9 +40,13 @@ class RouteNode:
             receiver=route.receiver or (parent.receiver if parent else ""),
             matchers=tuple(route.parsed_matchers()),
             continue_=route.continue_,
-            group_wait=_inherit(route.group_wait, parent and parent.group_wait, DEFAULT_GROUP_WAIT),
+            group_wait=_inherit(
+                route.group_wait, parent.group_wait if parent else None, DEFAULT_GROUP_WAIT
+            ),
             repeat_interval=_inherit(
-                route.repeat_interval, parent and parent.repeat_interval, DEFAULT_REPEAT_INTERVAL
+                route.repeat_interval,
+                parent.repeat_interval if parent else None,
+                DEFAULT_REPEAT_INTERVAL,
             ),
             children=(),
             path=path,

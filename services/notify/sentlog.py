@@ -1,85 +1,179 @@
-"""The sent log: each receiver integration's delivery state, durable in Kafka.
+"""The sent log: each receiver integration's delivery state, behind one interface.
 
-A thin layer over ``ChangelogStore`` (partition N holds the state of incidents
-partition N) that adds what notify needs: finding an incident's entries, and
-writing entries in the order they changed, acknowledged, before anything that
-relies on them (a send, an offset commit) happens.
+``SentLog`` is what the worker, the dispatcher and the stages use;
+``MemorySentLog`` keeps it in memory (unit tests run every stage and the
+dispatcher on it, without a broker), and ``KafkaSentLog`` adds durability on
+the shared state layer (``shared.kafka.state``): partition N of the
+compacted ``corral.notify.sent`` holds the entries of the incidents of
+partition N, restored when N is assigned, and every ``save`` is
+acknowledged before anything that relies on it (a send, an offset commit).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 
-from services.notify.durable import publish_acked
+from services.notify.entry import EntryKey, SentLogEntry
+from shared.codec import EncodingCache, with_encoded
 from shared.config import KafkaSettings
-from shared.kafka.changelog import ChangelogStore
-from shared.kafka.publisher import Publisher, Record
-from shared.messages import SentNotification
+from shared.kafka.publisher import EncodedValue, Publisher
+from shared.kafka.state import LatestValues, StateStore
+from shared.messages import Incident
 
 
-def entry_key(incident_id: str, receiver: str, integration: str) -> str:
-    return f"{incident_id}/{receiver}/{integration}"
+class SentLog(Protocol):
+    def get(self, key: EntryKey) -> SentLogEntry | None: ...
+
+    def put(self, key: EntryKey, entry: SentLogEntry) -> None:
+        """Change an entry in memory; ``save`` makes it durable."""
+
+    def delete(self, key: EntryKey) -> None:
+        """Forget an entry in memory; ``save`` writes its tombstone."""
+
+    def entries(self) -> Iterator[tuple[EntryKey, SentLogEntry]]:
+        """Every entry of every owned partition."""
+
+    def partition_entries(self, partition: int) -> Iterator[tuple[EntryKey, SentLogEntry]]: ...
+
+    def for_incident(self, partition: int, incident_id: str) -> list[SentLogEntry]: ...
+
+    def __len__(self) -> int: ...
+
+    async def save(self, keys: Iterable[EntryKey]) -> None:
+        """Make the current state of ``keys`` durable before returning."""
 
 
-class SentLog:
-    def __init__(self, settings: KafkaSettings, topic: str):
-        self.store: ChangelogStore[SentNotification] = ChangelogStore(
-            settings, topic, SentNotification.from_bytes
-        )
+class Entries:
+    """One partition's entries, with its incidents' entries found by id."""
+
+    def __init__(self) -> None:
+        self.by_key: dict[str, SentLogEntry] = {}
+        self.by_incident: dict[str, set[str]] = {}
+
+    def put(self, key: str, entry: SentLogEntry) -> None:
+        self.by_key[key] = entry
+        self.by_incident.setdefault(entry.incident_id, set()).add(key)
+
+    def delete(self, key: str) -> None:
+        entry = self.by_key.pop(key, None)
+        if entry is None:
+            return
+        keys = self.by_incident.get(entry.incident_id)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self.by_incident[entry.incident_id]
+
+
+class EntriesRestorer(LatestValues):
+    """Rebuilds one partition's entries from its changelog (``shared.kafka.state``)."""
+
+    def build(self) -> Entries:
+        entries = Entries()
+        for key, entry in self.decoded(lambda _key, value: SentLogEntry.from_bytes(value)):
+            entries.put(key, entry)
+        return entries
+
+
+class MemorySentLog:
+    """The sent log in memory; ``saves`` lists what each ``save`` made durable."""
+
+    def __init__(self) -> None:
+        self.partitions: dict[int, Entries] = {}
+        self.saves: list[list[tuple[EntryKey, SentLogEntry | None]]] = []
+
+    def get(self, key: EntryKey) -> SentLogEntry | None:
+        entries = self.partitions.get(key.partition)
+        return None if entries is None else entries.by_key.get(key.key)
+
+    def put(self, key: EntryKey, entry: SentLogEntry) -> None:
+        self.partitions.setdefault(key.partition, Entries()).put(key.key, entry)
+
+    def delete(self, key: EntryKey) -> None:
+        entries = self.partitions.get(key.partition)
+        if entries is not None:
+            entries.delete(key.key)
+
+    def entries(self) -> Iterator[tuple[EntryKey, SentLogEntry]]:
+        for partition in list(self.partitions):
+            yield from self.partition_entries(partition)
+
+    def partition_entries(self, partition: int) -> Iterator[tuple[EntryKey, SentLogEntry]]:
+        entries = self.partitions.get(partition)
+        if entries is not None:
+            for key, entry in list(entries.by_key.items()):
+                yield EntryKey(partition, key), entry
+
+    def for_incident(self, partition: int, incident_id: str) -> list[SentLogEntry]:
+        entries = self.partitions.get(partition)
+        if entries is None:
+            return []
+        keys = sorted(entries.by_incident.get(incident_id, ()))
+        return [entries.by_key[key] for key in keys]
+
+    def __len__(self) -> int:
+        return sum(len(entries.by_key) for entries in self.partitions.values())
+
+    async def save(self, keys: Iterable[EntryKey]) -> None:
+        self.saves.append([(key, self.get(key)) for key in dict.fromkeys(keys)])
+
+
+class KafkaSentLog(MemorySentLog):
+    """The sent log, restored from and written to its compacted changelog."""
+
+    def __init__(self, settings: KafkaSettings, topic: str, incidents: EncodingCache[Incident]):
+        super().__init__()
+        self.store: StateStore[Entries] = StateStore(settings, topic, EntriesRestorer)
+        self.partitions = self.store.partitions
+        self.incidents = incidents
         self.publisher: Publisher | None = None
         self.stopping = asyncio.Event()
-        self._by_incident: dict[int, dict[str, set[str]]] = {}
-        self._locks: dict[int, asyncio.Lock] = {}
 
-    def get(self, partition: int, key: str) -> SentNotification | None:
-        return self.store.get(partition, key)
+    def encode(self, entry: SentLogEntry) -> bytes:
+        if entry.incident is None:
+            return entry.to_bytes()
+        # The incident is nearly all of the record, and the same object in
+        # every entry of its revision (admission, intent, outcome, for each
+        # receiver): its encoding is made once, or taken from the record it
+        # was read from.
+        return with_encoded(entry, "incident", entry.incident, self.incidents)
 
-    def entries_for(self, partition: int, incident_id: str) -> list[SentNotification]:
-        keys = self._by_incident.get(partition, {}).get(incident_id, set())
-        return [e for e in (self.get(partition, k) for k in sorted(keys)) if e is not None]
-
-    def partitions(self) -> list[int]:
-        return list(self._by_incident)
-
-    def entries(self, partition: int) -> list[tuple[str, SentNotification]]:
-        return list(self.store.items(partition))
-
-    def put(self, partition: int, entry: SentNotification) -> str:
-        """Change an entry in memory; ``save`` makes it durable."""
-        key = entry_key(entry.incident_id, entry.receiver, entry.integration)
-        self.store.put(partition, key, entry)
-        self._index(partition, key, entry)
-        return key
-
-    async def save(self, partition: int, keys: Iterable[str]) -> None:
-        """Write the current state of ``keys`` and wait for the broker's ack."""
-        keys = list(dict.fromkeys(keys))
-        if not keys:
-            return
+    async def save(self, keys: Iterable[EntryKey]) -> None:
+        """Write the current state of ``keys`` (tombstones for deleted ones) and
+        wait for the broker's ack; ``Stopping`` if the worker stops first."""
+        by_partition: dict[int, list[str]] = {}
+        for key in keys:
+            by_partition.setdefault(key.partition, []).append(key.key)
         assert self.publisher is not None, "start the worker first"
-        lock = self._locks.setdefault(partition, asyncio.Lock())
+        publisher = self.publisher
+        await asyncio.gather(
+            *(
+                self.store.save(publisher, p, self._values(p, ks), self.stopping)
+                for p, ks in by_partition.items()
+            )
+        )
 
-        def records() -> list[Record]:
+    def _values(
+        self, partition: int, keys: list[str]
+    ) -> Callable[[], list[tuple[str, EncodedValue | None]]]:
+        unique = list(dict.fromkeys(keys))
+
+        def values() -> list[tuple[str, EncodedValue | None]]:
+            entries = self.partitions.get(partition)
+            if entries is None:
+                return []  # no longer owned: its next owner writes what it changes
+            found = [(key, entries.by_key.get(key)) for key in unique]
             return [
-                Record(self.store.topic, key, self.get(partition, key), partition=partition)
-                for key in keys
+                (key, None if entry is None else EncodedValue(self.encode(entry)))
+                for key, entry in found
             ]
 
-        await publish_acked(self.publisher, records, self.stopping, order=lock)
+        return values
 
     async def restore(self, partitions: set[int]) -> None:
         await self.store.restore(partitions)
-        for partition in partitions:
-            self._by_incident[partition] = {}
-            for key, entry in self.store.items(partition):
-                self._index(partition, key, entry)
 
     def drop(self, partitions: set[int]) -> None:
         self.store.drop(partitions)
-        for partition in partitions:
-            self._by_incident.pop(partition, None)
-
-    def _index(self, partition: int, key: str, entry: SentNotification) -> None:
-        index = self._by_incident.setdefault(partition, {})
-        index.setdefault(entry.incident_id, set()).add(key)

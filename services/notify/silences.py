@@ -9,27 +9,24 @@ worker's API reaches all of them within a fetch (half a second at most).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Mapping
 from datetime import datetime
 
 import structlog
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from services.notify.routing import routing_labels
 from shared.config import KafkaSettings
-from shared.kafka.clients import new_consumer
+from shared.kafka.state import TableFollower
 from shared.matchers import Matcher, matches_all
 from shared.messages import Incident, Silence, SilenceState
 
 log = structlog.get_logger(__name__)
 
 # Silences change a few times an hour; the incidents consumer's short fetch
-# wait would have this follower fetch an idle topic 50 times a second, which
-# under load costs the worker (and the broker) several percent of a core.
-# Kafka's own default: another worker's silence arrives within half a second.
+# wait would have this follower fetch an idle topic many times a second, at a
+# cost to the worker and the broker under load. Kafka's own default: another
+# worker's silence arrives within half a second.
 FOLLOW_FETCH_WAIT_MS = 500
 
 
@@ -85,53 +82,14 @@ class SilenceStore:
         return min(per_alert, key=lambda s: s.ends_at)
 
 
-class SilenceFollower:
+class SilenceFollower(TableFollower):
     """Reads the silences topic into a store, from the beginning, for as long as it runs."""
 
     def __init__(self, settings: KafkaSettings, store: SilenceStore):
-        self.settings = settings
-        self.topic = settings.topics.silences
+        super().__init__(settings, settings.topics.silences, self._apply, FOLLOW_FETCH_WAIT_MS)
         self.store = store
-        self.caught_up = asyncio.Event()
-        self._consumer: AIOKafkaConsumer | None = None
-        self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        consumer = self._consumer = new_consumer(
-            self.settings, group_id=None, fetch_max_wait_ms=FOLLOW_FETCH_WAIT_MS
-        )
-        await consumer.start()
-        partitions = consumer.partitions_for_topic(self.topic)
-        if not partitions:
-            raise RuntimeError(f"topic {self.topic} does not exist")
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        self._task = asyncio.create_task(self._follow(consumer, tps))
-
-    async def wait_caught_up(self, timeout: float = 30.0) -> None:
-        await asyncio.wait_for(self.caught_up.wait(), timeout)
-
-    async def _follow(self, consumer: AIOKafkaConsumer, tps: list[TopicPartition]) -> None:
-        behind = set(tps)
-        while True:
-            # Short waits while catching up: the worker is not ready before.
-            wait_ms = 50 if behind else 500
-            batch = await consumer.getmany(timeout_ms=wait_ms, max_records=10_000)
-            for records in batch.values():
-                for record in records:
-                    self._apply(record.key, record.value)
-            if behind:
-                for tp in list(behind):
-                    highwater = consumer.highwater(tp)
-                    if highwater is not None and await consumer.position(tp) >= highwater:
-                        behind.discard(tp)
-                if not behind:
-                    log.info("silences loaded", silences=len(self.store.silences))
-                    self.caught_up.set()
-
-    def _apply(self, key: bytes | None, value: bytes | None) -> None:
-        silence_id = key.decode() if key else ""
+    def _apply(self, silence_id: str, value: bytes | None) -> None:
         if value is None:
             self.store.apply(silence_id, None)
             return
@@ -139,13 +97,3 @@ class SilenceFollower:
             self.store.apply(silence_id, Silence.from_bytes(value))
         except ValidationError as exc:
             log.error("unreadable silence record", id=silence_id, error=str(exc))
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None

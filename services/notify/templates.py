@@ -6,19 +6,20 @@ without a team renders as nothing rather than failing the page. What a
 template outputs is escaped for where it goes: HTML for email bodies, Slack's
 ``&``, ``<`` and ``>`` for mrkdwn; literal template text is left alone, so a
 user can still write ``<{{ link }}|runbook>``. A template that fails while
-rendering is logged and replaced by the default, so a typo never loses a page.
+rendering is logged, counted (``corral_notify_template_failures_total``) and
+replaced by the built-in one, so a typo never loses or holds up a page.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import structlog
-from jinja2 import ChainableUndefined, DictLoader, Template, TemplateError, TemplateSyntaxError
+from jinja2 import ChainableUndefined, DictLoader, Template, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from shared.messages import Incident
@@ -167,8 +168,15 @@ def template_context(incident: Incident, receiver: str, repeat: bool) -> dict[st
 class Templates:
     """Renders user templates (or the defaults), with the user's template files loadable."""
 
-    def __init__(self, paths: list[str] | None = None):
+    def __init__(
+        self,
+        paths: list[str] | None = None,
+        failed: Callable[[str, str], None] = lambda receiver, template: None,
+    ):
+        """``failed(receiver, template)`` hears of every template replaced by
+        the built-in one (the worker counts them)."""
         files = {Path(p).name: Path(p).read_text() for p in paths or []}
+        self.failed = failed
         self._envs = {flavor: _environment(flavor, files) for flavor in Flavor}
         self._compiled: dict[tuple[Flavor, str], Template] = {}
 
@@ -184,6 +192,15 @@ class Templates:
         if source is not None:
             try:
                 return self._template(source, flavor).render(context).strip()
-            except TemplateError as exc:
-                log.error("template failed; using the default", template=source, error=str(exc))
+            except Exception as exc:
+                # Any failure, not only Jinja's own (``{{ 1 / 0 }}`` raises
+                # ZeroDivisionError): a page must never wait on a typo.
+                receiver = str(context.get("receiver", ""))
+                self.failed(receiver, default)
+                log.error(
+                    "template failed; using the built-in one",
+                    receiver=receiver,
+                    template=source,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
         return self._template(DEFAULTS[default], flavor).render(context).strip()

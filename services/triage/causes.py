@@ -17,7 +17,7 @@ from datetime import timedelta
 from services.triage.config import CauseRule, compile_matchers
 from services.triage.membership import Membership, open_candidates
 from services.triage.stages import AlertEvent, TriageContext
-from services.triage.state import IncidentState, describe
+from services.triage.state import IncidentState, IndexKey, describe
 from shared.durations import format_duration
 from shared.matchers import Matcher, matches_all
 
@@ -25,9 +25,8 @@ CAUSE = "c"
 SYMPTOM = "t"
 
 
-def _is_rule_key(key: str) -> bool:
-    kind = key.split("\x1f", 2)[1]
-    return kind[:1] in (CAUSE, SYMPTOM)
+def _is_rule_key(key: IndexKey) -> bool:
+    return key.kind[:1] in (CAUSE, SYMPTOM)
 
 
 @dataclass(frozen=True)
@@ -83,8 +82,8 @@ class CauseSymptomPolicy:
 
     def process(self, ctx: TriageContext, event: AlertEvent) -> bool:
         labels = event.alert.labels
-        as_symptom: list[tuple[str, str, CompiledRule]] = []  # cause keys to look up
-        as_cause: list[tuple[str, CompiledRule]] = []  # symptom keys to look up
+        as_symptom: list[tuple[IndexKey, IndexKey, CompiledRule]] = []  # cause keys to look up
+        as_cause: list[tuple[IndexKey, CompiledRule]] = []  # symptom keys to look up
         for rule in self.rules:
             values = rule.values(labels)
             cause_key = event.key(f"{CAUSE}{rule.index}", values)
@@ -128,7 +127,7 @@ class CauseSymptomPolicy:
         ctx: TriageContext,
         causes: list[IncidentState],
         event: AlertEvent,
-        key: str,
+        key: IndexKey,
         rule: CompiledRule,
     ) -> None:
         cause_fp = causes[0].anchors.get(key)

@@ -82,7 +82,7 @@ def _fail(message: str) -> int:
 def _load_model(args: argparse.Namespace) -> Any:
     from services.triage.config import TriageConfig
     from services.triage.scoring import store
-    from services.triage.scoring.default_model import cache_dir, ensure_default_model
+    from services.triage.training.default_model import cache_dir, ensure_default_model
     from shared.config import load_config
 
     if args.model:
@@ -93,9 +93,10 @@ def _load_model(args: argparse.Namespace) -> Any:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from services.triage.config import TriageConfig
-    from services.triage.scoring import dataset, feedback, store
-    from services.triage.scoring.classifier import train
-    from services.triage.scoring.default_model import catalogue_files
+    from services.triage.scoring import store
+    from services.triage.training import dataset, feedback
+    from services.triage.training.default_model import catalogue_files
+    from services.triage.training.train import train
     from shared.config import load_config
 
     files: list[str | Path] = [*args.data]
@@ -140,7 +141,8 @@ def _input(name: str) -> Iterable[str]:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    from services.triage.scoring import dataset, store
+    from services.triage.scoring import store
+    from services.triage.training import dataset
 
     try:
         model = _load_model(args)
@@ -160,8 +162,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from services.triage.scoring import dataset, store
-    from services.triage.scoring.classifier import scores
+    from services.triage.scoring import store
+    from services.triage.training import dataset
+    from services.triage.training.train import scores
 
     try:
         model = _load_model(args)

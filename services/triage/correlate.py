@@ -16,7 +16,7 @@ from services.triage.lifecycle import Timers
 from services.triage.membership import Membership
 from services.triage.scope import SCOPE
 from services.triage.stages import AlertEvent, AlertFailed, Step, TriageContext
-from services.triage.state import describe, duration_ms, key_text, to_ms
+from services.triage.state import describe, duration_ms, to_ms
 
 
 class OpenStep:
@@ -28,9 +28,8 @@ class OpenStep:
         self.hold_ms = duration_ms(hold)
 
     def process(self, ctx: TriageContext, event: AlertEvent) -> bool:
-        scope = f"\x1f{SCOPE}"
         correlation_key = next(
-            (key_text(key) for key in event.keys if scope in key),
+            (key.text for key in event.keys if key.kind.startswith(SCOPE)),
             describe(event.alert.labels),
         )
         incident = self.membership.open(ctx, event, correlation_key)

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from services.triage.metrics import INCIDENTS_OPENED, INCIDENTS_RESOLVED
 from services.triage.stages import TriageContext
 from services.triage.state import IncidentState
+from shared import codec
+from shared.codec import EncodingCache
 from shared.kafka.publisher import Record
-from shared.messages import Incident, IncidentEvent, IncidentStatus
+from shared.messages import Incident, IncidentAlert, IncidentEvent, IncidentStatus
+
+# Worked out here from the incident's state; every other field of a revision
+# is the state's field of the same name.
+_DERIVED = (
+    "schema_version",
+    "revision",
+    "event",
+    "title",
+    "labels",
+    "truncated_alerts",
+    "explanation",
+    "received_at",
+    "alerts",
+)
+COPIED = tuple(name for name in Incident.model_fields if name not in _DERIVED)
 
 
 def title(incident: IncidentState) -> str:
@@ -36,8 +55,9 @@ def event_of(ctx: TriageContext, incident: IncidentState, revision: int) -> Inci
 class EmitStage:
     name = "emit"
 
-    def __init__(self, topic: str):
+    def __init__(self, topic: str, members: EncodingCache[IncidentAlert]):
         self.topic = topic
+        self.members = members
 
     async def process(self, ctx: TriageContext) -> None:
         for incident in ctx.changed.values():
@@ -54,35 +74,26 @@ class EmitStage:
                 INCIDENTS_RESOLVED.labels(incident.priority).inc()
             elif message.event == IncidentEvent.OPENED:
                 INCIDENTS_OPENED.labels(incident.priority).inc()
-            ctx.records.append(Record(self.topic, incident.id, message))
+            listed = codec.Listed(message, "alerts", self.members)
+            ctx.records.append(Record(self.topic, incident.id, listed))
 
     @staticmethod
     def revision(ctx: TriageContext, incident: IncidentState) -> Incident:
         """The incident's next revision, leaving its state as it is."""
-        revision = incident.revision + 1
+        number = incident.revision + 1
+        copied: dict[str, Any] = {name: getattr(incident, name) for name in COPIED}
         explanation = [*incident.explanation]
         if incident.explanation_omitted:
             explanation.append(f"… and {incident.explanation_omitted} more decisions")
         explanation.extend(incident.severity_reason)
         return Incident(
-            id=incident.id,
-            revision=revision,
-            event=event_of(ctx, incident, revision),
-            status=incident.status,
-            correlation_key=incident.correlation_key,
+            **copied,
+            revision=number,
+            event=event_of(ctx, incident, number),
             title=title(incident),
             labels={**(incident.common_labels or {}), **incident.scoring_labels},
-            alerts=list(incident.members.values()),
             truncated_alerts=incident.truncated,
-            severity=incident.severity,
-            priority=incident.priority,
-            score=incident.score,
             explanation=explanation,
-            root_cause=incident.root_cause,
-            flapping=incident.flapping,
-            merged_into=incident.merged_into,
-            opened_at=incident.opened_at,
-            updated_at=incident.updated_at,
-            resolved_at=incident.resolved_at,
             received_at=ctx.change_received_at.get(incident.id),
+            alerts=list(incident.members.values()),
         )

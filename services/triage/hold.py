@@ -17,17 +17,14 @@ that the cause then merges into its own: the race Alertmanager's
 from __future__ import annotations
 
 from services.triage.stages import AlertEvent, TriageContext
-from services.triage.state import IncidentState, Timer
+from services.triage.state import IncidentState, IndexKey, Timer
 
 SYMPTOM_KIND = "t"  # the index key kind of a rule's target side (see causes.py)
 
 
-def waiting_key(event: AlertEvent) -> str | None:
+def waiting_key(event: AlertEvent) -> IndexKey | None:
     """The first symptom key the alert registered: it matched that rule's target side."""
-    for key in event.keys:
-        if key.split("\x1f", 2)[1].startswith(SYMPTOM_KIND):
-            return key
-    return None
+    return next((key for key in event.keys if key.kind.startswith(SYMPTOM_KIND)), None)
 
 
 def hold(ctx: TriageContext, incident: IncidentState, until: int) -> None:

@@ -18,6 +18,7 @@ from services.triage.metrics import CORRELATIONS, INCIDENTS_MERGED
 from services.triage.stages import AlertEvent, TriageContext
 from services.triage.state import (
     IncidentState,
+    IndexKey,
     Timer,
     describe,
     duration_ms,
@@ -291,7 +292,7 @@ def _common(labels: list[dict[str, str]]) -> dict[str, str] | None:
 
 
 def open_candidates(
-    ctx: TriageContext, keys: list[str], event: AlertEvent, window: timedelta
+    ctx: TriageContext, keys: list[IndexKey], event: AlertEvent, window: timedelta
 ) -> list[IncidentState]:
     """Firing incidents registered under any of ``keys`` that changed within
     ``window`` of the alert, biggest first (then oldest), so that merges move

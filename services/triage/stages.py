@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from services.triage.state import AlertState, IncidentState, PartitionState
+from services.triage.state import AlertState, IncidentState, IndexKey, PartitionState
 from shared.kafka.publisher import Record
 from shared.messages import Alert, AlertStatus
 
@@ -83,14 +83,14 @@ class AlertEvent:
     previous: AlertStatus | None = None
     # Index keys the policies computed for it, registered where it lands;
     # anchors are the keys that name it as a cause or a service's alert.
-    keys: list[str] = field(default_factory=list)
-    anchors: list[str] = field(default_factory=list)
+    keys: list[IndexKey] = field(default_factory=list)
+    anchors: list[IndexKey] = field(default_factory=list)
     # Set for an alert whose end time passed (no record behind it): its
     # fingerprint is already its identity.
     ended: bool = False
 
-    def key(self, kind: str, text: str) -> str:
-        return f"{self.boundary}\x1f{kind}\x1f{text}"
+    def key(self, kind: str, text: str) -> IndexKey:
+        return IndexKey(self.boundary, kind, text)
 
 
 class Stage(Protocol):

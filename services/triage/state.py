@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from shared.messages import Alert, AlertStatus, IncidentAlert, IncidentStatus
 
@@ -35,6 +36,31 @@ def to_ms(at: datetime) -> int:
 
 def from_ms(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+class IndexKey(NamedTuple):
+    """A correlation index key: alerts that compute the same key may share an
+    incident. ``boundary`` is the alert's record key (correlation never
+    crosses it), ``kind`` the policy's (``s0`` scope 0, ``c1`` cause of rule
+    1, ``t1`` its symptom, ``v`` a service), ``text`` the values compared."""
+
+    boundary: str
+    kind: str
+    text: str
+
+    @property
+    def encoded(self) -> str:
+        """As the state record keeps it: joined by \\x1f, which the boundary
+        (label values joined by ``/``) and the kind never hold."""
+        return f"{self.boundary}{_SEPARATOR}{self.kind}{_SEPARATOR}{self.text}"
+
+    @classmethod
+    def decode(cls, encoded: str) -> IndexKey:
+        boundary, kind, text = encoded.split(_SEPARATOR, 2)
+        return cls(boundary, kind, text)
+
+
+_SEPARATOR = "\x1f"
 
 
 @dataclass(slots=True)
@@ -79,8 +105,8 @@ class IncidentState:
     common_labels: dict[str, str] | None = None
     # Correlation index keys this incident answers to, and for cause and
     # service keys the first member that registered them.
-    keys: dict[str, None] = field(default_factory=dict)
-    anchors: dict[str, str] = field(default_factory=dict)
+    keys: dict[IndexKey, None] = field(default_factory=dict)
+    anchors: dict[IndexKey, str] = field(default_factory=dict)
     # Set while every member resolved and the quiet period runs (ms), and the
     # member whose resolve is held back: its refire alone is not news.
     resolve_due: int | None = None
@@ -88,7 +114,7 @@ class IncidentState:
     explanation_omitted: int = 0
     # The symptom key of the cause its alerts all wait for, and the time (ms)
     # before which it is not announced (see hold.py).
-    waiting: str | None = None
+    waiting: IndexKey | None = None
     announce_at: int | None = None
 
     @property
@@ -127,7 +153,7 @@ class PartitionState:
     alerts: dict[str, AlertState] = field(default_factory=dict)
     incidents: dict[str, IncidentState] = field(default_factory=dict)
     # Correlation key → ids of open incidents registered under it.
-    index: dict[str, list[str]] = field(default_factory=dict)
+    index: dict[IndexKey, list[str]] = field(default_factory=dict)
     timers: list[tuple[int, int, str]] = field(default_factory=list)
     # Stream time: the latest event time seen, in ms.
     time: int = 0
@@ -141,13 +167,13 @@ class PartitionState:
             return heapq.heappop(self.timers)
         return None
 
-    def register(self, incident: IncidentState, key: str) -> None:
+    def register(self, incident: IncidentState, key: IndexKey) -> None:
         incident.keys[key] = None
         ids = self.index.setdefault(key, [])
         if incident.id not in ids:
             ids.append(incident.id)
 
-    def unregister(self, incident: IncidentState, keys: list[str] | None = None) -> None:
+    def unregister(self, incident: IncidentState, keys: list[IndexKey] | None = None) -> None:
         """Take an incident out of the index (it closed or was merged), or,
         given ``keys``, out of those alone (it no longer answers to them)."""
         for key in incident.keys if keys is None else keys:
@@ -159,13 +185,13 @@ class PartitionState:
         for key in keys or ():
             incident.keys.pop(key, None)
 
-    def lookup(self, key: str) -> list[IncidentState]:
+    def lookup(self, key: IndexKey) -> list[IncidentState]:
         return [self.incidents[i] for i in self.index.get(key, ()) if i in self.incidents]
 
 
-# pydantic gives every model instance a set of the fields it was given: for a
-# member, 728 bytes, about half of what a listed member costs. Members are
-# frozen and only ever serialized whole, so they share one (immutable) set.
+# pydantic gives every model instance a set of the fields it was given, a
+# large part of what a listed member costs in memory. Members are frozen and
+# only ever serialized whole, so they share one (immutable) set.
 _MEMBER_FIELDS = frozenset(IncidentAlert.model_fields)
 
 
@@ -198,8 +224,3 @@ def describe(labels: dict[str, str]) -> str:
     ][:2]
     name = labels.get("alertname", "alert")
     return f"{name}{{{', '.join(shown)}}}" if shown else name
-
-
-def key_text(key: str) -> str:
-    """The readable part of an index key (after the boundary and kind)."""
-    return key.rsplit("\x1f", 1)[-1]

@@ -1,34 +1,74 @@
-"""Triage state on its compacted changelog topic, and back.
+"""Triage state on its changelog topic, and back, on the shared state layer.
 
 ``PersistStage`` writes every alert and incident a batch changed, once per
-batch (not per repeat); ``PartitionLoader`` rebuilds a partition's state
-from those records when the partition is assigned, including what is only
-derived (membership counts, the correlation index, timers).
+batch (not per repeat); ``PartitionRestorer`` rebuilds a partition's state
+from those records when the partition is assigned (``shared.kafka.state``),
+including what is only derived (membership counts, the correlation index,
+timers). An incident's record and its state are one shape: the record's
+fields are the state's fields of the same names, copied by name
+(``KEPT``) except the few kept in another form.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from services.triage.records import AlertRecord, IncidentRecord
 from services.triage.stages import TriageContext
 from services.triage.state import (
     AlertState,
     IncidentState,
+    IndexKey,
     PartitionState,
     Timer,
     kept,
     to_ms,
 )
+from shared import codec
+from shared.codec import EncodingCache
 from shared.kafka.publisher import EncodedValue, Record
-from shared.messages import AlertStatus, IncidentStatus
-from shared.messages.triage_state import AlertRecord, IncidentRecord
+from shared.kafka.state import LatestValues
+from shared.messages import AlertStatus, IncidentAlert, IncidentStatus
 
 ALERT_PREFIX = "a/"
 INCIDENT_PREFIX = "i/"
 
+# Kept by the record in another form than the state holds it.
+_CONVERTED = ("schema_version", "common_labels", "keys", "anchors", "waiting", "members")
+KEPT = tuple(name for name in IncidentRecord.model_fields if name not in _CONVERTED)
+"""The incident fields a record keeps as the state holds them."""
+
+
+def incident_record(incident: IncidentState) -> IncidentRecord:
+    fields: dict[str, Any] = {name: getattr(incident, name) for name in KEPT}
+    # Built from state that is valid by construction: no validation needed.
+    return IncidentRecord.model_construct(
+        **fields,
+        common_labels=incident.common_labels or {},
+        keys=[key.encoded for key in incident.keys],
+        anchors={key.encoded: fp for key, fp in incident.anchors.items()},
+        waiting=None if incident.waiting is None else incident.waiting.encoded,
+        members=list(incident.members.values()),
+    )
+
+
+def incident_state(record: IncidentRecord) -> IncidentState:
+    fields: dict[str, Any] = {name: getattr(record, name) for name in KEPT}
+    return IncidentState(
+        **fields,
+        common_labels=record.common_labels,
+        keys=dict.fromkeys(map(IndexKey.decode, record.keys)),
+        anchors={IndexKey.decode(key): fp for key, fp in record.anchors.items()},
+        waiting=None if record.waiting is None else IndexKey.decode(record.waiting),
+        members={member.fingerprint: kept(member) for member in record.members},
+    )
+
 
 def alert_record(alert: AlertState) -> EncodedValue:
     return EncodedValue(
-        AlertRecord.encode(
-            alert.status,
+        codec.alert_record(
+            AlertRecord.SCHEMA_VERSION,
+            alert.status.value,
             alert.incident,
             alert.changed_at,
             alert.changes or [],
@@ -38,42 +78,15 @@ def alert_record(alert: AlertState) -> EncodedValue:
     )
 
 
-def incident_record(incident: IncidentState) -> IncidentRecord:
-    return IncidentRecord(
-        id=incident.id,
-        correlation_key=incident.correlation_key,
-        status=incident.status,
-        revision=incident.revision,
-        title=incident.title,
-        opened_at=incident.opened_at,
-        updated_at=incident.updated_at,
-        resolved_at=incident.resolved_at,
-        resolve_due=incident.resolve_due,
-        held=incident.held,
-        members=list(incident.members.values()),
-        common_labels=incident.common_labels or {},
-        explanation=incident.explanation,
-        explanation_omitted=incident.explanation_omitted,
-        root_cause=incident.root_cause,
-        keys=list(incident.keys),
-        anchors=incident.anchors,
-        severity=incident.severity,
-        priority=incident.priority,
-        score=incident.score,
-        severity_reason=incident.severity_reason,
-        waiting=incident.waiting,
-        announce_at=incident.announce_at,
-    )
-
-
 class PersistStage:
     """Changelog records for what changed; they are published after the
     incident revisions (see ``worker.OutputsFirst``), before the commit."""
 
     name = "persist"
 
-    def __init__(self, topic: str):
+    def __init__(self, topic: str, members: EncodingCache[IncidentAlert]):
         self.topic = topic
+        self.members = members
 
     async def process(self, ctx: TriageContext) -> None:
         state = ctx.state
@@ -83,40 +96,31 @@ class PersistStage:
             ctx.records.append(Record(self.topic, ALERT_PREFIX + fp, value, ctx.partition))
         for incident_id in sorted(ctx.dirty_incidents):
             incident = state.incidents.get(incident_id)
-            value = None if incident is None else incident_record(incident)
+            listed = None
+            if incident is not None:
+                listed = codec.Listed(incident_record(incident), "members", self.members)
             ctx.records.append(
-                Record(self.topic, INCIDENT_PREFIX + incident_id, value, ctx.partition)
+                Record(self.topic, INCIDENT_PREFIX + incident_id, listed, ctx.partition)
             )
 
 
-class PartitionLoader:
+class PartitionRestorer(LatestValues):
     """Collects one partition's changelog records, then builds its state."""
 
     def __init__(self, settle_ms: int, retention_ms: int):
+        super().__init__()
         self.settle_ms = settle_ms
         self.retention_ms = retention_ms
-        self.alerts: dict[str, AlertRecord] = {}
-        self.incidents: dict[str, IncidentRecord] = {}
-
-    def apply(self, key: str, value: bytes | None) -> None:
-        if key.startswith(ALERT_PREFIX):
-            fp = key[len(ALERT_PREFIX) :]
-            if value is None:
-                self.alerts.pop(fp, None)
-            else:
-                self.alerts[fp] = AlertRecord.from_bytes(value)
-        elif key.startswith(INCIDENT_PREFIX):
-            incident_id = key[len(INCIDENT_PREFIX) :]
-            if value is None:
-                self.incidents.pop(incident_id, None)
-            else:
-                self.incidents[incident_id] = IncidentRecord.from_bytes(value)
 
     def build(self) -> PartitionState:
         state = PartitionState()
-        for record in self.incidents.values():
-            state.incidents[record.id] = self._incident(record)
-        for fp, record in self.alerts.items():
+        alerts: dict[str, AlertRecord] = {}
+        for key, record in self.decoded(_state_record):
+            if isinstance(record, IncidentRecord):
+                state.incidents[record.id] = incident_state(record)
+            elif record is not None:
+                alerts[key[len(ALERT_PREFIX) :]] = record
+        for fp, record in alerts.items():
             incident = state.incidents.get(record.incident or "")
             alert = AlertState(
                 status=record.status,
@@ -145,8 +149,8 @@ class PartitionLoader:
         for incident in state.incidents.values():
             state.time = max(state.time, to_ms(incident.updated_at))
             if incident.status == IncidentStatus.FIRING:
-                for key in incident.keys:
-                    state.register(incident, key)
+                for index_key in incident.keys:
+                    state.register(incident, index_key)
             elif incident.resolved_at is not None:
                 due = to_ms(incident.resolved_at) + self.retention_ms
                 state.schedule(due, Timer.EXPIRE_INCIDENT, incident.id)
@@ -156,30 +160,10 @@ class PartitionLoader:
                 state.schedule(incident.announce_at, Timer.RELEASE, incident.id)
         return state
 
-    @staticmethod
-    def _incident(record: IncidentRecord) -> IncidentState:
-        return IncidentState(
-            id=record.id,
-            correlation_key=record.correlation_key,
-            opened_at=record.opened_at,
-            updated_at=record.updated_at,
-            members={m.fingerprint: kept(m) for m in record.members},
-            revision=record.revision,
-            status=record.status,
-            resolved_at=record.resolved_at,
-            explanation=record.explanation,
-            severity=record.severity,
-            priority=record.priority,
-            score=record.score,
-            severity_reason=record.severity_reason,
-            title=record.title,
-            root_cause=record.root_cause,
-            common_labels=record.common_labels,
-            keys=dict.fromkeys(record.keys),
-            anchors=record.anchors,
-            resolve_due=record.resolve_due,
-            held=record.held,
-            explanation_omitted=record.explanation_omitted,
-            waiting=record.waiting,
-            announce_at=record.announce_at,
-        )
+
+def _state_record(key: str, value: bytes) -> AlertRecord | IncidentRecord | None:
+    if key.startswith(ALERT_PREFIX):
+        return AlertRecord.from_bytes(value)
+    if key.startswith(INCIDENT_PREFIX):
+        return IncidentRecord.from_bytes(value)
+    return None  # not a triage state key: nothing to restore

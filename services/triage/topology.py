@@ -48,10 +48,7 @@ class TopologyPolicy:
     def _failing(self, incident: IncidentState) -> dict[str, str]:
         """Services with alerts in the incident, in the order they joined, with
         the first alert on each."""
-        prefix = f"\x1f{SERVICE}\x1f"
-        return {
-            key.rsplit(prefix, 1)[1]: fp for key, fp in incident.anchors.items() if prefix in key
-        }
+        return {key.text: fp for key, fp in incident.anchors.items() if key.kind == SERVICE}
 
     def _reason(self, incident: IncidentState, service: str) -> str:
         window = format_duration(self.window)

@@ -36,20 +36,29 @@ from services.triage.metrics import (
 from services.triage.scope import ScopePolicy
 from services.triage.scoring.stage import ScoringStage
 from services.triage.servicemap import ServiceMap
-from services.triage.stages import AlertFailed, Chain, TriageContext
+from services.triage.stages import AlertFailed, Chain, Step, TriageContext
 from services.triage.state import IncidentState, PartitionState, duration_ms
-from services.triage.statelog import PartitionLoader, PersistStage, incident_record
+from services.triage.statelog import PartitionRestorer, PersistStage, incident_record
 from services.triage.topology import TopologyPolicy
-from shared.kafka.changelog import replay
+from shared import codec
+from shared.codec import EncodingCache
 from shared.kafka.clients import new_producer
 from shared.kafka.consumer import Batch, ConsumerLoop
 from shared.kafka.decode import decoded
+from shared.kafka.positions import caught_up
 from shared.kafka.publisher import Publisher, Record, Refusal, limits
 from shared.kafka.quarantine import Quarantine
+from shared.kafka.state import StateStore
 from shared.kafka.topics import prepare_topics
-from shared.messages import Alert
+from shared.messages import Alert, IncidentAlert
 
 log = structlog.get_logger(__name__)
+
+
+# Listed members' encodings, shared by a revision and the state record written
+# beside it, and by the revisions of a busy incident; bounded to about what
+# one batch's revisions list.
+LISTED_MEMBERS = 4096
 
 
 def build_chain(
@@ -57,12 +66,14 @@ def build_chain(
     incidents_topic: str,
     state_topic: str,
     journal: Journal | None = None,
+    members: EncodingCache[IncidentAlert] | None = None,
 ) -> Chain:
     """The triage policy, in the order it applies (``journal``: see ``journal.py``)."""
+    members = members or codec.member_encodings(LISTED_MEMBERS)
     lifecycle = settings.lifecycle
     membership = Membership(settings.max_alerts, lifecycle.quiet_period, journal)
     flapping = settings.flapping
-    steps = [
+    steps: list[Step] = [
         DedupStep(settings.dedup.ignore_labels, lifecycle.retention, lifecycle.resolve_timeout),
         FlappingStep(membership, flapping.changes, flapping.window, flapping.settle),
         LifecycleStep(membership, lifecycle.reopen_window),
@@ -83,8 +94,8 @@ def build_chain(
             CorrelateStage(steps, Timers(membership, flapping.settle, lifecycle.retention)),
             HoldStage(),
             ScoringStage(settings.scoring),
-            EmitStage(incidents_topic),
-            PersistStage(state_topic),
+            EmitStage(incidents_topic, members),
+            PersistStage(state_topic, members),
         ]
     )
 
@@ -142,7 +153,13 @@ class TriageWorker:
         self.config = config
         topics = config.kafka.topics
         self.chain = build_chain(config.triage, topics.incidents, topics.triage_state)
-        self.partitions: dict[int, PartitionState] = {}
+        settle, retention = config.triage.flapping.settle, config.triage.lifecycle.retention
+        self.state: StateStore[PartitionState] = StateStore(
+            config.kafka,
+            topics.triage_state,
+            lambda: PartitionRestorer(duration_ms(settle), duration_ms(retention)),
+        )
+        self.partitions = self.state.partitions
         self.producer: AIOKafkaProducer | None = None
         self.loop: ConsumerLoop | None = None
         self.quarantine = Quarantine(self.name, topics.quarantine, config.kafka.max_message_bytes)
@@ -184,25 +201,10 @@ class TriageWorker:
         return self.loop is not None and self.loop.ready
 
     async def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        settings = self.config.triage
-        loaders = {
-            tp.partition: PartitionLoader(
-                duration_ms(settings.flapping.settle), duration_ms(settings.lifecycle.retention)
-            )
-            for tp in partitions
-        }
-        await replay(
-            self.config.kafka,
-            self.config.kafka.topics.triage_state,
-            set(loaders),
-            lambda partition, key, value: loaders[partition].apply(key, value),
-        )
-        for partition, loader in loaders.items():
-            self.partitions[partition] = loader.build()
+        await self.state.restore({tp.partition for tp in partitions})
 
     async def on_revoked(self, partitions: set[TopicPartition]) -> None:
-        for tp in partitions:
-            self.partitions.pop(tp.partition, None)
+        self.state.drop(tp.partition for tp in partitions)
 
     async def handle(self, batch: Batch) -> list[Record]:
         records: list[Record] = []
@@ -216,7 +218,7 @@ class TriageWorker:
     ) -> TriageContext:
         skip: set[int] = set()
         while True:
-            state = self.partitions.setdefault(tp.partition, PartitionState())
+            state = self.partitions[tp.partition]  # restored when assigned
             reader = AlertReader(tp.partition, messages, self.quarantine, skip)
             ctx = TriageContext(tp.partition, state, reader)
             try:
@@ -276,10 +278,7 @@ class TriageWorker:
         if consumer is None:
             return False
         tp = TopicPartition(self.config.kafka.topics.alerts, partition)
-        if tp not in consumer.assignment():
-            return False
-        highwater = consumer.highwater(tp)
-        return highwater is not None and await consumer.position(tp) >= highwater
+        return tp in consumer.assignment() and await caught_up(consumer, tp)
 
 
 def _state_of(incident: IncidentState) -> bytes | None:

@@ -1,1 +1,1 @@
-"""Kafka plumbing shared by the workers: clients, topics, the consume loop, changelogs."""
+"""Kafka plumbing shared by the workers: clients, topics, the consume loop, the state layer."""

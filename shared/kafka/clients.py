@@ -21,7 +21,7 @@ def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
     """TLS verifying the brokers against ``ssl_cafile`` (else the system's CAs),
     presenting ``ssl_certfile`` when the brokers ask for client certificates."""
     try:
-        return create_ssl_context(
+        context: ssl.SSLContext = create_ssl_context(
             cafile=settings.ssl_cafile,
             certfile=settings.ssl_certfile,
             keyfile=settings.ssl_keyfile,
@@ -36,6 +36,7 @@ def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
         }
         named = ", ".join(f"kafka.{name}={path}" for name, path in files.items())
         raise ConfigError([f"{named or 'kafka TLS'}: cannot load: {exc}"]) from None
+    return context
 
 
 def connection_options(settings: KafkaSettings) -> dict[str, Any]:
@@ -77,8 +78,8 @@ def new_producer(settings: KafkaSettings) -> AIOKafkaProducer:
         **connection_options(settings),
         acks="all",
         linger_ms=round(settings.linger.total_seconds() * 1000),
-        # aiokafka's 16 KiB default holds ~20 alerts: a webhook of 100 would
-        # become five produce requests, and socket writes would dominate.
+        # aiokafka's default batch holds a few dozen alerts: a large webhook
+        # would become several produce requests, and socket writes would dominate.
         max_batch_size=settings.max_batch_bytes,
         max_request_size=4 * 1024 * 1024,
         compression_type=None if settings.compression == "none" else settings.compression,

@@ -9,7 +9,8 @@ What cannot be handled is set aside rather than retried forever: handlers
 quarantine the records they fail on (``shared.kafka.quarantine``), and an
 output the broker refuses is quarantined here, the rest of the batch written.
 A watcher beside the loop keeps lag and stall figures current even while the
-loop waits for the broker (``shared.kafka.progress``).
+loop waits for the broker (``shared.kafka.progress``). A partition whose state
+cannot be restored is never handled on empty state (``shared.kafka.restoring``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from shared.kafka.clients import new_consumer
 from shared.kafka.progress import Progress
 from shared.kafka.publisher import Publisher, PublishError, Record, Refusal
 from shared.kafka.quarantine import Quarantine
+from shared.kafka.restoring import Unrestored
 from shared.metrics import BATCH_SECONDS, COMMITS, MESSAGES_CONSUMED
 
 log = structlog.get_logger(__name__)
@@ -67,13 +69,19 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         # starts exactly where this one stopped.
         async with self.loop.batch_lock:
             if revoked:
+                self.loop.unrestored.revoked(set(revoked))
                 await self.loop.handler.on_revoked(set(revoked))
                 self.loop.progress.revoked(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         async with self.loop.batch_lock:
             if assigned:
-                await self.loop.handler.on_assigned(set(assigned))
+                try:
+                    await self.loop.handler.on_assigned(set(assigned))
+                except Exception as exc:
+                    # aiokafka would log this and consume on empty state.
+                    assert self.loop.consumer is not None
+                    self.loop.unrestored.failed(self.loop.consumer, set(assigned), exc)
                 self.loop.progress.assigned(assigned)
             self.loop.assigned.set()
 
@@ -102,6 +110,7 @@ class ConsumerLoop:
         self.watch_interval = watch_interval
         self.batch_lock = asyncio.Lock()
         self.assigned = asyncio.Event()
+        self.unrestored = Unrestored(group_id)
         self.consumer: AIOKafkaConsumer | None = None
         self.progress = Progress(group_id, settings.stall_timeout.total_seconds())
         # The batch in hand, if any, and since when (the watcher asks the
@@ -111,8 +120,9 @@ class ConsumerLoop:
 
     @property
     def ready(self) -> bool:
-        """Joined the group, and no partition stalled past ``kafka.stall_timeout``."""
-        return self.assigned.is_set() and not self.progress.stalled()
+        """Joined the group, the state of every owned partition restored, and
+        no partition stalled past ``kafka.stall_timeout``."""
+        return self.assigned.is_set() and not self.unrestored and not self.progress.stalled()
 
     async def start(self) -> None:
         self.consumer = new_consumer(self.settings, self.group_id)
@@ -134,8 +144,14 @@ class ConsumerLoop:
                 async with self.batch_lock:
                     # A rebalance may have taken partitions between fetch and now.
                     owned = consumer.assignment()
-                    batch = {tp: recs for tp, recs in batch.items() if tp in owned and recs}
+                    batch = {
+                        tp: recs
+                        for tp, recs in batch.items()
+                        if tp in owned and recs and tp not in self.unrestored
+                    }
                     self._busy_since = clock()
+                    if self.unrestored:
+                        await self.unrestored.retry(consumer, self.handler.on_assigned)
                     if batch:
                         await self._process(consumer, batch, stop)
                     if clock() >= next_tick:

@@ -19,6 +19,7 @@ from aiokafka.errors import (
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
+from shared.cache import BoundedCache
 from shared.metrics import MESSAGES_PUBLISHED, PUBLISH_ERRORS
 
 if TYPE_CHECKING:
@@ -65,8 +66,8 @@ class EncodedValue(NamedTuple):
 class Record(NamedTuple):
     """One write: ``partition`` pins it (changelogs), else the key decides.
 
-    A tuple, as writers build one per alert or state change: half the cost
-    of a frozen dataclass."""
+    A tuple, as writers build one per alert or state change: cheaper to
+    build than a frozen dataclass."""
 
     topic: str
     key: str | None
@@ -147,22 +148,20 @@ class Publisher:
         self._compress = _COMPRESS.get(compression)
         self.partitioner = DefaultPartitioner()
         self._open: dict[tuple[str, int], _OpenBatch] = {}
-        self._chosen: dict[tuple[str, int, bytes | None], int] = {}
+        self._chosen: BoundedCache[tuple[str, int, bytes], int] = BoundedCache(_REMEMBERED_KEYS)
         self._flush: asyncio.Task[None] | None = None
 
     def _partition(self, topic: str, key: bytes | None, partitions: set[int]) -> int:
         # murmur2 runs in Python, per record; the keys of a webhook's alerts
         # (its cluster) repeat, so remember where each went. A record without
         # a key goes to a random partition: nothing to remember.
-        chosen = (topic, len(partitions), key)
-        partition = self._chosen.get(chosen)
+        chosen = None if key is None else (topic, len(partitions), key)
+        partition = None if chosen is None else self._chosen.get(chosen)
         if partition is None:
             ordered = sorted(partitions)
             partition = int(self.partitioner(key, ordered, ordered))
-            if key is not None:
-                if len(self._chosen) >= _REMEMBERED_KEYS:
-                    self._chosen.clear()
-                self._chosen[chosen] = partition
+            if chosen is not None:
+                self._chosen.put(chosen, partition)
         return partition
 
     def too_large(self, key: bytes | None, value: bytes | None) -> str | None:
@@ -241,9 +240,9 @@ class Publisher:
         return [Pending(batch.topic, count, batch.acked) for batch, count in counts.items()]
 
     async def _partitions(self, topic: str, known: dict[str, set[int]]) -> set[int]:
-        partitions = self.producer.client.cluster.partitions_for_topic(topic)
+        partitions: set[int] | None = self.producer.client.cluster.partitions_for_topic(topic)
         if partitions is None:  # no metadata for the topic yet
-            partitions = await self.producer.partitions_for(topic)
+            partitions = set(await self.producer.partitions_for(topic))
         known[topic] = partitions
         return partitions
 

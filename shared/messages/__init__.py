@@ -10,7 +10,6 @@ from shared.messages.base import Message
 from shared.messages.dead_letter import DeadLetter
 from shared.messages.feedback import Feedback, FeedbackVerdict
 from shared.messages.incident import Incident, IncidentAlert, IncidentEvent, IncidentStatus
-from shared.messages.notification import SentNotification
 from shared.messages.outcome import DeliveryOutcome, DeliveryStatus, NotificationKind
 from shared.messages.silence import Silence, SilenceState
 
@@ -31,7 +30,6 @@ __all__ = [
     "IncidentStatus",
     "Message",
     "NotificationKind",
-    "SentNotification",
     "Silence",
     "SilenceState",
 ]

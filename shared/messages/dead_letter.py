@@ -24,6 +24,8 @@ class DeadLetter(Message):
     integration: str
     reason: str
     retryable: bool = Field(description="Whether the last error was one a retry can cure.")
-    attempts: int = Field(ge=1)
+    attempts: int = Field(
+        ge=0, description="0 when it was never tried: its receiver had left the config."
+    )
     first_attempt_at: datetime
     last_attempt_at: datetime

@@ -9,7 +9,6 @@ from pydantic import Field
 
 from shared.messages.alert import AlertContent, AlertStatus
 from shared.messages.base import Message
-from shared.messages.encoding import Encodings, with_last
 
 
 class IncidentStatus(enum.StrEnum):
@@ -30,19 +29,6 @@ class IncidentAlert(AlertContent):
     """A member alert as the incident carries it."""
 
 
-# Bounded to what one batch's revisions list, to stay small against triage's
-# memory per alert.
-_LISTED: Encodings[IncidentAlert] = Encodings(
-    4096, lambda alert: IncidentAlert.__pydantic_serializer__.to_json(alert, exclude_none=True)
-)
-
-
-def with_listing(message: Message, field: str, alerts: list[IncidentAlert]) -> bytes:
-    """``message`` as ``to_bytes`` writes it, its list of alerts ``field`` last,
-    each alert's encoding reused while it stays listed."""
-    return with_last(message, field, b"[%s]" % b",".join(map(_LISTED.of, alerts)))
-
-
 class Incident(Message):
     """One revision of an incident.
 
@@ -60,7 +46,6 @@ class Incident(Message):
     labels: dict[str, str] = Field(
         default_factory=dict, description="Labels common to every member alert."
     )
-    alerts: list[IncidentAlert]
     truncated_alerts: int = Field(
         default=0, ge=0, description="Member alerts left out of ``alerts`` to bound its size."
     )
@@ -80,9 +65,9 @@ class Incident(Message):
         default=None,
         description="Ingest time of the alert that caused this revision (for latency).",
     )
-
-    def to_bytes(self) -> bytes:
-        return with_listing(self, "alerts", self.alerts)
+    # Last, so that a writer can splice in the listing it already encoded
+    # (``shared.codec.with_listing``).
+    alerts: list[IncidentAlert]
 
     @property
     def firing_alerts(self) -> list[IncidentAlert]:

@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
-from shared.kafka.embedded import free_port
+from services.corral.embedded import free_port
 from shared.service import bound_port, start_http
 from tests.monitoring import MonitoringTools
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import requests
 import yaml
 
+from services.corral.embedded import free_port
 from shared.config import KafkaSettings
-from shared.kafka.embedded import free_port
 from shared.web.commands import hash_password
 
 

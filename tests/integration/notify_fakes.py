@@ -27,11 +27,11 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from services.corral.embedded import free_port
 from services.notify.config import NotifyConfig
 from services.notify.worker import NotifyWorker
 from shared.config import KafkaSettings
 from shared.kafka.clients import new_producer
-from shared.kafka.embedded import free_port
 from shared.messages import Incident, IncidentAlert
 from tests.helpers import RecordingServer, Request
 

@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 import yaml
 
-from shared.kafka.embedded import free_port
+from services.corral.embedded import free_port
 from shared.service import wait_ready
 from shared.web.commands import init
 from tests.conftest import kafka_settings_for

@@ -8,12 +8,12 @@ import signal
 import aiohttp
 import pytest
 
+from services.corral.embedded import EmbeddedBroker
 from services.ingest.config import IngestConfig
 from services.ingest.worker import IngestWorker
 from services.notify.config import NotifyConfig
 from services.notify.worker import NotifyWorker
 from shared.config import KafkaSettings
-from shared.kafka.embedded import EmbeddedBroker
 from shared.kafka.topics import ensure_topics
 from tests.alertmanager import NODE_DOWN, am_alert, webhook
 from tests.conftest import kafka_settings_for

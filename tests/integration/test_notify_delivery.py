@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 import yaml
 from prometheus_client import REGISTRY
 
+from services.notify.entry import EntryKey
 from shared.config import KafkaSettings
 from shared.messages import DeadLetter
 from tests.helpers import RecordingServer, read_topic, running
@@ -130,7 +132,8 @@ async def test_dead_letter_after_the_budget_then_replay_once(
 
         # Delivered now: a second replay knows from the sent log and sends nothing.
         async with asyncio.timeout(10):
-            while worker.sent.get(letter.partition, "inc-1/flaky/webhook/0").revision != 1:  # type: ignore[union-attr]
+            key = EntryKey(letter.partition, "inc-1/flaky/webhook/0")
+            while (entry := worker.sent.get(key)) is None or entry.revision != 1:
                 await asyncio.sleep(0.05)
         code, output = await corral("dlq", "replay", "--config", str(config))
         assert code == 0, output
@@ -204,4 +207,30 @@ async def test_repeat_interval_resends_until_resolved(kafka: KafkaSettings) -> N
     assert repeat.json()["revision"] == 1
     assert repeat.headers["Idempotency-Key"].startswith("inc-1-1-repeat-")
     assert resolved["revision"] == 2
+    await hook.stop()
+
+
+async def test_work_for_a_receiver_removed_from_the_config_is_dead_lettered(
+    kafka: KafkaSettings,
+) -> None:
+    hook = await RecordingServer().start()
+    waiting = webhook_receiver("leaving", hook.url())
+    waiting["route"]["group_wait"] = "10m"  # admitted, not yet due
+    await publish(kafka, incident(opened_at=datetime.now(UTC)))
+    worker = notify_worker(kafka, waiting)
+    async with running(worker):
+        key = EntryKey(0, "inc-1/leaving/webhook/0")
+        async with asyncio.timeout(10):
+            while not any(k.key == key.key for k, _ in worker.sent.entries()):
+                await asyncio.sleep(0.05)
+    # Restarted with the receiver gone from the config: its pending page is
+    # dead-lettered, not dropped.
+    async with running(notify_worker(kafka, {})):
+        async with asyncio.timeout(20):
+            while not (letters := await dead_letters(kafka)):
+                await asyncio.sleep(0.2)
+    [letter] = letters
+    assert (letter.receiver, letter.integration, letter.attempts) == ("leaving", "webhook/0", 0)
+    assert letter.reason == "receiver integration no longer configured"
+    assert hook.requests == []
     await hook.stop()

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
+from services.corral.embedded import free_port
+from services.notify.entry import SentLogEntry
 from shared.config import KafkaSettings
-from shared.kafka.embedded import free_port
-from shared.messages import SentNotification
 from shared.service import wait_ready
 from tests.helpers import RecordingServer, read_topic
 from tests.integration.notify_fakes import PagerDutyFake, incident, publish
@@ -33,11 +33,11 @@ async def start_worker(config: Path) -> asyncio.subprocess.Process:
     )  # fmt: skip
 
 
-async def sent_entry(kafka: KafkaSettings, key: str) -> SentNotification | None:
+async def sent_entry(kafka: KafkaSettings, key: str) -> SentLogEntry | None:
     """The newest sent log record for ``key``, as a restarted worker would restore it."""
     latest = None
     for value in await read_topic(kafka, kafka.topics.notify_sent):
-        entry = SentNotification.from_bytes(value)
+        entry = SentLogEntry.from_bytes(value)
         if f"{entry.incident_id}/{entry.receiver}/{entry.integration}" == key:
             latest = entry
     return latest

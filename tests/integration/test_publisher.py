@@ -8,9 +8,9 @@ import pytest
 from aiokafka.partitioner import murmur2
 
 from shared.config import KafkaSettings
-from shared.kafka.changelog import replay
 from shared.kafka.clients import new_producer
 from shared.kafka.publisher import Publisher, Record
+from shared.kafka.state import read_to_end
 from shared.messages import Alert
 
 pytestmark = pytest.mark.broker
@@ -42,7 +42,7 @@ async def test_keyed_records_land_where_a_java_client_would_put_them(
         await producer.stop()
 
     placed: dict[str, set[int]] = {}
-    await replay(
+    await read_to_end(
         kafka, kafka.topics.alerts, None, lambda p, key, _: placed.setdefault(key, set()).add(p)
     )
     assert placed == {k: {(murmur2(k.encode()) & 0x7FFFFFFF) % kafka.partitions} for k in keys}

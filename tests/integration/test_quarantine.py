@@ -229,7 +229,7 @@ async def test_notify_quarantines_a_revision_whose_sent_log_record_the_broker_re
         assert delivered["id"] == "inc-1"
         assert await hook.nothing_within(1.0)
         # Nothing of the refused revision stays behind to be delivered later.
-        assert notify.sent.entries_for(written[0].partition, "inc-large") == []
+        assert notify.sent.for_incident(written[0].partition, "inc-large") == []
     await hook.stop()
     [entry] = await quarantined(kafka)
     assert (entry.worker, entry.stage, entry.offset) == ("notify", "publish", written[0].offset)

@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from services.triage.scoring.feedback import read_from_kafka
+from services.triage.training.feedback import read_from_kafka
 from shared.config import KafkaSettings
 from shared.messages import Feedback
 from tests.alertmanager import am_alert, webhook

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from services.corral.embedded import free_port
 from shared.config import KafkaSettings
-from shared.kafka.embedded import free_port
 from shared.messages import Incident
 from tests.helpers import running, wait_ready
 from tests.integration.triage import (

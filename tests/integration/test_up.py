@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from shared.kafka.embedded import free_port
+from services.corral.embedded import free_port
 from shared.service import wait_ready
 from tests.alertmanager import NODE_DOWN, NODE_DOWN_TEXT, am_alert, webhook
 from tests.helpers import RecordingServer, start_corral

@@ -1,4 +1,4 @@
-"""notify's pure logic: admitting revisions, silences, templates, Retry-After, the chain."""
+"""notify's pure logic: silences, templates, Retry-After, the skip and send stages."""
 
 from __future__ import annotations
 
@@ -8,60 +8,24 @@ from pathlib import Path
 import pytest
 
 from services.notify.config import NotifySettings, RetrySettings
-from services.notify.dedup import DedupStage
+from services.notify.entry import EntryKey, SentLogEntry
 from services.notify.limits import Limiter
-from services.notify.outbox import admit
+from services.notify.pipeline import Failed, Job, Sent, Skipped
 from services.notify.receivers.base import Delivery, DeliveryError
 from services.notify.receivers.http import retry_after_seconds
 from services.notify.receivers.log import LogIntegration
-from services.notify.retry import RetryStage
 from services.notify.routing import RouteNode
+from services.notify.send import SendStage
 from services.notify.silences import SilenceStore
-from services.notify.stages import Notification
+from services.notify.skip import SkipStage
 from services.notify.templates import Flavor, Templates, template_context
-from shared.messages import SentNotification, Silence
+from shared.messages import Silence
 from tests.integration.notify_fakes import incident
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 ROUTE = RouteNode.build(
     NotifySettings.model_validate({"route": {"receiver": "log", "group_wait": "30s"}}).route
 )
-
-
-def entry(**fields: object) -> SentNotification:
-    return SentNotification.model_validate(
-        {"incident_id": "inc-1", "receiver": "r", "integration": "log/0", **fields}
-    )
-
-
-def test_first_firing_revision_waits_for_group_wait_from_opening() -> None:
-    opened = incident(opened_at=NOW - timedelta(seconds=10))
-    admitted = admit(None, opened, "r", "log/0", ROUTE, NOW)
-    assert admitted is not None and admitted.due_at == NOW + timedelta(seconds=20)
-    late = incident(opened_at=NOW - timedelta(minutes=5))
-    assert admit(None, late, "r", "log/0", ROUTE, NOW).due_at == NOW  # type: ignore[union-attr]
-
-
-def test_changes_after_the_first_delivery_are_due_at_once() -> None:
-    delivered = entry(revision=1, status="firing", incident=incident(1).model_dump())
-    admitted = admit(delivered, incident(2, opened_at=NOW), "r", "log/0", ROUTE, NOW)
-    assert admitted is not None
-    assert (admitted.due_at, admitted.incident.revision, admitted.revision) == (NOW, 2, 1)  # type: ignore[union-attr]
-
-
-def test_repeated_and_older_revisions_are_not_admitted() -> None:
-    known = entry(revision=1, status="firing", incident=incident(2).model_dump(), due_at=NOW)
-    assert admit(known, incident(2), "r", "log/0", ROUTE, NOW) is None
-    assert admit(known, incident(1), "r", "log/0", ROUTE, NOW) is None
-    assert admit(entry(revision=3, status="firing"), incident(2), "r", "log/0", ROUTE, NOW) is None
-
-
-def test_a_dead_lettered_revision_is_admitted_again_for_replay() -> None:
-    failed = entry(failed=1, incident=incident(1).model_dump())
-    admitted = admit(failed, incident(1), "r", "log/0", ROUTE, NOW)
-    assert admitted is not None and admitted.due_at is not None
-    delivered = entry(failed=1, revision=1, status="firing", incident=incident(1).model_dump())
-    assert admit(delivered, incident(1), "r", "log/0", ROUTE, NOW) is None
 
 
 def silence(*matchers: str, minutes: int = 60, starts_in: int = -1) -> Silence:
@@ -138,41 +102,49 @@ def test_retry_after_in_seconds_or_as_an_http_date() -> None:
     assert retry_after_seconds(None) is None
 
 
-def notification(entry_: SentNotification, integration: object) -> Notification:
-    settings = NotifySettings()
-    return Notification(
-        partition=0,
-        entry=entry_,
-        incident=entry_.incident,  # type: ignore[arg-type]
+def job(entry: SentLogEntry, integration: object) -> Job:
+    assert entry.incident is not None
+    return Job(
+        key=EntryKey.of(0, entry.incident_id, entry.receiver, entry.integration),
+        entry=entry,
+        incident=entry.incident,
         integration=integration,  # type: ignore[arg-type]
-        limiter=Limiter(settings.receivers[0].limits),
+        limiter=Limiter(NotifySettings().receivers[0].limits),
         route=ROUTE,
     )
 
 
+def entry(**fields: object) -> SentLogEntry:
+    return SentLogEntry.model_validate(
+        {"incident_id": "inc-1", "receiver": "r", "integration": "log/0", **fields}
+    )
+
+
 @pytest.mark.parametrize(
-    ("fields", "passes"),
+    ("fields", "skipped"),
     [
-        ({"revision": 1, "status": "firing"}, True),
-        ({"attempting": 1}, True),  # may have the trigger: resolve it
-        ({}, False),  # never had it: nothing to resolve
-        ({"revision": 2, "status": "resolved"}, False),  # the resolve is no repeat
+        ({"revision": 1, "status": "firing"}, None),
+        ({"attempting": 1}, None),  # may have the trigger: resolve it
+        ({}, "skipped_resolved"),  # never had it: nothing to resolve
+        ({"revision": 2, "status": "resolved"}, "skipped_duplicate"),  # the resolve is no repeat
     ],
 )
 async def test_resolve_goes_only_where_the_trigger_may_be(
-    fields: dict[str, object], passes: bool
+    fields: dict[str, object], skipped: str | None
 ) -> None:
-    n = notification(
+    resolve = job(
         entry(incident=incident(2, "resolved").model_dump(), **fields), LogIntegration("log/0")
     )
-    assert await DedupStage().process(n) is passes
+    outcome = await SkipStage().process(resolve)
+    assert (outcome.reason if isinstance(outcome, Skipped) else None) == skipped
 
 
 class Flaky:
     name = "flaky/0"
     send_resolved = True
+    acknowledges = False
 
-    def __init__(self, errors: list[DeliveryError]):
+    def __init__(self, errors: list[Exception]):
         self.errors = errors
         self.keys: list[str] = []
 
@@ -182,20 +154,41 @@ class Flaky:
             raise self.errors.pop(0)
 
 
-async def test_retry_stage_retries_retryable_errors_with_one_key() -> None:
+FAST = RetrySettings(initial_backoff="1ms", max_backoff="2ms", max_elapsed="5s")
+
+
+async def test_send_stage_retries_retryable_errors_with_one_key() -> None:
     flaky = Flaky([DeliveryError("HTTP 503", True), DeliveryError("timeout", True)])
-    n = notification(entry(incident=incident().model_dump()), flaky)
-    stage = RetryStage(RetrySettings(initial_backoff="1ms", max_backoff="2ms", max_elapsed="5s"))
-    assert await stage.process(n)
-    assert (n.error, n.attempts, n.outcome, flaky.keys) == (None, 3, "sent", ["inc-1-1"] * 3)
+    outcome = await SendStage(FAST).process(job(entry(incident=incident().model_dump()), flaky))
+    assert outcome == Sent(attempts=3)
+    assert flaky.keys == ["inc-1-1"] * 3
 
 
-async def test_retry_stage_gives_up_on_client_errors_and_past_the_budget() -> None:
+async def test_send_stage_gives_up_on_client_errors_and_past_the_budget() -> None:
     settings = RetrySettings(initial_backoff="1ms", max_backoff="2ms", max_elapsed="1s")
-    n = notification(entry(incident=incident().model_dump()), Flaky([DeliveryError("400", False)]))
-    await RetryStage(settings).process(n)
-    assert (n.attempts, n.outcome, str(n.error)) == (1, "failed", "400")
+    flaky = Flaky([DeliveryError("400", False)])
+    outcome = await SendStage(settings).process(job(entry(incident=incident().model_dump()), flaky))
+    assert isinstance(outcome, Failed)
+    assert (outcome.attempts, str(outcome.error)) == (1, "400")
     limited = Flaky([DeliveryError("429", True, retry_after=60)])
-    n = notification(entry(incident=incident().model_dump()), limited)
-    await RetryStage(settings).process(n)
-    assert (n.attempts, n.outcome) == (1, "failed")  # waiting 60 s would overrun the budget
+    outcome = await SendStage(settings).process(
+        job(entry(incident=incident().model_dump()), limited)
+    )
+    assert isinstance(outcome, Failed) and outcome.attempts == 1  # 60 s would overrun the budget
+
+
+async def test_an_integration_that_breaks_fails_once_instead_of_retrying_forever() -> None:
+    broken = Flaky([ZeroDivisionError("division by zero")])
+    outcome = await SendStage(FAST).process(job(entry(incident=incident().model_dump()), broken))
+    assert isinstance(outcome, Failed)
+    assert (outcome.attempts, outcome.error.retryable) == (1, False)
+    assert "ZeroDivisionError" in str(outcome.error)
+
+
+def test_a_template_that_fails_at_render_time_falls_back_and_is_counted() -> None:
+    failures: list[tuple[str, str]] = []
+    templates = Templates(failed=lambda receiver, field: failures.append((receiver, field)))
+    context = template_context(incident(), "pager", False)
+    title = templates.render("{{ 1 / 0 }}", "title", context, Flavor.TEXT)
+    assert title == "[P3] DiskFull: /var is 97% full"  # the built-in title
+    assert failures == [("pager", "title")]

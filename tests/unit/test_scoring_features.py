@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from services.triage.scoring import dataset
 from services.triage.scoring.features import (
     AlertText,
     expr_from_generator_url,
@@ -14,6 +13,7 @@ from services.triage.scoring.features import (
     row,
     words,
 )
+from services.triage.training import dataset
 from shared.messages import IncidentAlert
 
 URL = (

@@ -14,11 +14,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from services.corral.cli import main as corral
-from services.triage.scoring import dataset, store
-from services.triage.scoring.classifier import SeverityModel, train
-from services.triage.scoring.default_model import catalogue_files, ensure_default_model
+from services.triage.scoring import store
+from services.triage.scoring.classifier import SeverityModel
 from services.triage.scoring.features import AlertText
-from services.triage.scoring.models import ModelHolder
+from services.triage.scoring.reloading import ModelHolder
+from services.triage.training import dataset
+from services.triage.training.default_model import catalogue_files, ensure_default_model
+from services.triage.training.train import train
 
 PROBES = [
     AlertText("DatabaseDown", annotations={"summary": "database is down"}, expr="pg_up == 0"),

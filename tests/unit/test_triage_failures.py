@@ -17,8 +17,18 @@ from services.triage.emit import EmitStage
 from services.triage.scoring import stage as scoring_stage
 from services.triage.scoring.features import AlertText, expr_from_generator_url
 from services.triage.stages import AlertEvent, AlertFailed, TriageContext
-from shared.messages import Alert
+from shared.messages import Alert, Incident
 from tests.triage import Triage, alert
+
+
+def emitted(ctx: TriageContext) -> list[Incident]:
+    """The revisions a chain run wrote, as notify reads them."""
+    return [
+        Incident.from_bytes(r.value.to_bytes())
+        for r in ctx.records
+        if r.topic == "incidents" and r.value is not None
+    ]
+
 
 DB = {"alertname": "PrimaryDatabaseDown", "cluster": "c1", "namespace": "db"}
 WEB = {"alertname": "HighErrorRate", "cluster": "c1", "namespace": "web"}
@@ -92,7 +102,7 @@ async def test_one_incident_that_cannot_be_scored_keeps_its_severity_and_the_res
     monkeypatch.setattr(scoring_stage, "assess", assess)
     ctx = TriageContext(0, triage.state, [(alert(DB), "c1"), (alert(WEB, at=1), "c1")])
     await triage.chain.process(ctx)
-    revisions = {r.value.correlation_key: r.value for r in ctx.records if r.topic == "incidents"}
+    revisions = {r.correlation_key: r for r in emitted(ctx)}
     db, web = revisions["namespace=db"], revisions["namespace=web"]
     assert (db.severity, db.priority) == ("warning", "P3")  # what a new incident starts with
     assert any("severity not re-scored (ZeroDivisionError)" in line for line in db.explanation)
@@ -117,8 +127,7 @@ async def test_one_incident_that_cannot_be_emitted_leaves_its_revision_for_the_n
     monkeypatch.setattr(EmitStage, "revision", staticmethod(revision))
     ctx = TriageContext(0, triage.state, [(alert(DB), "c1"), (alert(WEB, at=1), "c1")])
     await triage.chain.process(ctx)
-    emitted = [r.value.correlation_key for r in ctx.records if r.topic == "incidents"]
-    assert emitted == ["namespace=web"]
+    assert [r.correlation_key for r in emitted(ctx)] == ["namespace=web"]
     [(stage, _, incident)] = ctx.failures
     assert stage == "emit" and incident.revision == 0
     # Its state is written all the same (with no revision yet)...

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from services.triage.state import duration_ms
-from services.triage.statelog import PartitionLoader
+from services.triage.statelog import PartitionRestorer
 from tests.triage import Triage, alert
 
 RULE = {
@@ -77,7 +77,7 @@ async def test_incidents_merged_while_held_are_never_announced() -> None:
 async def test_a_hold_survives_a_restart() -> None:
     t = triage("1m")
     await t.send(alert(pod("a")))
-    loader = PartitionLoader(
+    loader = PartitionRestorer(
         duration_ms(t.settings.flapping.settle), duration_ms(t.settings.lifecycle.retention)
     )
     for record in t.state_records:

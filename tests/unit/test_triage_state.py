@@ -2,6 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
+
+from services.triage.emit import COPIED
+from services.triage.records import IncidentRecord
+from services.triage.state import IncidentState
+from services.triage.statelog import KEPT, PartitionRestorer
+from shared.kafka.state import UnreadableValue
 from shared.messages import Alert
 from tests.triage import Triage, alert
 
@@ -72,3 +81,21 @@ async def test_timers_survive_a_restore() -> None:
     [resolved] = await second.tick(at=90 + 60)
     assert resolved.status == "resolved"
     assert resolved.revision == first.latest()[resolved.id].revision + 1
+
+
+def test_an_unreadable_state_record_fails_the_restore_unless_a_later_one_replaced_it() -> None:
+    loader = PartitionRestorer(1000, 1000)
+    loader.apply("i/inc-1", b'{"id": "inc-1"')  # cut short
+    with pytest.raises(UnreadableValue, match="i/inc-1"):
+        loader.build()
+    loader.apply("i/inc-1", None)  # a tombstone repairs it: it was never the state
+    assert loader.build().incidents == {}
+
+
+def test_a_state_record_and_a_revision_are_copied_from_the_state_by_field_name() -> None:
+    """One shape: the record's fields (and the revision's, but for those worked
+    out by emit) are the incident state's fields of the same names."""
+    state_fields = {f.name for f in dataclasses.fields(IncidentState)}
+    assert set(IncidentRecord.model_fields) - {"schema_version"} <= state_fields
+    assert set(KEPT) <= state_fields
+    assert set(COPIED) <= state_fields

@@ -13,6 +13,7 @@ the order they were read in).
 from __future__ import annotations
 
 import base64
+import builtins
 import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -427,7 +428,7 @@ class IncidentStore:
             counts[(state, priority)] = counts.get((state, priority), 0) + 1
         return counts
 
-    async def snoozes_ended(self, after_ms: int, until_ms: int) -> list[str]:
+    async def snoozes_ended(self, after_ms: int, until_ms: int) -> builtins.list[str]:
         """Incidents whose snooze ended in ``(after_ms, until_ms]``: firing again."""
         rows = await self.db.fetch(
             "SELECT id FROM corral_incidents WHERE state = 'acknowledged' "

@@ -229,12 +229,12 @@ def assess(
     score = max(0, min(100, total))
     lines.append(f"score {score} = {' '.join(terms)}")
 
-    fixed = [(m.rules.get("priority"), m) for m in scored if m.rules.get("priority")]
+    fixed = [(p, m) for m in scored if (p := m.rules.get("priority"))]
     from_score = priority_for(score)
     if fixed:
-        rule_priority, by = min(fixed, key=lambda pair: pair[0] or "")
+        rule_priority, by = min(fixed, key=lambda pair: pair[0])
         everything_fixed = len(fixed) == len(scored)
-        priority = rule_priority if everything_fixed else min(rule_priority or "P5", from_score)
+        priority = rule_priority if everything_fixed else min(rule_priority, from_score)
         if priority == rule_priority:
             low, high = score_band(priority)
             score = max(low, min(high, score))

@@ -2,7 +2,7 @@
 
 All alerts of a batch that need a classifier verdict go to the model in one
 ``predict_proba`` call, run in a thread so the event loop stays free.
-Verdicts are remembered per alerting rule (see ``alert_key``), so repeats,
+Verdicts are remembered per alerting rule (see ``rule_key``), so repeats,
 re-scorings and new instances of known rules, which make up most of
 triage's traffic, cost a dictionary lookup.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Hashable
 
 from services.triage.metrics import (
@@ -23,15 +22,16 @@ from services.triage.scoring.classifier import SeverityModel, Verdict
 from services.triage.scoring.combine import MemberScore, assess
 from services.triage.scoring.features import AlertText
 from services.triage.scoring.levels import normalize_severity
-from services.triage.scoring.models import ModelHolder
+from services.triage.scoring.reloading import ModelHolder
 from services.triage.scoring.rules import evaluate
 from services.triage.scoring.settings import ScoringSettings
 from services.triage.stages import TriageContext
 from services.triage.state import IncidentState
+from shared.cache import BoundedCache
 from shared.messages import IncidentAlert
 
 
-def alert_key(alert: IncidentAlert) -> Hashable:
+def rule_key(alert: IncidentAlert) -> Hashable:
     """What a verdict is cached by: the alerting rule, not the instance it fired for.
 
     Severity belongs to the rule (its name, its PromQL in the generator URL,
@@ -49,32 +49,17 @@ def alert_key(alert: IncidentAlert) -> Hashable:
 
 
 class VerdictCache:
-    """Least recently used verdicts of one model generation."""
+    """Verdicts of one model generation, least recently used out first."""
 
     def __init__(self, size: int):
-        self.size = size
         self.generation = -1
-        self.entries: OrderedDict[Hashable, Verdict] = OrderedDict()
+        self.entries: BoundedCache[Hashable, Verdict] = BoundedCache(size)
 
-    def for_generation(self, generation: int) -> VerdictCache:
+    def for_generation(self, generation: int) -> BoundedCache[Hashable, Verdict]:
         if generation != self.generation:
             self.entries.clear()
             self.generation = generation
-        return self
-
-    def get(self, key: Hashable) -> Verdict | None:
-        verdict = self.entries.get(key)
-        if verdict is not None:
-            self.entries.move_to_end(key)
-        return verdict
-
-    def put(self, key: Hashable, verdict: Verdict) -> None:
-        if self.size == 0:
-            return
-        self.entries[key] = verdict
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.size:
-            self.entries.popitem(last=False)
+        return self.entries
 
 
 class ScoringStage:
@@ -109,7 +94,7 @@ class ScoringStage:
         for incident in ctx.changed.values():
             try:
                 keyed.append(
-                    (incident, [(alert, alert_key(alert)) for alert in incident.members.values()])
+                    (incident, [(alert, rule_key(alert)) for alert in incident.members.values()])
                 )
             except Exception as exc:
                 self._failed(ctx, incident, exc)
@@ -182,14 +167,14 @@ class ScoringStage:
                 # One alert the model cannot take must not cost the others
                 # their verdicts: find it by asking alert by alert.
                 fresh = await asyncio.to_thread(_predict_each, model, texts)
-            for key, verdict in zip(missing, fresh, strict=True):
-                if isinstance(verdict, Exception):
+            for key, outcome in zip(missing, fresh, strict=True):
+                if isinstance(outcome, Exception):
                     for incident, members in keyed:
                         if any(k == key for _, k in members):
-                            ctx.failed(incident, verdict)
+                            ctx.failed(incident, outcome)
                     continue
-                cache.put(key, verdict)
-                found[key] = verdict
+                cache.put(key, outcome)
+                found[key] = outcome
         return found
 
 

@@ -20,7 +20,7 @@ import structlog
 from services.triage.metrics import CLASSIFIER_MODEL_LOADS
 from services.triage.scoring import store
 from services.triage.scoring.classifier import SeverityModel
-from services.triage.scoring.default_model import cache_dir, ensure_default_model
+from services.triage.training.default_model import cache_dir, ensure_default_model
 
 log = structlog.get_logger(__name__)
 

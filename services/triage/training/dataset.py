@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from services.triage.scoring.classifier import Example
 from services.triage.scoring.features import AlertText, expr_from_generator_url
 from services.triage.scoring.levels import normalize_severity
+from services.triage.training.train import Example
 
 
 class DatasetError(Exception):

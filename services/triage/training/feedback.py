@@ -16,12 +16,11 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from services.triage.scoring.classifier import Example
 from services.triage.scoring.features import AlertText
 from services.triage.scoring.levels import PRIORITY_SEVERITY
+from services.triage.training.train import Example
 from shared.config import KafkaSettings
-from shared.kafka.changelog import ChangelogStore
-from shared.kafka.clients import new_consumer
+from shared.kafka.state import read_to_end
 from shared.messages import Feedback, FeedbackVerdict, Incident, Message
 
 FEEDBACK_WEIGHT = 3.0
@@ -72,28 +71,16 @@ M = TypeVar("M", bound=Message)
 
 async def latest_by_key(settings: KafkaSettings, topic: str, model: type[M]) -> dict[str, M]:
     """The last readable record of every key on a topic, read to its end."""
+    latest: dict[str, M] = {}
 
-    def decode(value: bytes) -> M | None:
+    def keep(_partition: int, key: str, value: bytes | None) -> None:
         try:
-            return model.from_bytes(value)
+            latest[key] = model.from_bytes(value or b"")
         except ValidationError:
-            return None  # a record this version cannot read teaches nothing
+            latest.pop(key, None)  # a record this version cannot read teaches nothing
 
-    consumer = new_consumer(settings, group_id=None)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        partitions = consumer.partitions_for_topic(topic) or set()
-    finally:
-        await consumer.stop()
-    store = ChangelogStore(settings, topic, decode)
-    await store.restore(set(partitions))
-    return {
-        key: value
-        for partition in partitions
-        for key, value in store.items(partition)
-        if value is not None
-    }
+    await read_to_end(settings, topic, None, keep)
+    return latest
 
 
 async def read_from_kafka(settings: KafkaSettings, weight: float = FEEDBACK_WEIGHT) -> FeedbackData:

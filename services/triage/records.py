@@ -11,15 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import Field
-from pydantic_core import to_json
 
-from shared.messages.alert import AlertStatus
-from shared.messages.base import Message
-from shared.messages.incident import IncidentAlert, IncidentStatus, with_listing
+from shared.messages import AlertStatus, IncidentAlert, IncidentStatus, Message
 
 
 class AlertRecord(Message):
-    """What triage remembers of one alert: small, because there are many."""
+    """What triage remembers of one alert: small, because there are many.
+
+    Written by ``shared.codec.alert_record`` without building the model."""
 
     status: AlertStatus
     incident: str | None = None
@@ -32,37 +31,13 @@ class AlertRecord(Message):
         default=None, description="When the firing alert ends unless sent again, ms since epoch."
     )
 
-    @classmethod
-    def encode(
-        cls,
-        status: AlertStatus,
-        incident: str | None,
-        changed_at: int,
-        changes: list[int],
-        flapping: bool,
-        ends_at: int | None = None,
-    ) -> bytes:
-        """What ``AlertRecord(...).to_bytes()`` writes, without building the model.
-
-        Triage writes one for most alerts it reads; building and serializing
-        the model cost four times as much as these few fields need.
-        """
-        return (
-            b'{"schema_version":%d,"status":"%s",%s"changed_at":%d,"changes":[%s],"flapping":%s%s}'
-            % (
-                cls.SCHEMA_VERSION,
-                status.value.encode(),
-                b"" if incident is None else b'"incident":%s,' % to_json(incident),
-                changed_at,
-                b",".join(b"%d" % change for change in changes),
-                b"true" if flapping else b"false",
-                b"" if ends_at is None else b',"ends_at":%d' % ends_at,
-            )
-        )
-
 
 class IncidentRecord(Message):
-    """One incident with the members it shows; membership is rebuilt from alerts."""
+    """One incident with the members it shows; membership is rebuilt from alerts.
+
+    Every field but ``schema_version`` is a field of the same name of
+    ``state.IncidentState``, which is where the record comes from and what it
+    restores (``statelog``)."""
 
     id: str
     correlation_key: str
@@ -74,21 +49,23 @@ class IncidentRecord(Message):
     resolved_at: datetime | None = None
     resolve_due: int | None = Field(default=None, description="Quiet period end, ms.")
     held: str | None = Field(default=None, description="Member whose resolve is held back.")
-    members: list[IncidentAlert] = Field(default_factory=list)
     common_labels: dict[str, str] = Field(default_factory=dict)
     explanation: list[str] = Field(default_factory=list)
     explanation_omitted: int = 0
     root_cause: str | None = None
-    keys: list[str] = Field(default_factory=list)
+    keys: list[str] = Field(
+        default_factory=list, description="Correlation index keys, as ``IndexKey.text``."
+    )
     anchors: dict[str, str] = Field(default_factory=dict)
     severity: str = "warning"
     priority: str = "P3"
     score: int = 0
     severity_reason: list[str] = Field(default_factory=list)
     waiting: str | None = Field(
-        default=None, description="Symptom key of the cause its alerts all wait for."
+        default=None,
+        description="Symptom key (``IndexKey.encoded``) of the cause its alerts all wait for.",
     )
     announce_at: int | None = Field(default=None, description="Held back until then (ms).")
-
-    def to_bytes(self) -> bytes:
-        return with_listing(self, "members", self.members)
+    # Last, so that the members' encodings, shared with the incident revision
+    # written beside the record, are spliced in (``shared.codec.with_listing``).
+    members: list[IncidentAlert] = Field(default_factory=list)

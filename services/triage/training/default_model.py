@@ -17,8 +17,9 @@ from pathlib import Path
 import sklearn
 import structlog
 
-from services.triage.scoring import dataset, features, store
-from services.triage.scoring.classifier import train
+from services.triage.scoring import features, store
+from services.triage.training import dataset
+from services.triage.training.train import train
 
 log = structlog.get_logger(__name__)
 

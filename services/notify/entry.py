@@ -1,0 +1,90 @@
+"""One sent-log entry: where delivery of one incident to one receiver integration stands.
+
+Only notify reads these records (on the compacted ``corral.notify.sent``,
+partition N for the incidents of partition N), so the model lives here, not
+among the contracts in ``shared.messages``. ``transitions`` is the only code
+that makes a changed entry.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import NamedTuple
+
+from pydantic import Field
+
+from shared.messages import Incident, Message
+
+
+class EntryKey(NamedTuple):
+    """Where an entry lives: its partition (its incident's) and its changelog key."""
+
+    partition: int
+    key: str
+
+    @classmethod
+    def of(cls, partition: int, incident_id: str, receiver: str, integration: str) -> EntryKey:
+        return cls(partition, f"{incident_id}/{receiver}/{integration}")
+
+
+class Phase(enum.StrEnum):
+    """What an entry waits for; derived from its fields, never stored."""
+
+    IDLE = "idle"  # nothing due: delivered (or given up) and not repeating
+    DUE = "due"  # a delivery is due at ``due_at`` (group_wait, repeat, retry)
+    MUTED = "muted"  # a silence holds it back until ``due_at``, the silence's end
+    SENDING = "sending"  # an intent is recorded: the receiver may already have it
+
+
+class SentLogEntry(Message):
+    """Keyed ``incident/receiver/integration``: notify's memory and its outbox.
+
+    ``revision``/``status`` say what the receiver took, ``incident`` is the
+    newest revision routed to it (by the route at ``route``) and ``due_at``
+    when that is to be delivered (after ``group_wait``, when a silence ends,
+    at the next ``repeat_interval``). An entry is written and acknowledged
+    before the incident offset that caused it is committed, so obligations
+    survive a crash; ``attempting`` is written before a send and cleared
+    after it, so a restart knows a delivery may have reached the receiver
+    and repeats it with the same idempotency key.
+
+    Version 2 added everything after ``sent_at``; version 1 records read as
+    delivered revisions with nothing pending.
+    """
+
+    SCHEMA_VERSION = 2
+    schema_version: int = Field(default=2, le=2)
+
+    incident_id: str
+    receiver: str
+    integration: str
+    revision: int = Field(default=0, description="Newest revision delivered; 0 for none.")
+    status: str = Field(
+        default="", description="What the receiver holds: firing, resolved or acknowledged."
+    )
+    sent_at: datetime | None = None
+    due_at: datetime | None = None
+    attempting: int = Field(default=0, description="Revision being sent; 0 when none.")
+    failed: int = Field(default=0, description="Newest revision dead-lettered; 0 for none.")
+    silenced_by: str | None = Field(default=None, description="Silence holding it back.")
+    route: str | None = Field(
+        default=None, description="Path of the route that admitted it (``route.routes[0]``)."
+    )
+    # Last: nearly all of the record, and the same (frozen) object in every
+    # entry of its revision, so writers splice in its encoding once made
+    # (``shared.codec.with_encoded``).
+    incident: Incident | None = Field(default=None, description="Newest revision routed here.")
+
+    @property
+    def had_trigger(self) -> bool:
+        """Whether the receiver may hold an open notification to resolve."""
+        return self.status in ("firing", "acknowledged") or self.attempting > 0
+
+    @property
+    def phase(self) -> Phase:
+        if self.silenced_by and self.due_at is not None:
+            return Phase.MUTED  # even with an intent a stopped worker left behind
+        if self.attempting:
+            return Phase.SENDING
+        return Phase.IDLE if self.due_at is None else Phase.DUE

@@ -1,0 +1,181 @@
+"""Every hand-written JSON encoder in Corral, each equal to the plain way.
+
+The workers write the same few shapes for every alert that passes, and some
+shapes repeat what was already encoded: a busy incident gets a revision per
+batch listing the same alerts, triage writes each revision twice (the
+incident, then its state record), notify writes the incident it read into
+every sent-log record of it, and ingest has already validated every field of
+an alert before it writes one. Building a model again or encoding the same
+object again was most of that work, so the encoders here splice bytes
+instead.
+
+That is the only place it happens. ``tests/unit/test_codec.py`` holds each
+encoder byte for byte equal to the model's own serialization (``Message.to_bytes``)
+on generated inputs; a change to a model that an encoder does not follow
+fails there, not in production.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from pydantic import BaseModel
+from pydantic_core import to_json
+
+from shared.cache import BoundedCache
+from shared.messages.alert import Alert
+
+T = TypeVar("T")
+
+
+def join_objects(first: bytes, second: bytes) -> bytes:
+    """One JSON object with ``first``'s members, then ``second``'s (neither empty)."""
+    return b"%s,%s" % (first[:-1], second[1:])
+
+
+def with_last(head: bytes, field: str, data: bytes) -> bytes:
+    """``head`` (an object's JSON without ``field``) with ``field`` added last, as ``data``."""
+    return b'%s,"%s":%s}' % (head[:-1], field.encode(), data)
+
+
+class EncodingCache(Generic[T]):
+    """The encodings of the objects written lately, by identity.
+
+    Only for frozen objects, whose encoding never goes stale. An entry holds
+    its object, so the object's id cannot pass to another one while cached.
+    """
+
+    def __init__(self, size: int, encode: Callable[[T], bytes]):
+        self.encode = encode
+        self._entries: BoundedCache[int, tuple[T, bytes]] = BoundedCache(size)
+
+    def remember(self, value: T, data: bytes) -> None:
+        """``data`` is ``value`` encoded (as read from a record, say)."""
+        self._entries.put(id(value), (value, data))
+
+    def of(self, value: T) -> bytes:
+        hit = self._entries.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        data = self.encode(value)
+        self.remember(value, data)
+        return data
+
+
+def compact(model: BaseModel, exclude: set[str] | None = None) -> bytes:
+    """A model as ``Message.to_bytes`` writes it: unset (None) fields left out."""
+    return type(model).__pydantic_serializer__.to_json(model, exclude_none=True, exclude=exclude)
+
+
+def member_encodings(size: int) -> EncodingCache[Any]:
+    """For the alerts incidents list: a listed alert is encoded once while it stays listed."""
+    return EncodingCache(size, compact)
+
+
+def with_listing(
+    model: BaseModel, field: str, items: Sequence[T], cache: EncodingCache[T]
+) -> bytes:
+    """``compact(model)`` when ``field``, the model's last field, lists ``items``,
+    each encoded through ``cache``."""
+    listing = b"[%s]" % b",".join(map(cache.of, items))
+    return with_last(compact(model, {field}), field, listing)
+
+
+class Listed(NamedTuple):
+    """A record value written by ``with_listing`` when it is published, not
+    before: a batch's outputs are not held encoded twice (here and in the
+    producer's batch)."""
+
+    model: BaseModel
+    field: str
+    cache: EncodingCache[Any]
+
+    def to_bytes(self) -> bytes:
+        return with_listing(self.model, self.field, getattr(self.model, self.field), self.cache)
+
+
+def with_encoded(model: BaseModel, field: str, value: T, cache: EncodingCache[T]) -> bytes:
+    """``compact(model)`` when ``field``, the model's last field, holds ``value``,
+    encoded through ``cache``."""
+    return with_last(compact(model, {field}), field, cache.of(value))
+
+
+# Alerts, as ingest writes them from the fields it validated.
+
+
+def alert_envelope(
+    source: str,
+    received_at: datetime,
+    group_key: str | None = None,
+    receiver: str | None = None,
+    external_url: str | None = None,
+) -> bytes:
+    """The ``Alert`` fields every alert of one request shares, encoded once per request."""
+    fields = {
+        "source": source,
+        "received_at": received_at,
+        "group_key": group_key,
+        "receiver": receiver,
+        "external_url": external_url,
+    }
+    return to_json({name: value for name, value in fields.items() if value is not None})
+
+
+def alert(
+    envelope: bytes,
+    fingerprint: str,
+    status: str,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+    generator_url: str,
+) -> bytes:
+    """``Alert(...).to_bytes()`` for these fields and an ``alert_envelope``."""
+    # In ``Alert``'s field order, leaving out what is unset as ``to_bytes`` does.
+    fields: dict[str, object] = {
+        "schema_version": Alert.SCHEMA_VERSION,
+        "fingerprint": fingerprint,
+        "status": status,
+        "labels": labels,
+        "annotations": annotations,
+    }
+    if starts_at is not None:
+        fields["starts_at"] = starts_at
+    if ends_at is not None:
+        fields["ends_at"] = ends_at
+    fields["generator_url"] = generator_url
+    return join_objects(to_json(fields), envelope)
+
+
+def alert_record(
+    schema_version: int,
+    status: str,
+    incident: str | None,
+    changed_at: int,
+    changes: Sequence[int],
+    flapping: bool,
+    ends_at: int | None = None,
+) -> bytes:
+    """Triage's ``AlertRecord(...).to_bytes()``, without building the model:
+    triage writes one for most alerts it reads."""
+    return (
+        b'{"schema_version":%d,"status":"%s",%s"changed_at":%d,"changes":[%s],"flapping":%s%s}'
+        % (
+            schema_version,
+            status.encode(),
+            b"" if incident is None else b'"incident":%s,' % to_json(incident),
+            changed_at,
+            b",".join(b"%d" % change for change in changes),
+            b"true" if flapping else b"false",
+            b"" if ends_at is None else b',"ends_at":%d' % ends_at,
+        )
+    )
+
+
+def prepend_fields(fields: Mapping[str, Any], obj: bytes) -> bytes:
+    """``fields`` (plain JSON values) as the first members of the object ``obj``."""
+    return join_objects(json.dumps(fields).encode(), obj)
