@@ -16,6 +16,7 @@ import pytest
 from aiokafka.structs import RecordMetadata
 from prometheus_client import REGISTRY
 
+from services.notify import worker as notify_worker_module
 from services.triage.correlate import CorrelateStage
 from services.triage.stages import AlertEvent, TriageContext
 from shared.config import KafkaSettings
@@ -168,14 +169,15 @@ async def test_notify_quarantines_what_it_cannot_read_or_admit_and_delivers_the_
         "receivers": [{"name": "oncall", "webhook_configs": [{"url": hook.url()}]}],
     }
     notify = notify_worker(kafka, config)
-    real = notify._admissions
+    real = notify_worker_module.admissions
 
-    def admissions(partition: int, revision: Incident, now: datetime) -> Any:
+    def admissions(*args: Any) -> Any:
+        revision: Incident = args[3]
         if revision.id == "inc-bad":
             raise KeyError("a routing bug")
-        return real(partition, revision, now)
+        return real(*args)
 
-    monkeypatch.setattr(notify, "_admissions", admissions)
+    monkeypatch.setattr(notify_worker_module, "admissions", admissions)
     key = "inc-1"  # all three on one partition, the poison records first
     written = await write(
         kafka,
