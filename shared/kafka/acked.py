@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable
 
-from shared.kafka.publisher import Publisher, PublishError, Record
+from shared.kafka.publisher import Publisher, PublishError, Record, Refusal
 from shared.retrying import Stopping, retry_until_stopped
 
 __all__ = ["Stopping", "publish_until_acked"]
@@ -25,6 +25,7 @@ async def publish_until_acked(
     order: asyncio.Lock | None = None,
     initial_backoff: float = 0.2,
     max_backoff: float = 5.0,
+    refused: list[Refusal] | None = None,
 ) -> None:
     """Publish ``records()`` until acknowledged; ``Stopping`` if ``stop`` comes
     first, ``PublishError`` at once if the broker refused a record for what it
@@ -34,12 +35,15 @@ async def publish_until_acked(
     the newest state; repeating a write is safe because every consumer of
     Corral's topics is idempotent. ``order`` is held while the records are
     queued (not while their ack is awaited): writers sharing it reach the
-    broker in the order they queued.
+    broker in the order they queued. ``refused`` (without ``order``) collects
+    the records the publisher left out because the broker would refuse them.
     """
 
     async def attempt() -> None:
         if order is None:
-            await publisher.publish(records())
+            if refused is not None:
+                refused.clear()  # a retry finds them again
+            await publisher.publish(records(), refused)
             return
         async with order:
             pending = await publisher.queue(records())

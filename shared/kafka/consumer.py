@@ -26,6 +26,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared.config import KafkaSettings
+from shared.kafka.acked import Stopping, publish_until_acked
 from shared.kafka.clients import new_consumer
 from shared.kafka.progress import Progress
 from shared.kafka.publisher import Publisher, PublishError, Record, Refusal
@@ -201,30 +202,29 @@ class ConsumerLoop:
         the broker answers fails a whole batch of records, so the records are
         written again in halves, in order, until the refused ones stand alone.
         """
-        delay = self.retry_backoff
         chunks = [records]
         while chunks:
             chunk = chunks[0]
             refused: list[Refusal] = []
             try:
-                await self.publisher.publish(chunk, refused)
-            except PublishError as exc:
-                if exc.refused and len(chunk) > 1:
+                # Repeating the records may write some twice; every consumer
+                # of Corral's topics is idempotent.
+                await publish_until_acked(
+                    self.publisher,
+                    lambda: chunk,  # noqa: B023 (awaited before chunk changes)
+                    stop,
+                    initial_backoff=self.retry_backoff,
+                    max_backoff=10.0,
+                    refused=refused,
+                )
+            except Stopping:
+                return False
+            except PublishError as exc:  # refused: writing it again cannot succeed
+                if len(chunk) > 1:
                     half = len(chunk) // 2
                     chunks[0:1] = [chunk[:half], chunk[half:]]
                     continue
-                if exc.refused:
-                    refused.append(Refusal(chunk[0], _encoded(chunk[0]), str(exc)))
-                else:
-                    # Repeating the records may write some twice; every
-                    # consumer of Corral's topics is idempotent.
-                    log.warning("publish failed, retrying", group=self.group_id, error=str(exc))
-                    try:
-                        await asyncio.wait_for(stop.wait(), delay)
-                        return False
-                    except TimeoutError:
-                        delay = min(delay * 2, 10.0)
-                    continue
+                refused.append(Refusal(chunk[0], _encoded(chunk[0]), str(exc)))
             chunks.pop(0)
             for refusal in refused:
                 self.quarantine.refused(refusal, input_topic)
