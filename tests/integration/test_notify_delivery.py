@@ -177,7 +177,10 @@ async def test_a_slow_receiver_holds_up_nobody_else(kafka: KafkaSettings) -> Non
 async def test_group_wait_sends_the_state_after_the_wait(kafka: KafkaSettings) -> None:
     hook = await RecordingServer().start()
     notify = webhook_receiver("waiting", hook.url())
-    notify["route"]["group_wait"] = "1500ms"
+    # Revision 2 comes 0.3 s after revision 1, well before the wait ends
+    # (2 s after it, the incident having opened a second before): on a busy
+    # machine a shorter wait raced it.
+    notify["route"]["group_wait"] = "3s"
     async with running(notify_worker(kafka, notify)):
         opened = incident()
         await publish(kafka, opened)
