@@ -65,6 +65,8 @@ def write_config(path: Path, receiver_port: int, extra: dict[str, Any] | None = 
         "log": {"level": "warning"},
         "ingest": {"listen": f"127.0.0.1:{free_port()}"},
         "triage": {"listen": f"127.0.0.1:{free_port()}"},
+        # A port and a store of its own: another run on the machine may hold the defaults.
+        "incidents": {"listen": f"127.0.0.1:{free_port()}", "data_dir": str(path.parent)},
         "notify": {
             "listen": f"127.0.0.1:{free_port()}",
             "route": {"receiver": "bench"},
