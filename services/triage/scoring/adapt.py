@@ -40,6 +40,7 @@ TEAM_WEIGHT = 10.0
 MIN_SCORED = 10
 # Where a level sits on the model's urgency scale when the team uses no known word for it.
 DEFAULT_URGENCY = {"critical": 0.8, "warning": 0.5, "info": 0.2}
+ANCHOR = 5  # how many rules' worth the default centre counts for
 
 PagingRate = float | Literal["em"] | None
 
@@ -80,13 +81,15 @@ def learn_vocabulary(
     by_value: dict[str, list[float]] = {}
     for (_, value), score in zip(stated, scores, strict=True):
         by_value.setdefault(value, []).append(float(score))
-    known: dict[str, list[float]] = {}
+    known: dict[str, list[float]] = {level: [] for level in SEVERITIES}
     for value, values in by_value.items():
         level = normalize_severity(value)
         if level is not None:
-            known.setdefault(level, []).extend(values)
+            known[level].extend(values)
+    # Each level's centre on the urgency scale: the team's own rules of that level,
+    # drawn towards the default so that one odd rule does not move a level.
     centre = {
-        level: float(np.mean(known[level])) if level in known else DEFAULT_URGENCY[level]
+        level: (sum(known[level]) + ANCHOR * DEFAULT_URGENCY[level]) / (len(known[level]) + ANCHOR)
         for level in SEVERITIES
     }
     learned = {
