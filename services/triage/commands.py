@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from shared.cli import Subcommands, config_path, with_config
+from shared.logging import configure_logging
 
 
 def register(commands: Subcommands) -> None:
@@ -153,6 +154,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if args.feedback:
         kafka = load_config(TriageConfig, config_path(args)).kafka
+        configure_logging("warning")  # the consumers' progress is not the command's output
         verdicts = asyncio.run(feedback.read_from_kafka(kafka, args.feedback_weight))
         data.examples += verdicts.examples
         data.sources.append(f"{kafka.topics.feedback} ({verdicts.verdicts} verdicts)")
@@ -263,6 +265,7 @@ def _evaluate_feedback(args: argparse.Namespace) -> int:
     from shared.config import load_config
 
     kafka = load_config(TriageConfig, config_path(args)).kafka
+    configure_logging("warning")  # the consumers' progress is not the command's output
     verdicts, incidents = asyncio.run(feedback.read_verdicts(kafka))
     teams, unmatched = feedback.paging_by_team(verdicts, incidents)
     if args.json:
