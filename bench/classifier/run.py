@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 
 from bench.classifier.corpora import PUBLIC, SHARED_RULES, Rule, load
-from services.triage.scoring.adapt import adapt
+from services.triage.scoring.adapt import adapt, em_paging_rate, paging_shift
 from services.triage.scoring.classifier import Example, SeverityModel, scores
 from services.triage.scoring.default_model import ensure_default_model
 from services.triage.scoring.features import AlertText
@@ -71,16 +71,26 @@ def baseline(train_rows: list[Rule], labelled: list[Rule], judged: list[Rule]) -
     return [bool(p) for p in model.predict([plain_text(r.unlabelled()) for r in judged])]
 
 
-def corral(train_rows: list[Rule], labelled: list[Rule], judged: list[Rule]) -> list[bool]:
+def corral(train_rows: list[Rule], labelled: list[Rule], judged: list[Rule]) -> SeverityModel:
     """Corral trained on the other corpora, adapted to the team's rule files."""
     base = [Example(r.unlabelled(), r.severity) for r in train_rows]
     team = [r.as_written() for r in labelled] + [r.unlabelled() for r in judged]
-    model = adapt(base, team, cross_validate=False)
-    return pages(model, [r.unlabelled() for r in judged])
+    return adapt(base, team, cross_validate=False)
 
 
 def pages(model: SeverityModel, alerts: Sequence[AlertText]) -> list[bool]:
     return [v.severity == "critical" for v in model.predict(alerts, explain=False)]
+
+
+def pages_at_em_rate(model: SeverityModel, alerts: Sequence[AlertText]) -> list[bool]:
+    """The decisions ``--paging-rate em`` would give: the rate estimated from these alerts."""
+    critical = model.classes.index("critical")
+    shift = paging_shift(model.probabilities(alerts)[:, critical], em_paging_rate(model, alerts))
+    metadata = {
+        **model.metadata,
+        "adaptation": {**model.metadata["adaptation"], "critical_shift": shift},
+    }
+    return pages(SeverityModel(model.pipeline, metadata), alerts)
 
 
 def macro_f1(truth: Sequence[bool], predicted: Sequence[bool]) -> float:
@@ -95,6 +105,8 @@ class Figures:
 
     corral: dict[str, list[float]]
     baseline: dict[str, list[float]]
+    # Corral with the paging rate estimated by EM from the judged rules.
+    corral_em: dict[str, list[float]] = field(default_factory=dict)
 
     def seed_means(self, which: dict[str, list[float]]) -> list[float]:
         return [float(np.mean(run)) for run in zip(*which.values(), strict=True)]
@@ -110,7 +122,7 @@ def interval(values: Sequence[float]) -> tuple[float, float, float]:
 
 
 def leave_one_corpus_out(corpora: dict[str, list[Rule]], seeds: int) -> Figures:
-    figures = Figures({n: [] for n in corpora}, {n: [] for n in corpora})
+    figures = Figures({n: [] for n in corpora}, {n: [] for n in corpora}, {n: [] for n in corpora})
     for seed in range(seeds):
         rng = np.random.default_rng(seed)
         for held_out, judged in corpora.items():
@@ -122,7 +134,10 @@ def leave_one_corpus_out(corpora: dict[str, list[Rule]], seeds: int) -> Figures:
             ]
             resample = [judged[i] for i in rng.integers(0, len(judged), len(judged))]
             truth = [r.pages for r in resample]
-            figures.corral[held_out].append(macro_f1(truth, corral(train_rows, [], resample)))
+            model = corral(train_rows, [], resample)
+            alerts = [r.unlabelled() for r in resample]
+            figures.corral[held_out].append(macro_f1(truth, pages(model, alerts)))
+            figures.corral_em[held_out].append(macro_f1(truth, pages_at_em_rate(model, alerts)))
             figures.baseline[held_out].append(macro_f1(truth, baseline(train_rows, [], resample)))
             _progress()
     return figures
@@ -139,7 +154,10 @@ def in_organisation(corpora: dict[str, list[Rule]], seeds: int) -> Figures:
             )
             others = [r for other, rs in corpora.items() if other != name for r in rs]
             truth = [r.pages for r in judged]
-            figures.corral[name].append(macro_f1(truth, corral(others, labelled, judged)))
+            model = corral(others, labelled, judged)
+            figures.corral[name].append(
+                macro_f1(truth, pages(model, [r.unlabelled() for r in judged]))
+            )
             figures.baseline[name].append(macro_f1(truth, baseline(others, labelled, judged)))
             _progress()
     return figures
@@ -171,8 +189,12 @@ def report(title: str, figures: Figures, corpora: dict[str, list[Rule]]) -> dict
         "baseline": interval(theirs),
         "difference": interval(difference),
     }
+    if figures.corral_em:
+        em = figures.seed_means(figures.corral_em)
+        summary["corral, EM paging rate"] = interval(em)
+        summary["EM minus corral"] = interval([a - b for a, b in zip(em, ours, strict=True)])
     for key, (mean, low, high) in summary.items():
-        print(f"  mean {key:<11} {mean:+.3f}  95% CI [{low:+.3f}, {high:+.3f}]".replace("+0", " 0"))
+        print(f"  mean {key:<24} {mean:+.3f}  95% CI [{low:+.3f}, {high:+.3f}]".replace("+0", " 0"))
     return {
         "summary": summary,
         "per_corpus": {n: (figures.corral[n], figures.baseline[n]) for n in figures.corral},

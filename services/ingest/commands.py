@@ -43,6 +43,13 @@ def register(commands: Subcommands) -> None:
         "--url",
         help="ingest's base URL (default: http:// and ingest.listen of the config)",
     )
+    verdict.add_argument(
+        "--http.config.file",
+        dest="http_config_file",
+        metavar="PATH",
+        help="credentials and TLS for ingest's API (the feedback API wants the admin role), "
+        "in Prometheus' http_config format (basic_auth, authorization, tls_config)",
+    )
     with_config(verdict)
 
 
@@ -54,16 +61,16 @@ def _user() -> str | None:
 
 
 def cmd_verdict(args: argparse.Namespace) -> int:
-    from services.ingest.config import IngestConfig
-    from shared.config import load_config
+    from shared.web.client import load_client_config
 
-    url = args.url or f"http://{load_config(IngestConfig, config_path(args)).ingest.listen}"
+    client = load_client_config(args.http_config_file)
     body: dict[str, object] = {**VERDICTS[args.verdict], "source": "cli"}
     for name in ("comment", "author", "revision"):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
-    endpoint = f"{url.rstrip('/')}/api/v1/incidents/{args.incident_id}/feedback"
-    status, answer = asyncio.run(_post(endpoint, body))
+    endpoint = f"{_api_url(args)}/api/v1/incidents/{args.incident_id}/feedback"
+    ssl = client.ssl_context() if endpoint.startswith("https:") else False
+    status, answer = asyncio.run(_post(endpoint, body, client.headers(), ssl))
     if status == 202:
         print(f"verdict {args.verdict} on incident {args.incident_id} stored")
         return 0
@@ -71,13 +78,25 @@ def cmd_verdict(args: argparse.Namespace) -> int:
     return 1
 
 
-async def _post(endpoint: str, body: dict[str, object]) -> tuple[int, object]:
+def _api_url(args: argparse.Namespace) -> str:
+    from services.ingest.config import IngestConfig
+    from shared.config import load_config
+
+    if args.url:
+        return str(args.url).rstrip("/")
+    host, _, port = load_config(IngestConfig, config_path(args)).ingest.listen.rpartition(":")
+    return f"http://{host if host not in ('', '0.0.0.0') else '127.0.0.1'}:{port}"
+
+
+async def _post(
+    endpoint: str, body: dict[str, object], headers: dict[str, str], ssl: object
+) -> tuple[int, object]:
     import aiohttp
 
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
-            session.post(endpoint, json=body) as response,
+            session.post(endpoint, json=body, headers=headers, ssl=ssl) as response,  # type: ignore[arg-type]
         ):
             text = await response.text()
             try:

@@ -130,6 +130,13 @@ def em_prior(probabilities: np.ndarray, trained: np.ndarray, steps: int = 200) -
     return prior
 
 
+def em_paging_rate(model: SeverityModel, unlabelled: Sequence[AlertText]) -> float:
+    """The share of ``unlabelled`` that pages, by EM; the model was trained class-balanced."""
+    uniform = np.full(len(model.classes), 1.0 / len(model.classes))
+    prior = em_prior(model.probabilities(unlabelled), uniform)
+    return float(prior[model.classes.index("critical")])
+
+
 def paging_shift(p_critical: np.ndarray, rate: float) -> float:
     """The log-odds shift after which a share ``rate`` of these alerts reaches one half."""
     rate = min(max(rate, 0.01), 0.99)
@@ -193,9 +200,7 @@ def _paging_rate(
     if asked == "em":
         if not rules.unlabelled or "critical" not in model.classes:
             return None, None
-        uniform = np.full(len(model.classes), 1.0 / len(model.classes))  # class-balanced training
-        prior = em_prior(model.probabilities(rules.unlabelled), uniform)
-        return float(prior[model.classes.index("critical")]), "em"
+        return em_paging_rate(model, rules.unlabelled), "em"
     if not rules.labelled:
         return None, None
     pages = sum(1 for e in rules.labelled if e.severity == "critical")

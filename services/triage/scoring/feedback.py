@@ -110,19 +110,22 @@ class Paging:
         }
 
 
+def judged(
+    verdicts: Mapping[str, Feedback], incidents: Mapping[str, Incident]
+) -> tuple[list[tuple[Feedback, Incident]], int]:
+    """Each verdict with its incident, and how many verdicts lost theirs (retention)."""
+    pairs = [(f, incidents[i]) for i, f in verdicts.items() if i in incidents]
+    return pairs, len(verdicts) - len(pairs)
+
+
 def paging_by_team(
     verdicts: Mapping[str, Feedback], incidents: Mapping[str, Incident]
 ) -> tuple[dict[str, Paging], int]:
     """Paging figures per team (the incident's ``team`` label), and verdicts without incident."""
     teams: dict[str, Paging] = {}
-    unmatched = 0
-    for incident_id, feedback in verdicts.items():
-        incident = incidents.get(incident_id)
-        if incident is None:
-            unmatched += 1
-            continue
-        team = incident.labels.get("team") or NO_TEAM
-        teams.setdefault(team, Paging()).count(feedback, incident)
+    pairs, unmatched = judged(verdicts, incidents)
+    for feedback, incident in pairs:
+        teams.setdefault(incident.labels.get("team") or NO_TEAM, Paging()).count(feedback, incident)
     return dict(sorted(teams.items())), unmatched
 
 
@@ -132,20 +135,17 @@ def examples_from(
     weight: float = FEEDBACK_WEIGHT,
 ) -> FeedbackData:
     """One example per alert of each judged incident, weighted above catalogue rows."""
-    examples = []
-    unmatched = 0
-    for incident_id, feedback in verdicts.items():
-        incident = incidents.get(incident_id)
-        if incident is None:
-            unmatched += 1
-            continue
-        severity = target_severity(feedback, incident)
-        for alert in incident.alerts:
-            examples.append(
-                Example(
-                    AlertText.of(alert), severity, weight, origin=f"feedback:{feedback.verdict}"
-                )
-            )
+    pairs, unmatched = judged(verdicts, incidents)
+    examples = [
+        Example(
+            AlertText.of(alert),
+            target_severity(feedback, incident),
+            weight,
+            origin=f"feedback:{feedback.verdict}",
+        )
+        for feedback, incident in pairs
+        for alert in incident.alerts
+    ]
     return FeedbackData(examples, len(verdicts), unmatched)
 
 
