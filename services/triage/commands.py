@@ -194,12 +194,14 @@ def format_adaptation(adaptation: dict[str, Any]) -> str:
     vocabulary = adaptation["vocabulary"]
     learned = ", ".join(f"{k}={v}" for k, v in vocabulary["values"].items()) or "none"
     rate = adaptation["paging_rate"]
-    paging = (
-        f"{rate:.0%} ({adaptation['paging_rate_from']}), critical odds x"
-        f"{math.exp(adaptation['critical_shift']):.2f}"
-        if rate is not None
-        else "not adjusted (no labelled rule; --paging-rate em estimates it)"
-    )
+    if rate is None:
+        paging = "not adjusted (no labelled rule; --paging-rate em estimates it)"
+    else:
+        paging = f"{rate:.0%} ({adaptation['paging_rate_from']}), " + (
+            f"critical odds x{math.exp(adaptation['critical_shift']):.2f}"
+            if adaptation["critical_shift"]
+            else "odds unchanged (fewer than 10 unlabelled rules to set them on)"
+        )
     return (
         f"adapted to {adaptation['team_rules']} team rules ({adaptation['labelled']} labelled): "
         f"severity label {vocabulary['label']!r}, learned words: {learned}; paging rate {paging}"

@@ -12,7 +12,8 @@ three, labelled or not:
 * **paging rate**: the share of the team's rules that page (``critical``),
   counted on its labelled rules. The model's probability of ``critical`` is
   then shifted (a prior adjustment: the odds multiplied by one factor) so
-  that the team's rules the model has to judge page at that rate. With no
+  that the team's rules the model has to judge, its unlabelled ones, page at
+  that rate. With no
   labelled rules, the rate can be estimated by EM over the unlabelled ones
   (Saerens, Latinne and Decaestecker, 2002); the benchmark shows that
   estimate is poor across organisations, so it is only used when asked.
@@ -36,7 +37,8 @@ from services.triage.scoring.levels import SEVERITIES, normalize_severity
 from services.triage.scoring.vocabulary import SEVERITY_LABELS, Vocabulary
 
 TEAM_WEIGHT = 10.0
-# Fewer unlabelled rules than this and the paging shift is set on all the team's rules.
+# The paging shift is set on the team's unlabelled rules, when there are this many: on
+# the labelled ones the model's fit is too sure of itself to say where the line lies.
 MIN_SCORED = 10
 # Where a level sits on the model's urgency scale when the team uses no known word for it.
 DEFAULT_URGENCY = {"critical": 0.8, "warning": 0.5, "info": 0.2}
@@ -175,9 +177,8 @@ def adapt(
     )
     rate, source = _paging_rate(model, rules, paging_rate)
     shift = 0.0
-    if rate is not None and "critical" in model.classes:
-        judged = rules.unlabelled if len(rules.unlabelled) >= MIN_SCORED else list(team)
-        critical = model.probabilities(judged)[:, model.classes.index("critical")]
+    if rate is not None and "critical" in model.classes and len(rules.unlabelled) >= MIN_SCORED:
+        critical = model.probabilities(rules.unlabelled)[:, model.classes.index("critical")]
         shift = paging_shift(critical, rate)
     adaptation: dict[str, Any] = {
         "team_rules": len(team),
