@@ -13,13 +13,13 @@ import aiohttp
 import pytest
 import yaml
 
-from services.corral.cli import main as corral
 from services.triage.scoring import store
 from services.triage.scoring.feedback import read_from_kafka
 from shared.config import KafkaSettings
 from shared.messages import Feedback
 from tests.alertmanager import am_alert, webhook
 from tests.helpers import RecordingServer, read_topic
+from tests.history import corral
 from tests.integration.pipeline import pipeline, webhook_route
 
 pytestmark = pytest.mark.broker
@@ -134,11 +134,7 @@ async def corral_cli(*argv: str) -> tuple[int, str, str]:
     def run() -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                corral(list(argv))
-                code = 0
-            except SystemExit as exited:
-                code = int(exited.code or 0)
-        return code, out.getvalue(), err.getvalue()
+            code = corral(*argv)
+        return code if isinstance(code, int) else 1 if code else 0, out.getvalue(), err.getvalue()
 
     return await asyncio.to_thread(run)
