@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import sys
 
 from shared.cli import Subcommands, config_path, with_config
+from shared.web.client import add_api_arguments, call_api, local_url
 
 # What a responder answers to "was this page right?", as the feedback API spells it.
 VERDICTS = {
@@ -25,7 +25,7 @@ def register(commands: Subcommands) -> None:
         "services.ingest.main:main",
         "Run the ingest worker (HTTP API to Kafka).",
     )
-    incident = commands.group("incident", "Act on an incident.")
+    incident = commands.group("incident", "List, show and act on incidents.")
     verdict = incident.add(
         "verdict",
         cmd_verdict,
@@ -39,18 +39,7 @@ def register(commands: Subcommands) -> None:
     verdict.add_argument("--comment", help="why, for the people who read the verdicts")
     verdict.add_argument("--author", default=_user(), help="who judged (default: the current user)")
     verdict.add_argument("--revision", type=int, help="the revision judged (default: the latest)")
-    verdict.add_argument(
-        "--url",
-        help="ingest's base URL (default: http:// and ingest.listen of the config)",
-    )
-    verdict.add_argument(
-        "--http.config.file",
-        dest="http_config_file",
-        metavar="PATH",
-        help="credentials and TLS for ingest's API (the feedback API wants the admin role), "
-        "in Prometheus' http_config format (basic_auth, authorization, tls_config)",
-    )
-    with_config(verdict)
+    add_api_arguments(with_config(verdict), "ingest")
 
 
 def _user() -> str | None:
@@ -61,57 +50,36 @@ def _user() -> str | None:
 
 
 def cmd_verdict(args: argparse.Namespace) -> int:
-    from shared.web.client import load_client_config
+    from services.ingest.config import IngestConfig
+    from shared.config import load_config
 
-    client = load_client_config(args.http_config_file)
     body: dict[str, object] = {**VERDICTS[args.verdict], "source": "cli"}
     for name in ("comment", "author", "revision"):
         if getattr(args, name) is not None:
             body[name] = getattr(args, name)
-    endpoint = f"{_api_url(args)}/api/v1/incidents/{args.incident_id}/feedback"
-    ssl = client.ssl_context() if endpoint.startswith("https:") else False
-    status, answer = asyncio.run(_post(endpoint, body, client.headers(), ssl))
+    if args.url:
+        url = str(args.url).rstrip("/")
+    else:
+        url = local_url(load_config(IngestConfig, config_path(args)).ingest.listen)
+    endpoint = f"{url}/api/v1/incidents/{args.incident_id}/feedback"
+    status, answer = call_api(endpoint, "POST", args.http_config_file, body)
     if status == 202:
         print(f"verdict {args.verdict} on incident {args.incident_id} stored")
         return 0
-    print(f"error: {endpoint}: {status}: {_reason(answer)}", file=sys.stderr)
+    print(f"error: {endpoint}: HTTP {status}: {_reason(answer)}", file=sys.stderr)
     return 1
 
 
-def _api_url(args: argparse.Namespace) -> str:
-    from services.ingest.config import IngestConfig
-    from shared.config import load_config
-
-    if args.url:
-        return str(args.url).rstrip("/")
-    host, _, port = load_config(IngestConfig, config_path(args)).ingest.listen.rpartition(":")
-    return f"http://{host if host not in ('', '0.0.0.0') else '127.0.0.1'}:{port}"
-
-
-async def _post(
-    endpoint: str, body: dict[str, object], headers: dict[str, str], ssl: object
-) -> tuple[int, object]:
-    import aiohttp
-
+def _reason(answer: bytes) -> str:
+    """The error body's message and the field it names, as ingest writes them."""
     try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
-            session.post(endpoint, json=body, headers=headers, ssl=ssl) as response,  # type: ignore[arg-type]
-        ):
-            text = await response.text()
-            try:
-                return response.status, json.loads(text)
-            except ValueError:
-                return response.status, text
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        return 0, f"cannot reach ingest: {exc or type(exc).__name__}"
-
-
-def _reason(answer: object) -> str:
-    if isinstance(answer, dict):
-        fields = answer.get("field") or ", ".join(
-            str(e.get("field")) for e in answer.get("errors", []) if isinstance(e, dict)
-        )
-        message = answer.get("error") or answer.get("message") or json.dumps(answer)
-        return f"{message} (field {fields})" if fields else str(message)
-    return str(answer)
+        body = json.loads(answer)
+    except ValueError:
+        return answer[:200].decode(errors="replace")
+    if not isinstance(body, dict):
+        return str(body)
+    fields = body.get("field") or ", ".join(
+        str(e.get("field")) for e in body.get("errors", []) if isinstance(e, dict)
+    )
+    message = body.get("error") or json.dumps(body)
+    return f"{message} (field {fields})" if fields else str(message)
