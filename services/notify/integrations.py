@@ -6,10 +6,14 @@ import aiohttp
 
 from services.notify.config import Receiver
 from services.notify.receivers.base import Integration
+from services.notify.receivers.discord import DiscordIntegration
 from services.notify.receivers.email import EmailIntegration
 from services.notify.receivers.log import LogIntegration
+from services.notify.receivers.opsgenie import OpsgenieIntegration
 from services.notify.receivers.pagerduty import PagerDutyIntegration
 from services.notify.receivers.slack import SlackIntegration
+from services.notify.receivers.teams import TeamsIntegration
+from services.notify.receivers.telegram import TelegramIntegration
 from services.notify.receivers.webhook import WebhookIntegration
 from services.notify.templates import Templates
 
@@ -37,6 +41,22 @@ def build_integrations(
         integrations += [
             EmailIntegration(f"email/{i}", config, templates)
             for i, config in enumerate(receiver.email_configs)
+        ]
+        integrations += [
+            TeamsIntegration(f"msteams/{i}", config, session, templates)
+            for i, config in enumerate(receiver.msteams_configs)
+        ]
+        integrations += [
+            OpsgenieIntegration(f"opsgenie/{i}", config, session, templates)
+            for i, config in enumerate(receiver.opsgenie_configs)
+        ]
+        integrations += [
+            DiscordIntegration(f"discord/{i}", config, session, templates)
+            for i, config in enumerate(receiver.discord_configs)
+        ]
+        integrations += [
+            TelegramIntegration(f"telegram/{i}", config, session, templates)
+            for i, config in enumerate(receiver.telegram_configs)
         ]
         integrations += [
             LogIntegration(f"log/{i}", config.send_resolved)

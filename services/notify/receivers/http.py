@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
@@ -43,11 +44,16 @@ async def post_json(
     body: dict[str, Any] | bytes,
     headers: dict[str, str],
     timeout: float,
+    method: str = "POST",
+    wait_from_body: Callable[[bytes], float | None] | None = None,
 ) -> bytes:
-    """POST and classify: 2xx taken; 5xx, 408, 429 and network trouble retryable."""
+    """Send and classify: 2xx taken; 5xx, 408, 429 and network trouble retryable.
+    ``wait_from_body`` reads how long to wait from an error's body, for services
+    that say it there rather than in Retry-After (Telegram)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     try:
-        async with session.post(
+        async with session.request(
+            method,
             url,
             data=data,
             headers={"Content-Type": "application/json", **headers},
@@ -57,10 +63,13 @@ async def post_json(
             if response.status < 300:
                 return text
             retryable = response.status >= 500 or response.status in (408, 429)
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            if wait is None and wait_from_body is not None:
+                wait = wait_from_body(text)
             raise DeliveryError(
                 f"HTTP {response.status}: {text[:200].decode(errors='replace')}",
                 retryable=retryable,
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                retry_after=wait,
             )
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         # ValueError: a URL (from a *_file) aiohttp cannot even parse.
@@ -68,7 +77,8 @@ async def post_json(
 
 
 class JsonApiIntegration(Generic[C]):
-    """A service API taking one JSON document per notification (Slack, PagerDuty)."""
+    """A service API taking one JSON document per notification (Slack, PagerDuty,
+    Teams, Discord)."""
 
     acknowledges = False
 

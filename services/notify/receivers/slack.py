@@ -15,7 +15,13 @@ from typing import Any
 from services.notify.config import SlackConfig
 from services.notify.receivers.base import Delivery
 from services.notify.receivers.http import JsonApiIntegration
-from services.notify.templates import Flavor, escape_mrkdwn, safe_link, template_context
+from services.notify.templates import (
+    Flavor,
+    escape_mrkdwn,
+    safe_link,
+    template_context,
+    truncate,
+)
 from shared.secrets import Secret
 
 # Block Kit limits: longer text is refused with invalid_blocks.
@@ -27,10 +33,6 @@ URL_MAX = 3000
 MESSAGE_TEXT_MAX = 40_000
 
 STATUS_EMOJI = {"firing": ":red_circle:", "resolved": ":large_green_circle:"}
-
-
-def truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class SlackIntegration(JsonApiIntegration[SlackConfig]):
