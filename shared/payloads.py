@@ -1,9 +1,11 @@
 """The request bodies ingest accepts, validated field by field.
 
-Two shapes: the Alertmanager webhook (payload version 4), and the list of
-alerts Prometheus posts to an Alertmanager's ``/api/v2/alerts``. Field names
-are the senders' own (camelCase), so error messages name the field exactly as
-it appears in the body the operator is looking at.
+Three shapes: the Alertmanager webhook (payload version 4), the list of
+alerts Prometheus posts to an Alertmanager's ``/api/v2/alerts``, and Grafana
+Alerting's webhook contact point (version 1). Field names are the senders'
+own (camelCase), so error messages name the field exactly as it appears in
+the body the operator is looking at. (A generic JSON webhook's alerts are
+mapped to the ``/api/v2/alerts`` shape first: ``services.ingest.mapping``.)
 """
 
 from __future__ import annotations
@@ -67,6 +69,47 @@ class PostableAlert(_Body):
 
 class PostableAlerts(RootModel[list[PostableAlert]]):
     pass
+
+
+class MappedAlerts(_Body):
+    """What a generic JSON webhook's mapping (``ingest.webhooks``) made of its
+    body: alerts in the ``/api/v2/alerts`` shape."""
+
+    alerts: list[PostableAlert]
+
+
+class GrafanaAlert(_Body):
+    """One alert of Grafana's webhook notification."""
+
+    status: Literal["firing", "resolved"]
+    labels: LabelSet = Field(min_length=1)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    starts_at: datetime | None = Field(default=None, alias="startsAt")
+    ends_at: datetime | None = Field(default=None, alias="endsAt")
+    generator_url: str = Field(default="", alias="generatorURL")
+    dashboard_url: str = Field(default="", alias="dashboardURL")
+    panel_url: str = Field(default="", alias="panelURL")
+    image_url: str = Field(default="", alias="imageURL")
+    value_string: str = Field(default="", alias="valueString")
+
+    @field_validator("annotations", mode="before")
+    @classmethod
+    def _annotations_may_be_null(cls, value: object) -> object:
+        return {} if value is None else value
+
+
+class GrafanaWebhook(_Body):
+    """Grafana Alerting's webhook contact point, version 1: Alertmanager's
+    webhook body plus fields of Grafana's own (orgId, title, state, message),
+    of which only what identifies the notification is read."""
+
+    version: Literal["1"]
+    group_key: str = Field(default="", alias="groupKey")
+    truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    external_url: str = Field(default="", alias="externalURL")
+    alerts: list[GrafanaAlert]
 
 
 SHOWN_NAME = 64
