@@ -24,8 +24,12 @@ import structlog
 from aiohttp import web
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
-from services.notify.api import SilenceApi
+from services.notify import alertmanager_api
+from services.notify.alertmanager_api import AlertmanagerApi
+from services.notify.alertmanager_config import alertmanager_yaml
+from services.notify.api import ACCESS, SilenceApi
 from services.notify.config import NotifyConfig
+from services.notify.current import CurrentIncidents, IncidentFollower
 from services.notify.dedup import DedupStage
 from services.notify.dispatch import Dispatcher
 from services.notify.integrations import build_integrations
@@ -51,6 +55,7 @@ from shared.kafka.topics import prepare_topics
 from shared.messages import Incident, SentNotification
 from shared.messages.notification import remember_encoding
 from shared.web.guard import WebSecurity
+from shared.web.openapi import document, openapi_route
 
 log = structlog.get_logger(__name__)
 
@@ -66,6 +71,17 @@ class NotifyWorker:
         self.sent = SentLog(config.kafka, config.kafka.topics.notify_sent)
         self.silences = SilenceStore()
         self.api = SilenceApi(self.silences, config.kafka.topics.silences, settings.silences)
+        self.current = CurrentIncidents()
+        self.incidents_follower: IncidentFollower | None = None
+        self.alertmanager = AlertmanagerApi(
+            self.api,
+            self.silences,
+            self.current,
+            self.routes,
+            [r.name for r in settings.receivers],
+            alertmanager_yaml(settings),
+        )
+        self.alertmanager.loaded = self._incidents_loaded
         self.limiters = {r.name: Limiter(r.limits) for r in settings.receivers}
         self.integrations: dict[str, list[Integration]] = {}
         self.dispatcher: Dispatcher | None = None
@@ -79,7 +95,25 @@ class NotifyWorker:
         self._silences_seen = -1
 
     def app(self, security: WebSecurity | None = None) -> web.Application:
-        return self.api.application(security or WebSecurity())
+        limits = self.config.notify.silences
+        app = (security or WebSecurity()).application(
+            {**ACCESS, **alertmanager_api.ACCESS},
+            limits.max_body_bytes,
+            "notify.silences.max_body_bytes",
+        )
+        operations = self.api.operations() + self.alertmanager.operations()
+        app.add_routes(
+            [
+                *self.api.routes(),
+                *self.alertmanager.routes(),
+                openapi_route(document("Corral notify", operations)),
+            ]
+        )
+        return app
+
+    def _incidents_loaded(self) -> bool:
+        follower = self.incidents_follower
+        return follower is not None and follower.caught_up.is_set()
 
     async def start(self) -> None:
         kafka = self.config.kafka
@@ -110,6 +144,9 @@ class NotifyWorker:
         self.follower = SilenceFollower(kafka, self.silences)
         await self.follower.start()
         await self.follower.wait_caught_up()
+        # The Alertmanager API's view of what fires; deliveries do not wait for it.
+        self.incidents_follower = IncidentFollower(kafka, self.current)
+        await self.incidents_follower.start()
         self.api.publisher = publisher
         self.loop = ConsumerLoop(
             kafka,
@@ -136,6 +173,9 @@ class NotifyWorker:
         if self.follower is not None:
             await self.follower.stop()
             self.follower = None
+        if self.incidents_follower is not None:
+            await self.incidents_follower.stop()
+            self.incidents_follower = None
         if self.producer is not None:
             await self.producer.stop()
             self.producer = None
