@@ -355,7 +355,9 @@ class AlertmanagerApi:
         )
         cause = incident.root_cause
         inhibited = [cause] if cause and cause != alert.fingerprint else []
-        muted = sorted({name for route in routes for name in self.muted_by(route, now)})
+        # Muted when no route can send it now: then every window holding one is named.
+        held = [self.muted_by(route, now) for route in routes]
+        muted = sorted({n for names in held for n in names}) if held and all(held) else []
         return AlertStatus(silenced, inhibited, muted)
 
     def _gettable(

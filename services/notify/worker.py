@@ -41,7 +41,7 @@ from services.notify.outbox import admit
 from services.notify.receivers.base import Integration
 from services.notify.record import RecordStage
 from services.notify.retry import RetryStage
-from services.notify.routing import RouteNode, routes_for, routing_labels
+from services.notify.routing import RouteNode, held_by, routes_for, routing_labels
 from services.notify.sentlog import SentLog, entry_key
 from services.notify.silences import SilenceFollower, SilenceStore
 from services.notify.stages import Chain, Notification
@@ -54,6 +54,7 @@ from shared.kafka.quarantine import Quarantine
 from shared.kafka.topics import prepare_topics
 from shared.messages import Incident, SentNotification
 from shared.messages.notification import remember_encoding
+from shared.timeintervals import TimeIntervals
 from shared.web.guard import WebSecurity
 from shared.web.openapi import document, openapi_route
 
@@ -67,6 +68,7 @@ class NotifyWorker:
         self.config = config
         settings = config.notify
         self.routes = RouteNode.build(settings.route)
+        self.intervals = TimeIntervals(settings.time_intervals)
         self.templates = Templates(settings.templates)
         self.sent = SentLog(config.kafka, config.kafka.topics.notify_sent)
         self.silences = SilenceStore()
@@ -80,6 +82,7 @@ class NotifyWorker:
             self.routes,
             [r.name for r in settings.receivers],
             alertmanager_yaml(settings),
+            lambda route, now: held_by(route, self.intervals, now),
         )
         self.alertmanager.loaded = self._incidents_loaded
         self.limiters = {r.name: Limiter(r.limits) for r in settings.receivers}
@@ -131,7 +134,7 @@ class NotifyWorker:
             self.sent,
             Chain(
                 [
-                    MuteStage(self.silences),
+                    MuteStage(self.silences, self.intervals),
                     DedupStage(),
                     IntentStage(self.sent),
                     RetryStage(self.config.notify.retry),

@@ -22,7 +22,7 @@ from shared.config import KafkaSettings
 from shared.messages import IncidentAlert
 from shared.web.commands import hash_password
 from shared.web.guard import WebSecurity
-from tests.helpers import running, wait_ready
+from tests.helpers import RecordingServer, running, wait_ready
 from tests.integration.notify_fakes import incident, notify_config, publish
 
 pytestmark = [
@@ -281,3 +281,35 @@ async def test_amtool_and_grafana_against_notify(kafka: KafkaSettings, tmp_path:
             assert response.status == 200
         async with session.get(f"{url}/api/v2/silence/unknown", headers=grafana) as response:
             assert response.status == 404
+
+
+async def test_a_muted_route_sends_nothing_and_the_api_says_why(kafka: KafkaSettings) -> None:
+    hooks = {name: await RecordingServer().start() for name in ("muted", "open")}
+    config = {
+        "route": {
+            "receiver": "open",
+            "routes": [
+                {
+                    "matchers": ['team="storage"'],
+                    "receiver": "muted",
+                    "mute_time_intervals": ["always"],
+                }
+            ],
+        },
+        "receivers": [
+            {"name": name, "webhook_configs": [{"url": hook.url()}]} for name, hook in hooks.items()
+        ],
+        "time_intervals": [{"name": "always", "time_intervals": [{}]}],
+    }
+    worker = NotifyWorker(notify_config(kafka, config))
+    web = {"alertname": "HighLatency", "team": "web"}
+    web_alert = IncidentAlert(fingerprint="00000000000000bb", status="firing", labels=web)
+    await publish(kafka, incident(), incident(id="inc-2", labels=web, alerts=[web_alert]))
+    async with running(worker, worker.app()) as port, aiohttp.ClientSession() as session:
+        assert (await hooks["open"].next()).json()["id"] == "inc-2"
+        assert await hooks["muted"].nothing_within(1.5)
+        shown = await wait_for_alerts(session, f"http://127.0.0.1:{port}", 2)
+    muted = {a["labels"]["team"]: a["status"]["mutedBy"] for a in shown}
+    assert muted == {"storage": ["always"], "web": []}
+    for hook in hooks.values():
+        await hook.stop()
