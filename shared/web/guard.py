@@ -43,7 +43,6 @@ ANY = "any"
 """Any authenticated caller, whatever its roles."""
 
 
-
 @dataclass(frozen=True)
 class ReadWrite:
     """A route whose reads (GET, HEAD) and writes need different roles."""
