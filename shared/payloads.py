@@ -23,6 +23,11 @@ LabelSet = dict[LabelName, str]
 Fingerprint = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
 
 
+def _null_as_empty(value: object) -> object:
+    """Senders write ``"annotations": null`` for none."""
+    return {} if value is None else value
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -61,10 +66,7 @@ class PostableAlert(_Body):
     ends_at: datetime | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
 
-    @field_validator("annotations", mode="before")
-    @classmethod
-    def _annotations_may_be_null(cls, value: object) -> object:
-        return {} if value is None else value
+    _annotations_may_be_null = field_validator("annotations", mode="before")(_null_as_empty)
 
 
 class PostableAlerts(RootModel[list[PostableAlert]]):
@@ -78,24 +80,17 @@ class MappedAlerts(_Body):
     alerts: list[PostableAlert]
 
 
-class GrafanaAlert(_Body):
-    """One alert of Grafana's webhook notification."""
+class GrafanaAlert(WebhookAlert):
+    """One alert of Grafana's webhook notification: Alertmanager's, with
+    Grafana's links (and a fingerprint of its own, not read)."""
 
-    status: Literal["firing", "resolved"]
-    labels: LabelSet = Field(min_length=1)
-    annotations: dict[str, str] = Field(default_factory=dict)
-    starts_at: datetime | None = Field(default=None, alias="startsAt")
-    ends_at: datetime | None = Field(default=None, alias="endsAt")
-    generator_url: str = Field(default="", alias="generatorURL")
+    fingerprint: str | None = None  # type: ignore[assignment]
     dashboard_url: str = Field(default="", alias="dashboardURL")
     panel_url: str = Field(default="", alias="panelURL")
     image_url: str = Field(default="", alias="imageURL")
     value_string: str = Field(default="", alias="valueString")
 
-    @field_validator("annotations", mode="before")
-    @classmethod
-    def _annotations_may_be_null(cls, value: object) -> object:
-        return {} if value is None else value
+    _annotations_may_be_null = field_validator("annotations", mode="before")(_null_as_empty)
 
 
 class GrafanaWebhook(_Body):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aiohttp
 
 from services.notify.config import Receiver
@@ -17,6 +19,17 @@ from services.notify.receivers.telegram import TelegramIntegration
 from services.notify.receivers.webhook import WebhookIntegration
 from services.notify.templates import Templates
 
+# Services that take one JSON document per notification, by the kind their
+# configs are named after (``slack_configs`` …).
+JSON_APIS: dict[str, Callable[..., Integration]] = {
+    "slack": SlackIntegration,
+    "pagerduty": PagerDutyIntegration,
+    "msteams": TeamsIntegration,
+    "opsgenie": OpsgenieIntegration,
+    "discord": DiscordIntegration,
+    "telegram": TelegramIntegration,
+}
+
 
 def build_integrations(
     receivers: list[Receiver], session: aiohttp.ClientSession, templates: Templates
@@ -30,33 +43,14 @@ def build_integrations(
             WebhookIntegration(f"webhook/{i}", config, session)
             for i, config in enumerate(receiver.webhook_configs)
         ]
-        integrations += [
-            SlackIntegration(f"slack/{i}", config, session, templates)
-            for i, config in enumerate(receiver.slack_configs)
-        ]
-        integrations += [
-            PagerDutyIntegration(f"pagerduty/{i}", config, session, templates)
-            for i, config in enumerate(receiver.pagerduty_configs)
-        ]
+        for kind, integration in JSON_APIS.items():
+            integrations += [
+                integration(f"{kind}/{i}", config, session, templates)
+                for i, config in enumerate(getattr(receiver, f"{kind}_configs"))
+            ]
         integrations += [
             EmailIntegration(f"email/{i}", config, templates)
             for i, config in enumerate(receiver.email_configs)
-        ]
-        integrations += [
-            TeamsIntegration(f"msteams/{i}", config, session, templates)
-            for i, config in enumerate(receiver.msteams_configs)
-        ]
-        integrations += [
-            OpsgenieIntegration(f"opsgenie/{i}", config, session, templates)
-            for i, config in enumerate(receiver.opsgenie_configs)
-        ]
-        integrations += [
-            DiscordIntegration(f"discord/{i}", config, session, templates)
-            for i, config in enumerate(receiver.discord_configs)
-        ]
-        integrations += [
-            TelegramIntegration(f"telegram/{i}", config, session, templates)
-            for i, config in enumerate(receiver.telegram_configs)
         ]
         integrations += [
             LogIntegration(f"log/{i}", config.send_resolved)

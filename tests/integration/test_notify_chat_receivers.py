@@ -28,8 +28,14 @@ from tests.integration.receiver_fakes import (
 pytestmark = pytest.mark.broker
 
 
-async def dead_letters(kafka: KafkaSettings) -> list[DeadLetter]:
-    return [DeadLetter.from_bytes(v) for v in await read_topic(kafka, kafka.topics.dead_letters)]
+async def first_dead_letter(kafka: KafkaSettings) -> DeadLetter:
+    for _ in range(100):
+        values = await read_topic(kafka, kafka.topics.dead_letters)
+        if values:
+            [letter] = [DeadLetter.from_bytes(v) for v in values]
+            return letter
+        await asyncio.sleep(0.1)
+    raise AssertionError("no dead letter")
 
 
 async def test_teams_adaptive_card_then_a_resolved_card(kafka: KafkaSettings) -> None:
@@ -156,12 +162,7 @@ async def test_opsgenie_wrong_key_is_dead_lettered_without_the_key(kafka: KafkaS
     await publish(kafka, incident())
     async with running(notify_worker(kafka, config)):
         await opsgenie.next()
-        for _ in range(100):
-            letters = await dead_letters(kafka)
-            if letters:
-                break
-            await _sleep()
-    [letter] = letters
+        letter = await first_dead_letter(kafka)
     assert letter.reason.startswith("HTTP 401: ")
     assert (letter.retryable, letter.attempts) == (False, 1)
     assert "wrong-key-1234" not in letter.reason
@@ -256,12 +257,7 @@ async def test_telegram_chat_not_found_is_dead_lettered_without_the_token(
     await publish(kafka, incident())
     async with running(notify_worker(kafka, config)):
         await telegram.next()
-        for _ in range(100):
-            letters = await dead_letters(kafka)
-            if letters:
-                break
-            await _sleep()
-    [letter] = letters
+        letter = await first_dead_letter(kafka)
     assert "chat not found" in letter.reason
     assert not letter.retryable
     assert telegram.token not in letter.reason and "BOT-TOKEN" not in letter.reason
@@ -293,7 +289,3 @@ async def test_webhook_with_alertmanager_payload(kafka: KafkaSettings) -> None:
     assert resolved["alerts"][0]["status"] == "resolved"
     assert resolved["alerts"][0]["endsAt"] != "0001-01-01T00:00:00Z"
     await hook.stop()
-
-
-async def _sleep() -> None:
-    await asyncio.sleep(0.1)

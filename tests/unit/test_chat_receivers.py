@@ -80,11 +80,11 @@ def test_opsgenie_create_within_its_limits_and_a_template_priority() -> None:
         actions=[f"action-{i}" for i in range(12)],
     )
     integration = OpsgenieIntegration("opsgenie/0", config, SESSION, TEMPLATES)
-    body = integration.create(delivery(huge()))
+    body = integration.body(delivery(huge()))
     assert OpsgenieFake._invalid_create(body) is None
     assert len(body["tags"]) == 20 and all(len(t) <= 50 for t in body["tags"])
     assert body["priority"] == "P4"  # the template's own answer
-    storage = integration.create(delivery(incident()))
+    storage = integration.body(delivery(incident()))
     assert storage["priority"] == "P1"
 
 
@@ -92,7 +92,7 @@ def test_opsgenie_falls_back_to_the_incident_priority() -> None:
     integration = OpsgenieIntegration(
         "opsgenie/0", OpsgenieConfig(api_key="k", priority="urgent"), SESSION, TEMPLATES
     )
-    assert integration.create(delivery(incident(priority="P2")))["priority"] == "P2"
+    assert integration.body(delivery(incident(priority="P2")))["priority"] == "P2"
 
 
 def test_telegram_too_long_goes_as_plain_text() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from services.notify.config import DiscordConfig
 from services.notify.receivers.base import Delivery
 from services.notify.receivers.http import JsonApiIntegration
-from services.notify.templates import Flavor, alert_line, safe_link, template_context, truncate
+from services.notify.templates import Flavor, alert_line, truncate
 from shared.messages import IncidentStatus
 from shared.secrets import Secret
 
@@ -44,10 +44,9 @@ class DiscordIntegration(JsonApiIntegration[DiscordConfig]):
     def body(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident
         config = self.config
-        context = template_context(incident, delivery.receiver, delivery.repeat)
-        title = self.templates.render(config.title, "title", context, Flavor.TEXT)
-        description = self.templates.render(config.message, "summary", context, Flavor.TEXT)
-        link = safe_link(self.templates.render(config.link, "link", context, Flavor.TEXT))
+        context, title, description, link = self.message_texts(
+            delivery, config.title, config.message, config.link
+        )
         firing = incident.firing_alerts
         if incident.status == IncidentStatus.RESOLVED:
             color = GREEN

@@ -6,16 +6,24 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import aiohttp
 
 from services.notify.config import IntegrationConfig
 from services.notify.receivers.base import Delivery, DeliveryError
-from services.notify.templates import Templates
+from services.notify.templates import Flavor, Templates, safe_link, template_context
 from shared.secrets import Secret
 
 C = TypeVar("C", bound=IntegrationConfig)
+
+
+class MessageTexts(NamedTuple):
+    context: dict[str, Any]
+    title: str
+    text: str
+    link: str
+
 
 MAX_RESPONSE_BYTES = 64 * 1024
 """Of a receiver's answer, only this much is read: it only ever explains an error."""
@@ -96,6 +104,25 @@ class JsonApiIntegration(Generic[C]):
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
         raise NotImplementedError
+
+    def message_texts(
+        self,
+        delivery: Delivery,
+        title: str | None,
+        text: str | None,
+        link: str | None,
+        flavor: Flavor = Flavor.TEXT,
+    ) -> MessageTexts:
+        """A chat message's title, text (in ``flavor``) and http(s) link, from the
+        user's templates or the defaults, with the context they were rendered in."""
+        context = template_context(delivery.incident, delivery.receiver, delivery.repeat)
+        render = self.templates.render
+        return MessageTexts(
+            context,
+            render(title, "title", context, Flavor.TEXT),
+            render(text, "summary", context, flavor),
+            safe_link(render(link, "link", context, Flavor.TEXT)),
+        )
 
     async def notify(self, delivery: Delivery) -> None:
         await post_json(

@@ -16,13 +16,12 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
-
 from services.notify.config import OpsgenieConfig
 from services.notify.receivers.base import Delivery
-from services.notify.receivers.http import post_json
-from services.notify.templates import Flavor, Templates, template_context, truncate
+from services.notify.receivers.http import JsonApiIntegration, post_json
+from services.notify.templates import Flavor, template_context, truncate
 from shared.messages import IncidentStatus
+from shared.secrets import Secret
 
 # Opsgenie's limits (characters), past which it refuses or cuts a field.
 MESSAGE_MAX = 130
@@ -39,30 +38,20 @@ DETAILS_MAX = 8000
 _PRIORITY = re.compile(r"^P[1-5]$")
 
 
-class OpsgenieIntegration:
+class OpsgenieIntegration(JsonApiIntegration[OpsgenieConfig]):
     acknowledges = True
 
-    def __init__(
-        self,
-        name: str,
-        config: OpsgenieConfig,
-        session: aiohttp.ClientSession,
-        templates: Templates,
-    ):
-        self.name = name
-        self.config = config
-        self.session = session
-        self.templates = templates
-        self.send_resolved = config.send_resolved
-        key = config.secret("api_key")
+    def endpoint(self) -> Secret:
+        key = self.config.secret("api_key")
         assert key is not None  # required by the config
         self.key = key
-        self.base = str(config.api_url).rstrip("/") + "/v2/alerts"
+        alerts = str(self.config.api_url).rstrip("/") + "/v2/alerts"
+        return lambda: alerts
 
     def _render(self, source: str | None, default: str, context: dict[str, Any]) -> str:
         return self.templates.render(source, default, context, Flavor.TEXT)
 
-    def create(self, delivery: Delivery) -> dict[str, Any]:
+    def body(self, delivery: Delivery) -> dict[str, Any]:
         """The body of ``POST /v2/alerts``."""
         incident = delivery.incident
         config = self.config
@@ -125,7 +114,7 @@ class OpsgenieIntegration:
 
     def _action_url(self, incident_id: str, action: str) -> str:
         alias = quote(incident_id[:ALIAS_MAX], safe="")
-        return f"{self.base}/{alias}/{action}?identifierType=alias"
+        return f"{self.url()}/{alias}/{action}?identifierType=alias"
 
     async def _send(self, method: str, url: str, body: dict[str, Any]) -> None:
         await post_json(
@@ -154,8 +143,8 @@ class OpsgenieIntegration:
                 {**note, "note": "Acknowledged in Corral: a silence covers the incident"},
             )
             return
-        body = self.create(delivery)
-        await self._send("POST", self.base, body)
+        body = self.body(delivery)
+        await self._send("POST", self.url(), body)
         if self.config.update_alerts and incident.revision > 1 and not delivery.repeat:
             for field in ("message", "description", "priority"):
                 await self._send("PUT", self._action_url(incident.id, field), {field: body[field]})

@@ -18,8 +18,6 @@ from services.notify.receivers.http import JsonApiIntegration
 from services.notify.templates import (
     Flavor,
     escape_mrkdwn,
-    safe_link,
-    template_context,
     truncate,
 )
 from shared.secrets import Secret
@@ -43,11 +41,10 @@ class SlackIntegration(JsonApiIntegration[SlackConfig]):
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident
-        context = template_context(incident, delivery.receiver, delivery.repeat)
         config = self.config
-        title = self.templates.render(config.title, "title", context, Flavor.TEXT)
-        text = self.templates.render(config.text, "summary", context, Flavor.SLACK)
-        link = self.templates.render(config.link, "link", context, Flavor.TEXT)
+        _, title, text, link = self.message_texts(
+            delivery, config.title, config.text, config.link, Flavor.SLACK
+        )
         firing = len(incident.firing_alerts)
         status = incident.status.value
         status_text = f"{STATUS_EMOJI.get(status, '')} {status}"
@@ -85,7 +82,6 @@ class SlackIntegration(JsonApiIntegration[SlackConfig]):
                 ],
             },
         ]
-        link = safe_link(link)
         if link and len(link) <= URL_MAX:
             blocks.append(
                 {

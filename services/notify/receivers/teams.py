@@ -19,7 +19,7 @@ from typing import Any
 from services.notify.config import TeamsConfig
 from services.notify.receivers.base import Delivery
 from services.notify.receivers.http import JsonApiIntegration
-from services.notify.templates import Flavor, alert_line, safe_link, template_context, truncate
+from services.notify.templates import alert_line, truncate
 from shared.messages import IncidentStatus
 from shared.secrets import Secret
 
@@ -38,11 +38,8 @@ class TeamsIntegration(JsonApiIntegration[TeamsConfig]):
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident
-        context = template_context(incident, delivery.receiver, delivery.repeat)
         config = self.config
-        title = self.templates.render(config.title, "title", context, Flavor.TEXT)
-        text = self.templates.render(config.text, "summary", context, Flavor.TEXT)
-        link = safe_link(self.templates.render(config.link, "link", context, Flavor.TEXT))
+        _, title, text, link = self.message_texts(delivery, config.title, config.text, config.link)
         resolved = incident.status == IncidentStatus.RESOLVED
         firing = incident.firing_alerts
         body: list[dict[str, Any]] = [

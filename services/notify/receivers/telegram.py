@@ -18,12 +18,11 @@ import json
 import re
 from typing import Any
 
-import aiohttp
-
 from services.notify.config import TelegramConfig
 from services.notify.receivers.base import Delivery
-from services.notify.receivers.http import post_json
-from services.notify.templates import Flavor, Templates, template_context, truncate
+from services.notify.receivers.http import JsonApiIntegration, post_json
+from services.notify.templates import Flavor, template_context, truncate
+from shared.secrets import Secret
 
 TEXT_MAX = 4096
 SUMMARY_MAX = 1000
@@ -45,25 +44,12 @@ def plain(text: str) -> str:
     return html.unescape(_TAG.sub("", text))
 
 
-class TelegramIntegration:
-    acknowledges = False
-
-    def __init__(
-        self,
-        name: str,
-        config: TelegramConfig,
-        session: aiohttp.ClientSession,
-        templates: Templates,
-    ):
-        self.name = name
-        self.config = config
-        self.session = session
-        self.templates = templates
-        self.send_resolved = config.send_resolved
-        token = config.secret("bot_token")
+class TelegramIntegration(JsonApiIntegration[TelegramConfig]):
+    def endpoint(self) -> Secret:
+        token = self.config.secret("bot_token")
         assert token is not None  # required by the config
-        self.token = token
-        self.api = str(config.api_url).rstrip("/")
+        api = str(self.config.api_url).rstrip("/")
+        return lambda: f"{api}/bot{token()}/sendMessage"
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
         config = self.config
@@ -93,7 +79,7 @@ class TelegramIntegration:
     async def notify(self, delivery: Delivery) -> None:
         await post_json(
             self.session,
-            f"{self.api}/bot{self.token()}/sendMessage",
+            self.url(),
             self.body(delivery),
             {},
             self.config.timeout.total_seconds(),
