@@ -19,7 +19,6 @@ from services.notify.receivers.base import Delivery
 from services.notify.receivers.http import JsonApiIntegration
 from services.notify.templates import Flavor, alert_line, truncate
 from shared.messages import IncidentStatus
-from shared.secrets import Secret
 
 TITLE_MAX = 256
 DESCRIPTION_MAX = 3000
@@ -36,10 +35,7 @@ ORANGE = 0xF79009
 
 
 class DiscordIntegration(JsonApiIntegration[DiscordConfig]):
-    def endpoint(self) -> Secret:
-        url = self.config.secret("webhook_url")
-        assert url is not None  # required by the config
-        return url
+    URL_SECRET = "webhook_url"
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import aiohttp
 
@@ -98,9 +98,14 @@ class JsonApiIntegration(Generic[C]):
         self.send_resolved = config.send_resolved
         self.url = self.endpoint()
 
+    URL_SECRET: ClassVar[str] = ""
+    """The config's secret that is the service's URL (its credential), if one is."""
+
     def endpoint(self) -> Secret:
-        """Where to post (a secret for Slack, whose URL is its credential)."""
-        raise NotImplementedError
+        """Where to post: by default the ``URL_SECRET`` field (webhook URLs carry their token)."""
+        url: Secret | None = self.config.secret(self.URL_SECRET)  # type: ignore[attr-defined]
+        assert url is not None  # required by the config
+        return url
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
         raise NotImplementedError

@@ -20,7 +20,6 @@ from services.notify.templates import (
     escape_mrkdwn,
     truncate,
 )
-from shared.secrets import Secret
 
 # Block Kit limits: longer text is refused with invalid_blocks.
 HEADER_MAX = 150
@@ -34,10 +33,7 @@ STATUS_EMOJI = {"firing": ":red_circle:", "resolved": ":large_green_circle:"}
 
 
 class SlackIntegration(JsonApiIntegration[SlackConfig]):
-    def endpoint(self) -> Secret:
-        url = self.config.secret("api_url")
-        assert url is not None  # required by the config
-        return url
+    URL_SECRET = "api_url"
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident

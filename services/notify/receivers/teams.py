@@ -21,7 +21,6 @@ from services.notify.receivers.base import Delivery
 from services.notify.receivers.http import JsonApiIntegration
 from services.notify.templates import alert_line, truncate
 from shared.messages import IncidentStatus
-from shared.secrets import Secret
 
 MESSAGE_MAX_BYTES = 28 * 1024
 TITLE_MAX = 500
@@ -31,10 +30,7 @@ ALERT_TEXT_MAX = 300
 
 
 class TeamsIntegration(JsonApiIntegration[TeamsConfig]):
-    def endpoint(self) -> Secret:
-        url = self.config.secret("webhook_url")
-        assert url is not None  # required by the config
-        return url
+    URL_SECRET = "webhook_url"
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident
