@@ -18,6 +18,7 @@ class Subcommands:
 
     def __init__(self, parser: argparse.ArgumentParser):
         self._sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+        self._groups: dict[str, Subcommands] = {}
 
     def add(self, name: str, handler: Handler, help: str) -> argparse.ArgumentParser:
         parser = self._sub.add_parser(name, help=help, description=help)
@@ -41,9 +42,16 @@ class Subcommands:
         with_web_config(with_config(self.add(name, handler, help)))
 
     def group(self, name: str, help: str) -> Subcommands:
-        """A command with subcommands of its own, like ``corral dlq replay``."""
-        parser = self._sub.add_parser(name, help=help, description=help)
-        return Subcommands(parser)
+        """A command with subcommands of its own, like ``corral dlq replay``.
+
+        Services may add to one group: ``corral incident verdict`` belongs to
+        ingest (it posts to ingest's feedback API), ``corral incident ack`` to
+        the incidents service. The first to name the group gives its help.
+        """
+        if name not in self._groups:
+            parser = self._sub.add_parser(name, help=help, description=help)
+            self._groups[name] = Subcommands(parser)
+        return self._groups[name]
 
 
 def with_config(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -1,9 +1,11 @@
 """The request bodies ingest accepts, validated field by field.
 
-Two shapes: the Alertmanager webhook (payload version 4), and the list of
-alerts Prometheus posts to an Alertmanager's ``/api/v2/alerts``. Field names
-are the senders' own (camelCase), so error messages name the field exactly as
-it appears in the body the operator is looking at.
+Three shapes: the Alertmanager webhook (payload version 4), the list of
+alerts Prometheus posts to an Alertmanager's ``/api/v2/alerts``, and Grafana
+Alerting's webhook contact point (version 1). Field names are the senders'
+own (camelCase), so error messages name the field exactly as it appears in
+the body the operator is looking at. (A generic JSON webhook's alerts are
+mapped to the ``/api/v2/alerts`` shape first: ``services.ingest.mapping``.)
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ LabelName = Annotated[str, StringConstraints(pattern=LABEL_NAME)]
 LabelSet = dict[LabelName, str]
 # Alertmanager's fingerprint: 64 bits as 16 lower-case hex digits.
 Fingerprint = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
+
+
+def _null_as_empty(value: object) -> object:
+    """Senders write ``"annotations": null`` for none."""
+    return {} if value is None else value
 
 
 class _Body(BaseModel):
@@ -59,14 +66,45 @@ class PostableAlert(_Body):
     ends_at: datetime | None = Field(default=None, alias="endsAt")
     generator_url: str = Field(default="", alias="generatorURL")
 
-    @field_validator("annotations", mode="before")
-    @classmethod
-    def _annotations_may_be_null(cls, value: object) -> object:
-        return {} if value is None else value
+    _annotations_may_be_null = field_validator("annotations", mode="before")(_null_as_empty)
 
 
 class PostableAlerts(RootModel[list[PostableAlert]]):
     pass
+
+
+class MappedAlerts(_Body):
+    """What a generic JSON webhook's mapping (``ingest.webhooks``) made of its
+    body: alerts in the ``/api/v2/alerts`` shape."""
+
+    alerts: list[PostableAlert]
+
+
+class GrafanaAlert(WebhookAlert):
+    """One alert of Grafana's webhook notification: Alertmanager's, with
+    Grafana's links (and a fingerprint of its own, not read)."""
+
+    fingerprint: str | None = None
+    dashboard_url: str = Field(default="", alias="dashboardURL")
+    panel_url: str = Field(default="", alias="panelURL")
+    image_url: str = Field(default="", alias="imageURL")
+    value_string: str = Field(default="", alias="valueString")
+
+    _annotations_may_be_null = field_validator("annotations", mode="before")(_null_as_empty)
+
+
+class GrafanaWebhook(_Body):
+    """Grafana Alerting's webhook contact point, version 1: Alertmanager's
+    webhook body plus fields of Grafana's own (orgId, title, state, message),
+    of which only what identifies the notification is read."""
+
+    version: Literal["1"]
+    group_key: str = Field(default="", alias="groupKey")
+    truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
+    status: Literal["firing", "resolved"]
+    receiver: str = ""
+    external_url: str = Field(default="", alias="externalURL")
+    alerts: list[GrafanaAlert]
 
 
 SHOWN_NAME = 64

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import aiohttp
 import asyncpg
-from shared.kafka.embedded import EmbeddedBroker
 
+from services.corral.embedded import EmbeddedBroker
 from services.incidents.config import IncidentsConfig
 from services.incidents.worker import IncidentsWorker
 from shared.config import KafkaSettings, TopicNames

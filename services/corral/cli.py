@@ -51,6 +51,35 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Writes the converted config, lists what did not map on standard error,
+    then checks the result as ``check-config`` would."""
+    from services.corral import config
+    from services.corral.from_alertmanager import convert, render
+    from shared.config import parse_yaml, read_yaml, validate
+
+    imported = convert(read_yaml(args.path))
+    text = render(imported, Path(args.path).name)
+    out = args.out or "(standard output)"
+    if args.out:
+        Path(args.out).write_text(text)
+    else:
+        sys.stdout.write(text)
+    for note in imported.notes:
+        print(f"note: {note.line()}", file=sys.stderr)
+    try:
+        validate(config.CorralConfig, parse_yaml(text, out))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"{out} does not pass check-config yet: fix the lines above", file=sys.stderr)
+        return 1
+    count = len(imported.notes)
+    mapped = f"{count} note{'s' * (count != 1)} above" if count else "everything mapped"
+    print(f"{out}: written, passes check-config ({mapped})", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="corral", description="Alert ingestion and auto-triage pipeline."
@@ -62,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     with_web_config(with_config(up))
     check = commands.add("check-config", cmd_check_config, "Validate a config before deploying it.")
     check.add_argument("path", metavar="PATH")
+    importer = commands.add(
+        "import",
+        cmd_import,
+        "Convert an Alertmanager configuration (alertmanager.yml) into Corral's.",
+    )
+    importer.add_argument("path", metavar="ALERTMANAGER_YML")
+    importer.add_argument("--out", metavar="FILE", help="write here (default: standard output)")
     for service in (
         ingest_commands,
         triage_commands,

@@ -1,4 +1,4 @@
-"""The HTTP API: where Alertmanager and Prometheus send alerts.
+"""The HTTP API: where Alertmanager, Prometheus, Grafana and other tools send alerts.
 
 A request is answered 200 only after the broker acknowledged every alert in
 it. Anything else is an error the sender can act on: 4xx for a body it must
@@ -15,15 +15,18 @@ from datetime import UTC, datetime
 import structlog
 from aiohttp import web
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from services.ingest.bounded import bounded_bodies
 from services.ingest.config import IngestSettings
 from services.ingest.errors import validation_response
 from services.ingest.feedback import FEEDBACK_PATH, FeedbackEndpoint
+from services.ingest.mapping import Mapping, MappingError
 from services.ingest.metrics import ALERTS_RECEIVED, ALERTS_REJECTED, REQUEST_SECONDS
 from services.ingest.openapi import api_document
 from services.ingest.sink import AlertSink, Overloaded, TooLarge, Unavailable
-from shared.normalize import NormalizedAlert, from_api_v2, from_webhook
+from shared.messages.alert import SOURCE_WEBHOOK
+from shared.normalize import NormalizedAlert, from_api_v2, from_grafana, from_webhook
 from shared.web.config import Role
 from shared.web.errors import error_response
 from shared.web.guard import WebSecurity
@@ -31,10 +34,28 @@ from shared.web.openapi import openapi_route
 
 log = structlog.get_logger(__name__)
 
+
+class NotJson(Exception):
+    """A body that does not even parse as JSON."""
+
+
 WEBHOOK_PATH = "/api/v1/alerts/alertmanager"
 API_V2_PATH = "/api/v2/alerts"
-ENDPOINTS = {WEBHOOK_PATH: "alertmanager", API_V2_PATH: "api_v2"}
-ACCESS = {WEBHOOK_PATH: Role.ALERTS, API_V2_PATH: Role.ALERTS, FEEDBACK_PATH: Role.ADMIN}
+GRAFANA_PATH = "/api/v1/alerts/grafana"
+JSON_WEBHOOK_PATH = "/api/v1/alerts/webhook/{name}"
+ENDPOINTS = {
+    WEBHOOK_PATH: "alertmanager",
+    API_V2_PATH: "api_v2",
+    GRAFANA_PATH: "grafana",
+    JSON_WEBHOOK_PATH: "webhook",
+}
+ACCESS = {
+    WEBHOOK_PATH: Role.ALERTS,
+    API_V2_PATH: Role.ALERTS,
+    GRAFANA_PATH: Role.ALERTS,
+    JSON_WEBHOOK_PATH: Role.ALERTS,
+    FEEDBACK_PATH: Role.ADMIN,
+}
 
 
 class IngestApp:
@@ -42,6 +63,7 @@ class IngestApp:
         self.settings = settings
         self.sink = sink
         self.bodies = bounded_bodies(settings.limits)
+        self.mappings = {w.name: Mapping(w) for w in settings.webhooks}
         self.feedback = FeedbackEndpoint(sink, feedback_topic, self._unavailable)
 
     def build(self, security: WebSecurity | None = None) -> web.Application:
@@ -52,8 +74,10 @@ class IngestApp:
             [
                 web.post(WEBHOOK_PATH, self.alertmanager_webhook),
                 web.post(API_V2_PATH, self.prometheus_alerts),
+                web.post(GRAFANA_PATH, self.grafana_webhook),
+                web.post(JSON_WEBHOOK_PATH, self.json_webhook),
                 self.feedback.route(),
-                openapi_route(api_document(self.bodies)),
+                openapi_route(api_document(self.bodies, sorted(self.mappings))),
             ]
         )
         return app
@@ -73,11 +97,37 @@ class IngestApp:
     async def prometheus_alerts(self, request: web.Request) -> web.Response:
         return await self._ingest(request, "api_v2", self._parse_api_v2)
 
+    async def grafana_webhook(self, request: web.Request) -> web.Response:
+        return await self._ingest(request, "grafana", self._parse_grafana)
+
+    async def json_webhook(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        mapping = self.mappings.get(name)
+        if mapping is None:
+            ALERTS_REJECTED.labels("webhook", "unknown").inc()
+            known = ", ".join(sorted(self.mappings)) or "none is configured"
+            return error_response(
+                404, f"no webhook {name!r} in ingest.webhooks ({known})", field="name"
+            )
+
+        def parse(body: bytes, now: datetime) -> list[NormalizedAlert]:
+            try:
+                data = from_json(body)
+            except ValueError as exc:
+                raise NotJson(str(exc)) from None
+            mapped = self.bodies.mapped.model_validate(mapping.apply(data, now))
+            return from_api_v2(mapped.alerts, now, f"{SOURCE_WEBHOOK}{name}")
+
+        return await self._ingest(request, "webhook", parse)
+
     def _parse_webhook(self, body: bytes, now: datetime) -> list[NormalizedAlert]:
         return from_webhook(self.bodies.webhook.model_validate_json(body), now)
 
     def _parse_api_v2(self, body: bytes, now: datetime) -> list[NormalizedAlert]:
         return from_api_v2(self.bodies.api_v2.model_validate_json(body).root, now)
+
+    def _parse_grafana(self, body: bytes, now: datetime) -> list[NormalizedAlert]:
+        return from_grafana(self.bodies.grafana.model_validate_json(body), now)
 
     async def _ingest(
         self,
@@ -104,11 +154,17 @@ class IngestApp:
         except ValidationError as exc:
             ALERTS_REJECTED.labels(endpoint, "invalid").inc()
             return validation_response(exc)
+        except NotJson as exc:
+            ALERTS_REJECTED.labels(endpoint, "invalid").inc()
+            return error_response(400, f"body is not valid JSON: {exc}", field="(body)")
+        except MappingError as exc:
+            ALERTS_REJECTED.labels(endpoint, "invalid").inc()
+            return error_response(422, str(exc), field=exc.field)
         try:
             await self.sink.publish(alerts, len(body))
         except TooLarge as exc:
             ALERTS_REJECTED.labels(endpoint, "too_large").inc()
-            field = f"alerts[{exc.index}]" if endpoint == "alertmanager" else f"[{exc.index}]"
+            field = f"[{exc.index}]" if endpoint == "api_v2" else f"alerts[{exc.index}]"
             return error_response(
                 413, f"{field}: alert too large to store: {exc}; shorten its annotations", field
             )

@@ -15,6 +15,9 @@ from pydantic import Field, StringConstraints
 from services.ingest.config import IngestLimits
 from shared.payloads import (
     LABEL_NAME,
+    GrafanaAlert,
+    GrafanaWebhook,
+    MappedAlerts,
     PostableAlert,
     PostableAlerts,
     WebhookAlert,
@@ -24,11 +27,13 @@ from shared.payloads import (
 
 @dataclass(frozen=True)
 class BoundedBodies:
-    """The two body models with ``ingest.limits`` applied, checked by pydantic-core
+    """The body models with ``ingest.limits`` applied, checked by pydantic-core
     while it parses (no second pass over the alerts in Python)."""
 
     webhook: type[WebhookPayload]
     api_v2: type[PostableAlerts]
+    grafana: type[GrafanaWebhook]
+    mapped: type[MappedAlerts]
 
 
 def bounded_bodies(limits: IngestLimits) -> BoundedBodies:
@@ -48,6 +53,9 @@ def bounded_bodies(limits: IngestLimits) -> BoundedBodies:
         Field(max_length=limits.max_annotations_per_alert),
     ]
     bounded_url: Any = Annotated[str, StringConstraints(max_length=limits.max_url_length)]
+    bounded_text: Any = Annotated[
+        str, StringConstraints(max_length=limits.max_annotation_value_length)
+    ]
 
     class BoundedWebhookAlert(WebhookAlert):
         labels: label_set
@@ -68,4 +76,22 @@ def bounded_bodies(limits: IngestLimits) -> BoundedBodies:
             list[BoundedPostableAlert], Field(max_length=limits.max_alerts_per_request)
         ]
 
-    return BoundedBodies(BoundedWebhookPayload, BoundedPostableAlerts)
+    class BoundedGrafanaAlert(GrafanaAlert):
+        labels: label_set
+        annotations: annotation_set = Field(default_factory=dict)
+        generator_url: bounded_url = Field(default="", alias="generatorURL")
+        dashboard_url: bounded_url = Field(default="", alias="dashboardURL")
+        panel_url: bounded_url = Field(default="", alias="panelURL")
+        image_url: bounded_url = Field(default="", alias="imageURL")
+        value_string: bounded_text = Field(default="", alias="valueString")
+
+    class BoundedGrafanaWebhook(GrafanaWebhook):
+        external_url: bounded_url = Field(default="", alias="externalURL")
+        alerts: list[BoundedGrafanaAlert] = Field(max_length=limits.max_alerts_per_request)  # type: ignore[assignment]
+
+    class BoundedMappedAlerts(MappedAlerts):
+        alerts: list[BoundedPostableAlert] = Field(max_length=limits.max_alerts_per_request)  # type: ignore[assignment]
+
+    return BoundedBodies(
+        BoundedWebhookPayload, BoundedPostableAlerts, BoundedGrafanaWebhook, BoundedMappedAlerts
+    )

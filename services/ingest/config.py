@@ -2,10 +2,60 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated, Self
+
+import jmespath
+from jmespath.exceptions import JMESPathError
+from pydantic import AfterValidator, Field, model_validator
 
 from shared.config import CommonConfig, StrictModel
 from shared.durations import Duration
+from shared.payloads import LabelName
+
+
+def _compiles(expression: str) -> str:
+    try:
+        jmespath.compile(expression)
+    except JMESPathError as exc:
+        problem = str(exc).splitlines()[0]
+        raise ValueError(f"invalid JMESPath expression {expression!r}: {problem}") from None
+    return expression
+
+
+Expression = Annotated[str, AfterValidator(_compiles)]
+"""A JMESPath expression (jmespath.org): ``monitor.name``, ``tags[0]``,
+``join(',', tags)``, ``state == 'alerting'``, or a constant ``'text'``."""
+
+
+class WebhookMapping(StrictModel):
+    """A tool that can only send its own JSON: where its alerts are in the body,
+    and what each field of an alert is, as JMESPath expressions evaluated on
+    each alert. ``POST /api/v1/alerts/webhook/<name>``."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$", description="The URL's last path segment."
+    )
+    alerts: Expression = Field(
+        default="@", description="Where the alerts are: an object (one alert) or a list."
+    )
+    labels: dict[LabelName, Expression] = Field(
+        min_length=1, description="Label name → expression; empty or null values are left out."
+    )
+    annotations: dict[str, Expression] = Field(default_factory=dict)
+    resolved: Expression | None = Field(
+        default=None,
+        description="The alert is resolved when this is true (e.g. status == 'ok'); "
+        "unset: every alert fires.",
+    )
+    starts_at: Expression | None = Field(
+        default=None, description="RFC 3339 text or Unix seconds; unset: when it arrives."
+    )
+    ends_at: Expression | None = Field(
+        default=None,
+        description="When a firing alert ends unless sent again; unset: it fires until "
+        "a resolve comes.",
+    )
+    generator_url: Expression | None = None
 
 
 class IngestLimits(StrictModel):
@@ -50,6 +100,18 @@ class IngestSettings(StrictModel):
         default_factory=lambda: ["cluster"],
         description="Labels whose values key alerts on corral.alerts (see docs/architecture.md).",
     )
+    webhooks: list[WebhookMapping] = Field(
+        default_factory=list,
+        description="Generic JSON webhooks: each tool's own JSON mapped to alerts.",
+    )
+
+    @model_validator(mode="after")
+    def _unique_webhooks(self) -> Self:
+        names = [w.name for w in self.webhooks]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"webhook names must be unique: {duplicates}")
+        return self
 
 
 class IngestConfig(CommonConfig):

@@ -22,6 +22,10 @@ _LIMITS = {
     ("annotations", "value"): "max_annotation_value_length",
     ("generatorURL", "value"): "max_url_length",
     ("externalURL", "value"): "max_url_length",
+    ("dashboardURL", "value"): "max_url_length",
+    ("panelURL", "value"): "max_url_length",
+    ("imageURL", "value"): "max_url_length",
+    ("valueString", "value"): "max_annotation_value_length",
 }
 
 

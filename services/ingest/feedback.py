@@ -1,9 +1,12 @@
-"""``POST /api/v1/incidents/{id}/feedback``: the people on call judge an incident's priority.
+"""``POST /api/v1/incidents/{id}/feedback``: the people on call judge an incident's page.
 
 The verdict is published to ``corral.feedback`` keyed by incident id, through
 the same sink as alerts (same backpressure bound, same wait for the broker's
 acknowledgement), and answered 202 only once the broker has it. ``corral
-train --feedback-from-kafka`` later turns these verdicts into training data.
+train --feedback`` later turns these verdicts into training data, and
+``corral evaluate --feedback`` into paging precision and recall per team.
+Every tool that asks "was this page right?" posts here (the contract is in
+docs/scoring.md).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ class FeedbackRequest(BaseModel):
     revision: int | None = Field(default=None, ge=1)
     author: str | None = Field(default=None, max_length=256)
     comment: str | None = Field(default=None, max_length=4096)
+    source: str | None = Field(default=None, max_length=64, pattern=r"^[a-z0-9_.-]+$")
 
 
 class FeedbackEndpoint:

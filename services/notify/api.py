@@ -33,8 +33,7 @@ from shared.matchers import Matcher, MatchType, parse_matcher
 from shared.messages import Silence, SilenceState
 from shared.web.config import Role
 from shared.web.errors import error_response
-from shared.web.guard import WebSecurity
-from shared.web.openapi import Operation, document, openapi_route
+from shared.web.openapi import Operation
 
 SILENCES_PATH = "/api/v1/silences"
 SILENCE_PATH = "/api/v1/silences/{id}"
@@ -148,11 +147,16 @@ def bounded_silence(limits: SilenceLimits) -> type[PostableSilence]:
 
 
 @dataclass(frozen=True)
-class _Limited:
-    """A refusal for a silence that parses but breaks a limit."""
+class Refusal:
+    """Why a silence request was not carried out: the status, the message and
+    the field it names. Each API version words it its own way."""
 
-    field: str
+    status: int
     message: str
+    field: str | None = None
+
+    def response(self) -> web.Response:
+        return error_response(self.status, self.message, self.field)
 
 
 class SilenceApi:
@@ -169,89 +173,81 @@ class SilenceApi:
             web.get(SILENCES_PATH, self.list),
             web.get(SILENCE_PATH, self.get),
             web.delete(SILENCE_PATH, self.expire),
-            openapi_route(self.document()),
         ]
 
-    def application(self, security: WebSecurity) -> web.Application:
-        app = security.application(
-            ACCESS, self.limits.max_body_bytes, "notify.silences.max_body_bytes"
-        )
-        app.add_routes(self.routes())
-        return app
-
-    def document(self) -> dict[str, Any]:
+    def operations(self) -> list[Operation]:
         silence_id = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
-        return document(
-            "Corral notify",
-            [
-                Operation(
-                    "POST",
-                    SILENCES_PATH,
-                    "Create a silence, or change one (with its id).",
-                    "admin",
-                    self.body,
-                    {"200": "Stored; applies on every notify worker.", "404": "No such id."},
-                ),
-                Operation("GET", SILENCES_PATH, "Every silence.", "admin", errors=("401", "403")),
-                Operation(
-                    "GET",
-                    SILENCE_PATH,
-                    "One silence.",
-                    "admin",
-                    ok={"200": "The silence.", "404": "No such id."},
-                    parameters=silence_id,
-                    errors=("401", "403"),
-                ),
-                Operation(
-                    "DELETE",
-                    SILENCE_PATH,
-                    "Expire a silence now.",
-                    "admin",
-                    ok={"200": "Expired.", "404": "No such id."},
-                    parameters=silence_id,
-                    errors=("401", "403", "422"),
-                ),
-            ],
-        )
+        return [
+            Operation(
+                "POST",
+                SILENCES_PATH,
+                "Create a silence, or change one (with its id).",
+                "admin",
+                self.body,
+                {"200": "Stored; applies on every notify worker.", "404": "No such id."},
+            ),
+            Operation("GET", SILENCES_PATH, "Every silence.", "admin", errors=("401", "403")),
+            Operation(
+                "GET",
+                SILENCE_PATH,
+                "One silence.",
+                "admin",
+                ok={"200": "The silence.", "404": "No such id."},
+                parameters=silence_id,
+                errors=("401", "403"),
+            ),
+            Operation(
+                "DELETE",
+                SILENCE_PATH,
+                "Expire a silence now.",
+                "admin",
+                ok={"200": "Expired.", "404": "No such id."},
+                parameters=silence_id,
+                errors=("401", "403", "422"),
+            ),
+        ]
 
     def _over_limit(
         self, body: PostableSilence, starts_at: datetime, now: datetime
-    ) -> _Limited | None:
+    ) -> Refusal | None:
         if body.endsAt - starts_at > self.limits.max_duration:
-            return _Limited(
-                "endsAt",
+            return Refusal(
+                422,
                 f"endsAt: longer than {format_duration(self.limits.max_duration)} after "
                 "startsAt (notify.silences.max_duration)",
+                "endsAt",
             )
         if body.id is None:
             live = sum(s.state(now) != SilenceState.EXPIRED for s in self.store.silences.values())
             if live >= self.limits.max_silences:
-                return _Limited(
-                    "(silences)",
+                return Refusal(
+                    422,
                     f"{live} silences are active or pending (notify.silences.max_silences): "
                     "expire some first",
+                    "(silences)",
                 )
         return None
 
-    async def create(self, request: web.Request) -> web.Response:
+    async def add(self, raw: bytes) -> str | Refusal:
+        """Store the silence a request body describes; its id, or why not."""
         try:
-            body = self.body.model_validate_json(await request.read())
+            body = self.body.model_validate_json(raw)
         except ValidationError as exc:
             first = exc.errors(include_url=False, include_input=False)[0]
             if first["type"] == "json_invalid":
-                return error_response(400, f"body is not valid JSON: {first['msg']}", "(body)")
+                return Refusal(400, f"body is not valid JSON: {first['msg']}", "(body)")
             field = _field(tuple(first["loc"]))
-            return error_response(422, f"{field}: {first['msg']}", field)
+            return Refusal(422, f"{field}: {first['msg']}", field)
         now = datetime.now(UTC)
         starts_at = body.startsAt or now
         if body.endsAt <= max(starts_at, now):
-            return error_response(422, "endsAt: must be after startsAt and in the future", "endsAt")
+            return Refusal(422, "endsAt: must be after startsAt and in the future", "endsAt")
         limited = self._over_limit(body, starts_at, now)
         if limited is not None:
-            return error_response(422, limited.message, limited.field)
+            return limited
         previous = self.store.get(body.id) if body.id else None
         if body.id and previous is None:
-            return error_response(404, f"no silence with id {body.id!r}", "id")
+            return Refusal(404, f"no silence with id {body.id!r}", "id")
         silence = Silence(
             id=body.id or str(uuid.uuid4()),
             matchers=body.matcher_texts(),
@@ -261,7 +257,26 @@ class SilenceApi:
             comment=body.comment,
             updated_at=now,
         )
-        return await self._store(silence) or web.json_response({"silenceID": silence.id})
+        return await self._store(silence) or silence.id
+
+    async def end(self, silence_id: str) -> str | Refusal:
+        """Expire a silence now; its id, or why not."""
+        silence = self.store.get(silence_id)
+        if silence is None:
+            return Refusal(404, f"no silence with id {silence_id!r}", "id")
+        now = datetime.now(UTC)
+        if silence.ends_at <= now:
+            return Refusal(422, f"silence {silence.id} has already expired", "id")
+        expired = silence.model_copy(
+            update={"ends_at": now, "starts_at": min(silence.starts_at, now), "updated_at": now}
+        )
+        return await self._store(expired) or silence.id
+
+    async def create(self, request: web.Request) -> web.Response:
+        done = await self.add(await request.read())
+        if isinstance(done, Refusal):
+            return done.response()
+        return web.json_response({"silenceID": done})
 
     async def list(self, _: web.Request) -> web.Response:
         now = datetime.now(UTC)
@@ -274,25 +289,19 @@ class SilenceApi:
         return web.json_response(silence_json(silence, datetime.now(UTC)))
 
     async def expire(self, request: web.Request) -> web.Response:
-        silence = self.store.get(request.match_info["id"])
-        if silence is None:
-            return error_response(404, f"no silence with id {request.match_info['id']!r}", "id")
-        now = datetime.now(UTC)
-        if silence.ends_at <= now:
-            return error_response(422, f"silence {silence.id} has already expired", "id")
-        expired = silence.model_copy(
-            update={"ends_at": now, "starts_at": min(silence.starts_at, now), "updated_at": now}
-        )
-        return await self._store(expired) or web.json_response({"silenceID": silence.id})
+        done = await self.end(request.match_info["id"])
+        if isinstance(done, Refusal):
+            return done.response()
+        return web.json_response({"silenceID": done})
 
-    async def _store(self, silence: Silence) -> web.Response | None:
-        """Write and wait for the ack; an error response if that is impossible now."""
+    async def _store(self, silence: Silence) -> Refusal | None:
+        """Write and wait for the ack; a refusal if that is impossible now."""
         if self.publisher is None:
-            return error_response(503, "not connected to Kafka yet; retry later")
+            return Refusal(503, "not connected to Kafka yet; retry later")
         try:
             await self.publisher.publish([Record(self.topic, silence.id, silence)])
         except (PublishError, KafkaError) as exc:
-            return error_response(503, f"the broker did not take the silence: {exc}; retry later")
+            return Refusal(503, f"the broker did not take the silence: {exc}; retry later")
         # Visible on this worker at once; the others follow the topic.
         self.store.apply(silence.id, silence)
         return None

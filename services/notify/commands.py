@@ -85,10 +85,18 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
     print(",".join(receivers))
     for node in nodes:
         matchers = ", ".join(str(m) for m in node.matchers) or "(matches everything)"
+        windows = "".join(
+            f" {field}={','.join(names)}"
+            for field, names in (
+                ("mute_time_intervals", node.mute_time_intervals),
+                ("active_time_intervals", node.active_time_intervals),
+            )
+            if names
+        )
         print(
             f"  {node.receiver}: {node.path} {{{matchers}}} group_wait="
             f"{format_duration(node.group_wait)} repeat_interval="
-            f"{format_duration(node.repeat_interval)}"
+            f"{format_duration(node.repeat_interval)}{windows}"
         )
     if args.verify_receivers is not None:
         expected = [r.strip() for r in args.verify_receivers.split(",") if r.strip()]

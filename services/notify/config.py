@@ -24,6 +24,7 @@ from shared.config import CommonConfig, StrictModel
 from shared.durations import Duration
 from shared.matchers import Matcher, MatcherTexts, parse_matcher
 from shared.secrets import Secret, secret
+from shared.timeintervals import NamedTimeInterval, check_names
 
 Template = Annotated[str, AfterValidator(check_template)]
 """Jinja2 text a user may override; its syntax is checked with the config."""
@@ -90,6 +91,11 @@ class WebhookConfig(IntegrationConfig, WithSecrets):
         description="Signs timestamp and body: X-Corral-Timestamp, X-Corral-Signature.",
     )
     hmac_secret_file: str | None = None
+    payload: Literal["corral", "alertmanager"] = Field(
+        default="corral",
+        description="corral: Corral's incident body; alertmanager: Alertmanager's webhook "
+        "body (version 4), for receivers written for Alertmanager.",
+    )
 
     @model_validator(mode="after")
     def _one_authorization(self) -> Self:
@@ -183,6 +189,102 @@ class EmailConfig(IntegrationConfig, WithSecrets):
         return value
 
 
+class TeamsConfig(IntegrationConfig, WithSecrets):
+    """Microsoft Teams through a Workflows webhook ("When a Teams webhook request is
+    received"): an Adaptive Card posted to a channel or chat."""
+
+    SECRETS = ("webhook_url",)
+    REQUIRED = ("webhook_url",)
+    webhook_url: HttpUrl | None = Field(
+        default=None, description="The workflow's URL (it carries its signature: a secret)."
+    )
+    webhook_url_file: str | None = None
+    title: Template | None = Field(default=None, description="Card title; plain text.")
+    text: Template | None = Field(default=None, description="Summary; Teams markdown.")
+    link: Template | None = Field(default=None, description="URL of the 'Open' button.")
+
+
+class OpsgenieResponder(StrictModel):
+    """Who Opsgenie notifies: one of id, name (teams, schedules, escalations) or username."""
+
+    type: Literal["team", "user", "escalation", "schedule"]
+    id: str | None = None
+    name: str | None = None
+    username: str | None = None
+
+    @model_validator(mode="after")
+    def _one_identifier(self) -> Self:
+        given = [f for f in ("id", "name", "username") if getattr(self, f)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of id, name and username")
+        if self.username and self.type != "user":
+            raise ValueError("username identifies a responder of type user")
+        return self
+
+
+class OpsgenieConfig(IntegrationConfig, WithSecrets):
+    """Opsgenie's Alert API v2: an alert per incident (``alias`` = incident id),
+    closed when it resolves, acknowledged when a silence covers it."""
+
+    SECRETS = ("api_key",)
+    REQUIRED = ("api_key",)
+    api_key: str | None = Field(default=None, min_length=1, description="An API integration key.")
+    api_key_file: str | None = None
+    api_url: HttpUrl = Field(
+        default=HttpUrl("https://api.opsgenie.com/"),
+        description="https://api.eu.opsgenie.com/ for the EU instance.",
+    )
+    message: Template | None = Field(default=None, description="Alert text, 130 characters.")
+    description: Template | None = None
+    source: Template | None = None
+    entity: Template | None = None
+    priority: Template | None = Field(
+        default=None, description="P1 to P5; default: the incident's priority."
+    )
+    note: Template | None = None
+    tags: list[Template] = Field(default_factory=list)
+    actions: list[str] = Field(default_factory=list)
+    details: dict[str, Template] = Field(default_factory=dict)
+    responders: list[OpsgenieResponder] = Field(default_factory=list)
+    update_alerts: bool = Field(
+        default=False,
+        description="Also update message, description and priority of an open alert "
+        "when the incident changes (Opsgenie keeps the first ones otherwise).",
+    )
+
+
+class DiscordConfig(IntegrationConfig, WithSecrets):
+    SECRETS = ("webhook_url",)
+    REQUIRED = ("webhook_url",)
+    webhook_url: HttpUrl | None = Field(
+        default=None, description="The channel webhook's URL (it carries its token)."
+    )
+    webhook_url_file: str | None = None
+    title: Template | None = Field(default=None, description="Embed title; plain text.")
+    message: Template | None = Field(default=None, description="Embed description; markdown.")
+    content: Template | None = Field(default=None, description="Text above the embed.")
+    username: str | None = None
+    avatar_url: HttpUrl | None = None
+    link: Template | None = Field(default=None, description="The embed title's link.")
+
+
+class TelegramConfig(IntegrationConfig, WithSecrets):
+    SECRETS = ("bot_token",)
+    REQUIRED = ("bot_token",)
+    api_url: HttpUrl = HttpUrl("https://api.telegram.org")
+    bot_token: str | None = Field(default=None, min_length=1, description="From @BotFather.")
+    bot_token_file: str | None = None
+    chat_id: int = Field(description="The chat, group or channel (negative for groups).")
+    message_thread_id: int | None = Field(default=None, description="A forum topic.")
+    message: Template | None = Field(
+        default=None, description="Text in Telegram's HTML (parse_mode HTML) or plain."
+    )
+    parse_mode: Literal["HTML", ""] = Field(
+        default="HTML", description='"" sends the message as plain text.'
+    )
+    disable_notifications: bool = Field(default=False, description="Deliver silently.")
+
+
 class LogConfig(StrictModel):
     send_resolved: bool = True
 
@@ -193,6 +295,10 @@ class Receiver(StrictModel):
     slack_configs: list[SlackConfig] = Field(default_factory=list)
     pagerduty_configs: list[PagerDutyConfig] = Field(default_factory=list)
     email_configs: list[EmailConfig] = Field(default_factory=list)
+    msteams_configs: list[TeamsConfig] = Field(default_factory=list)
+    opsgenie_configs: list[OpsgenieConfig] = Field(default_factory=list)
+    discord_configs: list[DiscordConfig] = Field(default_factory=list)
+    telegram_configs: list[TelegramConfig] = Field(default_factory=list)
     log_configs: list[LogConfig] = Field(default_factory=list)
     limits: Limits = Limits()
 
@@ -206,6 +312,16 @@ class Route(StrictModel):
     )
     repeat_interval: Duration | None = Field(
         default=None, description="Resend an incident still firing after this; 0 never."
+    )
+    mute_time_intervals: list[str] = Field(
+        default_factory=list,
+        description="Names of time_intervals during which this route sends nothing "
+        "(held until the interval ends); not inherited.",
+    )
+    active_time_intervals: list[str] = Field(
+        default_factory=list,
+        description="Names of time_intervals outside which this route sends nothing; "
+        "empty: always active. Not inherited.",
     )
     routes: list[Route] = Field(default_factory=list)
 
@@ -246,6 +362,11 @@ class NotifySettings(StrictModel):
     route: Route = Route(receiver="log")
     receivers: list[Receiver] = Field(
         default_factory=lambda: [Receiver(name="log", log_configs=[LogConfig()])]
+    )
+    time_intervals: list[NamedTimeInterval] = Field(
+        default_factory=list,
+        description="Alertmanager's time_intervals: named recurring windows (business hours, "
+        "maintenance) that routes mute or activate by name.",
     )
     templates: list[str] = Field(
         default_factory=list,
@@ -289,6 +410,29 @@ class NotifySettings(StrictModel):
             if receiver not in names:
                 raise ValueError(f"route names receiver {receiver!r}, which is not defined")
         return self
+
+    @model_validator(mode="after")
+    def _time_intervals_exist(self) -> Self:
+        names = [t.name for t in self.time_intervals]
+        duplicates = {n for n in names if names.count(n) > 1}
+        if duplicates:
+            raise ValueError(f"time interval names must be unique: {sorted(duplicates)}")
+        if self.route.mute_time_intervals or self.route.active_time_intervals:
+            raise ValueError(
+                "route: the root route cannot have mute_time_intervals or active_time_intervals "
+                "(put them on a child route)"
+            )
+        for path, route in _routes(self.route, "route"):
+            for field in ("mute_time_intervals", "active_time_intervals"):
+                check_names(getattr(route, field), names, f"{path}.{field}")
+        return self
+
+
+def _routes(route: Route, path: str) -> list[tuple[str, Route]]:
+    found = [(path, route)]
+    for i, child in enumerate(route.routes):
+        found.extend(_routes(child, f"{path}.routes[{i}]"))
+    return found
 
 
 def _route_receivers(route: Route) -> list[str]:

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import aiohttp
 
 from services.notify.config import Receiver
 from services.notify.receivers.base import Integration
+from services.notify.receivers.discord import DiscordIntegration
 from services.notify.receivers.email import EmailIntegration
 from services.notify.receivers.log import LogIntegration
+from services.notify.receivers.opsgenie import OpsgenieIntegration
 from services.notify.receivers.pagerduty import PagerDutyIntegration
 from services.notify.receivers.slack import SlackIntegration
+from services.notify.receivers.teams import TeamsIntegration
+from services.notify.receivers.telegram import TelegramIntegration
 from services.notify.receivers.webhook import WebhookIntegration
 from services.notify.templates import Templates
+
+# Services that take one JSON document per notification, by the kind their
+# configs are named after (``slack_configs`` …).
+JSON_APIS: dict[str, Callable[..., Integration]] = {
+    "slack": SlackIntegration,
+    "pagerduty": PagerDutyIntegration,
+    "msteams": TeamsIntegration,
+    "opsgenie": OpsgenieIntegration,
+    "discord": DiscordIntegration,
+    "telegram": TelegramIntegration,
+}
 
 
 def build_integrations(
@@ -26,14 +43,11 @@ def build_integrations(
             WebhookIntegration(f"webhook/{i}", config, session)
             for i, config in enumerate(receiver.webhook_configs)
         ]
-        integrations += [
-            SlackIntegration(f"slack/{i}", config, session, templates)
-            for i, config in enumerate(receiver.slack_configs)
-        ]
-        integrations += [
-            PagerDutyIntegration(f"pagerduty/{i}", config, session, templates)
-            for i, config in enumerate(receiver.pagerduty_configs)
-        ]
+        for kind, integration in JSON_APIS.items():
+            integrations += [
+                integration(f"{kind}/{i}", config, session, templates)
+                for i, config in enumerate(getattr(receiver, f"{kind}_configs"))
+            ]
         integrations += [
             EmailIntegration(f"email/{i}", config, templates)
             for i, config in enumerate(receiver.email_configs)

@@ -7,7 +7,7 @@ from shared.metrics import LATENCY_BUCKETS
 NOTIFICATIONS = Counter(
     "corral_notifications_total",
     "Notification attempts that ended, by receiver, integration and outcome "
-    "(sent, failed, skipped_duplicate, skipped_resolved).",
+    "(sent, failed, silenced, muted, skipped_duplicate, skipped_resolved).",
     ["receiver", "integration", "outcome"],
 )
 RETRIES = Counter(

@@ -1,6 +1,6 @@
 """The delivery pipeline, run for one receiver integration of one due sent-log entry.
 
-As in Alertmanager's notify pipeline: mute what a silence covers, skip what
+As in Alertmanager's notify pipeline: mute what a silence or a time interval covers, skip what
 need not be sent, record the intent, then send within the receiver's limits
 with retries. Each stage has one method: it returns the job to pass on
 (possibly changed: an acknowledgement instead of a page) or the outcome that
@@ -65,6 +65,13 @@ class Muted:
 
 
 @dataclass(frozen=True, slots=True)
+class Held:
+    """The route's time intervals hold the delivery back until ``until``."""
+
+    until: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Skipped:
     reason: str
     """skipped_duplicate (a repeat of a resolve) or skipped_resolved (nobody needs it)."""
@@ -85,7 +92,7 @@ class Failed:
     last_attempt_at: datetime
 
 
-Outcome = Muted | Skipped | Sent | Failed
+Outcome = Muted | Held | Skipped | Sent | Failed
 
 
 def label(outcome: Outcome) -> str:
@@ -95,6 +102,8 @@ def label(outcome: Outcome) -> str:
             return reason
         case Muted():
             return "silenced"
+        case Held():
+            return "muted"
         case Sent():
             return "sent"
         case Failed():

@@ -6,7 +6,9 @@ among siblings unless that route sets ``continue``. A route with no matching
 child delivers to its own receiver. Children inherit the receiver,
 ``group_wait`` and ``repeat_interval`` of their parent when they set none;
 the root defaults to ``group_wait: 0s`` (triage has already grouped the
-alerts) and Alertmanager's ``repeat_interval: 4h``.
+alerts) and Alertmanager's ``repeat_interval: 4h``. Time intervals are a
+route's own (``held_by``): a route muted now still matches, and still ends
+the search unless it continues, as in Alertmanager.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from services.notify.config import Route
 from shared.matchers import Matcher, matches_all
 from shared.messages import Incident
+from shared.timeintervals import DEFAULT_HORIZON, TimeIntervals
 
 DEFAULT_GROUP_WAIT = timedelta(0)
 DEFAULT_REPEAT_INTERVAL = timedelta(hours=4)
@@ -33,6 +36,8 @@ class RouteNode:
     repeat_interval: timedelta
     children: tuple[RouteNode, ...]
     path: str
+    mute_time_intervals: tuple[str, ...] = ()
+    active_time_intervals: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, route: Route, parent: RouteNode | None = None, path: str = "route") -> RouteNode:
@@ -50,6 +55,9 @@ class RouteNode:
             ),
             children=(),
             path=path,
+            # Not inherited, as in Alertmanager.
+            mute_time_intervals=tuple(route.mute_time_intervals),
+            active_time_intervals=tuple(route.active_time_intervals),
         )
         children = tuple(
             cls.build(child, node, f"{path}.routes[{i}]") for i, child in enumerate(route.routes)
@@ -98,3 +106,34 @@ def _inherit(own: timedelta | None, parent: timedelta | None, default: timedelta
     if own is not None:
         return own
     return parent if parent is not None else default
+
+
+def held_by(route: RouteNode, intervals: TimeIntervals, now: datetime) -> list[str]:
+    """The time intervals that hold this route's notifications now: its
+    ``mute_time_intervals`` in force, and its ``active_time_intervals`` when
+    none of them is."""
+    held = intervals.active(route.mute_time_intervals, now)
+    if route.active_time_intervals and not intervals.contains(route.active_time_intervals, now):
+        held += list(route.active_time_intervals)
+    return held
+
+
+def released_at(route: RouteNode, intervals: TimeIntervals, now: datetime) -> datetime:
+    """When a route held now may send again: the first moment neither a mute
+    interval nor the lack of an active one holds it (looked at again a
+    horizon later if that is further)."""
+    moment = now
+    for _ in range(16):  # each step leaves one window; windows rarely chain this far
+        if intervals.contains(route.mute_time_intervals, moment):
+            names = route.mute_time_intervals
+        elif route.active_time_intervals and not intervals.contains(
+            route.active_time_intervals, moment
+        ):
+            names = route.active_time_intervals
+        else:
+            return moment
+        following = intervals.next_change(names, moment)
+        if following is None:
+            return now + DEFAULT_HORIZON
+        moment = following
+    return moment

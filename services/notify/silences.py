@@ -46,7 +46,8 @@ class SilenceStore:
             self._matchers[silence_id] = silence.parsed_matchers()
         self.version += 1
 
-    def _matches(self, silence: Silence, labels: Mapping[str, str]) -> bool:
+    def covers(self, silence: Silence, labels: Mapping[str, str]) -> bool:
+        """Whether the silence's matchers select these labels (whatever its times)."""
         return matches_all(self._matchers[silence.id], labels)
 
     def get(self, silence_id: str) -> Silence | None:
@@ -67,7 +68,7 @@ class SilenceStore:
         if not active:
             return None
         labels = routing_labels(incident)
-        matching = [s for s in active if self._matches(s, labels)]
+        matching = [s for s in active if self.covers(s, labels)]
         if matching:
             return min(matching, key=lambda s: s.ends_at)
         firing = incident.firing_alerts
@@ -75,7 +76,7 @@ class SilenceStore:
             return None
         per_alert = []
         for alert in firing:
-            covering = [s for s in active if self._matches(s, alert.labels)]
+            covering = [s for s in active if self.covers(s, alert.labels)]
             if not covering:
                 return None
             per_alert.append(min(covering, key=lambda s: s.ends_at))

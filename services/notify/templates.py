@@ -22,7 +22,7 @@ import structlog
 from jinja2 import ChainableUndefined, DictLoader, Template, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from shared.messages import Incident
+from shared.messages import Incident, IncidentAlert
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +83,13 @@ Alerts ({{ firing | length }} firing of {{ incident.alerts | length }}):
 {% for alert in incident.alerts %}  [{{ alert.status }}] {{ alert.labels.alertname }} \
 {{ alert.annotations.summary or alert.annotations.description }}
 {% endfor %}""",
+    "telegram": """<b>{{ title }}</b>
+{{ summary }}
+
+Priority {{ incident.priority }} · severity {{ incident.severity }} · \
+{{ firing | length }} of {{ incident.alerts | length }} alerts firing
+{% if link %}<a href="{{ link }}">Open</a>
+{% endif %}<i>Incident {{ incident.id }}, revision {{ incident.revision }}</i>""",
     "email_html": """<!doctype html>
 <html><body style="font-family: sans-serif">
 <h2>{{ title }}</h2>
@@ -163,6 +170,18 @@ def template_context(incident: Incident, receiver: str, repeat: bool) -> dict[st
         "summary": summary,
         "link": link,
     }
+
+
+def truncate(text: str, limit: int) -> str:
+    """At most ``limit`` characters, the last an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def alert_line(alert: IncidentAlert) -> str:
+    """``alertname: summary`` of one alert, as the lists of chat receivers show it."""
+    text = alert.annotations.get("summary") or alert.annotations.get("description", "")
+    name = alert.labels.get("alertname", "")
+    return f"{name}: {text}" if text else name
 
 
 class Templates:

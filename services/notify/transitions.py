@@ -5,6 +5,7 @@ now and returns a new one (entries are frozen); none does I/O or reads a
 clock, so each is tested alone (``tests/unit/test_notify_transitions.py``).
 
     admitted ──▶ due ──▶ (mute) ──▶ muted ──(silence ends, or silences change: woken)──▶ due
+                    └──▶ (mute) ──▶ held ──(the route's time interval ends)──▶ due
                     └──▶ (skip) ──▶ skipped: idle
                     └──▶ intended ──▶ sent | acknowledged | failed ──▶ due again after
                                                                       repeat_interval, or idle
@@ -23,7 +24,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from services.notify.entry import Phase, SentLogEntry
-from services.notify.pipeline import Failed, Job, Muted, Outcome, Sent, Skipped
+from services.notify.pipeline import Failed, Held, Job, Muted, Outcome, Sent, Skipped
 from services.notify.routing import RouteNode
 from shared.messages import Incident, IncidentStatus, Silence
 
@@ -81,6 +82,12 @@ def muted(entry: SentLogEntry, revision: int, silence: Silence) -> SentLogEntry:
     return entry.model_copy(
         update={"silenced_by": silence.id, "due_at": _due(entry, revision, silence.ends_at)}
     )
+
+
+def held(entry: SentLogEntry, revision: int, until: datetime) -> SentLogEntry:
+    """Held by the route's time intervals until ``until``; a change of silences
+    is no news for it."""
+    return entry.model_copy(update={"silenced_by": None, "due_at": _due(entry, revision, until)})
 
 
 def skipped(entry: SentLogEntry, revision: int) -> SentLogEntry:
@@ -182,6 +189,8 @@ def recorded(entry: SentLogEntry, job: Job, outcome: Outcome, now: datetime) -> 
     match outcome:
         case Muted(silence=silence):
             return muted(entry, revision, silence)
+        case Held(until=until):
+            return held(entry, revision, until)
         case Skipped():
             return skipped(entry, revision)
         case Sent() if job.acknowledge is not None:

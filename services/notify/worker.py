@@ -23,9 +23,13 @@ import structlog
 from aiohttp import web
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
+from services.notify import alertmanager_api
 from services.notify.admission import admissions
-from services.notify.api import SilenceApi
+from services.notify.alertmanager_api import AlertmanagerApi
+from services.notify.alertmanager_config import alertmanager_yaml
+from services.notify.api import ACCESS, SilenceApi
 from services.notify.config import NotifyConfig
+from services.notify.current import CurrentIncidents, incident_follower
 from services.notify.dispatch import Dispatcher
 from services.notify.entry import EntryKey, SentLogEntry
 from services.notify.integrations import build_integrations
@@ -34,7 +38,7 @@ from services.notify.limits import Limiter
 from services.notify.metrics import INCIDENTS_INVALID, SENT_LOG_ENTRIES, TEMPLATE_FAILURES
 from services.notify.mute import MuteStage
 from services.notify.pipeline import DeliveryPipeline
-from services.notify.routing import RouteNode
+from services.notify.routing import RouteNode, held_by
 from services.notify.send import SendStage
 from services.notify.sentlog import KafkaSentLog
 from services.notify.silences import SilenceFollower, SilenceStore
@@ -48,9 +52,12 @@ from shared.kafka.consumer import Batch, ConsumerLoop
 from shared.kafka.decode import decoded
 from shared.kafka.publisher import Publisher, PublishError, Record, limits
 from shared.kafka.quarantine import Quarantine
+from shared.kafka.state import TableFollower
 from shared.kafka.topics import prepare_topics
 from shared.messages import DeadLetter, Incident
+from shared.timeintervals import TimeIntervals
 from shared.web.guard import WebSecurity
+from shared.web.openapi import document, openapi_route
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +74,7 @@ class NotifyWorker:
         self.config = config
         settings = config.notify
         self.routes = RouteNode.build(settings.route)
+        self.intervals = TimeIntervals(settings.time_intervals)
         self.templates = Templates(
             settings.templates,
             lambda receiver, field: TEMPLATE_FAILURES.labels(receiver, field).inc(),
@@ -79,6 +87,18 @@ class NotifyWorker:
         )
         self.silences = SilenceStore()
         self.api = SilenceApi(self.silences, config.kafka.topics.silences, settings.silences)
+        self.current = CurrentIncidents()
+        self.incidents_follower: TableFollower | None = None
+        self.alertmanager = AlertmanagerApi(
+            self.api,
+            self.silences,
+            self.current,
+            self.routes,
+            [r.name for r in settings.receivers],
+            alertmanager_yaml(settings),
+            lambda route, now: held_by(route, self.intervals, now),
+        )
+        self.alertmanager.loaded = self._incidents_loaded
         self.limiters = {r.name: Limiter(r.limits) for r in settings.receivers}
         self.targets: Targets | None = None
         self.dispatcher: Dispatcher | None = None
@@ -93,7 +113,25 @@ class NotifyWorker:
         self._silences_seen = -1
 
     def app(self, security: WebSecurity | None = None) -> web.Application:
-        return self.api.application(security or WebSecurity())
+        limits = self.config.notify.silences
+        app = (security or WebSecurity()).application(
+            {**ACCESS, **alertmanager_api.ACCESS},
+            limits.max_body_bytes,
+            "notify.silences.max_body_bytes",
+        )
+        operations = self.api.operations() + self.alertmanager.operations()
+        app.add_routes(
+            [
+                *self.api.routes(),
+                *self.alertmanager.routes(),
+                openapi_route(document("Corral notify", operations)),
+            ]
+        )
+        return app
+
+    def _incidents_loaded(self) -> bool:
+        follower = self.incidents_follower
+        return follower is not None and follower.caught_up.is_set()
 
     async def start(self) -> None:
         kafka = self.config.kafka
@@ -110,7 +148,7 @@ class NotifyWorker:
         self.sent.stopping.clear()
         pipeline = DeliveryPipeline(
             [
-                MuteStage(self.silences),
+                MuteStage(self.silences, self.intervals),
                 SkipStage(),
                 IntentStage(self.sent),
                 SendStage(self.config.notify.retry),
@@ -128,6 +166,9 @@ class NotifyWorker:
         self.follower = SilenceFollower(kafka, self.silences)
         await self.follower.start()
         await self.follower.wait_caught_up()
+        # The Alertmanager API's view of what fires; deliveries do not wait for it.
+        self.incidents_follower = incident_follower(kafka, self.current)
+        await self.incidents_follower.start()
         self.api.publisher = self.publisher
         self.loop = ConsumerLoop(
             kafka,
@@ -154,6 +195,9 @@ class NotifyWorker:
         if self.follower is not None:
             await self.follower.stop()
             self.follower = None
+        if self.incidents_follower is not None:
+            await self.incidents_follower.stop()
+            self.incidents_follower = None
         if self.producer is not None:
             await self.producer.stop()
             self.producer = None

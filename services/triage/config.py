@@ -125,7 +125,8 @@ class LifecycleSettings(StrictModel):
         default="5m",
         validate_default=True,
         description="Alertmanager's resolve_timeout: a firing alert without endsAt from a "
-        "sender other than Alertmanager resolves this long after it was last sent; 0 never.",
+        "sender that does not send its resolves (Prometheus; not Alertmanager, Grafana or "
+        "a JSON webhook) resolves this long after it was last sent; 0 never.",
     )
 
 

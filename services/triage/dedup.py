@@ -5,11 +5,11 @@ group change; only a status change is news.
 
 A firing alert also has an end, as in Alertmanager: the ``endsAt`` its sender
 gave (Prometheus sends one a few evaluation intervals ahead, and pushes it on
-with every re-send), else, for senders other than Alertmanager (which sends
-the resolve itself), ``lifecycle.resolve_timeout`` after it was last sent. A
-repeat pushes the end on; when it passes, the alert resolves by itself
-(``lifecycle.Timers``), so an alert whose sender went away does not fire
-forever.
+with every re-send), else, for senders that do not send their resolves
+(all but Alertmanager, Grafana and JSON webhooks), ``lifecycle.resolve_timeout``
+after it was last sent. A repeat pushes the end on; when it passes, the alert
+resolves by itself (``lifecycle.Timers``), so an alert whose sender went away
+does not fire forever.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from services.triage.stages import AlertEvent, TriageContext
 from services.triage.state import AlertState, Timer, duration_ms
 from shared.fingerprint import fingerprint
 from shared.messages import Alert, AlertStatus
-
-ALERTMANAGER = "alertmanager"
+from shared.messages.alert import SOURCE_ALERTMANAGER, sends_resolves
 
 
 class DedupStep:
@@ -34,7 +33,7 @@ class DedupStep:
     def identity(self, alert: Alert) -> str:
         """Alertmanager's fingerprint when it sent one, else a hash of the labels
         that matter (ingest hashed all of them)."""
-        if self.ignore_labels and alert.source != ALERTMANAGER:
+        if self.ignore_labels and alert.source != SOURCE_ALERTMANAGER:
             return fingerprint(alert.labels, self.ignore_labels)
         return alert.fingerprint
 
@@ -42,7 +41,7 @@ class DedupStep:
         """When a firing alert sent at ``at`` ends unless it is sent again."""
         if alert.ends_at is not None:
             return round(alert.ends_at.timestamp() * 1000)
-        if alert.source == ALERTMANAGER or not self.resolve_timeout:
+        if sends_resolves(alert.source) or not self.resolve_timeout:
             return None
         return at + self.resolve_timeout
 

@@ -9,6 +9,20 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.messages.base import Message
 
+SOURCE_ALERTMANAGER = "alertmanager"
+SOURCE_PROMETHEUS = "prometheus"
+SOURCE_GRAFANA = "grafana"
+SOURCE_WEBHOOK = "webhook/"
+"""Prefix: ``webhook/<name>`` is the generic JSON webhook ``ingest.webhooks`` names."""
+
+
+def sends_resolves(source: str) -> bool:
+    """Whether a source notifies: it sends each resolve itself and re-sends a
+    firing alert only now and then (Alertmanager, Grafana, JSON webhooks), so
+    a firing alert from it without an end time fires until that resolve. The
+    others (Prometheus) push state on and on, and an alert they stop sending ends."""
+    return source in (SOURCE_ALERTMANAGER, SOURCE_GRAFANA) or source.startswith(SOURCE_WEBHOOK)
+
 
 class AlertStatus(enum.StrEnum):
     FIRING = "firing"
@@ -39,7 +53,10 @@ class Alert(AlertContent, Message):
     run on, so a replay of the topic reproduces the same incidents.
     """
 
-    source: str = Field(description="Endpoint it came from: alertmanager or prometheus.")
+    source: str = Field(
+        description="Endpoint it came from: alertmanager, prometheus, grafana or "
+        "webhook/<name> (a generic JSON webhook)."
+    )
     received_at: datetime
     group_key: str | None = Field(default=None, description="Alertmanager groupKey, if any.")
     receiver: str | None = Field(default=None, description="Alertmanager receiver, if any.")

@@ -1,9 +1,17 @@
-"""A verdict of the people on call about an incident's priority, on ``corral.feedback``."""
+"""A verdict of the people on call about an incident, on ``corral.feedback``.
+
+The question every responders' tool asks is "was this page right?": it was
+(``right``), it should not have paged anyone (``noise``), it should have paged
+sooner or harder (``page_sooner``), or it deserved another priority
+(``priority`` with the right one). Slack buttons, the board, the HTTP API and
+``corral incident verdict`` all write the same message.
+"""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
@@ -14,15 +22,20 @@ class FeedbackVerdict(enum.StrEnum):
     RIGHT = "right"  # the priority Corral gave was right
     PRIORITY = "priority"  # it should have had ``priority``
     NOISE = "noise"  # it should not have alerted anyone
+    PAGE_SOONER = "page_sooner"  # it should have paged (sooner): schema version 2
 
 
 class Feedback(Message):
     """Keyed by incident id: the latest verdict on an incident is the one that counts.
 
-    ``corral train --feedback-from-kafka`` joins these with the incidents on
-    ``corral.incidents`` and learns the team's own policy from them.
+    ``corral train --feedback`` joins these with the incidents on
+    ``corral.incidents`` and learns the team's own policy from them; ``corral
+    evaluate --feedback`` counts them into paging precision and recall.
+    Version 2 added the ``page_sooner`` verdict and ``source``.
     """
 
+    SCHEMA_VERSION: ClassVar[int] = 2
+    schema_version: int = Field(default=2, le=2)
     incident_id: str = Field(min_length=1, max_length=128)
     verdict: FeedbackVerdict
     priority: str | None = Field(
@@ -34,6 +47,12 @@ class Feedback(Message):
     revision: int | None = Field(default=None, ge=1, description="The revision judged.")
     author: str | None = Field(default=None, max_length=256)
     comment: str | None = Field(default=None, max_length=4096)
+    source: str | None = Field(
+        default=None,
+        max_length=64,
+        pattern=r"^[a-z0-9_.-]+$",
+        description="The tool that asked: slack, board, api, cli, ...",
+    )
     received_at: datetime
 
     @field_validator("priority")

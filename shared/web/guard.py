@@ -42,8 +42,17 @@ OPEN = "open"
 ANY = "any"
 """Any authenticated caller, whatever its roles."""
 
-Access = Role | str
-"""A route's role, ``OPEN`` or ``ANY``."""
+
+@dataclass(frozen=True)
+class ReadWrite:
+    """A route whose reads (GET, HEAD) and writes need different roles."""
+
+    read: Role | str
+    write: Role | str
+
+
+Access = Role | str | ReadWrite
+"""A route's role, ``OPEN`` or ``ANY``, or one for reads and one for writes."""
 
 COMMON_ACCESS: dict[str, Access] = {
     "/-/healthy": OPEN,
@@ -68,11 +77,14 @@ class Guard:
     media_types: Mapping[str, str] = field(default_factory=dict)
     """Routes that take another body than JSON (Slack posts forms), by route."""
 
-    def _access(self, request: web.Request) -> Access:
+    def _access(self, request: web.Request) -> Role | str:
         resource = request.match_info.route.resource
         if resource is None:
             return ANY  # no such route: a 404 only for those who may ask
-        return self.access.get(resource.canonical, COMMON_ACCESS.get(resource.canonical, ANY))
+        access = self.access.get(resource.canonical, COMMON_ACCESS.get(resource.canonical, ANY))
+        if isinstance(access, ReadWrite):
+            return access.read if request.method in ("GET", "HEAD") else access.write
+        return access
 
     def _refuse(self, request: web.Request, reason: str, response: web.Response) -> web.Response:
         HTTP_REFUSED.labels(reason).inc()

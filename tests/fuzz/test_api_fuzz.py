@@ -50,7 +50,17 @@ SETTINGS: dict[str, dict[str, object]] = {
             "max_annotations_per_alert": 4,
             "max_annotation_value_length": 128,
             "max_url_length": 128,
-        }
+        },
+        "webhooks": [
+            {
+                "name": "fuzz",
+                "alerts": "events",
+                "labels": {"alertname": "name", "severity": "level", "tags": "join(',', tags)"},
+                "annotations": {"summary": "text"},
+                "resolved": "state == 'ok'",
+                "starts_at": "since",
+            }
+        ],
     },
     "notify": {
         "silences": {"max_matchers": 4, "max_matcher_length": 64, "max_comment_length": 128}
@@ -125,12 +135,21 @@ OPERATIONS = {
         ("/api/v1/alerts/alertmanager", "POST", SENDER, 400),
         ("/api/v2/alerts", "POST", SENDER, 400),
         ("/api/v1/incidents/{id}/feedback", "POST", ADMIN, 300),
+        ("/api/v1/alerts/grafana", "POST", SENDER, 300),
+        ("/api/v1/alerts/webhook/{name}", "POST", SENDER, 200),
     ],
     "notify": [
         ("/api/v1/silences", "POST", ADMIN, 400),
         ("/api/v1/silences", "GET", ADMIN, 5),
         ("/api/v1/silences/{id}", "GET", ADMIN, 100),
         ("/api/v1/silences/{id}", "DELETE", ADMIN, 100),
+        ("/api/v2/silences", "POST", ADMIN, 300),
+        ("/api/v2/silences", "GET", ADMIN, 50),
+        ("/api/v2/silence/{silenceID}", "GET", ADMIN, 50),
+        ("/api/v2/silence/{silenceID}", "DELETE", ADMIN, 50),
+        ("/api/v2/alerts", "GET", ADMIN, 100),
+        ("/api/v2/alerts/groups", "GET", ADMIN, 50),
+        ("/api/v2/status", "GET", ADMIN, 5),
     ],
     "incidents": [
         ("/api/v1/incidents", "GET", ADMIN, 150),
@@ -203,7 +222,10 @@ RAW_TARGETS = [
     ("ingest", "/api/v1/alerts/alertmanager", SENDER),
     ("ingest", "/api/v2/alerts", SENDER),
     ("ingest", "/api/v1/incidents/inc-1/feedback", ADMIN),
+    ("ingest", "/api/v1/alerts/grafana", SENDER),
+    ("ingest", "/api/v1/alerts/webhook/fuzz", SENDER),
     ("notify", "/api/v1/silences", ADMIN),
+    ("notify", "/api/v2/silences", ADMIN),
     ("incidents", "/api/v1/incidents/inc-1/notes", ADMIN),
     ("incidents", "/api/v1/integrations/pagerduty", ADMIN),
 ]

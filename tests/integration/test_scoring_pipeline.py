@@ -3,16 +3,23 @@ and the verdicts of the people on call come back as training rows."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
+import json
 from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 
+from services.triage.scoring import store
 from services.triage.training.feedback import read_from_kafka
 from shared.config import KafkaSettings
 from shared.messages import Feedback
 from tests.alertmanager import am_alert, webhook
 from tests.helpers import RecordingServer, read_topic
+from tests.history import corral
 from tests.integration.pipeline import pipeline, webhook_route
 
 pytestmark = pytest.mark.broker
@@ -69,21 +76,65 @@ async def test_incident_is_scored_and_feedback_becomes_training_data(
             endpoint, {"verdict": "priority", "priority": "P4", "author": "alice"}
         )
         assert (status, body["status"]) == (202, "accepted")
+        # Bob, on call, says it should have paged: the latest verdict on an incident counts.
+        code, out, _ = await corral_cli(
+            "incident",
+            "verdict",
+            incident["id"],
+            "page-sooner",
+            "--author",
+            "bob",
+            "--url",
+            p.ingest_url,
+        )
+        assert code == 0 and "stored" in out
 
-    [stored] = [Feedback.from_bytes(v) for v in await read_topic(kafka, kafka.topics.feedback)]
-    assert (stored.incident_id, stored.verdict, stored.priority, stored.author) == (
-        incident["id"],
-        "priority",
-        "P4",
-        "alice",
-    )
+    stored = [Feedback.from_bytes(v) for v in await read_topic(kafka, kafka.topics.feedback)]
+    assert [(f.incident_id, f.verdict, f.priority, f.author, f.source) for f in stored] == [
+        (incident["id"], "priority", "P4", "alice", None),
+        (incident["id"], "page_sooner", None, "bob", "cli"),
+    ]
     rows = await read_from_kafka(kafka, weight=2.0)
     assert (rows.verdicts, rows.unmatched) == (1, 0)
     [example] = rows.examples
     assert (example.alert.alertname, example.severity, example.weight) == (
         "PrimaryDatabaseDown",
-        "info",  # P4: the team says this is not urgent
+        "critical",  # page-sooner: the team says this must page
         2.0,
     )
     assert example.alert.expr == "up == 0"  # from the alert's generator URL
+
+    config = tmp_path / "corral.yml"
+    config.write_text(yaml.safe_dump({"kafka": kafka.model_dump(mode="json", exclude_none=True)}))
+    code, out, _ = await corral_cli("evaluate", "--feedback", "--json", "--config", str(config))
+    dba = json.loads(out)["teams"]["dba"]
+    assert code == 0
+    assert (dba["right_pages"], dba["false_pages"], dba["missed_pages"]) == (1, 0, 0)
+    assert (dba["precision"], dba["recall"]) == (1.0, 1.0)
+    model = tmp_path / "team.skops"
+    code, out, _ = await corral_cli(
+        "train",
+        "--with-catalogue",
+        "--feedback",
+        "--feedback-weight",
+        "5",
+        "--config",
+        str(config),
+        "--out",
+        str(model),
+    )
+    assert code == 0 and "feedback: 1 verdicts, 1 alerts, 0 verdicts without" in out
+    assert store.load(model).metadata["training_data"]["origins"]["feedback:page_sooner"] == 1
     await receiver.stop()
+
+
+async def corral_cli(*argv: str) -> tuple[int, str, str]:
+    """The ``corral`` command in a thread (it runs its own event loop), output captured."""
+
+    def run() -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = corral(*argv)
+        return code if isinstance(code, int) else 1 if code else 0, out.getvalue(), err.getvalue()
+
+    return await asyncio.to_thread(run)

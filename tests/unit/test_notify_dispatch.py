@@ -28,6 +28,7 @@ from services.notify.silences import SilenceStore
 from services.notify.skip import SkipStage
 from services.notify.targets import Targets
 from shared.messages import DeadLetter, Incident, Silence
+from shared.timeintervals import TimeIntervals
 from tests.integration.notify_fakes import incident
 
 FAST = RetrySettings(initial_backoff="1ms", max_backoff="2ms", max_elapsed="1s")
@@ -81,7 +82,12 @@ class Notify:
         integrations: dict[str, list[Integration]] = {"oncall": [self.receiver]}
         self.targets = Targets(root, integrations, {"oncall": Limiter(Limits())})
         pipeline = DeliveryPipeline(
-            [MuteStage(self.silences), SkipStage(), IntentStage(self.sent), SendStage(FAST)]
+            [
+                MuteStage(self.silences, TimeIntervals([])),
+                SkipStage(),
+                IntentStage(self.sent),
+                SendStage(FAST),
+            ]
         )
         self.dispatcher = Dispatcher(
             self.sent, pipeline, self.targets, self.silences, self.dead_letter, retention

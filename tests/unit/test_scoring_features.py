@@ -39,13 +39,14 @@ def test_live_alert_yields_expression_tokens() -> None:
         annotations={"summary": "Disk on n1 almost full"},
         generator_url=URL,
     )
-    name, text, expr, expr_words, labels = row(AlertText.of(alert))
+    name, text, expr, expr_words, labels, context = row(AlertText.of(alert))
     assert name == "root disk full"
     assert text == "disk on n1 almost full"
     assert "cmp_lt_ratio0" in expr.split()
     assert "node_filesystem_avail_bytes" in expr.split()
     assert "filesystem" in expr_words.split()
     assert "instance=n1" in labels.split()
+    assert context == "nocontext"  # the rule set decides, see test_scoring_adapt
 
 
 def test_severity_never_reaches_the_features() -> None:
@@ -55,7 +56,14 @@ def test_severity_never_reaches_the_features() -> None:
 
 
 def test_empty_columns_are_marked() -> None:
-    assert row(AlertText("")) == ["noname", "notext", "noexpr", "noexpr_words", "nolabels"]
+    assert row(AlertText("")) == [
+        "noname",
+        "notext",
+        "noexpr",
+        "noexpr_words",
+        "nolabels",
+        "nocontext",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -148,6 +148,7 @@ async def test_classifier_decides_without_label_and_caches_verdicts(tmp_path: Pa
     [line] = [line for line in incident.explanation if line.startswith("severity")]
     assert line.startswith("severity critical: classifier on PrimaryDatabaseDown")
     assert "confidence 0." in line
+    assert '; moved most by "down"' in line or ', "down"' in line  # the words that decided
     assert any(
         line.startswith("score ") and "(critical by classifier)" in line
         for line in incident.explanation

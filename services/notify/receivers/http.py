@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import aiohttp
 
 from services.notify.config import IntegrationConfig
 from services.notify.receivers.base import Delivery, DeliveryError
-from services.notify.templates import Templates
+from services.notify.templates import Flavor, Templates, safe_link, template_context
 from shared.secrets import Secret
 
 C = TypeVar("C", bound=IntegrationConfig)
+
+
+class MessageTexts(NamedTuple):
+    context: dict[str, Any]
+    title: str
+    text: str
+    link: str
+
 
 MAX_RESPONSE_BYTES = 64 * 1024
 """Of a receiver's answer, only this much is read: it only ever explains an error."""
@@ -43,11 +52,16 @@ async def post_json(
     body: dict[str, Any] | bytes,
     headers: dict[str, str],
     timeout: float,
+    method: str = "POST",
+    wait_from_body: Callable[[bytes], float | None] | None = None,
 ) -> bytes:
-    """POST and classify: 2xx taken; 5xx, 408, 429 and network trouble retryable."""
+    """Send and classify: 2xx taken; 5xx, 408, 429 and network trouble retryable.
+    ``wait_from_body`` reads how long to wait from an error's body, for services
+    that say it there rather than in Retry-After (Telegram)."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
     try:
-        async with session.post(
+        async with session.request(
+            method,
             url,
             data=data,
             headers={"Content-Type": "application/json", **headers},
@@ -57,10 +71,13 @@ async def post_json(
             if response.status < 300:
                 return text
             retryable = response.status >= 500 or response.status in (408, 429)
+            wait = retry_after_seconds(response.headers.get("Retry-After"))
+            if wait is None and wait_from_body is not None:
+                wait = wait_from_body(text)
             raise DeliveryError(
                 f"HTTP {response.status}: {text[:200].decode(errors='replace')}",
                 retryable=retryable,
-                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+                retry_after=wait,
             )
     except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         # ValueError: a URL (from a *_file) aiohttp cannot even parse.
@@ -68,7 +85,8 @@ async def post_json(
 
 
 class JsonApiIntegration(Generic[C]):
-    """A service API taking one JSON document per notification (Slack, PagerDuty)."""
+    """A service API taking one JSON document per notification (Slack, PagerDuty,
+    Teams, Discord)."""
 
     acknowledges = False
 
@@ -80,12 +98,36 @@ class JsonApiIntegration(Generic[C]):
         self.send_resolved = config.send_resolved
         self.url = self.endpoint()
 
+    URL_SECRET: ClassVar[str] = ""
+    """The config's secret that is the service's URL (its credential), if one is."""
+
     def endpoint(self) -> Secret:
-        """Where to post (a secret for Slack, whose URL is its credential)."""
-        raise NotImplementedError
+        """Where to post: by default the ``URL_SECRET`` field (webhook URLs carry their token)."""
+        url: Secret | None = self.config.secret(self.URL_SECRET)  # type: ignore[attr-defined]
+        assert url is not None  # required by the config
+        return url
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
         raise NotImplementedError
+
+    def message_texts(
+        self,
+        delivery: Delivery,
+        title: str | None,
+        text: str | None,
+        link: str | None,
+        flavor: Flavor = Flavor.TEXT,
+    ) -> MessageTexts:
+        """A chat message's title, text (in ``flavor``) and http(s) link, from the
+        user's templates or the defaults, with the context they were rendered in."""
+        context = template_context(delivery.incident, delivery.receiver, delivery.repeat)
+        render = self.templates.render
+        return MessageTexts(
+            context,
+            render(title, "title", context, Flavor.TEXT),
+            render(text, "summary", context, flavor),
+            safe_link(render(link, "link", context, Flavor.TEXT)),
+        )
 
     async def notify(self, delivery: Delivery) -> None:
         await post_json(

@@ -15,8 +15,11 @@ from typing import Any
 from services.notify.config import SlackConfig
 from services.notify.receivers.base import Delivery
 from services.notify.receivers.http import JsonApiIntegration
-from services.notify.templates import Flavor, escape_mrkdwn, safe_link, template_context
-from shared.secrets import Secret
+from services.notify.templates import (
+    Flavor,
+    escape_mrkdwn,
+    truncate,
+)
 
 # Block Kit limits: longer text is refused with invalid_blocks.
 HEADER_MAX = 150
@@ -29,23 +32,15 @@ MESSAGE_TEXT_MAX = 40_000
 STATUS_EMOJI = {"firing": ":red_circle:", "resolved": ":large_green_circle:"}
 
 
-def truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 class SlackIntegration(JsonApiIntegration[SlackConfig]):
-    def endpoint(self) -> Secret:
-        url = self.config.secret("api_url")
-        assert url is not None  # required by the config
-        return url
+    URL_SECRET = "api_url"
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident
-        context = template_context(incident, delivery.receiver, delivery.repeat)
         config = self.config
-        title = self.templates.render(config.title, "title", context, Flavor.TEXT)
-        text = self.templates.render(config.text, "summary", context, Flavor.SLACK)
-        link = self.templates.render(config.link, "link", context, Flavor.TEXT)
+        _, title, text, link = self.message_texts(
+            delivery, config.title, config.text, config.link, Flavor.SLACK
+        )
         firing = len(incident.firing_alerts)
         status = incident.status.value
         status_text = f"{STATUS_EMOJI.get(status, '')} {status}"
@@ -83,7 +78,6 @@ class SlackIntegration(JsonApiIntegration[SlackConfig]):
                 ],
             },
         ]
-        link = safe_link(link)
         if link and len(link) <= URL_MAX:
             blocks.append(
                 {

@@ -1,6 +1,7 @@
 """``webhook_configs``: POST the incident as JSON to a URL.
 
-The body is documented in docs/notify.md ("The webhook body"). With ``hmac_secret``
+The body is documented in docs/notify.md ("The webhook body"); with ``payload:
+alertmanager`` it is Alertmanager's webhook body instead. With ``hmac_secret``
 every request carries ``X-Corral-Timestamp`` (Unix seconds when it was sent)
 and ``X-Corral-Signature: sha256=<hex>``, the HMAC-SHA256 of the timestamp, a
 dot and the exact body bytes: the receiver can tell Corral from anyone else
@@ -18,6 +19,7 @@ import time
 
 import aiohttp
 
+from services.notify.alertmanager_payload import alertmanager_body
 from services.notify.config import WebhookConfig
 from services.notify.payload import incident_body
 from services.notify.receivers.base import Delivery
@@ -55,7 +57,10 @@ class WebhookIntegration:
         headers = {"Idempotency-Key": delivery.idempotency_key}
         if self.credentials is not None:
             headers["Authorization"] = f"{self.auth_type} {self.credentials()}"
-        body = incident_body(delivery.incident, delivery.receiver, delivery.repeat)
+        if self.config.payload == "alertmanager":
+            body = alertmanager_body(delivery.incident, delivery.receiver)
+        else:
+            body = incident_body(delivery.incident, delivery.receiver, delivery.repeat)
         if self.hmac_secret is not None:
             timestamp = str(int(time.time()))
             headers[TIMESTAMP_HEADER] = timestamp

@@ -51,7 +51,16 @@ class MemberScore:
     sorts and searches its hundred listed members several times over.
     """
 
-    __slots__ = ("alert", "label", "rules", "severity", "sort_key", "source", "verdict")
+    __slots__ = (
+        "alert",
+        "label",
+        "label_name",
+        "rules",
+        "severity",
+        "sort_key",
+        "source",
+        "verdict",
+    )
 
     def __init__(
         self,
@@ -59,10 +68,12 @@ class MemberScore:
         rules: RuleOutcome,
         label: str | None,  # the severity label, normalized; None if absent or not used
         verdict: Verdict | None,
+        label_name: str = "severity",  # the label the team states severity in
     ):
         self.alert = alert
         self.rules = rules
         self.label = label
+        self.label_name = label_name
         self.verdict = verdict
         by_rule = rules.get("severity")
         if by_rule:
@@ -149,13 +160,15 @@ def _severity_line(lead: MemberScore) -> str:
             rule = lead.rules.decided_by["severity"]
             return f"severity {lead.severity}: rule {rule!r} on {lead.name}"
         case "label":
-            raw = lead.alert.labels.get("severity", "")
-            return f"severity {lead.severity}: label severity={raw!r} of {lead.name}"
+            name = lead.label_name if lead.label_name in lead.alert.labels else "severity"
+            raw = lead.alert.labels.get(name, "")
+            return f"severity {lead.severity}: label {name}={raw!r} of {lead.name}"
         case "classifier":
             assert lead.verdict is not None
             return (
                 f"severity {lead.severity}: classifier on {lead.name} "
                 f"(no rule or label decided), confidence {lead.verdict.confidence:.2f}"
+                f"{_moved_by(lead.verdict)}"
             )
     return f"severity {DEFAULT_SEVERITY}: default, nothing else decided for {lead.name}"
 
@@ -171,9 +184,14 @@ def _classifier_points(lead: MemberScore) -> tuple[int, str | None]:
     stance = "agrees" if verdict.severity == lead.severity else "disagrees"
     line = (
         f"classifier: {verdict.severity} (confidence {verdict.confidence:.2f}) on {lead.name}, "
-        f"{stance}"
+        f"{stance}{_moved_by(verdict)}"
     )
     return points, line
+
+
+def _moved_by(verdict: Verdict) -> str:
+    """What moved the classifier most, for a person reading the explanation."""
+    return f"; moved most by {', '.join(verdict.reasons)}" if verdict.reasons else ""
 
 
 def _first(members: Sequence[MemberScore], name: str) -> tuple[str, str] | None:

@@ -18,10 +18,10 @@ import numpy as np
 from shared.messages import IncidentAlert
 
 # The columns of a feature row, in order; the pipeline addresses them by index.
-COLUMNS = ("name", "text", "expr", "expr_words", "labels")
+COLUMNS = ("name", "text", "expr", "expr_words", "labels", "context")
 # Bumped whenever ``row`` changes what it produces: a model trained on another
 # version would read the rows wrongly and is refused at load.
-VERSION = 1
+VERSION = 2
 
 # Labels that are not evidence: the target itself, and the name (its own column).
 EXCLUDED_LABELS = frozenset({"severity", "alertname"})
@@ -38,12 +38,18 @@ _OPERATORS = {"==": "eq", "!=": "ne", ">=": "gt", ">": "gt", "<=": "lt", "<": "l
 
 @dataclass(frozen=True)
 class AlertText:
-    """The parts of an alert (or alert rule) the classifier reads."""
+    """The parts of an alert (or alert rule) the classifier reads.
+
+    ``sibling`` is the rule's position among rules of the same name (see
+    ``siblings``); it depends on the rule set, so whoever knows the set fills
+    it in, and '' means unknown.
+    """
 
     alertname: str
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     expr: str = ""
+    sibling: str = ""
 
     @classmethod
     def of(cls, alert: IncidentAlert) -> AlertText:
@@ -119,6 +125,7 @@ def row(alert: AlertText) -> list[str]:
         expr_tokens(alert.expr),
         words(alert.expr.replace(":", " ")),
         label_tokens(alert.labels),
+        alert.sibling,
     ]
     # An empty column says something too (no expression known, no labels), and
     # a vectorizer must never see a column without any token at all.

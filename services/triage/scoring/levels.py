@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 SEVERITIES = ("critical", "warning", "info")
 PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 
@@ -47,11 +49,20 @@ PRIORITY_SEVERITY = {
 }
 
 
+# Numbered scales, most urgent first: P1/P2, sev1/sev2 and S1/S2 page.
+_ORDINAL = re.compile(r"^(?:p|sev|s)\s*-?\s*([0-9])$")
+_ORDINAL_SEVERITY = {0: "critical", 1: "critical", 2: "critical", 3: "warning"}
+
+
 def normalize_severity(value: str | None) -> str | None:
     """One of SEVERITIES, or None for a missing or unknown spelling."""
     if not value:
         return None
-    return SEVERITY_ALIASES.get(value.strip().lower())
+    value = value.strip().lower()
+    known = SEVERITY_ALIASES.get(value)
+    if known is None and (ordinal := _ORDINAL.match(value)):
+        return _ORDINAL_SEVERITY.get(int(ordinal.group(1)), "info")
+    return known
 
 
 def priority_for(score: int) -> str:

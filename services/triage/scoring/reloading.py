@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import structlog
 from services.triage.metrics import CLASSIFIER_MODEL_LOADS
 from services.triage.scoring import store
 from services.triage.scoring.classifier import SeverityModel
+from services.triage.scoring.rulefiles import DatasetError
 from services.triage.training.default_model import cache_dir, ensure_default_model
 
 log = structlog.get_logger(__name__)
@@ -34,9 +36,14 @@ def _stamp(path: Path) -> FileStamp:
 
 class ModelHolder:
     def __init__(
-        self, path: str | None, model_cache_dir: str | None, reload_interval: timedelta
+        self,
+        path: str | None,
+        model_cache_dir: str | None,
+        reload_interval: timedelta,
+        adapt_files: Sequence[str] = (),
     ) -> None:
         self.configured = Path(path) if path else None
+        self.adapt_files = list(adapt_files)
         self.cache_dir = cache_dir(model_cache_dir)
         self.interval = reload_interval.total_seconds()
         self.model: SeverityModel | None = None
@@ -65,7 +72,7 @@ class ModelHolder:
             if stamp == self._stamp and path == self.path:
                 return
             model = store.load(path)
-        except (OSError, store.ModelError, ValueError) as exc:
+        except (OSError, store.ModelError, ValueError, DatasetError) as exc:
             self._failed(str(exc))
             return
         self.model, self.path, self._stamp = model, path, stamp
@@ -81,7 +88,7 @@ class ModelHolder:
 
     def _default_model(self) -> Path:
         if self._default is None or not self._default.exists():
-            self._default = ensure_default_model(self.cache_dir)
+            self._default = ensure_default_model(self.cache_dir, self.adapt_files)
         return self._default
 
     def _failed(self, problem: str) -> None:

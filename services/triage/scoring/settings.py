@@ -6,8 +6,9 @@ from typing import Self
 
 from pydantic import Field, PrivateAttr, model_validator
 
+from services.triage.scoring.rulefiles import DatasetError, read_rules
 from services.triage.scoring.rules import Rule, RuleConfig, build_rules, load_rule_file
-from shared.config import StrictModel
+from shared.config import ConfigError, StrictModel
 from shared.durations import Duration
 
 
@@ -28,6 +29,13 @@ class ScoringSettings(StrictModel):
         default=None,
         description="Model file from `corral train`; unset: the default model, built from "
         "the catalogue Corral ships on first use.",
+    )
+    adapt_rule_files: list[str] = Field(
+        default_factory=list,
+        description="Your Prometheus alerting rule files (`groups:` files or PrometheusRule "
+        "manifests): the default model adapts to them when built (their severity words, "
+        "paging rate, wording), as `corral train --adapt` does. Read at start and by "
+        "check-config; ignored when `model` is set.",
     )
     model_cache_dir: str | None = Field(
         default=None,
@@ -51,6 +59,10 @@ class ScoringSettings(StrictModel):
         for path in self.rule_files:
             rules.extend(load_rule_file(path))
         self._rules = rules
+        try:
+            read_rules(self.adapt_rule_files)
+        except DatasetError as exc:
+            raise ConfigError([f"triage.scoring.adapt_rule_files: {exc}"]) from None
         return self
 
     @property

@@ -21,14 +21,16 @@ from services.triage.metrics import (
 from services.triage.scoring.classifier import SeverityModel, Verdict
 from services.triage.scoring.combine import MemberScore, assess
 from services.triage.scoring.features import AlertText
-from services.triage.scoring.levels import normalize_severity
 from services.triage.scoring.reloading import ModelHolder
 from services.triage.scoring.rules import evaluate
 from services.triage.scoring.settings import ScoringSettings
+from services.triage.scoring.vocabulary import Vocabulary
 from services.triage.stages import TriageContext
 from services.triage.state import IncidentState
 from shared.cache import BoundedCache
 from shared.messages import IncidentAlert
+
+DEFAULT_VOCABULARY = Vocabulary()
 
 
 def rule_key(alert: IncidentAlert) -> Hashable:
@@ -77,7 +79,12 @@ class ScoringStage:
         self.settings = settings
         self.rules = settings.compiled_rules
         self.models = (
-            ModelHolder(settings.model, settings.model_cache_dir, settings.reload_interval)
+            ModelHolder(
+                settings.model,
+                settings.model_cache_dir,
+                settings.reload_interval,
+                settings.adapt_rule_files,
+            )
             if settings.classifier
             else None
         )
@@ -101,14 +108,18 @@ class ScoringStage:
         verdicts = await self._verdicts(ctx, keyed)
         problem = self.models.problem if self.models and self.models.model is None else None
         use_label = self.settings.use_severity_label
+        # The team's words for severity, when the model was adapted to its rule files.
+        model = self.models.model if self.models else None
+        vocabulary = model.vocabulary if model is not None else DEFAULT_VOCABULARY
         for incident, members in keyed:
             try:
                 scores = [
                     MemberScore(
                         alert,
                         evaluate(self.rules, alert.labels, alert.annotations),
-                        normalize_severity(alert.labels.get("severity")) if use_label else None,
+                        vocabulary.severity(alert.labels) if use_label else None,
                         verdicts.get(key),
+                        vocabulary.label,
                     )
                     for alert, key in members
                 ]

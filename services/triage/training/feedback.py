@@ -6,12 +6,16 @@ revision of each incident on ``corral.incidents``. Both topics are keyed by
 incident id, so reading each to its end and keeping the last record per key
 gives the latest verdict and the latest revision. A verdict whose incident
 is no longer on the topic (retention) cannot be used and is counted.
+
+The same join gives the paging figures of ``corral evaluate --feedback``: an
+incident paged when its priority was P1 or P2 (the priorities notify routes
+page on, see docs/notify.md), and the verdict says whether it should have.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from pydantic import ValidationError
@@ -24,6 +28,8 @@ from shared.kafka.state import read_to_end
 from shared.messages import Feedback, FeedbackVerdict, Incident, Message
 
 FEEDBACK_WEIGHT = 3.0
+PAGING_PRIORITIES = frozenset({"P1", "P2"})
+NO_TEAM = "(no team)"
 
 
 @dataclass
@@ -34,13 +40,92 @@ class FeedbackData:
 
 
 def target_severity(feedback: Feedback, incident: Incident) -> str:
+    """The severity the verdict says the incident's alerts deserve."""
     match feedback.verdict:
         case FeedbackVerdict.RIGHT:
             return incident.severity
         case FeedbackVerdict.NOISE:
             return "info"
+        case FeedbackVerdict.PAGE_SOONER:
+            return "critical"
     assert feedback.priority is not None
     return PRIORITY_SEVERITY[feedback.priority]
+
+
+def paged(incident: Incident) -> bool:
+    return incident.priority in PAGING_PRIORITIES
+
+
+def should_have_paged(feedback: Feedback, incident: Incident) -> bool:
+    match feedback.verdict:
+        case FeedbackVerdict.RIGHT:
+            return paged(incident)
+        case FeedbackVerdict.NOISE:
+            return False
+        case FeedbackVerdict.PAGE_SOONER:
+            return True
+    return feedback.priority in PAGING_PRIORITIES
+
+
+@dataclass
+class Paging:
+    """One team's pages as its people judged them."""
+
+    right_pages: int = 0  # paged, and should have
+    false_pages: int = 0  # paged, and should not have
+    missed_pages: int = 0  # did not page, and should have
+    right_quiet: int = 0  # did not page, and should not have
+    verdicts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def precision(self) -> float | None:
+        pages = self.right_pages + self.false_pages
+        return self.right_pages / pages if pages else None
+
+    @property
+    def recall(self) -> float | None:
+        needed = self.right_pages + self.missed_pages
+        return self.right_pages / needed if needed else None
+
+    def count(self, feedback: Feedback, incident: Incident) -> None:
+        did, should = paged(incident), should_have_paged(feedback, incident)
+        if did:
+            self.right_pages += should
+            self.false_pages += not should
+        else:
+            self.missed_pages += should
+            self.right_quiet += not should
+        self.verdicts[feedback.verdict] = self.verdicts.get(feedback.verdict, 0) + 1
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "right_pages": self.right_pages,
+            "false_pages": self.false_pages,
+            "missed_pages": self.missed_pages,
+            "right_quiet": self.right_quiet,
+            "precision": self.precision,
+            "recall": self.recall,
+            "verdicts": dict(sorted(self.verdicts.items())),
+        }
+
+
+def judged(
+    verdicts: Mapping[str, Feedback], incidents: Mapping[str, Incident]
+) -> tuple[list[tuple[Feedback, Incident]], int]:
+    """Each verdict with its incident, and how many verdicts lost theirs (retention)."""
+    pairs = [(f, incidents[i]) for i, f in verdicts.items() if i in incidents]
+    return pairs, len(verdicts) - len(pairs)
+
+
+def paging_by_team(
+    verdicts: Mapping[str, Feedback], incidents: Mapping[str, Incident]
+) -> tuple[dict[str, Paging], int]:
+    """Paging figures per team (the incident's ``team`` label), and verdicts without incident."""
+    teams: dict[str, Paging] = {}
+    pairs, unmatched = judged(verdicts, incidents)
+    for feedback, incident in pairs:
+        teams.setdefault(incident.labels.get("team") or NO_TEAM, Paging()).count(feedback, incident)
+    return dict(sorted(teams.items())), unmatched
 
 
 def examples_from(
@@ -49,20 +134,17 @@ def examples_from(
     weight: float = FEEDBACK_WEIGHT,
 ) -> FeedbackData:
     """One example per alert of each judged incident, weighted above catalogue rows."""
-    examples = []
-    unmatched = 0
-    for incident_id, feedback in verdicts.items():
-        incident = incidents.get(incident_id)
-        if incident is None:
-            unmatched += 1
-            continue
-        severity = target_severity(feedback, incident)
-        for alert in incident.alerts:
-            examples.append(
-                Example(
-                    AlertText.of(alert), severity, weight, origin=f"feedback:{feedback.verdict}"
-                )
-            )
+    pairs, unmatched = judged(verdicts, incidents)
+    examples = [
+        Example(
+            AlertText.of(alert),
+            target_severity(feedback, incident),
+            weight,
+            origin=f"feedback:{feedback.verdict}",
+        )
+        for feedback, incident in pairs
+        for alert in incident.alerts
+    ]
     return FeedbackData(examples, len(verdicts), unmatched)
 
 
@@ -83,7 +165,12 @@ async def latest_by_key(settings: KafkaSettings, topic: str, model: type[M]) -> 
     return latest
 
 
-async def read_from_kafka(settings: KafkaSettings, weight: float = FEEDBACK_WEIGHT) -> FeedbackData:
+async def read_verdicts(settings: KafkaSettings) -> tuple[dict[str, Feedback], dict[str, Incident]]:
+    """The latest verdict and the latest revision of every incident, from Kafka."""
     verdicts = await latest_by_key(settings, settings.topics.feedback, Feedback)
     incidents = await latest_by_key(settings, settings.topics.incidents, Incident)
-    return examples_from(verdicts, incidents, weight)
+    return verdicts, incidents
+
+
+async def read_from_kafka(settings: KafkaSettings, weight: float = FEEDBACK_WEIGHT) -> FeedbackData:
+    return examples_from(*await read_verdicts(settings), weight)

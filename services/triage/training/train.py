@@ -1,7 +1,8 @@
 """Fitting the severity classifier: a scikit-learn pipeline over an alert's text.
 
 TF-IDF over each column of ``features.row`` (alert name, annotation text,
-PromQL tokens and words, labels), a class-balanced logistic regression so
+PromQL tokens and words, labels, the rule's position among its siblings), a
+class-balanced logistic regression so
 the rare ``info`` class is not drowned out, and temperature scaling fitted on
 cross-validated predictions, which calibrates the probabilities without
 changing which class wins.
@@ -13,7 +14,7 @@ import platform
 import warnings
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,7 @@ from services.triage.scoring import features
 from services.triage.scoring.classifier import SeverityModel
 from services.triage.scoring.features import AlertText
 from services.triage.scoring.levels import SEVERITIES
+from services.triage.scoring.siblings import SiblingIndex
 
 CALIBRATION_FOLDS = 3
 
@@ -68,6 +70,7 @@ def build_pipeline(folds: int = CALIBRATION_FOLDS) -> Pipeline:
             ("expr", _tfidf(token_pattern=r"\S+"), column["expr"]),
             ("expr_words", _tfidf(), column["expr_words"]),
             ("labels", _tfidf(token_pattern=r"\S+"), column["labels"]),
+            ("context", _tfidf(token_pattern=r"\S+"), column["context"]),
         ]
     )
     regression = LogisticRegression(
@@ -129,8 +132,19 @@ def _cross_validated(
     return {"folds": folds, **scores(truth, [str(p) for p in predicted])}
 
 
-def train(examples: Sequence[Example], sources: Sequence[str] = ()) -> SeverityModel:
-    """Fit a model; raises ValueError when the data cannot train one."""
+def train(
+    examples: Sequence[Example],
+    sources: Sequence[str] = (),
+    cross_validate: bool = True,
+    extra_rules: Sequence[AlertText] = (),
+) -> SeverityModel:
+    """Fit a model; raises ValueError when the data cannot train one.
+
+    ``extra_rules`` are rules known without a severity (a team's unlabelled
+    rules): they teach nothing but join the sibling index. Examples whose
+    sibling position is unknown (verdicts on live alerts) get it from that
+    index, as live alerts will at inference.
+    """
     truth = [e.severity for e in examples]
     counts = Counter(truth)
     if len(counts) < 2:
@@ -141,7 +155,17 @@ def train(examples: Sequence[Example], sources: Sequence[str] = ()) -> SeverityM
             f"training needs at least {CALIBRATION_FOLDS} rows of each severity; "
             f"too few of {', '.join(rare)} ({dict(counts)})"
         )
-    rows = features.matrix([e.alert for e in examples])
+    index = SiblingIndex.of(
+        (a.alertname, a.expr)
+        for a in [*(e.alert for e in examples if e.alert.sibling), *extra_rules]
+    )
+    alerts = [
+        e.alert
+        if e.alert.sibling
+        else replace(e.alert, sibling=index.position(e.alert.alertname, e.alert.expr))
+        for e in examples
+    ]
+    rows = features.matrix(alerts)
     weights = np.array([e.weight for e in examples], dtype=float)
     pipeline = build_pipeline()
     pipeline.fit(rows, truth, classifier__sample_weight=weights)
@@ -154,12 +178,15 @@ def train(examples: Sequence[Example], sources: Sequence[str] = ()) -> SeverityM
             "origins": dict(sorted(Counter(e.origin for e in examples if e.origin).items())),
             "sources": list(sources),
         },
-        "metrics": {"cross_validated": _cross_validated(rows, truth, weights)},
+        "metrics": {
+            "cross_validated": _cross_validated(rows, truth, weights) if cross_validate else None
+        },
         "versions": {
             "python": platform.python_version(),
             "scikit-learn": sklearn.__version__,
             "numpy": np.__version__,
         },
         "features": {"version": features.VERSION, "columns": list(features.COLUMNS)},
+        "siblings": index.to_json(),
     }
     return SeverityModel(pipeline, metadata)
