@@ -23,10 +23,11 @@ from services.incidents.config import IncidentsSettings
 from services.incidents.inbound.pagerduty import PAGERDUTY_PATH
 from services.incidents.inbound.slack import SLACK_PATH
 from services.incidents.review import build_review, render_review
+from services.incidents.silence import NotifySilences, NotifyUnavailable, SilenceRefused
 from services.incidents.store import IncidentStore
 from services.incidents.store.database import TRANSIENT
 from services.incidents.store.incidents import BadCursor, Query
-from services.incidents.times import now_ms, to_ms
+from services.incidents.times import iso, now_ms, to_ms
 from services.incidents.views import detail, shown
 from shared.durations import parse_duration
 from shared.messages import ActionKind, ActionSource
@@ -39,6 +40,7 @@ from shared.web.openapi import Operation, document, openapi_route
 MAX_PAGE = 500
 MAX_SNOOZE = timedelta(days=7)
 STATES = ("firing", "acknowledged", "resolved", "open")
+PRIORITIES = ("P1", "P2", "P3", "P4", "P5")
 
 
 class ActionBody(BaseModel):
@@ -92,6 +94,10 @@ class SnoozeBody(ActionBody):
         return now + parse_duration(self.duration or "")
 
 
+class SilenceBody(ActionBody):
+    duration: str = Field(min_length=1, max_length=32, description="How long, e.g. 2h.")
+
+
 ENDPOINTS: dict[str, tuple[ActionKind, type[ActionBody]]] = {
     "ack": (ActionKind.ACKNOWLEDGE, ActionBody),
     "unack": (ActionKind.UNACKNOWLEDGE, ActionBody),
@@ -120,12 +126,16 @@ def validation_error(exc: ValidationError) -> web.Response:
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+STORELESS = ("/-/", "/metrics", "/static/")
+"""Paths that do not read the store: health, metrics, the board's script and style."""
+
+
 def store_guard(store_open: Callable[[], bool]) -> Any:
     """503 rather than 500 while the store is not open yet, or does not answer."""
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not request.path.startswith("/api/"):
+        if request.path.startswith(STORELESS):
             return await handler(request)
         if not store_open():
             return error_response(
@@ -144,12 +154,14 @@ def store_guard(store_open: Callable[[], bool]) -> Any:
 LIST_PATH = "/api/v1/incidents"
 INCIDENT_PATH = "/api/v1/incidents/{id}"
 REVIEW_PATH = "/api/v1/incidents/{id}/review"
+SILENCE_PATH = "/api/v1/incidents/{id}/silence"
 
 ACCESS: dict[str, Access] = {
     LIST_PATH: ANY,
     INCIDENT_PATH: ANY,
     REVIEW_PATH: ANY,
     **{f"{INCIDENT_PATH}/{name}": Role.ADMIN for name in ENDPOINTS},
+    SILENCE_PATH: Role.ADMIN,
     # PagerDuty and Slack sign their requests instead (inbound/).
     PAGERDUTY_PATH: OPEN,
     SLACK_PATH: OPEN,
@@ -163,6 +175,7 @@ class IncidentApi:
         self.settings = settings
         self.store = store
         self.gateway = gateway
+        self.silences = NotifySilences(settings.notify_api)
         self.roles = settings.all_roles()
 
     def routes(self) -> list[web.RouteDef]:
@@ -171,6 +184,7 @@ class IncidentApi:
             web.get(INCIDENT_PATH, self.get),
             web.get(REVIEW_PATH, self.review),
             *(web.post(f"{INCIDENT_PATH}/{name}", self.act) for name in ENDPOINTS),
+            web.post(SILENCE_PATH, self.silence),
             openapi_route(self.document()),
         ]
 
@@ -229,16 +243,29 @@ class IncidentApi:
                     parameters=_ID,
                 )
             )
+        operations.append(
+            Operation(
+                "POST",
+                SILENCE_PATH,
+                "Silence the incident in notify for a while; noted on its timeline.",
+                "admin",
+                SilenceBody,
+                {
+                    "200": "Silenced in notify.",
+                    "404": "No such incident.",
+                    "502": "notify did not answer, or refused this worker's credentials.",
+                },
+                parameters=_ID,
+            )
+        )
         return document("Corral incidents", operations)
 
     async def list(self, request: web.Request) -> web.Response:
         params = request.query
         try:
             query = Query(
-                states=_choices(params.get("status"), STATES, "status"),
-                priorities=_choices(
-                    params.get("priority"), ("P1", "P2", "P3", "P4", "P5"), "priority"
-                ),
+                states=choices(params.get("status"), STATES, "status"),
+                priorities=choices(params.get("priority"), PRIORITIES, "priority"),
                 team=params.get("team"),
                 since_ms=_since(params["since"]) if "since" in params else None,
                 cursor=params.get("cursor") or None,
@@ -246,7 +273,7 @@ class IncidentApi:
             )
             now = now_ms()
             page, cursor = await self.store.list(query, now)
-        except _BadParameter as exc:
+        except BadParameter as exc:
             return error_response(422, str(exc), exc.field)
         except BadCursor as exc:
             return error_response(422, f"cursor: {exc}", "cursor")
@@ -288,8 +315,7 @@ class IncidentApi:
             body = model.model_validate_json(await request.read())
         except ValidationError as exc:
             return validation_error(exc)
-        principal = request.get(PRINCIPAL)
-        actor = principal.name if principal is not None else body.actor
+        actor = _actor(request, body)
         if actor is None:
             return error_response(422, "actor: who acts is required", "actor")
         fields = body.fields()
@@ -332,10 +358,79 @@ class IncidentApi:
             return validation_error(exc)
         return await self._taken(incident_id, taken)
 
-    async def _taken(self, incident_id: str, taken: Taken) -> web.Response:
+    async def silence(self, request: web.Request) -> web.Response:
+        """A silence in notify matching this incident, then a note saying so."""
+        incident_id = request.match_info["id"]
+        try:
+            body = SilenceBody.model_validate_json(await request.read())
+        except ValidationError as exc:
+            return validation_error(exc)
+        actor = _actor(request, body)
+        if actor is None:
+            return error_response(422, "actor: who acts is required", "actor")
+        now = datetime.now(UTC)
+        try:
+            ends_at = now + parse_duration(body.duration)
+        except ValueError as exc:
+            return error_response(422, f"duration: {exc}", "duration")
+        except OverflowError:
+            return error_response(422, "duration: too long", "duration")
+        if ends_at <= now:
+            return error_response(422, "duration: must be more than 0s", "duration")
+        stored = await self.store.get(incident_id, with_events=False)
+        if stored is None:
+            return error_response(404, f"no incident {incident_id!r}", "id")
+        action_id = body.action_id or request.headers.get("Idempotency-Key")
+        if action_id is not None and await self.store.action_recorded(incident_id, action_id):
+            return web.json_response({"status": "success", "repeated": True})
+        try:
+            silenced = await self.silences.silence_incident(
+                incident_id,
+                now,
+                ends_at,
+                actor,
+                body.comment or f"incident {incident_id}: {stored.incident.title}",
+            )
+        except SilenceRefused as exc:
+            field = {"endsAt": "duration", "createdBy": "actor"}.get(exc.field or "", exc.field)
+            status = 422 if exc.status in (400, 413, 422) else 502
+            return error_response(status, str(exc), field)
+        except NotifyUnavailable as exc:
+            return error_response(502, str(exc), headers={"Retry-After": "5"})
+        text = (
+            f"silenced in notify for {body.duration}, until {iso(to_ms(ends_at))} "
+            f"(silence {silenced.silence_id})"
+        )
+        if body.comment:
+            text += f": {body.comment}"
+        try:
+            taken = await self.gateway.take(
+                incident_id,
+                ActionKind.NOTE,
+                actor,
+                ActionSource(body.source),
+                action_id=action_id,
+                at=now,
+                text=text,
+            )
+        except (NotFound, Unavailable) as exc:
+            # The silence holds; only its note on the timeline is missing.
+            return web.json_response(
+                {
+                    "status": "success",
+                    "silenceID": silenced.silence_id,
+                    "endsAt": iso(to_ms(ends_at)),
+                    "warning": f"silenced, but not noted on the timeline: {exc}",
+                }
+            )
+        return await self._taken(
+            incident_id, taken, silenceID=silenced.silence_id, endsAt=iso(to_ms(ends_at))
+        )
+
+    async def _taken(self, incident_id: str, taken: Taken, **extra: Any) -> web.Response:
         action = taken.action.model_dump(mode="json", exclude_none=True, exclude={"schema_version"})
         if not taken.applied:
-            return web.json_response({"status": "accepted", "action": action}, status=202)
+            return web.json_response({"status": "accepted", "action": action, **extra}, status=202)
         stored = await self.store.get(incident_id, with_events=False)
         assert stored is not None
         return web.json_response(
@@ -344,23 +439,30 @@ class IncidentApi:
                 "action": action,
                 "repeated": taken.repeated,
                 "incident": shown(stored.summary, stored.lifecycle.snoozed_until_ms, now_ms()),
+                **extra,
             }
         )
 
 
-class _BadParameter(ValueError):
+def _actor(request: web.Request, body: ActionBody) -> str | None:
+    """Who acts: the authenticated user when authentication is on, else the body's actor."""
+    principal = request.get(PRINCIPAL)
+    return principal.name if principal is not None else body.actor
+
+
+class BadParameter(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
         self.field = field
 
 
-def _choices(value: str | None, allowed: tuple[str, ...], field: str) -> tuple[str, ...]:
+def choices(value: str | None, allowed: tuple[str, ...], field: str) -> tuple[str, ...]:
     if not value:
         return ()
     chosen = tuple(v.strip() for v in value.split(",") if v.strip())
     wrong = [v for v in chosen if v not in allowed]
     if wrong:
-        raise _BadParameter(field, f"{wrong[0]!r} is not one of {', '.join(allowed)}")
+        raise BadParameter(field, f"{wrong[0]!r} is not one of {', '.join(allowed)}")
     return chosen
 
 
@@ -373,7 +475,7 @@ def _since(value: str) -> int:
     try:
         return to_ms(value)
     except ValueError:
-        raise _BadParameter(
+        raise BadParameter(
             "since", f"{value!r} is neither a time (2026-11-26T10:00:00Z) nor a duration (24h)"
         ) from None
 
@@ -384,7 +486,7 @@ def _limit(value: str | None) -> int:
     try:
         limit = int(value)
     except ValueError:
-        raise _BadParameter("limit", f"{value!r} is not a number") from None
+        raise BadParameter("limit", f"{value!r} is not a number") from None
     if not 1 <= limit <= MAX_PAGE:
-        raise _BadParameter("limit", f"between 1 and {MAX_PAGE}")
+        raise BadParameter("limit", f"between 1 and {MAX_PAGE}")
     return limit

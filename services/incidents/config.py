@@ -72,6 +72,46 @@ class SlackInbound(Secret):
         return self._secret(self.signing_secret, self.signing_secret_file)
 
 
+class NotifyApi(StrictModel):
+    """A notify worker's API, where the board's Silence button creates silences."""
+
+    url: str = Field(
+        default="http://127.0.0.1:9097",
+        pattern=r"^https?://[^/?#]+/?$",
+        description="notify's listen address as this worker reaches it.",
+    )
+    http_config_file: str | None = Field(
+        default=None,
+        description="Credentials (a user with notify's admin role) and TLS for notify's API, "
+        "in Prometheus' http_config format, as `corral silence --http.config.file` reads it.",
+    )
+    timeout: Duration = Field(default="10s", validate_default=True)
+
+    @field_validator("http_config_file")
+    @classmethod
+    def _exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_file():
+            raise ValueError(f"http_config_file {value!r} does not exist")
+        return value
+
+
+class BoardSettings(StrictModel):
+    """The live incident board served at ``/``."""
+
+    max_streams: int = Field(
+        default=1000,
+        ge=1,
+        description="Pages following changes live (Server-Sent Events) at once; more are "
+        "answered 503 and retry.",
+    )
+    max_rows: int = Field(
+        default=500,
+        ge=1,
+        le=5000,
+        description="Incidents one board shows; it says when more match.",
+    )
+
+
 class IncidentsSettings(StrictModel):
     listen: str = Field(default="127.0.0.1:9098", pattern=r"^[^:]*:\d+$")
     group_id: str = Field(
@@ -110,6 +150,8 @@ class IncidentsSettings(StrictModel):
     max_body_bytes: int = Field(default=65_536, ge=1024)
     pagerduty: PagerDutyInbound = PagerDutyInbound()
     slack: SlackInbound = SlackInbound()
+    board: BoardSettings = BoardSettings()
+    notify_api: NotifyApi = NotifyApi()
 
     @field_validator("store")
     @classmethod

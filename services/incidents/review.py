@@ -9,34 +9,13 @@ people who hold the review to fill in.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
-
-import jinja2
 
 from services.incidents.lifecycle import EventKind
 from services.incidents.store.incidents import StoredIncident
-from services.incidents.times import iso, to_ms
+from services.incidents.templating import ENVIRONMENT
+from services.incidents.times import human, iso, to_ms
 from services.incidents.views import member, notes, root_cause, seconds_between, timeline
-
-TEMPLATES = Path(__file__).parent / "templates"
-
-
-def human(seconds: float | None) -> str:
-    """``4m 12s``, ``1h 02m``, ``2d 3h``: how a reviewer says a duration."""
-    if seconds is None:
-        return "—"
-    total = round(seconds)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
 
 
 @dataclass
@@ -169,18 +148,7 @@ def _summary(stored: StoredIncident, tta: float | None, ttr: float | None, by: s
     return " ".join(parts)
 
 
-_ENVIRONMENT = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    autoescape=jinja2.select_autoescape(["html.j2"]),
-    trim_blocks=True,
-    lstrip_blocks=True,
-    undefined=jinja2.StrictUndefined,
-)
-_ENVIRONMENT.filters["human"] = human
-_ENVIRONMENT.filters["cell"] = lambda text: str(text).replace("|", "\\|").replace("\n", " ")
-
-
 def render_review(review: Review, form: str) -> str:
     """``markdown`` or ``html``."""
     name = "review.md.j2" if form == "markdown" else "review.html.j2"
-    return _ENVIRONMENT.get_template(name).render(r=review)
+    return ENVIRONMENT.get_template(name).render(r=review)

@@ -30,3 +30,20 @@ def iso(ms: int | None) -> str | None:
 
 def now_ms() -> int:
     return to_ms(datetime.now(UTC))
+
+
+def human(seconds: float | None) -> str:
+    """``4m 12s``, ``1h 02m``, ``2d 3h``: how a reviewer says a duration."""
+    if seconds is None:
+        return "—"
+    total = round(seconds)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"

@@ -1,4 +1,4 @@
-"""The incidents worker: the store, the consumer that keeps it, and the API on it.
+"""The incidents worker: the store, the consumer that keeps it, the API and the board on it.
 
 Its consumer group is ``incidents.group_id`` plus the store's id: workers
 that share a PostgreSQL store share the partitions between them (and hear
@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 
 from services.incidents.actions import ActionGateway
 from services.incidents.api import ACCESS, MEDIA_TYPES, IncidentApi, store_guard
+from services.incidents.board import pages
 from services.incidents.config import IncidentsConfig
 from services.incidents.feed import Change, ChangeFeed
 from services.incidents.inbound.pagerduty import PagerDutyWebhook
@@ -57,6 +58,7 @@ class IncidentsWorker:
             self.store, self.feed, config.kafka.topics.actions, settings.action_wait.total_seconds()
         )
         self.api = IncidentApi(settings, self.store, self.gateway)
+        self.board = pages.Board(settings, self.store, self.feed)
         self.pagerduty = PagerDutyWebhook(settings.pagerduty, self.gateway)
         self.slack = SlackInteractivity(settings.slack, self.gateway)
         self.quarantine = Quarantine(
@@ -74,13 +76,14 @@ class IncidentsWorker:
 
     def app(self, security: WebSecurity | None = None) -> web.Application:
         app = (security or WebSecurity()).application(
-            ACCESS,
+            {**ACCESS, **pages.ACCESS},
             self.config.incidents.max_body_bytes,
             "incidents.max_body_bytes",
             media_types=MEDIA_TYPES,
         )
         app.middlewares.append(store_guard(lambda: self._opened))
         app.add_routes([*self.api.routes(), self.pagerduty.route(), self.slack.route()])
+        self.board.install(app)
         return app
 
     async def start(self) -> None:
@@ -97,6 +100,7 @@ class IncidentsWorker:
             )
         self.session = aiohttp.ClientSession()
         self.slack.session = self.session
+        self.api.silences.session = self.session
         self.producer = new_producer(kafka)
         await self.producer.start()
         publisher = Publisher(self.producer, **limits(kafka))
@@ -129,6 +133,7 @@ class IncidentsWorker:
             await self.producer.stop()
             self.producer = None
         if self.session is not None:
+            self.api.silences.session = None
             await self.session.close()
             self.session = None
         if self._opened:

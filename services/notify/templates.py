@@ -16,12 +16,12 @@ import enum
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import structlog
 from jinja2 import ChainableUndefined, DictLoader, Template, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
+from shared.links import safe_link
 from shared.messages import Incident, IncidentAlert
 
 log = structlog.get_logger(__name__)
@@ -38,20 +38,6 @@ def escape_mrkdwn(value: Any) -> Any:
     if isinstance(value, str):
         return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return value
-
-
-def safe_link(url: Any) -> str:
-    """``url`` if it is an http or https URL, else "": a link from alert content
-    (``generatorURL``, an annotation) must not become ``javascript:`` or
-    ``data:`` in a page. Also the template filter ``safe_url``."""
-    if not isinstance(url, str):
-        return ""
-    url = url.strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return ""
-    return url if parts.scheme.lower() in ("http", "https") and parts.netloc else ""
 
 
 DEFAULTS: dict[str, str] = {

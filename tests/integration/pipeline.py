@@ -24,6 +24,7 @@ class Pipeline:
     ingest: IngestWorker
     triage: TriageWorker
     notify: NotifyWorker
+    notify_url: str
 
 
 @contextlib.asynccontextmanager
@@ -34,7 +35,7 @@ async def pipeline(
     ingest: dict[str, Any] | None = None,
     security: WebSecurity | None = None,
 ) -> AsyncIterator[Pipeline]:
-    """``security`` (a web config) guards ingest's listener, as ``serve`` would."""
+    """``security`` (a web config) guards ingest's and notify's listeners, as ``serve`` would."""
     security = security or WebSecurity()
     suffix = kafka.topics.alerts.rsplit(".", 1)[-1]
     common = {"kafka": kafka.model_dump()}
@@ -52,12 +53,13 @@ async def pipeline(
     async with (
         running(ingest_worker, ingest_worker.app(security), security) as port,
         running(triage_worker),
-        running(notify_worker),
+        running(notify_worker, notify_worker.app(security), security) as notify_port,
     ):
         await wait_ready(triage_worker)
         await wait_ready(notify_worker)
         url = f"{security.scheme}://127.0.0.1:{port}"
-        yield Pipeline(url, ingest_worker, triage_worker, notify_worker)
+        notify_url = f"{security.scheme}://127.0.0.1:{notify_port}"
+        yield Pipeline(url, ingest_worker, triage_worker, notify_worker, notify_url)
 
 
 def webhook_route(url: str, **webhook: Any) -> dict[str, Any]:

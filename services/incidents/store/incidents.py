@@ -385,34 +385,43 @@ class IncidentStore:
 
     async def list(self, query: Query, now_ms: int) -> tuple[list[Listed], str | None]:
         """Summaries (with their snooze end), newest first, and the cursor of the next page."""
-        where: list[str] = []
-        params: list[Any] = []
-        if query.states:
-            clauses = [_state_clause(state) for state in query.states]
-            where.append("(" + " OR ".join(c for c, _ in clauses) + ")")
-            for _, count in clauses:
-                params.extend([now_ms] * count)
-        if query.priorities:
-            where.append(f"priority IN ({', '.join('?' for _ in query.priorities)})")
-            params.extend(query.priorities)
-        if query.team is not None:
-            where.append("team = ?")
-            params.append(query.team)
-        if query.since_ms is not None:
-            where.append("changed_ms >= ?")
-            params.append(query.since_ms)
+        where, params = _where(query, now_ms)
         if query.cursor:
             opened, incident_id = decode_cursor(query.cursor)
             where.append("(opened_ms < ? OR (opened_ms = ? AND id < ?))")
             params.extend([opened, opened, incident_id])
-        sql = "SELECT summary, snoozed_until_ms, opened_ms, id FROM corral_incidents"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY opened_ms DESC, id DESC LIMIT ?"
-        rows = await self.db.fetch(sql, *params, query.limit + 1)
+        rows = await self.db.fetch(
+            _select(where, "opened_ms DESC, id DESC"), *params, query.limit + 1
+        )
         page = rows[: query.limit]
         cursor = encode_cursor(page[-1][2], page[-1][3]) if len(rows) > query.limit else None
         return [(json.loads(r[0]), r[1]) for r in page], cursor
+
+    async def board(self, query: Query, now_ms: int) -> tuple[list[Listed], bool]:
+        """Summaries in the board's order, the most urgent priority first and the
+        longest open first within it, and whether more matched than ``query.limit``."""
+        where, params = _where(query, now_ms)
+        rows = await self.db.fetch(
+            _select(where, "priority, opened_ms, id"), *params, query.limit + 1
+        )
+        return [(json.loads(r[0]), r[1]) for r in rows[: query.limit]], len(rows) > query.limit
+
+    async def summaries(self, incident_ids: Sequence[str]) -> dict[str, Listed]:
+        """The stored summaries of these incidents (those that exist), by id."""
+        rows = await _fetch_in(
+            self.db,
+            "SELECT id, summary, snoozed_until_ms FROM corral_incidents WHERE id IN ({})",
+            list(incident_ids),
+        )
+        return {row[0]: (json.loads(row[1]), row[2]) for row in rows}
+
+    async def teams(self, limit: int = 500) -> list[str]:
+        """The teams incidents name, for the board's filter."""
+        rows = await self.db.fetch(
+            "SELECT DISTINCT team FROM corral_incidents WHERE team <> '' ORDER BY team LIMIT ?",
+            limit,
+        )
+        return [row[0] for row in rows]
 
     async def open_counts(self, now_ms: int) -> dict[tuple[str, str], int]:
         """Open incidents by (state now, priority)."""
@@ -520,6 +529,34 @@ def _applied(
         acknowledged_ms=lifecycle.first_acknowledged_at_ms if newly_acknowledged else None,
         resolved_ms=lifecycle.resolved_at_ms if newly_resolved else None,
     )
+
+
+def _where(query: Query, now_ms: int) -> tuple[list[str], list[Any]]:
+    """The conditions of a query but its cursor, and their parameters."""
+    where: list[str] = []
+    params: list[Any] = []
+    if query.states:
+        clauses = [_state_clause(state) for state in query.states]
+        where.append("(" + " OR ".join(c for c, _ in clauses) + ")")
+        for _, count in clauses:
+            params.extend([now_ms] * count)
+    if query.priorities:
+        where.append(f"priority IN ({_marks(query.priorities)})")
+        params.extend(query.priorities)
+    if query.team is not None:
+        where.append("team = ?")
+        params.append(query.team)
+    if query.since_ms is not None:
+        where.append("changed_ms >= ?")
+        params.append(query.since_ms)
+    return where, params
+
+
+def _select(where: list[str], order: str) -> str:
+    sql = "SELECT summary, snoozed_until_ms, opened_ms, id FROM corral_incidents"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return f"{sql} ORDER BY {order} LIMIT ?"
 
 
 def _state_clause(state: str) -> tuple[str, int]:
