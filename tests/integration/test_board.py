@@ -63,12 +63,16 @@ class Site:
         await eventually(check)
 
 
+def web_config(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    return write_web_config(directory)
+
+
 @contextlib.asynccontextmanager
 async def site(
     kafka: KafkaSettings, directory: Path, **settings: Any
 ) -> AsyncIterator[tuple[Site, IncidentsWorker]]:
-    directory.mkdir(parents=True, exist_ok=True)
-    security = WebSecurity.load(write_web_config(directory))
+    security = WebSecurity.load(web_config(directory))
     worker = IncidentsWorker(
         incidents_config(kafka, "sqlite", str(directory), action_wait="15s", **settings)
     )
@@ -308,9 +312,7 @@ async def test_silence_makes_a_silence_in_notify_and_notes_it(
         password.write_text(PASSWORDS["oncall"] + "\n")
         http_config = tmp_path / "notify-http.yml"
         http_config.write_text(
-            yaml.safe_dump(
-                {"basic_auth": {"username": "oncall", "password_file": str(password)}}
-            )
+            yaml.safe_dump({"basic_auth": {"username": "oncall", "password_file": str(password)}})
         )
         notify_api = {
             "url": f"http://127.0.0.1:{notify_port}",
@@ -363,4 +365,4 @@ async def test_silence_says_what_is_wrong_with_notify(kafka: KafkaSettings, tmp_
         await found.shows("inc-1", "DiskFull")
         status, answer = await found.post("/api/v1/incidents/inc-1/silence", {"duration": "1h"})
         assert status == 502
-        assert answer["error"].startswith(f"notify at http://127.0.0.1:{notify_port} did not answer")
+        assert answer["error"].startswith(f"notify at {notify_api['url']} did not answer")
