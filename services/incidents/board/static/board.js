@@ -265,6 +265,12 @@
         say(`Could not reach Corral: ${error.message}`, true);
       } finally {
         button.disabled = false;
+        // A disabled button loses focus; give it back, or to the news if the
+        // button went with the state it belonged to.
+        if (document.activeElement === body || document.activeElement === button) {
+          const same = button.id ? document.getElementById(button.id) : button;
+          (same && document.contains(same) ? same : status).focus();
+        }
       }
     }
 
