@@ -8,6 +8,7 @@ is acknowledged, assigned, noted, silenced and resolved on its own page.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -190,7 +191,7 @@ async def test_an_alert_appears_live_and_is_handled_from_its_page(
             await incident.get_by_role("link", name="Download as Markdown").click()
         saved = await download.value
         assert saved.suggested_filename == f"review-{incident_id}.md"
-        markdown = Path(await saved.path()).read_text()
+        markdown = await asyncio.to_thread(Path(await saved.path()).read_text)
         assert markdown.startswith("# Post-incident review: KubeNodeNotReady")
         assert "worker-7 lost its disk; cordoned" in markdown
         assert console.problems == []
