@@ -197,9 +197,7 @@ async def test_an_alert_appears_live_and_is_handled_from_its_page(
         assert console.problems == []
 
 
-async def test_a_keyboard_is_enough(
-    browser: Browser, kafka: KafkaSettings, tmp_path: Path
-) -> None:
+async def test_a_keyboard_is_enough(browser: Browser, kafka: KafkaSettings, tmp_path: Path) -> None:
     await publish(
         kafka,
         kafka.topics.incidents,
