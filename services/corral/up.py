@@ -48,6 +48,7 @@ Corral is running on {kind} at {bootstrap}.
   Prometheus (API v2):   {web}://{ingest}/api/v2/alerts
   Grafana webhook:       {web}://{ingest}/api/v1/alerts/grafana
   amtool, Grafana data source (Alertmanager API v2): {web}://{config.notify.listen}
+  Incident board:        {web}://{incidents}/
   Incidents API:         {web}://{incidents}/api/v1/incidents   (corral incident list)
   Health and metrics:    {web}://{ingest}/-/ready  {web}://{ingest}/metrics
                          triage {web}://{config.triage.listen}/metrics

@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from shared.config import CommonConfig, StrictModel
 from shared.durations import Duration
 from shared.messages.action import BUILTIN_ROLES, ROLE_PATTERN
+from shared.web.client import HttpClientConfig
 
 
 class Secret(StrictModel):
@@ -80,19 +81,13 @@ class NotifyApi(StrictModel):
         pattern=r"^https?://[^/?#]+/?$",
         description="notify's listen address as this worker reaches it.",
     )
-    http_config_file: str | None = Field(
-        default=None,
-        description="Credentials (a user with notify's admin role) and TLS for notify's API, "
-        "in Prometheus' http_config format, as `corral silence --http.config.file` reads it.",
+    http_config: HttpClientConfig = Field(
+        default_factory=HttpClientConfig,
+        description="Credentials (a user with notify's admin role, password in a file) and "
+        "TLS for notify's API, in Prometheus' http_config format: basic_auth, authorization, "
+        "tls_config.",
     )
     timeout: Duration = Field(default="10s", validate_default=True)
-
-    @field_validator("http_config_file")
-    @classmethod
-    def _exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).is_file():
-            raise ValueError(f"http_config_file {value!r} does not exist")
-        return value
 
 
 class BoardSettings(StrictModel):

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from services.incidents.config import NotifyApi
-from shared.web.client import HttpClientConfig, load_client_config
+from shared.config import ConfigError
 
 SILENCES_PATH = "/api/v1/silences"
 MAX_ANSWER_BYTES = 65_536
@@ -51,10 +51,6 @@ class NotifySilences:
         self.url = settings.url.rstrip("/") + SILENCES_PATH
         self.session: aiohttp.ClientSession | None = None
 
-    def _client(self) -> HttpClientConfig:
-        # Read at each use: a rotated password file is picked up without a restart.
-        return load_client_config(self.settings.http_config_file)
-
     async def silence_incident(
         self, incident_id: str, starts_at: datetime, ends_at: datetime, author: str, comment: str
     ) -> Silenced:
@@ -70,12 +66,17 @@ class NotifySilences:
             "createdBy": author,
             "comment": comment,
         }
-        client = self._client()
+        client = self.settings.http_config
+        try:
+            # The password file is read at each use: a rotated one is picked up at once.
+            headers = client.headers()
+        except ConfigError as exc:
+            raise NotifyUnavailable(f"incidents.notify_api.http_config: {exc}") from exc
         try:
             async with self.session.post(
                 self.url,
                 json=body,
-                headers=client.headers(),
+                headers=headers,
                 ssl=client.ssl_context() if self.url.startswith("https:") else False,
                 timeout=aiohttp.ClientTimeout(total=self.settings.timeout.total_seconds()),
             ) as response:
@@ -90,7 +91,7 @@ class NotifySilences:
             raise SilenceRefused(
                 status,
                 f"notify refused this worker's credentials ({error}): "
-                "set incidents.notify_api.http_config_file to a user with notify's admin role",
+                "give incidents.notify_api.http_config a user with notify's admin role",
                 None,
             )
         if 400 <= status < 500:

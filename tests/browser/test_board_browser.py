@@ -17,7 +17,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
 from services.incidents.worker import IncidentsWorker
@@ -49,13 +48,14 @@ async def whole_pipeline(kafka: KafkaSettings, directory: Path) -> AsyncIterator
     as the admin user."""
     security = WebSecurity.load(web_config(directory))
     receiver = await RecordingServer().start()
-    http_config = directory / "notify-http.yml"
-    http_config.write_text(
-        yaml.safe_dump({"basic_auth": {"username": "oncall", "password": PASSWORDS["oncall"]}})
-    )
     try:
         async with pipeline(kafka, webhook_route(receiver.url()), security=security) as stack:
-            notify_api = {"url": stack.notify_url, "http_config_file": str(http_config)}
+            notify_api = {
+                "url": stack.notify_url,
+                "http_config": {
+                    "basic_auth": {"username": "oncall", "password": PASSWORDS["oncall"]}
+                },
+            }
             worker = IncidentsWorker(
                 incidents_config(kafka, "sqlite", str(directory), notify_api=notify_api)
             )

@@ -16,7 +16,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-import yaml
 
 from services.incidents.board.pages import CONTENT_SECURITY_POLICY
 from services.incidents.worker import IncidentsWorker
@@ -310,13 +309,9 @@ async def test_silence_makes_a_silence_in_notify_and_notes_it(
     async with running(notify, notify.app(security), security) as notify_port:
         password = tmp_path / "oncall.password"
         password.write_text(PASSWORDS["oncall"] + "\n")
-        http_config = tmp_path / "notify-http.yml"
-        http_config.write_text(
-            yaml.safe_dump({"basic_auth": {"username": "oncall", "password_file": str(password)}})
-        )
         notify_api = {
             "url": f"http://127.0.0.1:{notify_port}",
-            "http_config_file": str(http_config),
+            "http_config": {"basic_auth": {"username": "oncall", "password_file": str(password)}},
         }
         async with site(kafka, tmp_path / "incidents", notify_api=notify_api) as (found, _):
             await publish(kafka, kafka.topics.incidents, revision(1, [alert("DiskFull")], 0))
@@ -360,7 +355,7 @@ async def test_silence_says_what_is_wrong_with_notify(kafka: KafkaSettings, tmp_
             await found.shows("inc-1", "DiskFull")
             status, answer = await found.post("/api/v1/incidents/inc-1/silence", {"duration": "1h"})
             assert status == 502
-            assert "incidents.notify_api.http_config_file" in answer["error"]
+            assert "incidents.notify_api.http_config" in answer["error"]
     async with site(kafka, tmp_path / "b", notify_api=notify_api) as (found, _):
         await found.shows("inc-1", "DiskFull")
         status, answer = await found.post("/api/v1/incidents/inc-1/silence", {"duration": "1h"})
