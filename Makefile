@@ -65,6 +65,12 @@ bench-regex: $(STAMP)
 bench-incidents: $(STAMP)
 	$(BIN)/python -m bench.incidents
 
+# Webhook to the row on an open board, and an acknowledgement to the row saying
+# so, in headless Chromium against `corral up` (Debian's chromium).
+.PHONY: bench-board
+bench-board: $(STAMP)
+	$(BIN)/python -m bench.board
+
 # Replays an alert storm through ingest, Kafka and triage; prints grouping quality.
 .PHONY: bench-triage
 bench-triage: $(STAMP)

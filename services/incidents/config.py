@@ -87,11 +87,13 @@ class NotifyApi(StrictModel):
         "TLS for notify's API, in Prometheus' http_config format: basic_auth, authorization, "
         "tls_config.",
     )
-    timeout: Duration = Field(default="10s", validate_default=True)
+    timeout: Duration = Field(
+        default="10s", validate_default=True, description="How long notify may take to answer."
+    )
 
 
 class BoardSettings(StrictModel):
-    """The live incident board served at ``/``."""
+    """The live incident board, served at / by this worker."""
 
     max_streams: int = Field(
         default=1000,
