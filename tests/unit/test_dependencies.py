@@ -37,6 +37,9 @@ FIXED_IN = {
     "skops": "0.13.0",
     # CVE-2020-14343: arbitrary code through full_load.
     "pyyaml": "5.4",
+    # CVE-2025-59288: browsers downloaded without checking the certificate
+    # (Corral never downloads one; the floor keeps that code out anyway).
+    "playwright": "1.55.1",
 }
 
 
