@@ -20,7 +20,7 @@ import pytest
 from services.incidents.board.pages import CONTENT_SECURITY_POLICY
 from services.incidents.worker import IncidentsWorker
 from shared.config import KafkaSettings
-from shared.messages import IncidentAlert
+from shared.messages import AlertStatus, IncidentAlert
 from shared.web.guard import WebSecurity
 from tests.helpers import running, wait_ready
 from tests.incidents import T0, action, alert, eventually, incidents_config, publish, revision
@@ -131,7 +131,7 @@ async def test_a_reader_sees_the_incident_without_the_buttons(board: Site) -> No
 async def test_alert_content_is_text_and_only_http_links_are_links(board: Site) -> None:
     hostile = IncidentAlert(
         fingerprint="fp-x",
-        status="firing",
+        status=AlertStatus.FIRING,
         labels={"alertname": "Evil", "team": "storage", "pod": '"><img src=x onerror=alert(1)>'},
         annotations={
             "summary": "<script>alert('summary')</script>",

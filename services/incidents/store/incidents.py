@@ -397,7 +397,7 @@ class IncidentStore:
         cursor = encode_cursor(page[-1][2], page[-1][3]) if len(rows) > query.limit else None
         return [(json.loads(r[0]), r[1]) for r in page], cursor
 
-    async def board(self, query: Query, now_ms: int) -> tuple[list[Listed], bool]:
+    async def board(self, query: Query, now_ms: int) -> tuple[Sequence[Listed], bool]:
         """Summaries in the board's order, the most urgent priority first and the
         longest open first within it, and whether more matched than ``query.limit``."""
         where, params = _where(query, now_ms)
