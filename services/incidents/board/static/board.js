@@ -19,10 +19,16 @@
 
   // EventSource reconnects by itself after a dropped connection, but gives
   // up on an HTTP error (a worker restarting answers 503): then we retry.
-  function follow(url, handlers) {
+  // With pauseWhenHidden the stream closes while the tab is hidden (a browser
+  // holds only six connections to one host) and opens again when it is shown:
+  // its first event brings the page up to date.
+  function follow(url, handlers, pauseWhenHidden = false) {
     let delay = 1000;
+    let source = null;
+    let retry = null;
     const open = () => {
-      const source = new EventSource(url);
+      retry = null;
+      source = new EventSource(url);
       source.addEventListener("open", () => {
         delay = 1000;
         showConnection(true);
@@ -33,12 +39,23 @@
       source.addEventListener("error", () => {
         showConnection(false);
         if (source.readyState === EventSource.CLOSED) {
-          setTimeout(open, delay);
+          retry = setTimeout(open, delay);
           delay = Math.min(delay * 2, 30000);
         }
       });
     };
-    open();
+    if (pauseWhenHidden) {
+      document.addEventListener("visibilitychange", () => {
+        if (document.hidden) {
+          clearTimeout(retry);
+          source?.close();
+          source = null;
+        } else if (!source) {
+          open();
+        }
+      });
+    }
+    if (!(pauseWhenHidden && document.hidden)) open();
   }
 
   // --- Time open, as the server says it (pages.age_text) ---------------------
@@ -200,14 +217,18 @@
       return refreshing;
     }
 
-    follow(body.dataset.events, {
-      hello(data) {
-        if (data.updated_at !== body.dataset.updated) refresh();
+    follow(
+      body.dataset.events,
+      {
+        hello(data) {
+          if (data.updated_at !== body.dataset.updated) refresh();
+        },
+        changed() {
+          refresh();
+        },
       },
-      changed() {
-        refresh();
-      },
-    });
+      true,
+    );
 
     const done = {
       ack: (a) => `Acknowledged by ${a.incident.acknowledged_by}.`,
