@@ -139,6 +139,14 @@ def test_html_escapes_what_alerts_and_people_wrote() -> None:
     assert "&lt;script&gt;" in html
 
 
+async def test_a_root_cause_without_a_summary_or_a_name_renders(tmp_path: Path) -> None:
+    review = await scripted_review(tmp_path)
+    review.root_cause = {"fingerprint": "fp-bare", "status": "firing", "labels": {}}
+    review.root_cause["annotations"] = {}
+    assert "Triage named **fp-bare** as the probable root." in render_review(review, "markdown")
+    assert "<strong>fp-bare</strong> as the probable root." in render_review(review, "html")
+
+
 def test_human_durations() -> None:
     assert [human(s) for s in (None, 5, 65, 3600 + 120, 86400 * 2 + 3600 * 3)] == [
         "—",
