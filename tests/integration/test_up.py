@@ -95,9 +95,11 @@ async def test_corral_up_passes_the_web_config_to_every_worker(tmp_path: Path) -
             }
         )
     )
-    ingest, triage, notify = free_port(), free_port(), free_port()
+    ingest, triage, notify, incidents = free_port(), free_port(), free_port(), free_port()
     config = tmp_path / "corral.yml"
     config.write_text(
+        # Ports and store of its own: not the defaults another Corral on this machine may hold.
+        f"incidents: {{listen: '127.0.0.1:{incidents}', data_dir: '{tmp_path}'}}\n"
         f"ingest: {{listen: '127.0.0.1:{ingest}'}}\ntriage: {{listen: '127.0.0.1:{triage}'}}\n"
         f"notify:\n  listen: 127.0.0.1:{notify}\n  route: {{receiver: oncall}}\n"
         f"  receivers: [{{name: oncall, webhook_configs: [{{url: '{receiver.url()}'}}]}}]\n"
@@ -114,6 +116,7 @@ async def test_corral_up_passes_the_web_config_to_every_worker(tmp_path: Path) -
             await wait_ready(f"127.0.0.1:{port}", scheme="https")
         banner = (await asyncio.wait_for(process.stdout.read(2000), 10)).decode()  # type: ignore[union-attr]
         assert f"{url}/api/v1/alerts/alertmanager" in banner
+        assert f"Incident board:        https://127.0.0.1:{incidents}/" in banner
         assert "Authentication:        on" in banner
         async with aiohttp.ClientSession() as session:
             for port in (triage, notify):
