@@ -275,7 +275,7 @@ async def screenshots(corral: Corral, page: Page, directory: Path) -> None:
     await act(corral, "bob", payments, "ack")
     await act(corral, "bob", payments, "assign", role="incident_commander", person="bob")
     await when(page, "acknowledged", "HighErrorRate")
-    await asyncio.sleep(4)  # the changed rows' highlight fades
+    await asyncio.sleep(5)  # the changed rows' highlight fades
     await page.screenshot(path=str(directory / "board.png"), full_page=True)
     await page.goto(f"/incidents/{node}")
     await page.wait_for_selector("#connection:has-text('Live')")
