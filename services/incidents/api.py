@@ -13,20 +13,28 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Self
+from typing import Any, Literal, Self, TypeVar
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from services.incidents.actions import ActionGateway, Conflict, NotFound, Taken, Unavailable
 from services.incidents.config import IncidentsSettings
 from services.incidents.inbound.pagerduty import PAGERDUTY_PATH
 from services.incidents.inbound.slack import SLACK_PATH
+from services.incidents.peers import PeerApi, PeerRefused, PeerUnavailable
 from services.incidents.review import build_review, render_review
-from services.incidents.silence import NotifySilences, NotifyUnavailable, SilenceRefused
 from services.incidents.store import IncidentStore
 from services.incidents.store.database import TRANSIENT
-from services.incidents.store.incidents import BadCursor, Query
+from services.incidents.store.incidents import BadCursor, Query, StoredIncident
 from services.incidents.times import iso, now_ms, to_ms
 from services.incidents.views import detail, shown
 from shared.durations import parse_duration
@@ -98,6 +106,30 @@ class SilenceBody(ActionBody):
     duration: str = Field(min_length=1, max_length=32, description="How long, e.g. 2h.")
 
 
+class VerdictBody(ActionBody):
+    """Was this page right? Passed on to ingest's feedback API (docs/scoring.md)."""
+
+    verdict: Literal["right", "noise", "page_sooner", "priority"]
+    priority: str | None = Field(default=None, pattern=r"^P[1-5]$", validate_default=True)
+    comment: str | None = Field(default=None, min_length=1, max_length=4096)
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if (info.data.get("verdict") == "priority") != (value is not None):
+            raise ValueError("give it with the verdict priority, and only then")
+        return value
+
+
+VERDICT_TEXT = {
+    "right": "the page was right",
+    "noise": "it should not have paged anyone",
+    "page_sooner": "it should have paged, or sooner",
+}
+
+
+B = TypeVar("B", bound=ActionBody)
+
 ENDPOINTS: dict[str, tuple[ActionKind, type[ActionBody]]] = {
     "ack": (ActionKind.ACKNOWLEDGE, ActionBody),
     "unack": (ActionKind.UNACKNOWLEDGE, ActionBody),
@@ -155,6 +187,7 @@ LIST_PATH = "/api/v1/incidents"
 INCIDENT_PATH = "/api/v1/incidents/{id}"
 REVIEW_PATH = "/api/v1/incidents/{id}/review"
 SILENCE_PATH = "/api/v1/incidents/{id}/silence"
+VERDICT_PATH = "/api/v1/incidents/{id}/verdict"
 
 ACCESS: dict[str, Access] = {
     LIST_PATH: ANY,
@@ -162,6 +195,7 @@ ACCESS: dict[str, Access] = {
     REVIEW_PATH: ANY,
     **{f"{INCIDENT_PATH}/{name}": Role.ADMIN for name in ENDPOINTS},
     SILENCE_PATH: Role.ADMIN,
+    VERDICT_PATH: Role.ADMIN,
     # PagerDuty and Slack sign their requests instead (inbound/).
     PAGERDUTY_PATH: OPEN,
     SLACK_PATH: OPEN,
@@ -175,7 +209,8 @@ class IncidentApi:
         self.settings = settings
         self.store = store
         self.gateway = gateway
-        self.silences = NotifySilences(settings.notify_api)
+        self.notify = PeerApi("notify", "incidents.notify_api", settings.notify_api)
+        self.ingest = PeerApi("ingest", "incidents.ingest_api", settings.ingest_api)
         self.roles = settings.all_roles()
 
     def routes(self) -> list[web.RouteDef]:
@@ -185,6 +220,7 @@ class IncidentApi:
             web.get(REVIEW_PATH, self.review),
             *(web.post(f"{INCIDENT_PATH}/{name}", self.act) for name in ENDPOINTS),
             web.post(SILENCE_PATH, self.silence),
+            web.post(VERDICT_PATH, self.verdict),
             openapi_route(self.document()),
         ]
 
@@ -254,6 +290,21 @@ class IncidentApi:
                     "200": "Silenced in notify.",
                     "404": "No such incident.",
                     "502": "notify did not answer, or refused this worker's credentials.",
+                },
+                parameters=_ID,
+            )
+        )
+        operations.append(
+            Operation(
+                "POST",
+                VERDICT_PATH,
+                "Was this page right? A verdict to ingest's feedback API; noted on the timeline.",
+                "admin",
+                VerdictBody,
+                {
+                    "200": "Taken by ingest.",
+                    "404": "No such incident.",
+                    "502": "ingest did not answer, or refused this worker's credentials.",
                 },
                 parameters=_ID,
             )
@@ -360,14 +411,11 @@ class IncidentApi:
 
     async def silence(self, request: web.Request) -> web.Response:
         """A silence in notify matching this incident, then a note saying so."""
-        incident_id = request.match_info["id"]
-        try:
-            body = SilenceBody.model_validate_json(await request.read())
-        except ValidationError as exc:
-            return validation_error(exc)
-        actor = _actor(request, body)
-        if actor is None:
-            return error_response(422, "actor: who acts is required", "actor")
+        asked = await self._asked(request, SilenceBody)
+        if isinstance(asked, web.Response):
+            return asked
+        body, actor, stored, action_id = asked
+        incident_id = stored.incident.id
         now = datetime.now(UTC)
         try:
             ends_at = now + parse_duration(body.duration)
@@ -377,32 +425,96 @@ class IncidentApi:
             return error_response(422, "duration: too long", "duration")
         if ends_at <= now:
             return error_response(422, "duration: must be more than 0s", "duration")
+        silence = {
+            "matchers": [
+                {"name": "incident_id", "value": incident_id, "isRegex": False, "isEqual": True}
+            ],
+            "startsAt": now.isoformat(),
+            "endsAt": ends_at.isoformat(),
+            "createdBy": actor,
+            "comment": body.comment or f"incident {incident_id}: {stored.incident.title}",
+        }
+        try:
+            answer = await self.notify.post("/api/v1/silences", silence)
+        except (PeerRefused, PeerUnavailable) as exc:
+            return _peer_error(exc, {"endsAt": "duration", "createdBy": "actor"})
+        silence_id = str(answer.get("silenceID", "?"))
+        text = (
+            f"silenced in notify for {body.duration}, until {iso(to_ms(ends_at))} "
+            f"(silence {silence_id})"
+        )
+        if body.comment:
+            text += f": {body.comment}"
+        return await self._noted(
+            incident_id,
+            actor,
+            body,
+            action_id,
+            now,
+            text,
+            silenceID=silence_id,
+            endsAt=iso(to_ms(ends_at)),
+        )
+
+    async def verdict(self, request: web.Request) -> web.Response:
+        """Was this page right: to ingest's feedback API, then a note saying so."""
+        asked = await self._asked(request, VerdictBody)
+        if isinstance(asked, web.Response):
+            return asked
+        body, actor, stored, action_id = asked
+        incident_id = stored.incident.id
+        feedback = {
+            "verdict": body.verdict,
+            "revision": stored.incident.revision,
+            "author": actor,
+            "source": body.source,
+            **({"priority": body.priority} if body.priority else {}),
+            **({"comment": body.comment} if body.comment else {}),
+        }
+        try:
+            await self.ingest.post(f"/api/v1/incidents/{incident_id}/feedback", feedback)
+        except (PeerRefused, PeerUnavailable) as exc:
+            return _peer_error(exc, {"author": "actor"})
+        judged = VERDICT_TEXT.get(body.verdict) or f"it deserved {body.priority}"
+        text = f"verdict on revision {stored.incident.revision}: {judged}"
+        if body.comment:
+            text += f": {body.comment}"
+        return await self._noted(
+            incident_id, actor, body, action_id, datetime.now(UTC), text, verdict=body.verdict
+        )
+
+    async def _asked(
+        self, request: web.Request, model: type[B]
+    ) -> tuple[B, str, StoredIncident, str | None] | web.Response:
+        """A request for another worker: its body, who asks, the incident, and the
+        action id, or the answer that ends it (a bad body, no incident, a retry)."""
+        try:
+            body = model.model_validate_json(await request.read())
+        except ValidationError as exc:
+            return validation_error(exc)
+        actor = _actor(request, body)
+        if actor is None:
+            return error_response(422, "actor: who acts is required", "actor")
+        incident_id = request.match_info["id"]
         stored = await self.store.get(incident_id, with_events=False)
         if stored is None:
             return error_response(404, f"no incident {incident_id!r}", "id")
         action_id = body.action_id or request.headers.get("Idempotency-Key")
         if action_id is not None and await self.store.action_recorded(incident_id, action_id):
             return web.json_response({"status": "success", "repeated": True})
-        try:
-            silenced = await self.silences.silence_incident(
-                incident_id,
-                now,
-                ends_at,
-                actor,
-                body.comment or f"incident {incident_id}: {stored.incident.title}",
-            )
-        except SilenceRefused as exc:
-            field = {"endsAt": "duration", "createdBy": "actor"}.get(exc.field or "", exc.field)
-            status = 422 if exc.status in (400, 413, 422) else 502
-            return error_response(status, str(exc), field)
-        except NotifyUnavailable as exc:
-            return error_response(502, str(exc), headers={"Retry-After": "5"})
-        text = (
-            f"silenced in notify for {body.duration}, until {iso(to_ms(ends_at))} "
-            f"(silence {silenced.silence_id})"
-        )
-        if body.comment:
-            text += f": {body.comment}"
+        return body, actor, stored, action_id
+
+    async def _noted(
+        self,
+        incident_id: str,
+        actor: str,
+        body: ActionBody,
+        action_id: str | None,
+        at: datetime,
+        text: str,
+        **done: Any,
+    ) -> web.Response:
+        """What another worker did for the board, noted on the timeline."""
         try:
             taken = await self.gateway.take(
                 incident_id,
@@ -410,22 +522,15 @@ class IncidentApi:
                 actor,
                 ActionSource(body.source),
                 action_id=action_id,
-                at=now,
+                at=at,
                 text=text,
             )
         except (NotFound, Unavailable) as exc:
-            # The silence holds; only its note on the timeline is missing.
+            # What the other worker did holds; only its note on the timeline is missing.
             return web.json_response(
-                {
-                    "status": "success",
-                    "silenceID": silenced.silence_id,
-                    "endsAt": iso(to_ms(ends_at)),
-                    "warning": f"silenced, but not noted on the timeline: {exc}",
-                }
+                {"status": "success", **done, "warning": f"done, but not noted: {exc}"}
             )
-        return await self._taken(
-            incident_id, taken, silenceID=silenced.silence_id, endsAt=iso(to_ms(ends_at))
-        )
+        return await self._taken(incident_id, taken, **done)
 
     async def _taken(self, incident_id: str, taken: Taken, **extra: Any) -> web.Response:
         action = taken.action.model_dump(mode="json", exclude_none=True, exclude={"schema_version"})
@@ -442,6 +547,14 @@ class IncidentApi:
                 **extra,
             }
         )
+
+
+def _peer_error(exc: PeerRefused | PeerUnavailable, fields: dict[str, str]) -> web.Response:
+    """The other worker's refusal, with its field named as our body names it."""
+    if isinstance(exc, PeerUnavailable):
+        return error_response(502, str(exc), headers={"Retry-After": "5"})
+    field = fields.get(exc.field or "", exc.field)
+    return error_response(422 if exc.status in (400, 413, 422) else 502, str(exc), field)
 
 
 def _actor(request: web.Request, body: ActionBody) -> str | None:

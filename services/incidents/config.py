@@ -73,23 +73,33 @@ class SlackInbound(Secret):
         return self._secret(self.signing_secret, self.signing_secret_file)
 
 
-class NotifyApi(StrictModel):
-    """A notify worker's API, where the board's Silence button creates silences."""
+class WorkerApi(StrictModel):
+    """Another worker's API that the board's buttons reach through this worker."""
 
-    url: str = Field(
-        default="http://127.0.0.1:9097",
-        pattern=r"^https?://[^/?#]+/?$",
-        description="notify's listen address as this worker reaches it.",
-    )
+    url: str = Field(description="Its listen address as this worker reaches it.")
     http_config: HttpClientConfig = Field(
         default_factory=HttpClientConfig,
-        description="Credentials (a user with notify's admin role, password in a file) and "
-        "TLS for notify's API, in Prometheus' http_config format: basic_auth, authorization, "
-        "tls_config.",
+        description="Credentials (a user with that worker's admin role, password in a file) "
+        "and TLS, in Prometheus' http_config format: basic_auth, authorization, tls_config.",
     )
     timeout: Duration = Field(
-        default="10s", validate_default=True, description="How long notify may take to answer."
+        default="10s", validate_default=True, description="How long it may take to answer."
     )
+
+
+URL = r"^https?://[^/?#]+/?$"
+
+
+class NotifyApi(WorkerApi):
+    """notify's API, where the board's Silence button makes silences."""
+
+    url: str = Field(default="http://127.0.0.1:9097", pattern=URL, description="notify's address.")
+
+
+class IngestApi(WorkerApi):
+    """ingest's API, where the board's verdicts (was this page right?) go."""
+
+    url: str = Field(default="http://127.0.0.1:9095", pattern=URL, description="ingest's address.")
 
 
 class BoardSettings(StrictModel):
@@ -149,6 +159,7 @@ class IncidentsSettings(StrictModel):
     slack: SlackInbound = SlackInbound()
     board: BoardSettings = BoardSettings()
     notify_api: NotifyApi = NotifyApi()
+    ingest_api: IngestApi = IngestApi()
 
     @field_validator("store")
     @classmethod

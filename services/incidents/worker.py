@@ -100,7 +100,7 @@ class IncidentsWorker:
             )
         self.session = aiohttp.ClientSession()
         self.slack.session = self.session
-        self.api.silences.session = self.session
+        self.api.notify.session = self.api.ingest.session = self.session
         self.producer = new_producer(kafka)
         await self.producer.start()
         publisher = Publisher(self.producer, **limits(kafka))
@@ -133,7 +133,7 @@ class IncidentsWorker:
             await self.producer.stop()
             self.producer = None
         if self.session is not None:
-            self.api.silences.session = None
+            self.api.notify.session = self.api.ingest.session = None
             await self.session.close()
             self.session = None
         if self._opened:

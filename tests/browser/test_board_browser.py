@@ -21,9 +21,10 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 
 from services.incidents.worker import IncidentsWorker
 from shared.config import KafkaSettings
+from shared.messages import Feedback
 from shared.web.guard import WebSecurity
 from tests.alertmanager import NODE_DOWN, NODE_DOWN_TEXT, am_alert, webhook
-from tests.helpers import RecordingServer, running, wait_ready
+from tests.helpers import RecordingServer, read_topic, running, wait_ready
 from tests.incidents import alert, incidents_config, publish, revision
 from tests.integration.pipeline import pipeline, webhook_route
 from tests.integration.test_board import web_config
@@ -45,19 +46,20 @@ class Corral:
 @contextlib.asynccontextmanager
 async def whole_pipeline(kafka: KafkaSettings, directory: Path) -> AsyncIterator[Corral]:
     """The four workers with authentication on; incidents silences through notify
-    as the admin user."""
+    and sends verdicts through ingest as the admin user."""
     security = WebSecurity.load(web_config(directory))
     receiver = await RecordingServer().start()
     try:
         async with pipeline(kafka, webhook_route(receiver.url()), security=security) as stack:
-            notify_api = {
-                "url": stack.notify_url,
-                "http_config": {
-                    "basic_auth": {"username": "oncall", "password": PASSWORDS["oncall"]}
-                },
-            }
+            admin = {"basic_auth": {"username": "oncall", "password": PASSWORDS["oncall"]}}
             worker = IncidentsWorker(
-                incidents_config(kafka, "sqlite", str(directory), notify_api=notify_api)
+                incidents_config(
+                    kafka,
+                    "sqlite",
+                    str(directory),
+                    notify_api={"url": stack.notify_url, "http_config": admin},
+                    ingest_api={"url": stack.ingest_url, "http_config": admin},
+                )
             )
             async with running(worker, worker.app(security), security) as port:
                 await wait_ready(worker)
@@ -171,6 +173,13 @@ async def test_an_alert_appears_live_and_is_handled_from_its_page(
         await incident.get_by_role("button", name="Silence").click()
         await expect(incident.locator("#action-status")).to_contain_text("Silenced until")
         await expect(incident.locator("#timeline")).to_contain_text("silenced in notify for 4h")
+
+        await incident.get_by_label("Verdict").select_option(label="Should have been P2")
+        await incident.get_by_role("button", name="Send verdict").click()
+        await expect(incident.locator("#action-status")).to_have_text("Verdict sent: thank you.")
+        await expect(incident.locator("#timeline")).to_contain_text("it deserved P2")
+        [verdict] = await read_topic(kafka, kafka.topics.feedback)
+        assert Feedback.from_bytes(verdict).priority == "P2"
 
         await incident.get_by_role("button", name="Escalate now").click()
         await expect(incident.locator("#action-status")).to_have_text(

@@ -19,10 +19,12 @@ import pytest
 
 from services.incidents.board.pages import CONTENT_SECURITY_POLICY
 from services.incidents.worker import IncidentsWorker
+from services.ingest.config import IngestConfig
+from services.ingest.worker import IngestWorker
 from shared.config import KafkaSettings
-from shared.messages import AlertStatus, IncidentAlert
+from shared.messages import AlertStatus, Feedback, IncidentAlert
 from shared.web.guard import WebSecurity
-from tests.helpers import running, wait_ready
+from tests.helpers import read_topic, running, wait_ready
 from tests.incidents import T0, action, alert, eventually, incidents_config, publish, revision
 from tests.integration.notify_fakes import notify_worker
 from tests.integration.test_web_security import PASSWORDS, basic, write_web_config
@@ -361,3 +363,44 @@ async def test_silence_says_what_is_wrong_with_notify(kafka: KafkaSettings, tmp_
         status, answer = await found.post("/api/v1/incidents/inc-1/silence", {"duration": "1h"})
         assert status == 502
         assert answer["error"].startswith(f"notify at {notify_api['url']} did not answer")
+
+
+async def test_a_verdict_goes_to_ingest_and_on_the_timeline(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    security = WebSecurity.load(web_config(tmp_path))
+    ingest = IngestWorker(IngestConfig.model_validate({"kafka": kafka.model_dump()}))
+    async with running(ingest, ingest.app(security), security) as ingest_port:
+        ingest_api = {
+            "url": f"http://127.0.0.1:{ingest_port}",
+            "http_config": {"basic_auth": {"username": "oncall", "password": PASSWORDS["oncall"]}},
+        }
+        async with site(kafka, tmp_path / "incidents", ingest_api=ingest_api) as (found, _):
+            await publish(
+                kafka,
+                kafka.topics.incidents,
+                revision(1, [alert("DiskFull")], 0),
+                revision(2, [alert("DiskFull"), alert("Inodes")], 9),
+            )
+            await found.shows("inc-1", "Inodes")
+            status, answer = await found.post(
+                "/api/v1/incidents/inc-1/verdict",
+                {"verdict": "priority", "priority": "P3", "comment": "can wait", "source": "board"},
+            )
+            assert status == 200, answer
+            [record] = await read_topic(kafka, kafka.topics.feedback)
+            feedback = Feedback.from_bytes(record)
+            assert (feedback.incident_id, feedback.verdict, feedback.priority) == (
+                "inc-1",
+                "priority",
+                "P3",
+            )
+            assert (feedback.revision, feedback.author, feedback.source) == (2, "oncall", "board")
+            assert feedback.comment == "can wait"
+            await found.shows("inc-1", "verdict on revision 2: it deserved P3: can wait")
+            status, answer = await found.post("/api/v1/incidents/inc-1/verdict", {"verdict": "P3"})
+            assert (status, answer["field"]) == (422, "verdict")
+            status, answer = await found.post(
+                "/api/v1/incidents/inc-1/verdict", {"verdict": "priority"}
+            )
+            assert status == 422 and answer["error"].startswith("priority")

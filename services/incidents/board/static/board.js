@@ -239,6 +239,7 @@
       assign: (a) => `${a.action.person} is ${a.action.role.replaceAll("_", " ")}.`,
       notes: () => "Note added.",
       silence: (a) => `Silenced until ${a.endsAt.slice(0, 16).replace("T", " ")} UTC.`,
+      verdict: () => "Verdict sent: thank you.",
     };
 
     function randomKey() {
@@ -252,6 +253,10 @@
       delete fields.action;
       for (const [key, value] of Object.entries(fields)) {
         if (typeof value === "string" && !value.trim()) delete fields[key];
+      }
+      if (fields.verdict?.startsWith("priority:")) {
+        fields.priority = fields.verdict.slice("priority:".length);
+        fields.verdict = "priority";
       }
       const request = { ...fields, source: "board" };
       if (body.dataset.authenticated !== "yes") {
