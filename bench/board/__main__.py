@@ -41,7 +41,7 @@ import yaml
 from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
-from shared.kafka.embedded import free_port
+from services.corral.embedded import free_port
 from shared.service import bound_port, start_http, wait_ready
 from shared.web.commands import hash_password
 from tests.alertmanager import am_alert, webhook
