@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
@@ -21,7 +22,7 @@ from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, 
 
 from services.incidents.worker import IncidentsWorker
 from shared.config import KafkaSettings
-from shared.messages import Feedback
+from shared.messages import Feedback, Incident
 from shared.web.guard import WebSecurity
 from tests.alertmanager import NODE_DOWN, NODE_DOWN_TEXT, am_alert, webhook
 from tests.helpers import RecordingServer, read_topic, running, wait_ready
@@ -256,6 +257,66 @@ async def test_a_keyboard_is_enough(browser: Browser, kafka: KafkaSettings, tmp_
         await expect(page.locator("#incident-inc-p1 .state")).to_have_text("acknowledged by dana")
         await page.keyboard.press("/")
         await expect(page.get_by_label("State")).to_be_focused()
+        assert console.problems == []
+
+
+def team_incident(id: str, team: str, priority: str, version: int = 1) -> Incident:
+    return revision(
+        version,
+        [alert("DiskFull", team=team)],
+        version,
+        id=id,
+        title=f"{id}: disk full",
+        priority=priority,
+        labels={"cluster": "prod", "team": team},
+    )
+
+
+async def test_filters_live_in_the_url_and_a_bookmark_keeps_them(
+    browser: Browser, kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    await publish(
+        kafka,
+        kafka.topics.incidents,
+        team_incident("db-p1", "db", "P1"),
+        team_incident("db-p3", "db", "P3"),
+        team_incident("web-p1", "web", "P1"),
+    )
+    async with incidents_only(kafka, tmp_path) as url, context(browser, url) as opened:
+        everything, bookmarked = await opened.new_page(), await opened.new_page()
+        console = Console(everything, bookmarked)
+        await everything.goto("/")
+        titles = everything.locator("#incidents th.title a")
+        await expect(titles).to_have_count(3)
+
+        await everything.get_by_role("checkbox", name="P1").check()
+        await everything.get_by_label("Team").fill("db")
+        await everything.get_by_role("button", name="Show").click()
+        await expect(titles).to_have_text(["db-p1: disk full"])
+        query = parse_qs(urlsplit(everything.url).query)
+        assert (query["priority"], query["team"]) == (["P1"], ["db"])
+
+        # The URL is the view: opened again (a bookmark), it shows the same, form included.
+        await bookmarked.goto(everything.url)
+        shown = bookmarked.locator("#incidents th.title a")
+        await expect(shown).to_have_text(["db-p1: disk full"])
+        await expect(bookmarked.get_by_role("checkbox", name="P1")).to_be_checked()
+        await expect(bookmarked.get_by_role("checkbox", name="P3")).not_to_be_checked()
+        await expect(bookmarked.get_by_label("Team")).to_have_value("db")
+        await bookmarked.evaluate("window.corralNeverReloaded = true")
+
+        # Live, the filtered board takes what matches and lets go of what stops matching.
+        await everything.get_by_role("link", name="Clear filters").click()
+        await expect(titles).to_have_count(3)
+        await publish(kafka, kafka.topics.incidents, team_incident("web-p1b", "web", "P1"))
+        await expect(everything.locator("#incident-web-p1b")).to_be_visible()
+        await publish(kafka, kafka.topics.incidents, team_incident("db-p1b", "db", "P1"))
+        await expect(shown).to_have_text(["db-p1: disk full", "db-p1b: disk full"])
+        await publish(kafka, kafka.topics.incidents, team_incident("db-p1", "db", "P3", 2))
+        await expect(everything.locator("#incident-db-p1 .badge")).to_have_text("P3")
+        await expect(shown).to_have_text(["db-p1b: disk full"])
+        await expect(bookmarked.locator("#board-summary")).to_have_text("1 incident")
+        assert await bookmarked.evaluate("window.corralNeverReloaded") is True
         assert console.problems == []
 
 
