@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,14 +44,23 @@ class Corral:
     receiver: RecordingServer
 
 
+def one_receiver(receiver: RecordingServer) -> dict[str, Any]:
+    return webhook_route(receiver.url())
+
+
 @contextlib.asynccontextmanager
-async def whole_pipeline(kafka: KafkaSettings, directory: Path) -> AsyncIterator[Corral]:
-    """The four workers with authentication on; incidents silences through notify
-    and sends verdicts through ingest as the admin user."""
+async def whole_pipeline(
+    kafka: KafkaSettings,
+    directory: Path,
+    routes: Callable[[RecordingServer], dict[str, Any]] = one_receiver,
+) -> AsyncIterator[Corral]:
+    """The four workers with authentication on; notify's section is ``routes``
+    of the test receiver (whose paths can tell receivers apart); incidents
+    silences through notify and sends verdicts through ingest as the admin user."""
     security = WebSecurity.load(web_config(directory))
     receiver = await RecordingServer().start()
     try:
-        async with pipeline(kafka, webhook_route(receiver.url()), security=security) as stack:
+        async with pipeline(kafka, routes(receiver), security=security) as stack:
             admin = {"basic_auth": {"username": "oncall", "password": PASSWORDS["oncall"]}}
             worker = IncidentsWorker(
                 incidents_config(
