@@ -415,7 +415,7 @@ class IncidentStore:
         )
         return {row[0]: (json.loads(row[1]), row[2]) for row in rows}
 
-    async def teams(self, limit: int = 500) -> list[str]:
+    async def teams(self, limit: int = 500) -> builtins.list[str]:
         """The teams incidents name, for the board's filter."""
         rows = await self.db.fetch(
             "SELECT DISTINCT team FROM corral_incidents WHERE team <> '' ORDER BY team LIMIT ?",

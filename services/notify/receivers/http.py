@@ -12,7 +12,8 @@ import aiohttp
 
 from services.notify.config import IntegrationConfig
 from services.notify.receivers.base import Delivery, DeliveryError
-from services.notify.templates import Flavor, Templates, safe_link, template_context
+from services.notify.templates import Flavor, Templates, template_context
+from shared.links import safe_link
 from shared.secrets import Secret
 
 C = TypeVar("C", bound=IntegrationConfig)

@@ -17,7 +17,8 @@ from typing import Any
 from services.notify.config import PagerDutyConfig
 from services.notify.receivers.base import Delivery
 from services.notify.receivers.http import JsonApiIntegration
-from services.notify.templates import Flavor, safe_link, template_context
+from services.notify.templates import Flavor, template_context
+from shared.links import safe_link
 from shared.messages import IncidentStatus
 from shared.secrets import Secret
 
