@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
+
 from shared.fingerprint import fingerprint
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
@@ -61,3 +63,15 @@ NODE_DOWN_TEXT = {
     "summary": "Node worker-7 is not ready",
     "description": "worker-7 has been unready for more than 15 minutes.",
 }
+
+
+async def send(ingest_url: str, alerts: list[dict[str, Any]], headers: dict[str, str]) -> None:
+    """Alerts posted to ingest as Alertmanager posts them; an error unless ingest took them."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{ingest_url}/api/v1/alerts/alertmanager", json=webhook(alerts), headers=headers
+        ) as response,
+    ):
+        if response.status != 200:
+            raise RuntimeError(f"ingest answered {response.status}: {await response.text()}")

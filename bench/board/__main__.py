@@ -44,7 +44,7 @@ from playwright.async_api import Page, async_playwright
 from services.corral.embedded import free_port
 from shared.service import bound_port, start_http, wait_ready
 from shared.web.commands import hash_password
-from tests.alertmanager import am_alert, webhook
+from tests.alertmanager import am_alert, send
 from tests.browser.chromium import chromium_or_reason, launch
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,18 +135,6 @@ async def corral_up(directory: Path, hook: str) -> AsyncIterator[Corral]:
         await process.wait()
 
 
-async def post_alerts(corral: Corral, alerts: list[dict[str, Any]]) -> None:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(
-            f"{corral.ingest}/api/v1/alerts/alertmanager",
-            json=webhook(alerts),
-            headers=corral.headers("alertmanager"),
-        ) as response,
-    ):
-        response.raise_for_status()
-
-
 async def act(corral: Corral, user: str, incident_id: str, name: str, **body: Any) -> None:
     async with (
         aiohttp.ClientSession() as session,
@@ -189,8 +177,9 @@ async def latency(corral: Corral, page: Page, webhooks: int, interval: float) ->
     arrived: list[float] = []
     for n, name in enumerate(names):
         labels = {"alertname": name, "cluster": f"bench-{n}", "severity": "warning"}
+        alerts = [am_alert(labels, {"summary": f"probe {n}"})]
         started = time.time() * 1000
-        await post_alerts(corral, [am_alert(labels, {"summary": f"probe {n}"})])
+        await send(corral.ingest, alerts, corral.headers("alertmanager"))
         arrived.append(await when(page, "seen", name) - started)
         await asyncio.sleep(interval)
     acknowledged: list[float] = []
@@ -261,7 +250,7 @@ async def screenshots(corral: Corral, page: Page, directory: Path) -> None:
             )
             for labels, summary in group
         ]
-        await post_alerts(corral, alerts)
+        await send(corral.ingest, alerts, corral.headers("alertmanager"))
         await when(page, "seen", group[0][0]["alertname"])
         await asyncio.sleep(1)
     node = await incident_id(page, "KubeNodeNotReady")

@@ -129,6 +129,8 @@ VERDICT_TEXT = {
 
 
 B = TypeVar("B", bound=ActionBody)
+# What another worker did, for the timeline and the answer: the note, the answer's fields.
+Done = tuple[str, dict[str, Any]]
 
 ENDPOINTS: dict[str, tuple[ActionKind, type[ActionBody]]] = {
     "ack": (ActionKind.ACKNOWLEDGE, ActionBody),
@@ -362,13 +364,10 @@ class IncidentApi:
         incident_id = request.match_info["id"]
         name = request.path.rsplit("/", 1)[-1]
         kind, model = ENDPOINTS[name]
-        try:
-            body = model.model_validate_json(await request.read())
-        except ValidationError as exc:
-            return validation_error(exc)
-        actor = _actor(request, body)
-        if actor is None:
-            return error_response(422, "actor: who acts is required", "actor")
+        asked = await _asked(request, model)
+        if isinstance(asked, web.Response):
+            return asked
+        body, actor = asked
         fields = body.fields()
         if isinstance(body, AssignBody) and body.role not in self.roles:
             return error_response(
@@ -411,12 +410,16 @@ class IncidentApi:
 
     async def silence(self, request: web.Request) -> web.Response:
         """A silence in notify matching this incident, then a note saying so."""
-        asked = await self._asked(request, SilenceBody)
-        if isinstance(asked, web.Response):
-            return asked
-        body, actor, stored, action_id = asked
+        return await self._through_peer(request, SilenceBody, self._silence)
+
+    async def verdict(self, request: web.Request) -> web.Response:
+        """Was this page right: to ingest's feedback API, then a note saying so."""
+        return await self._through_peer(request, VerdictBody, self._verdict)
+
+    async def _silence(
+        self, body: SilenceBody, actor: str, stored: StoredIncident, now: datetime
+    ) -> Done | web.Response:
         incident_id = stored.incident.id
-        now = datetime.now(UTC)
         try:
             ends_at = now + parse_duration(body.duration)
         except ValueError as exc:
@@ -439,62 +442,42 @@ class IncidentApi:
         except (PeerRefused, PeerUnavailable) as exc:
             return _peer_error(exc, {"endsAt": "duration", "createdBy": "actor"})
         silence_id = str(answer.get("silenceID", "?"))
-        text = (
-            f"silenced in notify for {body.duration}, until {iso(to_ms(ends_at))} "
-            f"(silence {silence_id})"
-        )
-        if body.comment:
-            text += f": {body.comment}"
-        return await self._noted(
-            incident_id,
-            actor,
-            body,
-            action_id,
-            now,
-            text,
-            silenceID=silence_id,
-            endsAt=iso(to_ms(ends_at)),
-        )
+        until = iso(to_ms(ends_at))
+        text = f"silenced in notify for {body.duration}, until {until} (silence {silence_id})"
+        return text, {"silenceID": silence_id, "endsAt": until}
 
-    async def verdict(self, request: web.Request) -> web.Response:
-        """Was this page right: to ingest's feedback API, then a note saying so."""
-        asked = await self._asked(request, VerdictBody)
-        if isinstance(asked, web.Response):
-            return asked
-        body, actor, stored, action_id = asked
-        incident_id = stored.incident.id
+    async def _verdict(
+        self, body: VerdictBody, actor: str, stored: StoredIncident, now: datetime
+    ) -> Done | web.Response:
+        revision = stored.incident.revision
         feedback = {
             "verdict": body.verdict,
-            "revision": stored.incident.revision,
+            "revision": revision,
             "author": actor,
             "source": body.source,
             **({"priority": body.priority} if body.priority else {}),
             **({"comment": body.comment} if body.comment else {}),
         }
         try:
-            await self.ingest.post(f"/api/v1/incidents/{incident_id}/feedback", feedback)
+            await self.ingest.post(f"/api/v1/incidents/{stored.incident.id}/feedback", feedback)
         except (PeerRefused, PeerUnavailable) as exc:
             return _peer_error(exc, {"author": "actor"})
         judged = VERDICT_TEXT.get(body.verdict) or f"it deserved {body.priority}"
-        text = f"verdict on revision {stored.incident.revision}: {judged}"
-        if body.comment:
-            text += f": {body.comment}"
-        return await self._noted(
-            incident_id, actor, body, action_id, datetime.now(UTC), text, verdict=body.verdict
-        )
+        return f"verdict on revision {revision}: {judged}", {"verdict": body.verdict}
 
-    async def _asked(
-        self, request: web.Request, model: type[B]
-    ) -> tuple[B, str, StoredIncident, str | None] | web.Response:
-        """A request for another worker: its body, who asks, the incident, and the
-        action id, or the answer that ends it (a bad body, no incident, a retry)."""
-        try:
-            body = model.model_validate_json(await request.read())
-        except ValidationError as exc:
-            return validation_error(exc)
-        actor = _actor(request, body)
-        if actor is None:
-            return error_response(422, "actor: who acts is required", "actor")
+    async def _through_peer(
+        self,
+        request: web.Request,
+        model: type[B],
+        do: Callable[[B, str, StoredIncident, datetime], Awaitable[Done | web.Response]],
+    ) -> web.Response:
+        """What another worker does for the board (``do``: the note's text and what
+        the answer adds), then a note saying so, or the answer that ends it (a bad
+        body, no incident, a retry, the other worker's refusal)."""
+        asked = await _asked(request, model)
+        if isinstance(asked, web.Response):
+            return asked
+        body, actor = asked
         incident_id = request.match_info["id"]
         stored = await self.store.get(incident_id, with_events=False)
         if stored is None:
@@ -502,7 +485,14 @@ class IncidentApi:
         action_id = body.action_id or request.headers.get("Idempotency-Key")
         if action_id is not None and await self.store.action_recorded(incident_id, action_id):
             return web.json_response({"status": "success", "repeated": True})
-        return body, actor, stored, action_id
+        now = datetime.now(UTC)
+        done = await do(body, actor, stored, now)
+        if isinstance(done, web.Response):
+            return done
+        text, extra = done
+        if body.comment:
+            text += f": {body.comment}"
+        return await self._noted(incident_id, actor, body, action_id, now, text, **extra)
 
     async def _noted(
         self,
@@ -555,6 +545,18 @@ def _peer_error(exc: PeerRefused | PeerUnavailable, fields: dict[str, str]) -> w
         return error_response(502, str(exc), headers={"Retry-After": "5"})
     field = fields.get(exc.field or "", exc.field)
     return error_response(422 if exc.status in (400, 413, 422) else 502, str(exc), field)
+
+
+async def _asked(request: web.Request, model: type[B]) -> tuple[B, str] | web.Response:
+    """An action's body and who acts, or the 422 saying what is wrong with them."""
+    try:
+        body = model.model_validate_json(await request.read())
+    except ValidationError as exc:
+        return validation_error(exc)
+    actor = _actor(request, body)
+    if actor is None:
+        return error_response(422, "actor: who acts is required", "actor")
+    return body, actor
 
 
 def _actor(request: web.Request, body: ActionBody) -> str | None:

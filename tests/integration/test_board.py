@@ -227,17 +227,26 @@ async def read_events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[s
             name, data = "message", ""
 
 
-async def test_the_stream_starts_with_a_snapshot_then_sends_what_changed(board: Site) -> None:
+@contextlib.asynccontextmanager
+async def stream(
+    board: Site, path: str
+) -> AsyncIterator[tuple[aiohttp.ClientResponse, AsyncIterator[tuple[str, Any]]]]:
+    """inc-1 on the board, then the events of ``path`` as a page follows them."""
     kafka = board.kafka
     await publish(kafka, kafka.topics.incidents, revision(1, [alert("DiskFull")], 0))
     await board.shows("inc-1", "DiskFull")
     async with (
         aiohttp.ClientSession(headers=ONCALL) as session,
-        session.get(f"{board.url}/board/events?priority=P1,P2") as response,
+        session.get(f"{board.url}{path}") as response,
     ):
+        yield response, read_events(response)
+
+
+async def test_the_stream_starts_with_a_snapshot_then_sends_what_changed(board: Site) -> None:
+    kafka = board.kafka
+    async with stream(board, "/board/events?priority=P1,P2") as (response, events):
         assert response.status == 200
         assert response.headers["Content-Type"] == "text/event-stream"
-        events = read_events(response)
         name, snapshot = await anext(events)
         assert name == "snapshot" and snapshot["more"] is False
         [row] = snapshot["rows"]
@@ -275,13 +284,7 @@ async def test_the_stream_starts_with_a_snapshot_then_sends_what_changed(board: 
 
 async def test_an_incident_page_hears_its_incident_change(board: Site) -> None:
     kafka = board.kafka
-    await publish(kafka, kafka.topics.incidents, revision(1, [alert("DiskFull")], 0))
-    await board.shows("inc-1", "DiskFull")
-    async with (
-        aiohttp.ClientSession(headers=ONCALL) as session,
-        session.get(f"{board.url}/incidents/inc-1/events") as response,
-    ):
-        events = read_events(response)
+    async with stream(board, "/incidents/inc-1/events") as (_, events):
         name, hello = await anext(events)
         assert name == "hello" and hello["updated_at"] == "2026-11-26T10:00:00.000Z"
         await publish(kafka, kafka.topics.actions, action("note", 3, text="disk swapped"))

@@ -27,7 +27,7 @@ from services.incidents.review import build_review, render_review
 from services.incidents.store import IncidentStore
 from services.incidents.store.incidents import Listed
 from services.incidents.templating import ENVIRONMENT
-from services.incidents.times import now_ms, to_ms
+from services.incidents.times import human, now_ms, to_ms
 from services.incidents.views import detail, shown
 from shared.links import safe_link
 from shared.web.config import Role
@@ -97,17 +97,11 @@ class Viewer:
 
 def age_text(seconds: float) -> str:
     """How long an incident has been open, as the board says it (board.js says
-    it the same way as the time goes on): ``<1m``, ``12m``, ``3h 05m``, ``2d 4h``."""
-    minutes = int(seconds // 60)
-    if minutes < 1:
+    it the same way as the time goes on): ``<1m``, ``12m``, ``3h 05m``, ``2d 4h``:
+    the review's durations in whole minutes."""
+    if seconds < 60:
         return "<1m"
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m"
+    return human(seconds // 60 * 60).removesuffix(" 00s")
 
 
 def clock(value: str | None) -> str:
