@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
 import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 
@@ -24,7 +23,7 @@ from services.incidents.worker import IncidentsWorker
 from shared.config import KafkaSettings
 from shared.messages import Feedback, Incident
 from shared.web.guard import WebSecurity
-from tests.alertmanager import NODE_DOWN, NODE_DOWN_TEXT, am_alert, webhook
+from tests.alertmanager import NODE_DOWN, NODE_DOWN_TEXT, am_alert, send
 from tests.helpers import RecordingServer, read_topic, running, wait_ready
 from tests.incidents import alert, incidents_config, publish, revision
 from tests.integration.pipeline import pipeline, webhook_route
@@ -111,18 +110,6 @@ async def context(browser: Browser, url: str, **options: Any) -> AsyncIterator[B
         await opened.close()
 
 
-async def post_webhook(ingest_url: str, alerts: list[dict[str, Any]]) -> None:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(
-            f"{ingest_url}/api/v1/alerts/alertmanager",
-            json=webhook(alerts),
-            headers=basic("alertmanager"),
-        ) as response,
-    ):
-        assert response.status == 200, await response.text()
-
-
 async def test_an_alert_appears_live_and_is_handled_from_its_page(
     browser: Browser, kafka: KafkaSettings, tmp_path: Path
 ) -> None:
@@ -139,7 +126,7 @@ async def test_an_alert_appears_live_and_is_handled_from_its_page(
         # Set once: still there at the end only if the board never reloaded.
         await board.evaluate("window.corralNeverReloaded = true")
 
-        await post_webhook(corral.ingest_url, [am_alert(NODE_DOWN, NODE_DOWN_TEXT)])
+        await send(corral.ingest_url, [am_alert(NODE_DOWN, NODE_DOWN_TEXT)], basic("alertmanager"))
         row = board.locator("#incidents tr", has_text="KubeNodeNotReady")
         await expect(row).to_be_visible(timeout=ARRIVAL_TIMEOUT_MS)
         await expect(row.locator(".state")).to_have_text("firing")
@@ -195,6 +182,7 @@ async def test_an_alert_appears_live_and_is_handled_from_its_page(
         await expect(incident.locator("#action-status")).to_have_text(
             "Escalated: the next step is paged now."
         )
+        await expect(incident.locator("#timeline")).to_contain_text("escalated by oncall via board")
 
         await incident.get_by_role("button", name="Resolve").click()
         await expect(incident.locator("#action-status")).to_have_text("Resolved.")
