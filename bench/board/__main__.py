@@ -1,6 +1,6 @@
 """How soon an open board shows a new incident, and a change to one.
 
-    python -m bench.board [--webhooks 40] [--interval 0.25]
+    python -m bench.board [--webhooks 200] [--interval 0.25]
     python -m bench.board --screenshots docs/images
 
 Starts Corral as a user does (``corral up``: the embedded broker and the
@@ -301,7 +301,7 @@ async def main(args: argparse.Namespace) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--webhooks", type=int, default=40)
+    parser.add_argument("--webhooks", type=int, default=200)
     parser.add_argument("--interval", type=float, default=0.25, help="seconds between webhooks")
     parser.add_argument("--screenshots", metavar="DIR", help="write board.png and incident.png")
     arguments = parser.parse_args()
