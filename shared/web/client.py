@@ -29,28 +29,47 @@ from shared.secrets import secret
 
 
 class BasicAuth(StrictModel):
+    """HTTP basic authentication, as a user of the worker's web config."""
+
     username: str
+    """The user."""
     password: str | None = None
+    """Its password (prefer `password_file`)."""
     password_file: str | None = None
 
 
 class Authorization(StrictModel):
+    """An Authorization header on every request."""
+
     type: str = "Bearer"
+    """The scheme in front of the credentials."""
     credentials: str | None = None
+    """The token (prefer `credentials_file`)."""
     credentials_file: str | None = None
 
 
 class ClientTls(StrictModel):
+    """TLS towards a worker that serves HTTPS."""
+
     ca_file: str | None = None
+    """CA certificates to verify the worker's certificate with (default: the system's)."""
     cert_file: str | None = None
+    """Client certificate, for a worker that requires one (mTLS)."""
     key_file: str | None = None
+    """The client certificate's private key."""
     insecure_skip_verify: bool = False
+    """Do not verify the worker's certificate (tests only)."""
 
 
 class HttpClientConfig(StrictModel):
+    """Prometheus' `http_config`, client side: how to authenticate to a worker."""
+
     basic_auth: BasicAuth | None = None
+    """A user and password; or `authorization`, not both."""
     authorization: Authorization | None = None
+    """A bearer token; or `basic_auth`, not both."""
     tls_config: ClientTls = ClientTls()
+    """TLS settings."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> Self:
