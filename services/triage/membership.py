@@ -27,6 +27,7 @@ from services.triage.state import (
     to_ms,
 )
 from shared.messages import AlertStatus, IncidentStatus
+from shared.messages.incident import MERGED_KEPT
 
 
 def incident_id(correlation_key: str, fingerprint: str, opened_at_ms: int) -> str:
@@ -192,6 +193,7 @@ class Membership:
         for key, fp in other.anchors.items():
             primary.anchors.setdefault(key, fp)
         primary.root_cause = primary.root_cause or other.root_cause
+        primary.merged = [*primary.merged, *other.merged, other.id][-MERGED_KEPT:]
         primary.opened_at = min(primary.opened_at, other.opened_at)
         primary.updated_at = max(primary.updated_at, other.updated_at)
         count = len(other.member_fps)

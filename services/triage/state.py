@@ -99,6 +99,7 @@ class IncidentState:
     title: str = ""
     root_cause: str | None = None
     merged_into: str | None = None
+    merged: list[str] = field(default_factory=list)
     member_fps: set[str] = field(default_factory=set)
     firing: int = 0
     flapping_members: set[str] = field(default_factory=set)

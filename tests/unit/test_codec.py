@@ -240,6 +240,9 @@ def test_the_webhook_body_is_the_envelope_then_the_incident(
         "version": WEBHOOK_VERSION,
         "receiver": receiver,
         "repeat": repeat,
+        "notification": "trigger",
+        "escalation_step": None,
+        "changes": None,
         **incident.model_dump(mode="json", exclude={"schema_version", "received_at"}),
     }
     assert body == expected
