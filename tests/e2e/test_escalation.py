@@ -325,6 +325,7 @@ async def test_escalation_until_acknowledged_then_resolved_and_reviewed(
             # The third step is never paged, long past its time.
             assert await pagerduty.nothing_within(2 * STEP)
 
+            resolved_at = datetime.now(UTC)
             status, _ = await system.post(
                 f"/api/v1/incidents/{incident_id}/resolve",
                 b'{"actor": "bob", "comment": "failed over"}',
@@ -357,6 +358,12 @@ async def test_escalation_until_acknowledged_then_resolved_and_reviewed(
     assert review["time_to_acknowledge_seconds"] == pytest.approx(
         (acknowledged - opened).total_seconds(), abs=0.01
     )
+    resolved = datetime.fromisoformat(review["resolved_at"])
+    assert 0 <= (resolved - resolved_at).total_seconds() < 10
+    assert review["time_to_resolve_seconds"] == pytest.approx(
+        (resolved - opened).total_seconds(), abs=0.01
+    )
+    assert opened <= acknowledged <= resolved
     steps = {
         (e["escalation_step"], e["status"], e["receiver"])
         for e in review["timeline"]
