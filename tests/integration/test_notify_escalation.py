@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from shared.config import KafkaSettings
-from shared.kafka.clients import new_producer
 from shared.messages import Action, DeliveryOutcome, IncidentAlert
 from tests.helpers import read_topic, running, wait_ready
+from tests.incidents import publish as publish_message
 from tests.integration.notify_fakes import (
     PagerDutyFake,
     SlackFake,
@@ -79,12 +79,7 @@ async def act(kafka: KafkaSettings, kind: str, n: int = 1, **fields: Any) -> Non
         source=fields.pop("source", "api"),
         **fields,
     )
-    producer = new_producer(kafka)
-    await producer.start()
-    try:
-        await producer.send_and_wait(kafka.topics.actions, action.to_bytes(), key=b"inc-1")
-    finally:
-        await producer.stop()
+    await publish_message(kafka, kafka.topics.actions, action)
 
 
 async def outcomes(kafka: KafkaSettings) -> list[DeliveryOutcome]:

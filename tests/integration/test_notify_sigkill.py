@@ -37,6 +37,13 @@ async def start_worker(config: Path) -> asyncio.subprocess.Process:
     )  # fmt: skip
 
 
+async def stop_worker(worker: asyncio.subprocess.Process) -> None:
+    """SIGTERM, if it still runs: it stops cleanly."""
+    if worker.returncode is None:
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(worker.wait(), 60) == 0
+
+
 async def sent_entry(kafka: KafkaSettings, key: str) -> SentLogEntry | None:
     """The newest sent log record for ``key``, as a restarted worker would restore it."""
     latest = None
@@ -105,9 +112,7 @@ async def test_sigkill_between_send_and_record_pages_once(
         assert resolve["event_action"] == "resolve"
         assert await pagerduty.nothing_within(1.0)
     finally:
-        if worker.returncode is None:
-            worker.send_signal(signal.SIGTERM)
-            assert await asyncio.wait_for(worker.wait(), 60) == 0
+        await stop_worker(worker)
         await pagerduty.stop()
     assert pagerduty.pages == 1
     assert pagerduty.incidents == {"inc-1": "resolved"}
@@ -137,9 +142,7 @@ async def test_sigkill_after_the_outcome_was_recorded_sends_nothing_again(
         await wait_ready(f"127.0.0.1:{port}")
         assert await hook.nothing_within(2.0)
     finally:
-        if worker.returncode is None:
-            worker.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(worker.wait(), 60)
+        await stop_worker(worker)
         await hook.stop()
     assert len(hook.requests) == 1
 
@@ -188,8 +191,6 @@ async def test_sigkill_while_an_update_is_held_neither_loses_nor_repeats_it(
         assert waited >= 5.5  # not before the interval, restart or not
         assert await hook.nothing_within(8.0)
     finally:
-        if worker.returncode is None:
-            worker.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(worker.wait(), 60)
+        await stop_worker(worker)
         await hook.stop()
     assert [r.json()["revision"] for r in hook.requests] == [1, 3]

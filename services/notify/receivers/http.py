@@ -131,16 +131,6 @@ class JsonApiIntegration(Generic[C]):
     def body(self, delivery: Delivery) -> dict[str, Any]:
         raise NotImplementedError
 
-    def message_texts(
-        self,
-        delivery: Delivery,
-        title: str | None,
-        text: str | None,
-        link: str | None,
-        flavor: Flavor = Flavor.TEXT,
-    ) -> MessageTexts:
-        return message_texts(self.templates, delivery, title, text, link, flavor)
-
     async def notify(self, delivery: Delivery) -> None:
         await post_json(
             self.session, self.url(), self.body(delivery), {}, self.config.timeout.total_seconds()
