@@ -271,7 +271,6 @@ class NotifyWorker:
         now = datetime.now(UTC)
         topics = self.config.kafka.topics
         admitted: dict[int, list[Admitted]] = {}
-        outputs: list[Record] = []
         # Revisions first: an action taken on an incident applies to what it became.
         for tp, messages in sorted(batch.items(), key=lambda item: item[0].topic == topics.actions):
             if tp.topic == topics.actions:
@@ -279,13 +278,20 @@ class NotifyWorker:
             else:
                 applied = self._revisions(tp, messages, now)
             admitted.setdefault(tp.partition, []).extend(applied)
+        # The escalation steps that actions stopped are told before the sent log
+        # records the stop: a crash in between tells them again when the action
+        # is read again (the incidents service absorbs that); told after, a
+        # crash would lose them, as a replayed action changes nothing.
+        stopped = [r for done in admitted.values() for saved in done for r in saved.outcomes]
+        if stopped:
+            assert self.publisher is not None
+            await publish_until_acked(self.publisher, lambda: stopped, self.sent.stopping)
         await asyncio.gather(*(self._save(done) for done in admitted.values()))
         for done in admitted.values():
             for saved in done:
                 self.dispatcher.admitted(saved.keys)
-                outputs.extend(saved.outcomes)
         self.dispatcher.start_due(now)
-        return outputs
+        return []
 
     def _revisions(
         self, tp: TopicPartition, messages: Sequence[ConsumerRecord], now: datetime
