@@ -1,4 +1,5 @@
-"""Every hand-written JSON encoder in Corral, each equal to the plain way.
+"""Every hand-written JSON encoder in Corral, each equal to the plain way,
+and the one message model built without validation.
 
 The workers write the same few shapes for every alert that passes, and some
 shapes repeat what was already encoded: a busy incident gets a revision per
@@ -9,6 +10,10 @@ an alert before it writes one. Building a model again or encoding the same
 object again was most of that work, so the encoders here splice bytes
 instead.
 
+A listed member (``listed``) is the other hot spot: triage makes one for
+every alert that joins an incident, from an ``Alert`` that was validated
+when it was read, and validating the same fields again was most of it.
+
 That is the only place it happens. ``tests/unit/test_codec.py`` holds each
 encoder byte for byte equal to the model's own serialization (``Message.to_bytes``)
 on generated inputs; a change to a model that an encoder does not follow
@@ -18,6 +23,7 @@ fails there, not in production.
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -26,7 +32,8 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from shared.cache import BoundedCache
-from shared.messages.alert import Alert
+from shared.messages.alert import Alert, AlertContent
+from shared.messages.incident import IncidentAlert
 
 T = TypeVar("T")
 
@@ -75,32 +82,88 @@ def member_encodings(size: int) -> EncodingCache[Any]:
     return EncodingCache(size, compact)
 
 
+class Listing(Generic[T]):
+    """The JSON array of ``items``, each encoded through ``cache``, made once
+    for every record that lists them.
+
+    An incident's revision and its state record list the same members. The
+    cache alone does not make that one encoding: a batch that changes many
+    large incidents lists more members than it holds, and the state records,
+    published after all the revisions, would find them gone. The array is
+    made when the first record is published, and dropped with the batch.
+    """
+
+    __slots__ = ("_data", "cache", "items")
+
+    def __init__(self, items: Sequence[T], cache: EncodingCache[T]):
+        self.items = items
+        self.cache = cache
+        self._data: bytes | None = None
+
+    def data(self) -> bytes:
+        if self._data is None:
+            self._data = b"[%s]" % b",".join(map(self.cache.of, self.items))
+        return self._data
+
+    def lists(self, items: Sequence[T]) -> bool:
+        """Whether ``items`` are this listing's, the same objects in the same order."""
+        return len(items) == len(self.items) and all(map(operator.is_, items, self.items))
+
+
 def with_listing(
     model: BaseModel, field: str, items: Sequence[T], cache: EncodingCache[T]
 ) -> bytes:
     """``compact(model)`` when ``field``, the model's last field, lists ``items``,
     each encoded through ``cache``."""
-    listing = b"[%s]" % b",".join(map(cache.of, items))
-    return with_last(compact(model, {field}), field, listing)
+    return Listed(model, field, Listing(items, cache)).to_bytes()
 
 
 class Listed(NamedTuple):
-    """A record value written by ``with_listing`` when it is published, not
-    before: a batch's outputs are not held encoded twice (here and in the
-    producer's batch)."""
+    """A record value whose last field, ``field``, is ``listing``, written
+    when it is published, not before: a batch's outputs are not held encoded
+    twice (here and in the producer's batch)."""
 
     model: BaseModel
     field: str
-    cache: EncodingCache[Any]
+    listing: Listing[Any]
 
     def to_bytes(self) -> bytes:
-        return with_listing(self.model, self.field, getattr(self.model, self.field), self.cache)
+        return with_last(compact(self.model, {self.field}), self.field, self.listing.data())
 
 
 def with_encoded(model: BaseModel, field: str, value: T, cache: EncodingCache[T]) -> bytes:
     """``compact(model)`` when ``field``, the model's last field, holds ``value``,
     encoded through ``cache``."""
     return with_last(compact(model, {field}), field, cache.of(value))
+
+
+# pydantic gives every model instance a set of the fields it was given, a
+# large part of what a listed member costs in memory. Members are frozen and
+# only ever serialized whole, so they share one (immutable) set.
+_MEMBER_FIELDS = frozenset(IncidentAlert.model_fields)
+
+
+def kept(member: IncidentAlert) -> IncidentAlert:
+    """``member`` as an incident keeps it listed, for as long as it stays there."""
+    object.__setattr__(member, "__pydantic_fields_set__", _MEMBER_FIELDS)
+    return member
+
+
+def listed(alert: AlertContent, fingerprint: str) -> IncidentAlert:
+    """``kept(IncidentAlert(fingerprint=..., status=alert.status, ...))`` for
+    an alert whose model validated these fields already: the same values (the
+    frozen alert's own objects, shared), not validated again."""
+    return kept(
+        IncidentAlert.model_construct(
+            fingerprint=fingerprint,
+            status=alert.status,
+            labels=alert.labels,
+            annotations=alert.annotations,
+            starts_at=alert.starts_at,
+            ends_at=alert.ends_at,
+            generator_url=alert.generator_url,
+        )
+    )
 
 
 # Alerts, as ingest writes them from the fields it validated.

@@ -74,7 +74,9 @@ class EmitStage:
                 INCIDENTS_RESOLVED.labels(incident.priority).inc()
             elif message.event == IncidentEvent.OPENED:
                 INCIDENTS_OPENED.labels(incident.priority).inc()
-            listed = codec.Listed(message, "alerts", self.members)
+            # The state record written beside it lists the same members.
+            listing = ctx.listings[incident.id] = codec.Listing(message.alerts, self.members)
+            listed = codec.Listed(message, "alerts", listing)
             ctx.records.append(Record(self.topic, incident.id, listed))
 
     @staticmethod

@@ -21,11 +21,10 @@ from services.triage.state import (
     IndexKey,
     PartitionState,
     Timer,
-    kept,
     to_ms,
 )
 from shared import codec
-from shared.codec import EncodingCache
+from shared.codec import EncodingCache, kept
 from shared.kafka.publisher import EncodedValue, Record
 from shared.kafka.state import LatestValues
 from shared.messages import AlertStatus, IncidentAlert, IncidentStatus
@@ -98,7 +97,11 @@ class PersistStage:
             incident = state.incidents.get(incident_id)
             listed = None
             if incident is not None:
-                listed = codec.Listed(incident_record(incident), "members", self.members)
+                record = incident_record(incident)
+                listing = ctx.listings.get(incident_id)
+                if listing is None or not listing.lists(record.members):
+                    listing = codec.Listing(record.members, self.members)
+                listed = codec.Listed(record, "members", listing)
             ctx.records.append(
                 Record(self.topic, INCIDENT_PREFIX + incident_id, listed, ctx.partition)
             )
