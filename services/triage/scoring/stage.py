@@ -39,9 +39,9 @@ from shared.messages import IncidentAlert
 
 DEFAULT_VOCABULARY = Vocabulary()
 
-SCORED_MEMBERS = 4096
-"""Listed members whose scores are remembered: about what one batch's
-revisions list."""
+SCORED_MEMBERS = 16384
+"""Listed members whose scores are remembered: as many as the listed members'
+encodings (``worker.LISTED_MEMBERS``), for the same reason."""
 
 
 def rule_key(alert: IncidentAlert) -> Hashable:
