@@ -75,11 +75,12 @@ async def drain(
     last: Callable[[], float] | None = None,
     timeout: float = 600.0,
 ) -> dict[str, Any]:
-    """From the first of ``total`` records consumed to the last (or to ``last()``,
-    for work that goes on after consuming), with the CPU the processes used."""
+    """From the first of ``total`` records fetched (records count as consumed
+    when fetched, before they are handled) to the last handled (or to
+    ``last()``, for work that goes on after), with the CPU the processes used."""
     consumed = "corral_messages_consumed_total"
     async with asyncio.timeout(timeout):
-        while (first := await _sum(processes, consumed, topic)) == 0:  # noqa: ASYNC110
+        while await _sum(processes, consumed, topic) == 0:  # noqa: ASYNC110
             await asyncio.sleep(0.02)
         started, cpu = time.time(), _cpu(processes)
         while (  # noqa: ASYNC110
@@ -94,7 +95,7 @@ async def drain(
                 await asyncio.sleep(0.2)
             finished = max(finished, last())
         cpu = _cpu(processes) - cpu
-    records = total - first
+    records = total
     elapsed = finished - started
     return {
         "processes": len(processes),
