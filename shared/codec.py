@@ -23,7 +23,6 @@ fails there, not in production.
 from __future__ import annotations
 
 import json
-import operator
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -82,53 +81,26 @@ def member_encodings(size: int) -> EncodingCache[Any]:
     return EncodingCache(size, compact)
 
 
-class Listing(Generic[T]):
-    """The JSON array of ``items``, each encoded through ``cache``, made once
-    for every record that lists them.
-
-    An incident's revision and its state record list the same members. The
-    cache alone does not make that one encoding: a batch that changes many
-    large incidents lists more members than it holds, and the state records,
-    published after all the revisions, would find them gone. The array is
-    made when the first record is published, and dropped with the batch.
-    """
-
-    __slots__ = ("_data", "cache", "items")
-
-    def __init__(self, items: Sequence[T], cache: EncodingCache[T]):
-        self.items = items
-        self.cache = cache
-        self._data: bytes | None = None
-
-    def data(self) -> bytes:
-        if self._data is None:
-            self._data = b"[%s]" % b",".join(map(self.cache.of, self.items))
-        return self._data
-
-    def lists(self, items: Sequence[T]) -> bool:
-        """Whether ``items`` are this listing's, the same objects in the same order."""
-        return len(items) == len(self.items) and all(map(operator.is_, items, self.items))
-
-
 def with_listing(
     model: BaseModel, field: str, items: Sequence[T], cache: EncodingCache[T]
 ) -> bytes:
     """``compact(model)`` when ``field``, the model's last field, lists ``items``,
     each encoded through ``cache``."""
-    return Listed(model, field, Listing(items, cache)).to_bytes()
+    listing = b"[%s]" % b",".join(map(cache.of, items))
+    return with_last(compact(model, {field}), field, listing)
 
 
 class Listed(NamedTuple):
-    """A record value whose last field, ``field``, is ``listing``, written
-    when it is published, not before: a batch's outputs are not held encoded
-    twice (here and in the producer's batch)."""
+    """A record value written by ``with_listing`` when it is published, not
+    before: a batch's outputs are not held encoded twice (here and in the
+    producer's batch)."""
 
     model: BaseModel
     field: str
-    listing: Listing[Any]
+    cache: EncodingCache[Any]
 
     def to_bytes(self) -> bytes:
-        return with_last(compact(self.model, {self.field}), self.field, self.listing.data())
+        return with_listing(self.model, self.field, getattr(self.model, self.field), self.cache)
 
 
 def with_encoded(model: BaseModel, field: str, value: T, cache: EncodingCache[T]) -> bytes:

@@ -74,9 +74,7 @@ class EmitStage:
                 INCIDENTS_RESOLVED.labels(incident.priority).inc()
             elif message.event == IncidentEvent.OPENED:
                 INCIDENTS_OPENED.labels(incident.priority).inc()
-            # The state record written beside it lists the same members.
-            listing = ctx.listings[incident.id] = codec.Listing(message.alerts, self.members)
-            listed = codec.Listed(message, "alerts", listing)
+            listed = codec.Listed(message, "alerts", self.members)
             ctx.records.append(Record(self.topic, incident.id, listed))
 
     @staticmethod

@@ -21,9 +21,8 @@ from datetime import datetime
 from typing import Protocol
 
 from services.triage.state import AlertState, IncidentState, IndexKey, PartitionState
-from shared.codec import Listing
 from shared.kafka.publisher import Record
-from shared.messages import Alert, AlertStatus, IncidentAlert
+from shared.messages import Alert, AlertStatus
 
 
 @dataclass
@@ -47,9 +46,6 @@ class TriageContext:
     dirty_alerts: set[str] = field(default_factory=set)
     dirty_incidents: dict[str, IncidentState] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
-    # The member listing of each incident revision written, for the state
-    # record written beside it (``shared.codec.Listing``).
-    listings: dict[str, Listing[IncidentAlert]] = field(default_factory=dict)
     # The stage at work, and the incidents a stage failed on (stage, error, incident).
     stage: str = ""
     failures: list[tuple[str, Exception, IncidentState]] = field(default_factory=list)

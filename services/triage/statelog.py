@@ -97,11 +97,7 @@ class PersistStage:
             incident = state.incidents.get(incident_id)
             listed = None
             if incident is not None:
-                record = incident_record(incident)
-                listing = ctx.listings.get(incident_id)
-                if listing is None or not listing.lists(record.members):
-                    listing = codec.Listing(record.members, self.members)
-                listed = codec.Listed(record, "members", listing)
+                listed = codec.Listed(incident_record(incident), "members", self.members)
             ctx.records.append(
                 Record(self.topic, INCIDENT_PREFIX + incident_id, listed, ctx.partition)
             )

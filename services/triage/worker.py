@@ -55,11 +55,10 @@ from shared.messages import Alert, IncidentAlert
 log = structlog.get_logger(__name__)
 
 
-# Listed members' encodings, reused by the revisions of busy incidents: when
-# alerts come one per webhook, each batch revises a hundred or so incidents of
-# up to ``triage.max_alerts`` members, and a cache smaller than what they list
-# together encodes every member again for every revision.
-LISTED_MEMBERS = 16384
+# Listed members' encodings, shared by a revision and the state record written
+# beside it, and by the revisions of a busy incident; bounded to about what
+# one batch's revisions list.
+LISTED_MEMBERS = 4096
 
 
 def build_chain(

@@ -8,7 +8,6 @@ caches as the workers reuse them.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from datetime import UTC, datetime
 
@@ -18,11 +17,9 @@ from hypothesis import strategies as st
 from services.notify.entry import SentLogEntry
 from services.notify.payload import WEBHOOK_VERSION, incident_body
 from services.notify.sentlog import KafkaSentLog
-from services.triage.emit import EmitStage
 from services.triage.records import AlertRecord, IncidentRecord
-from services.triage.stages import TriageContext
-from services.triage.state import IncidentState, IndexKey, PartitionState
-from services.triage.statelog import PersistStage, incident_record, incident_state
+from services.triage.state import IncidentState, IndexKey
+from services.triage.statelog import incident_record, incident_state
 from shared import codec
 from shared.codec import EncodingCache
 from shared.config import KafkaSettings
@@ -175,8 +172,7 @@ def test_revisions_sharing_members_are_written_as_the_model_writes_them(
     for revision in (first, second, first):
         written = codec.with_listing(revision, "alerts", revision.alerts, MEMBERS)
         assert written == revision.to_bytes()
-        listing = codec.Listing(revision.alerts, MEMBERS)
-        assert codec.Listed(revision, "alerts", listing).to_bytes() == written
+        assert codec.Listed(revision, "alerts", MEMBERS).to_bytes() == written
         assert Incident.from_bytes(written) == revision
 
 
@@ -216,46 +212,6 @@ def test_a_state_record_is_written_as_the_model_writes_it(
         state.anchors,
         state.members,
     )
-
-
-@settings(max_examples=100)
-@given(incident=incidents(), busy=st.integers(0, 3))
-def test_a_revision_and_its_state_record_share_one_listing(incident: Incident, busy: int) -> None:
-    """Emit and persist, as the chain runs them: the state record takes the
-    revision's listing, which is encoded once even when the members outnumber
-    the cache (``busy`` other incidents changed in the same batch), and both
-    records are written as their models write them."""
-    members = {m.fingerprint: m for m in incident.alerts}
-    state = PartitionState()
-    ctx = TriageContext(0, state)
-    for n in range(busy + 1):
-        changed = IncidentState(
-            id=f"{incident.id}/{n}",
-            correlation_key=incident.correlation_key,
-            opened_at=incident.opened_at,
-            updated_at=incident.updated_at,
-            members=members,
-            member_fps=set(members),
-            revision=incident.revision,
-            status=incident.status,
-            explanation=incident.explanation,
-            common_labels=incident.labels,
-        )
-        state.incidents[changed.id] = changed
-        ctx.mark_changed(changed)
-    cache: EncodingCache[IncidentAlert] = codec.member_encodings(1)
-    for stage in (EmitStage("incidents", cache), PersistStage("state", cache)):
-        asyncio.run(stage.process(ctx))
-    assert not ctx.failures
-    revisions = [r.value for r in ctx.records if r.topic == "incidents"]
-    records = [r.value for r in ctx.records if r.topic == "state"]
-    assert len(revisions) == len(records) == busy + 1
-    for revision, record in zip(revisions, records, strict=True):
-        assert isinstance(revision, codec.Listed) and isinstance(record, codec.Listed)
-        assert record.listing is revision.listing
-        assert revision.to_bytes() == revision.model.to_bytes()
-        validated = IncidentRecord.model_validate(record.model.model_dump())
-        assert record.to_bytes() == validated.to_bytes()
 
 
 @given(

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from services.triage.scoring.stage import ScoredMembers, ScoringStage
+from services.triage.scoring.stage import ScoringStage
 from shared.fingerprint import fingerprint
-from shared.messages import Alert, AlertStatus, Incident
+from shared.messages import Alert, Incident
 from tests.triage import Triage as ChainRunner
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -166,26 +166,3 @@ async def test_classifier_decides_without_label_and_caches_verdicts(tmp_path: Pa
         line.startswith("severity critical: classifier on PrimaryDatabaseDown")
         for line in second.explanation
     )
-
-
-@pytest.mark.parametrize("classifier", [False, True])
-async def test_remembered_member_scores_score_as_scoring_afresh(classifier: bool) -> None:
-    """Listed members' scores are reused from one revision to the next
-    (``ScoredMembers``): every revision is the one scoring afresh gives."""
-    remembered, afresh = Triage(classifier=classifier), Triage(classifier=classifier)
-    afresh.stage.members = ScoredMembers(0)
-    batches = [
-        [alert("Slow", service="api", severity="warning", pod="1")],
-        [alert("Slow", at=60, service="api", severity="warning", pod=str(n)) for n in (2, 3)],
-        [alert("Down", at=120, service="db", severity="critical", pod="4")],
-        [alert("Disk", at=180, annotations={"summary": "disk full"}, pod="5")],
-        [
-            alert("Slow", at=240, service="api", severity="warning", pod="2").model_copy(
-                update={"status": AlertStatus.RESOLVED}
-            )
-        ],
-    ]
-    for batch in batches:
-        assert await remembered.run(*batch) == await afresh.run(*batch)
-    # Scored once each: five members, and the one that resolved (a new object).
-    assert len(remembered.stage.members._entries) == 6

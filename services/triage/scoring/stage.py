@@ -5,12 +5,6 @@ All alerts of a batch that need a classifier verdict go to the model in one
 Verdicts are remembered per alerting rule (see ``rule_key``), so repeats,
 re-scorings and new instances of known rules, which make up most of
 triage's traffic, cost a dictionary lookup.
-
-A busy incident is re-scored for every revision, and most of the members it
-lists are the ones it listed before (a member that changed is a new object):
-each listed member's rule key and score are remembered by identity
-(``ScoredMembers``), for as long as its verdict and the vocabulary stay the
-ones it was scored with.
 """
 
 from __future__ import annotations
@@ -18,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Hashable
-from typing import NamedTuple
 
 from services.triage.metrics import (
     CLASSIFIER_CACHE,
@@ -38,10 +31,6 @@ from shared.cache import BoundedCache
 from shared.messages import IncidentAlert
 
 DEFAULT_VOCABULARY = Vocabulary()
-
-SCORED_MEMBERS = 16384
-"""Listed members whose scores are remembered: as many as the listed members'
-encodings (``worker.LISTED_MEMBERS``), for the same reason."""
 
 
 def rule_key(alert: IncidentAlert) -> Hashable:
@@ -75,40 +64,6 @@ class VerdictCache:
         return self.entries
 
 
-class _Scored(NamedTuple):
-    key: Hashable
-    score: MemberScore
-    vocabulary: Vocabulary
-
-
-class ScoredMembers:
-    """Listed members' rule keys and scores, by identity (the cache holds the
-    member, through its score, so its id cannot pass to another meanwhile)."""
-
-    def __init__(self, size: int):
-        self._entries: BoundedCache[int, _Scored] = BoundedCache(size)
-
-    def _hit(self, alert: IncidentAlert) -> _Scored | None:
-        hit = self._entries.get(id(alert))
-        return hit if hit is not None and hit.score.alert is alert else None
-
-    def key(self, alert: IncidentAlert) -> Hashable:
-        hit = self._hit(alert)
-        return hit.key if hit is not None else rule_key(alert)
-
-    def score(
-        self, alert: IncidentAlert, verdict: Verdict | None, vocabulary: Vocabulary
-    ) -> MemberScore | None:
-        """The member's score, if it was scored with this verdict and vocabulary."""
-        hit = self._hit(alert)
-        if hit is not None and hit.score.verdict is verdict and hit.vocabulary is vocabulary:
-            return hit.score
-        return None
-
-    def remember(self, key: Hashable, score: MemberScore, vocabulary: Vocabulary) -> None:
-        self._entries.put(id(score.alert), _Scored(key, score, vocabulary))
-
-
 class ScoringStage:
     """Scores every incident the batch changed.
 
@@ -134,7 +89,6 @@ class ScoringStage:
             else None
         )
         self.cache = VerdictCache(settings.cache_size)
-        self.members = ScoredMembers(SCORED_MEMBERS)
 
     async def load_model(self) -> None:
         if self.models is not None:
@@ -147,10 +101,7 @@ class ScoringStage:
         for incident in ctx.changed.values():
             try:
                 keyed.append(
-                    (
-                        incident,
-                        [(alert, self.members.key(alert)) for alert in incident.members.values()],
-                    )
+                    (incident, [(alert, rule_key(alert)) for alert in incident.members.values()])
                 )
             except Exception as exc:
                 self._failed(ctx, incident, exc)
@@ -162,20 +113,16 @@ class ScoringStage:
         vocabulary = model.vocabulary if model is not None else DEFAULT_VOCABULARY
         for incident, members in keyed:
             try:
-                scores = []
-                for alert, key in members:
-                    verdict = verdicts.get(key)
-                    score = self.members.score(alert, verdict, vocabulary)
-                    if score is None:
-                        score = MemberScore(
-                            alert,
-                            evaluate(self.rules, alert.labels, alert.annotations),
-                            vocabulary.severity(alert.labels) if use_label else None,
-                            verdict,
-                            vocabulary.label,
-                        )
-                        self.members.remember(key, score, vocabulary)
-                    scores.append(score)
+                scores = [
+                    MemberScore(
+                        alert,
+                        evaluate(self.rules, alert.labels, alert.annotations),
+                        vocabulary.severity(alert.labels) if use_label else None,
+                        verdicts.get(key),
+                        vocabulary.label,
+                    )
+                    for alert, key in members
+                ]
                 result = assess(incident, scores, problem)
             except Exception as exc:
                 self._failed(ctx, incident, exc)
