@@ -6,8 +6,13 @@ import argparse
 import importlib
 import os
 from collections.abc import Callable
+from datetime import timedelta
+
+import structlog
 
 from shared.config import CONFIG_ENV
+from shared.durations import parse_duration
+from shared.logging import configure_logging
 
 Handler = Callable[[argparse.Namespace], int]
 WEB_CONFIG_ENV = "CORRAL_WEB__CONFIG_FILE"
@@ -80,3 +85,20 @@ def apply_web_config_flag(args: argparse.Namespace) -> None:
 
 def config_path(args: argparse.Namespace) -> str | None:
     return getattr(args, "config", None) or os.environ.get(CONFIG_ENV) or None
+
+
+def duration(text: str) -> timedelta:
+    """An argparse ``type`` for ``--since 24h``: a bad value is a usage error."""
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def log_to_stderr() -> None:
+    """For commands whose output is read: results go to standard output (``--json``
+    is read by programs), log lines of warnings and worse to standard error."""
+    configure_logging("warning")
+    # Not cached: the command may run inside another program (tests) whose
+    # standard error is not this one's for long.
+    structlog.configure(cache_logger_on_first_use=False)

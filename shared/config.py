@@ -168,20 +168,33 @@ def load_config(
 class StrictModel(BaseModel):
     """Config sections reject unknown fields, so a typo is an error, not a no-op."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class TopicNames(StrictModel):
+    """Topic names, for a cluster whose naming rules or ACLs want others
+    (docs/architecture.md lists each topic's key and partitioning)."""
+
     alerts: str = "corral.alerts"
+    """Normalized alerts from ingest, keyed by `ingest.key_labels`."""
     incidents: str = "corral.incidents"
+    """Incident revisions from triage, keyed by incident id."""
     feedback: str = "corral.feedback"
+    """People's verdicts on severity, read by `corral train --feedback`."""
     silences: str = "corral.silences"
+    """Silences (compacted), shared by every notify worker."""
     dead_letters: str = "corral.notify.dead-letters"
+    """Notifications given up on, with the receiver's last error."""
     notify_sent: str = "corral.notify.sent"
+    """Notify's sent log (compacted): what each receiver got, and when."""
     triage_state: str = "corral.triage.state"
+    """Triage's state changelog (compacted): open incidents and their alerts."""
     quarantine: str = "corral.quarantine"
+    """Records a worker could not handle, set aside so the partition moves on."""
     actions: str = "corral.actions"
+    """People's actions on incidents (acknowledge, resolve, assign, ...)."""
     notify_outcomes: str = "corral.notify.outcomes"
+    """How each delivery ended, for the incident store's timeline."""
 
 
 class TopicRetention(StrictModel):
@@ -190,31 +203,48 @@ class TopicRetention(StrictModel):
     Compacted topics (state, sent log, silences) keep each key's latest value."""
 
     alerts: Duration | None = None
+    """Also how far back `corral alerts export` and a replay can read."""
     incidents: Duration | None = None
+    """How far back a new consumer of revisions (the incident store) can start."""
     feedback: Duration | None = None
+    """Verdicts older than this are lost to retraining: keep it long."""
     dead_letters: Duration | None = None
+    """Time to inspect and replay a failed notification."""
     quarantine: Duration | None = None
+    """Time to inspect a quarantined record and fix what refused it."""
     actions: Duration | None = Field(
         default=None,
         description="With incidents and notify_outcomes: how far back the incident "
         "store can be rebuilt from the topics.",
     )
     notify_outcomes: Duration | None = None
+    """See `actions`."""
 
 
 class KafkaSettings(StrictModel):
+    """The Kafka cluster every worker uses, and the topics Corral creates on it."""
+
     bootstrap_servers: str = "127.0.0.1:9092"
+    """Comma-separated host:port of brokers to start from."""
     client_id: str = "corral"
+    """The client id brokers log and apply quotas by."""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """Kafka's security.protocol: TLS (SSL), SASL authentication, or both."""
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """Required with a SASL protocol."""
     sasl_username: str | None = None
+    """Required with a SASL protocol."""
     sasl_password: str | None = None
+    """Prefer `sasl_password_file`, which keeps it out of the config."""
     sasl_password_file: str | None = Field(
         default=None, description="File holding the SASL password (a mounted Secret)."
     )
     ssl_cafile: str | None = None
+    """CA bundle that signed the brokers' certificates; unset: the system's."""
     ssl_certfile: str | None = None
+    """Client certificate, for brokers that require mutual TLS."""
     ssl_keyfile: str | None = None
+    """Private key of `ssl_certfile`."""
     topics: TopicNames = TopicNames()
     partitions: int = Field(default=6, ge=1, description="Partitions of topics Corral creates.")
     replication_factor: int = Field(
@@ -236,6 +266,8 @@ class KafkaSettings(StrictModel):
     )
     retention: TopicRetention = TopicRetention()
     create_topics: bool = True
+    """Create missing topics at start; false where ACLs forbid it (topics must then exist,
+    with the settings docs/reliability.md lists)."""
     stall_timeout: Duration = Field(
         default="2m",
         validate_default=True,
@@ -254,9 +286,13 @@ class KafkaSettings(StrictModel):
         "which halves the broker's work per alert; zstd needs Kafka 2.1 or newer.",
     )
     request_timeout: Duration = Field(default="10s", validate_default=True)
+    """How long a request to a broker may take before it is retried elsewhere."""
     session_timeout: Duration = Field(default="10s", validate_default=True)
+    """A consumer silent this long loses its partitions to the others in its group."""
     heartbeat_interval: Duration = Field(default="1s", validate_default=True)
+    """How often consumers tell the group they live; well under `session_timeout`."""
     fetch_max_wait: Duration = Field(default="20ms", validate_default=True)
+    """Longest a fetch waits for records: the floor of idle pipeline latency."""
     max_batch: int = Field(
         default=10_000,
         ge=1,
@@ -307,10 +343,15 @@ class KafkaSettings(StrictModel):
 
 
 class LogSettings(StrictModel):
+    """JSON logs on standard error (structlog)."""
+
     level: Literal["debug", "info", "warning", "error"] = "info"
+    """The least severe level logged."""
 
 
 class WebSettings(StrictModel):
+    """TLS and authentication of every HTTP listener (docs/security.md)."""
+
     config_file: str | None = Field(
         default=None,
         description="Web configuration file in Prometheus' format (TLS, basic auth users, "
@@ -323,7 +364,7 @@ class CommonConfig(BaseModel):
     """What every worker reads. Workers ignore other services' sections;
     ``corral check-config`` validates all of them strictly."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, use_attribute_docstrings=True)
     kafka: KafkaSettings = KafkaSettings()
     log: LogSettings = LogSettings()
     web: WebSettings = WebSettings()

@@ -147,7 +147,7 @@ async def serve(worker: Worker, app: web.Application, listen: str, security: Web
     set_build_info(worker.name)
     app.add_routes(health_routes(worker.ready))
     runner = await start_http(app, listen, security.ssl_context)
-    certificates = asyncio.create_task(security.watch_certificates())
+    watching = asyncio.create_task(security.watch())
     log.info(
         "listening",
         worker=worker.name,
@@ -162,7 +162,7 @@ async def serve(worker: Worker, app: web.Application, listen: str, security: Web
             await worker.run(stop)
     finally:
         log.info("stopping", worker=worker.name)
-        certificates.cancel()
+        watching.cancel()
         # Stop listening and let requests in flight finish before the worker
         # closes its Kafka clients: they may still be waiting for an ack.
         await runner.cleanup()

@@ -179,7 +179,9 @@ def _days_in_month(year: int, month: int) -> int:
 
 class TimeRange(StrictModel):
     start_time: str
+    """HH:MM, inclusive."""
     end_time: str
+    """HH:MM, exclusive; 24:00 for the end of the day."""
     _start: int = PrivateAttr(0)
     _end: int = PrivateAttr(0)
 
@@ -209,6 +211,7 @@ class TimeInterval(StrictModel):
     """One window: every field it sets must contain the moment."""
 
     times: list[TimeRange] | None = None
+    """Ranges within a day; unset: all day."""
     weekdays: list[str] | None = Field(default=None, description="e.g. ['monday:friday']")
     days_of_month: list[str] | None = Field(default=None, description="e.g. ['1:7', '-1']")
     months: list[str] | None = Field(default=None, description="e.g. ['may:august', '12']")
@@ -305,7 +308,9 @@ class NamedTimeInterval(StrictModel):
     """An entry of ``time_intervals``: a name and the windows it stands for."""
 
     name: str = Field(min_length=1)
+    """What routes' mute_time_intervals and active_time_intervals name."""
     time_intervals: list[TimeInterval] = Field(default_factory=list)
+    """The windows; the moment is inside when any of them holds it."""
 
     def contains(self, when: datetime) -> bool:
         return any(interval.contains(when) for interval in self.time_intervals)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from services.corral import commands as history_commands
+from services.corral import quarantine as quarantine_commands
 from services.incidents import commands as incidents_commands
 from services.ingest import commands as ingest_commands
 from services.notify import commands as notify_commands
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         incidents_commands,
         web_commands,
         history_commands,
+        quarantine_commands,
     ):
         service.register(commands)
     return parser

@@ -16,11 +16,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import structlog
-
-from shared.cli import Subcommands, config_path, with_config
-from shared.durations import format_duration, parse_duration
-from shared.logging import configure_logging
+from shared.cli import Subcommands, config_path, duration, log_to_stderr, with_config
+from shared.durations import format_duration
 
 
 def register(commands: Subcommands) -> None:
@@ -31,7 +28,7 @@ def register(commands: Subcommands) -> None:
         "Write the alerts corral.alerts holds as JSONL, the input of suggest, replay, explain.",
     )
     export.add_argument(
-        "--since", type=_duration, metavar="DURATION", help="only the last DURATION (e.g. 24h)"
+        "--since", type=duration, metavar="DURATION", help="only the last DURATION (e.g. 24h)"
     )
     export.add_argument(
         "--with-feedback", action="store_true", help="add the on-call verdicts (corral.feedback)"
@@ -49,7 +46,7 @@ def register(commands: Subcommands) -> None:
     suggest.add_argument("--out", metavar="FILE", help="write the rules here (default: stdout)")
     suggest.add_argument(
         "--window",
-        type=_duration,
+        type=duration,
         default=timedelta(minutes=10),
         metavar="DURATION",
         help="alerts firing this close together co-occur (default 10m)",
@@ -118,15 +115,6 @@ def register(commands: Subcommands) -> None:
     with_config(explain)
 
 
-def _log_to_stderr() -> None:
-    """Figures go to standard output (``--json`` is read by programs), log
-    lines of warnings and worse to standard error."""
-    configure_logging("warning")
-    # Not cached: the command may run inside another program (tests) whose
-    # standard error is not this one's for long.
-    structlog.configure(cache_logger_on_first_use=False)
-
-
 def _history_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--from",
@@ -137,13 +125,6 @@ def _history_argument(parser: argparse.ArgumentParser) -> None:
         help="JSONL from `corral alerts export`, or captured webhooks "
         '({"received_at", "payload"} per line); - for standard input',
     )
-
-
-def _duration(text: str) -> timedelta:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _fail(message: str) -> int:
@@ -165,7 +146,7 @@ def _config(path: str | None, with_env: bool = False) -> Any:
 def cmd_export(args: argparse.Namespace) -> int:
     from services.corral.export import export
 
-    _log_to_stderr()
+    log_to_stderr()
 
     settings = _config(config_path(args), with_env=True)
     since = datetime.now(UTC) - args.since if args.since else None
@@ -184,7 +165,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from services.corral.suggest import Thresholds, render, suggest
     from shared.history import HistoryError, read_history
 
-    _log_to_stderr()
+    log_to_stderr()
 
     settings = _config(config_path(args))
     try:
@@ -218,7 +199,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from services.corral.report import compare, format_report
     from shared.history import HistoryError, read_history
 
-    _log_to_stderr()
+    log_to_stderr()
 
     candidate = _config(args.config)
     current = _config(args.against) if args.against else None
@@ -253,7 +234,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from services.corral.explain import ExplainError, explain
     from shared.history import HistoryError, read_history
 
-    _log_to_stderr()
+    log_to_stderr()
 
     settings = _config(config_path(args))
     try:

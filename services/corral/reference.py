@@ -116,6 +116,14 @@ def _describe(model: type[BaseModel], name: str, field: FieldInfo) -> str:
         nested = _models_in(annotation)
         if nested and nested[0].__doc__:
             text = nested[0].__doc__
+    if not text and name.endswith("_file"):
+        # Every secret has a file twin (shared/secrets.py); one sentence for all of them.
+        twin = name.removesuffix("_file")
+        inline = f"`{twin}`" if twin in model.model_fields else "the secret"
+        text = (
+            f"File holding {inline} (a mounted Secret), read at start and again "
+            "whenever it changes; keeps the secret out of the config."
+        )
     return " ".join((text or "").split()).replace("|", "\\|")
 
 

@@ -73,7 +73,11 @@ class SlackInbound(Secret):
 
 
 class IncidentsSettings(StrictModel):
+    """The incident store, its API and board, and the inbound PagerDuty and Slack integrations
+    (docs/incidents.md)."""
+
     listen: str = Field(default="127.0.0.1:9098", pattern=r"^[^:]*:\d+$")
+    """host:port of the HTTP listener (API, board, integrations, /metrics, health)."""
     group_id: str = Field(
         default="corral-incidents",
         description="Consumer group prefix; the store's id is appended, so workers sharing "
@@ -108,6 +112,7 @@ class IncidentsSettings(StrictModel):
         description="Forget incidents resolved longer ago than this; 0s keeps them.",
     )
     max_body_bytes: int = Field(default=65_536, ge=1024)
+    """Largest request body; larger ones get 413."""
     pagerduty: PagerDutyInbound = PagerDutyInbound()
     slack: SlackInbound = SlackInbound()
 

@@ -42,6 +42,7 @@ class WebhookMapping(StrictModel):
         min_length=1, description="Label name → expression; empty or null values are left out."
     )
     annotations: dict[str, Expression] = Field(default_factory=dict)
+    """Annotation name → expression; empty or null values are left out."""
     resolved: Expression | None = Field(
         default=None,
         description="The alert is resolved when this is true (e.g. status == 'ok'); "
@@ -56,6 +57,7 @@ class WebhookMapping(StrictModel):
         "a resolve comes.",
     )
     generator_url: Expression | None = None
+    """Link back to the alert in the tool; shown on notifications when http(s)."""
 
 
 class IngestLimits(StrictModel):
@@ -70,9 +72,11 @@ class IngestLimits(StrictModel):
         description="Alerts in one webhook or /api/v2/alerts body (Prometheus sends 64 at most).",
     )
     max_labels_per_alert: int = Field(default=64, ge=1)
+    """Labels on one alert."""
     max_label_name_length: int = Field(default=1024, ge=16, description="Characters.")
     max_label_value_length: int = Field(default=2048, ge=16, description="Characters.")
     max_annotations_per_alert: int = Field(default=64, ge=1)
+    """Annotations on one alert."""
     max_annotation_value_length: int = Field(
         default=16 * 1024, ge=16, description="Characters of one annotation's text."
     )
@@ -82,8 +86,12 @@ class IngestLimits(StrictModel):
 
 
 class IngestSettings(StrictModel):
+    """The HTTP receiver of alerts (docs/ingest.md)."""
+
     listen: str = Field(default="127.0.0.1:9095", pattern=r"^[^:]*:\d+$")
+    """host:port of the HTTP listener (webhooks, /metrics, health); 0.0.0.0 for all interfaces."""
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
+    """Largest request body; larger ones get 413 before being read whole."""
     limits: IngestLimits = IngestLimits()
     publish_timeout: Duration = Field(
         default="5s",
@@ -96,6 +104,7 @@ class IngestSettings(StrictModel):
         description="Alerts awaiting broker acknowledgement before new requests get 503.",
     )
     retry_after: Duration = Field(default="5s", validate_default=True)
+    """Retry-After sent with a 503, so senders back off while the broker catches up."""
     key_labels: list[str] = Field(
         default_factory=lambda: ["cluster"],
         description="Labels whose values key alerts on corral.alerts (see docs/architecture.md).",

@@ -54,15 +54,22 @@ class WithSecrets(StrictModel):
 
 
 class Authorization(WithSecrets):
+    """Prometheus' `authorization` block: an Authorization header on every request."""
+
     SECRETS = ("credentials",)
     REQUIRED = ("credentials",)
     type: str = "Bearer"
+    """The scheme in front of the credentials."""
     credentials: str | None = None
+    """The token."""
     credentials_file: str | None = None
 
 
 class HttpConfig(StrictModel):
+    """Prometheus' `http_config`, as far as a webhook needs it."""
+
     authorization: Authorization | None = None
+    """Authorization header (type and credentials)."""
 
 
 class Limits(StrictModel):
@@ -74,16 +81,25 @@ class Limits(StrictModel):
 
 
 class IntegrationConfig(StrictModel):
+    """What every integration of a receiver has."""
+
     send_resolved: bool = True
+    """Also notify when the incident resolves."""
     timeout: Duration = Field(default="10s", validate_default=True)
+    """Longest one attempt may take; a timeout is retried."""
 
 
 class WebhookConfig(IntegrationConfig, WithSecrets):
+    """An HTTP POST of the incident as JSON (docs/notify.md, "The webhook body"), or of
+    Alertmanager's webhook body."""
+
     SECRETS = ("url", "bearer_token", "hmac_secret")
     REQUIRED = ("url",)
     url: HttpUrl | None = None
+    """Where to POST (it may carry a token: then prefer `url_file`)."""
     url_file: str | None = Field(default=None, description="File holding the URL.")
     http_config: HttpConfig = HttpConfig()
+    """Authorization of the requests."""
     bearer_token: str | None = Field(default=None, description="Shorthand for authorization.")
     bearer_token_file: str | None = None
     hmac_secret: str | None = Field(
@@ -107,6 +123,8 @@ class WebhookConfig(IntegrationConfig, WithSecrets):
 
 
 class SlackConfig(IntegrationConfig, WithSecrets):
+    """A Slack message through an incoming webhook."""
+
     SECRETS = ("api_url",)
     REQUIRED = ("api_url",)
     api_url: HttpUrl | None = Field(
@@ -114,8 +132,11 @@ class SlackConfig(IntegrationConfig, WithSecrets):
     )
     api_url_file: str | None = None
     channel: str | None = None
+    """Overrides the webhook's default channel."""
     username: str | None = None
+    """Overrides the webhook's default name."""
     icon_emoji: str | None = None
+    """Overrides the webhook's icon, e.g. `:rotating_light:`."""
     title: Template | None = Field(default=None, description="Header; plain text.")
     text: Template | None = Field(default=None, description="Summary; Slack mrkdwn.")
     link: Template | None = Field(default=None, description="URL of the 'Open' button.")
@@ -129,6 +150,9 @@ def _same_severities() -> dict[str, PagerDutySeverity]:
 
 
 class PagerDutyConfig(IntegrationConfig, WithSecrets):
+    """PagerDuty Events API v2: one alert per incident (dedup_key = incident id),
+    resolved with it."""
+
     SECRETS = ("routing_key",)
     REQUIRED = ("routing_key",)
     routing_key: str | None = Field(
@@ -136,13 +160,21 @@ class PagerDutyConfig(IntegrationConfig, WithSecrets):
     )
     routing_key_file: str | None = None
     url: HttpUrl = HttpUrl("https://events.pagerduty.com/v2/enqueue")
+    """The Events API v2 endpoint."""
     client: str = "Corral"
+    """Shown in PagerDuty as the monitoring tool."""
     client_url: Template | None = None
+    """Link next to `client` (http or https only)."""
     summary: Template | None = None
+    """The alert's summary; default: priority and title."""
     source: Template | None = None
+    """Where it happens."""
     component: Template | None = None
+    """The affected part of `source`."""
     group: Template | None = None
+    """A logical grouping, e.g. the service."""
     class_: Template | None = Field(default=None, alias="class")
+    """The kind of event."""
     severity: dict[str, PagerDutySeverity] = Field(
         default_factory=_same_severities,
         description="Corral severity to PagerDuty severity; anything else becomes error.",
@@ -150,8 +182,12 @@ class PagerDutyConfig(IntegrationConfig, WithSecrets):
 
 
 class TlsConfig(StrictModel):
+    """How the SMTP server's certificate is checked."""
+
     ca_file: str | None = None
+    """CA bundle for the server's certificate; default: the system's."""
     insecure_skip_verify: bool = False
+    """Accept any certificate (testing only)."""
 
     @field_validator("ca_file")
     @classmethod
@@ -162,13 +198,20 @@ class TlsConfig(StrictModel):
 
 
 class EmailConfig(IntegrationConfig, WithSecrets):
+    """An email per notification, over SMTP with STARTTLS."""
+
     SECRETS = ("auth_password",)
     to: list[str] = Field(min_length=1)
+    """Recipients; a list or comma-separated text."""
     from_: str = Field(alias="from")
+    """The From address."""
     smarthost: str = Field(pattern=r"^[^:\s]+:\d+$", description="host:port of the SMTP server.")
     hello: str | None = None
+    """Name sent in EHLO."""
     auth_username: str | None = None
+    """SMTP AUTH user; unset: no AUTH."""
     auth_password: str | None = None
+    """Prefer `auth_password_file`."""
     auth_password_file: str | None = None
     require_tls: bool = Field(default=True, description="Refuse to send without STARTTLS.")
     insecure_auth: bool = Field(
@@ -176,10 +219,15 @@ class EmailConfig(IntegrationConfig, WithSecrets):
         description="Allow AUTH over a connection without TLS (the password travels in clear).",
     )
     tls_config: TlsConfig = TlsConfig()
+    """How the server's certificate is checked."""
     headers: dict[str, str] = Field(default_factory=dict)
+    """Extra headers."""
     subject: Template | None = None
+    """The subject line."""
     text: Template | None = None
+    """The plain-text part."""
     html: Template | None = None
+    """The HTML part."""
 
     @field_validator("to", mode="before")
     @classmethod
@@ -208,9 +256,13 @@ class OpsgenieResponder(StrictModel):
     """Who Opsgenie notifies: one of id, name (teams, schedules, escalations) or username."""
 
     type: Literal["team", "user", "escalation", "schedule"]
+    """What kind of responder the identifier names."""
     id: str | None = None
+    """Opsgenie's id of the responder."""
     name: str | None = None
+    """Name of the team, schedule or escalation."""
     username: str | None = None
+    """The user's login."""
 
     @model_validator(mode="after")
     def _one_identifier(self) -> Self:
@@ -236,16 +288,24 @@ class OpsgenieConfig(IntegrationConfig, WithSecrets):
     )
     message: Template | None = Field(default=None, description="Alert text, 130 characters.")
     description: Template | None = None
+    """The alert's description."""
     source: Template | None = None
+    """Opsgenie's source field."""
     entity: Template | None = None
+    """What the alert is about, e.g. the service."""
     priority: Template | None = Field(
         default=None, description="P1 to P5; default: the incident's priority."
     )
     note: Template | None = None
+    """Note added to the alert."""
     tags: list[Template] = Field(default_factory=list)
+    """Tags of the alert."""
     actions: list[str] = Field(default_factory=list)
+    """Custom actions offered on the alert."""
     details: dict[str, Template] = Field(default_factory=dict)
+    """Extra properties (key → template)."""
     responders: list[OpsgenieResponder] = Field(default_factory=list)
+    """Teams, users, escalations or schedules notified."""
     update_alerts: bool = Field(
         default=False,
         description="Also update message, description and priority of an open alert "
@@ -254,6 +314,8 @@ class OpsgenieConfig(IntegrationConfig, WithSecrets):
 
 
 class DiscordConfig(IntegrationConfig, WithSecrets):
+    """A Discord channel webhook: an embed per notification."""
+
     SECRETS = ("webhook_url",)
     REQUIRED = ("webhook_url",)
     webhook_url: HttpUrl | None = Field(
@@ -264,14 +326,19 @@ class DiscordConfig(IntegrationConfig, WithSecrets):
     message: Template | None = Field(default=None, description="Embed description; markdown.")
     content: Template | None = Field(default=None, description="Text above the embed.")
     username: str | None = None
+    """Overrides the webhook's default name."""
     avatar_url: HttpUrl | None = None
+    """Overrides the webhook's avatar."""
     link: Template | None = Field(default=None, description="The embed title's link.")
 
 
 class TelegramConfig(IntegrationConfig, WithSecrets):
+    """A Telegram bot's message to a chat."""
+
     SECRETS = ("bot_token",)
     REQUIRED = ("bot_token",)
     api_url: HttpUrl = HttpUrl("https://api.telegram.org")
+    """The Bot API endpoint (a local Bot API server, say)."""
     bot_token: str | None = Field(default=None, min_length=1, description="From @BotFather.")
     bot_token_file: str | None = None
     chat_id: int = Field(description="The chat, group or channel (negative for groups).")
@@ -286,27 +353,50 @@ class TelegramConfig(IntegrationConfig, WithSecrets):
 
 
 class LogConfig(StrictModel):
+    """A JSON log line per notification: for trying routes without a real receiver."""
+
     send_resolved: bool = True
+    """Also notify when the incident resolves."""
 
 
 class Receiver(StrictModel):
+    """A named set of integrations that routes send to; every integration listed gets each
+    notification."""
+
     name: str = Field(min_length=1)
+    """What routes name."""
     webhook_configs: list[WebhookConfig] = Field(default_factory=list)
+    """HTTP POSTs of the incident."""
     slack_configs: list[SlackConfig] = Field(default_factory=list)
+    """Slack messages."""
     pagerduty_configs: list[PagerDutyConfig] = Field(default_factory=list)
+    """PagerDuty alerts."""
     email_configs: list[EmailConfig] = Field(default_factory=list)
+    """Emails."""
     msteams_configs: list[TeamsConfig] = Field(default_factory=list)
+    """Microsoft Teams cards."""
     opsgenie_configs: list[OpsgenieConfig] = Field(default_factory=list)
+    """Opsgenie alerts."""
     discord_configs: list[DiscordConfig] = Field(default_factory=list)
+    """Discord messages."""
     telegram_configs: list[TelegramConfig] = Field(default_factory=list)
+    """Telegram messages."""
     log_configs: list[LogConfig] = Field(default_factory=list)
+    """Log lines."""
     limits: Limits = Limits()
+    """Concurrency and rate of this receiver's deliveries."""
 
 
 class Route(StrictModel):
+    """Alertmanager's routing tree: the first matching child takes an incident (and its children,
+    depth first), unless `continue`."""
+
     receiver: str | None = None
+    """Receiver of the incidents this route takes; inherited by children."""
     matchers: MatcherTexts = Field(default_factory=list)
+    """Alertmanager matchers over the incident's labels; all must match."""
     continue_: bool = Field(default=False, alias="continue")
+    """Go on to later siblings after this route matched."""
     group_wait: Duration | None = Field(
         default=None, description="Delay before the first notification of a new incident."
     )
@@ -324,14 +414,19 @@ class Route(StrictModel):
         "empty: always active. Not inherited.",
     )
     routes: list[Route] = Field(default_factory=list)
+    """Child routes, tried in order."""
 
     def parsed_matchers(self) -> list[Matcher]:
         return [parse_matcher(text) for text in self.matchers]
 
 
 class RetrySettings(StrictModel):
+    """Backoff between attempts at a notification the receiver did not take."""
+
     initial_backoff: Duration = Field(default="500ms", validate_default=True)
+    """Wait after the first failed attempt; doubles each time."""
     max_backoff: Duration = Field(default="30s", validate_default=True)
+    """Longest wait between attempts."""
     max_elapsed: Duration = Field(
         default="5m",
         validate_default=True,
@@ -353,16 +448,24 @@ class SilenceLimits(StrictModel):
         default="366d", validate_default=True, description="From startsAt to endsAt."
     )
     max_comment_length: int = Field(default=4096, ge=16)
+    """Characters of a silence's comment."""
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    """Largest request body of the silences API."""
 
 
 class NotifySettings(StrictModel):
+    """Routing and delivery of incident revisions (docs/notify.md)."""
+
     listen: str = Field(default="127.0.0.1:9097", pattern=r"^[^:]*:\d+$")
+    """host:port of the HTTP listener (silences, Alertmanager API v2, /metrics, health)."""
     group_id: str = "corral-notify"
+    """Consumer group of notify workers; replicas share it and split the partitions."""
     route: Route = Route(receiver="log")
+    """The routing tree's root; its receiver takes what no child route matches."""
     receivers: list[Receiver] = Field(
         default_factory=lambda: [Receiver(name="log", log_configs=[LogConfig()])]
     )
+    """The receivers routes name."""
     time_intervals: list[NamedTimeInterval] = Field(
         default_factory=list,
         description="Alertmanager's time_intervals: named recurring windows (business hours, "
@@ -373,6 +476,7 @@ class NotifySettings(StrictModel):
         description="Jinja2 files whose macros and blocks the template fields can import.",
     )
     retry: RetrySettings = RetrySettings()
+    """Retries of failed deliveries."""
     silences: SilenceLimits = SilenceLimits()
     shutdown_grace: Duration = Field(
         default="5s",

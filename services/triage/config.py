@@ -20,6 +20,8 @@ def compile_matchers(texts: list[str]) -> list[Matcher]:
 
 
 class DedupSettings(StrictModel):
+    """Which alerts are the same alert (docs/triage.md)."""
+
     ignore_labels: list[str] = Field(
         default_factory=list,
         description="Labels left out of the identity hash of alerts without an "
@@ -28,10 +30,13 @@ class DedupSettings(StrictModel):
 
 
 class FlappingSettings(StrictModel):
+    """An alert that keeps changing status is marked flapping instead of paging at every change."""
+
     changes: int = Field(
         default=4, ge=1, description="More status changes than this within `window` is flapping."
     )
     window: Duration = Field(default="20m", validate_default=True)
+    """The span over which status changes are counted."""
     settle: Duration = Field(
         default="10m",
         validate_default=True,
@@ -43,9 +48,13 @@ class CauseRule(StrictModel):
     """Alertmanager's ``inhibit_rules`` shape: a target (symptom) joins its source (cause)."""
 
     name: str = ""
+    """Shown in the incident's explanation; default: the rule's matchers."""
     source_matchers: list[str] = Field(min_length=1)
+    """Matchers of the cause alert."""
     target_matchers: list[str] = Field(min_length=1)
+    """Matchers of the symptom alerts."""
     equal: list[str] = Field(default_factory=list)
+    """Labels that must have equal values on cause and symptom (e.g. cluster)."""
 
     @field_validator("source_matchers", "target_matchers")
     @classmethod
@@ -55,6 +64,9 @@ class CauseRule(StrictModel):
 
 
 class CauseSettings(StrictModel):
+    """Cause → symptom rules: a symptom joins the incident of its cause (docs/triage.md; `corral
+    rules suggest` mines them from history)."""
+
     window: Duration = Field(
         default="30m",
         validate_default=True,
@@ -67,6 +79,7 @@ class CauseSettings(StrictModel):
         "after it opened, unless the cause (or an alert that waits for nothing) joins it first.",
     )
     rules: list[CauseRule] = Field(default_factory=list)
+    """The rules, Alertmanager's inhibit_rules shape; `corral import` converts them."""
 
 
 class ServiceMap(RootModel[dict[str, list[str]]]):
@@ -74,6 +87,8 @@ class ServiceMap(RootModel[dict[str, list[str]]]):
 
 
 class TopologySettings(StrictModel):
+    """Service dependencies: an alert of a service joins the incident of a service it depends on."""
+
     label: str = Field(default="service", description="The label naming an alert's service.")
     depends_on: dict[str, list[str]] = Field(
         default_factory=dict, description="Service → the services it depends on."
@@ -106,6 +121,8 @@ class TopologySettings(StrictModel):
 
 
 class LifecycleSettings(StrictModel):
+    """When an incident resolves, reopens, and is forgotten."""
+
     quiet_period: Duration = Field(
         default="5m",
         validate_default=True,
@@ -131,8 +148,12 @@ class LifecycleSettings(StrictModel):
 
 
 class TriageSettings(StrictModel):
+    """Deduplication, correlation into incidents and scoring (docs/triage.md)."""
+
     listen: str = Field(default="127.0.0.1:9096", pattern=r"^[^:]*:\d+$")
+    """host:port of the HTTP listener (/metrics, health and readiness)."""
     group_id: str = "corral-triage"
+    """Consumer group of triage workers; replicas share it and split the partitions."""
     group_window: Duration = Field(
         default="5m",
         validate_default=True,

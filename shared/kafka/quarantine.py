@@ -53,6 +53,7 @@ class Quarantine:
             offset=message.offset,
             key=message.key.decode(errors="replace") if message.key is not None else None,
             value=message.value,
+            input=True,
         )
 
     def refused(self, refusal: Refusal, input_topic: str | None = None) -> None:
@@ -86,6 +87,7 @@ class Quarantine:
         value: bytes | None = None,
         output_topic: str | None = None,
         subject: str | None = None,
+        input: bool = False,
     ) -> None:
         size = len(value) if value is not None else 0
         kept = value[: self.max_value_bytes] if value is not None else None
@@ -102,6 +104,7 @@ class Quarantine:
             value=kept,
             size=size,
             truncated=size > self.max_value_bytes,
+            input=input,
         )
         counter = self._counters.get(stage)
         if counter is None:

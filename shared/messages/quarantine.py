@@ -38,6 +38,11 @@ class Quarantined(Message):
         default=None, description="What the stage was handling, e.g. the incident id."
     )
     value: bytes | None = Field(default=None, description="The record, possibly cut short.")
+    input: bool = Field(
+        default=False,
+        description="The value is the input record read at topic, partition and offset "
+        "(not an output or an incident's state): written back, a worker reads it again.",
+    )
     size: int = Field(default=0, ge=0, description="Size of the whole value in bytes.")
     truncated: bool = False
     quarantined_at: datetime = Field(default_factory=utcnow)

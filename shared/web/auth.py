@@ -44,22 +44,54 @@ class Principal:
     roles: frozenset[Role]
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What one web config lets in; replaced whole when the file changes."""
+
+    config: WebConfig
+    hashes: dict[str, bytes]
+    tokens: list[tuple[str, bytes]]
+    dummy: bytes
+
+    @classmethod
+    def of(cls, config: WebConfig) -> Credentials:
+        """Reads the token files, and pays one bcrypt hash: not on the event loop
+        once the worker runs."""
+        hashes = {user: hashed.encode() for user, hashed in config.basic_auth_users.items()}
+        tokens = [(name, token.digest()) for name, token in config.bearer_tokens.items()]
+        dummy = b""
+        if hashes:
+            # Same cost as a real hash, so an unknown user takes as long.
+            cost = next(iter(hashes.values()))[4:6]
+            dummy = bcrypt.hashpw(b"dummy", b"$2b$" + cost + bcrypt.gensalt()[6:])
+        return cls(config, hashes, tokens, dummy)
+
+
 class Authenticator:
     def __init__(self, config: WebConfig):
-        self.config = config
-        self.enabled = config.authenticates
-        self.schemes = (["Basic"] if config.basic_auth_users else []) + (
+        self._bcrypt = asyncio.Semaphore(BCRYPT_CONCURRENCY)
+        self.use(Credentials.of(config))
+
+    def use(self, credentials: Credentials) -> None:
+        """Take other users, tokens and roles (the web config file changed), so a
+        rotated password or a revoked token needs no restart."""
+        self._credentials = credentials
+        self._cache: OrderedDict[bytes, str] = OrderedDict()
+
+    @property
+    def config(self) -> WebConfig:
+        return self._credentials.config
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.authenticates
+
+    @property
+    def schemes(self) -> list[str]:
+        config = self.config
+        return (["Basic"] if config.basic_auth_users else []) + (
             ["Bearer"] if config.bearer_tokens else []
         )
-        self._hashes = {user: hashed.encode() for user, hashed in config.basic_auth_users.items()}
-        self._tokens = [(name, token.digest()) for name, token in config.bearer_tokens.items()]
-        self._cache: OrderedDict[bytes, str] = OrderedDict()
-        self._bcrypt = asyncio.Semaphore(BCRYPT_CONCURRENCY)
-        self._dummy = b""
-        if self._hashes:
-            # Same cost as a real hash, so an unknown user takes as long.
-            cost = next(iter(self._hashes.values()))[4:6]
-            self._dummy = bcrypt.hashpw(b"dummy", b"$2b$" + cost + bcrypt.gensalt()[6:])
 
     def principal(self, name: str) -> Principal:
         return Principal(name, self.config.roles_of(name))
@@ -69,21 +101,22 @@ class Authenticator:
             return Refusal.MISSING
         scheme, _, credentials = header.strip().partition(" ")
         scheme = scheme.lower()
-        if scheme == "basic" and self._hashes:
-            return await self._basic(credentials.strip())
-        if scheme == "bearer" and self._tokens:
-            return self._bearer(credentials.strip())
+        known = self._credentials
+        if scheme == "basic" and known.hashes:
+            return await self._basic(known, credentials.strip())
+        if scheme == "bearer" and known.tokens:
+            return self._bearer(known, credentials.strip())
         return Refusal.INVALID
 
-    def _bearer(self, token: str) -> Principal | Refusal:
+    def _bearer(self, known: Credentials, token: str) -> Principal | Refusal:
         digest = hashlib.sha256(token.encode()).digest()
         found = None
-        for name, expected in self._tokens:
+        for name, expected in known.tokens:
             if hmac.compare_digest(digest, expected):
                 found = name
         return Refusal.INVALID if found is None else self.principal(found)
 
-    async def _basic(self, credentials: str) -> Principal | Refusal:
+    async def _basic(self, known: Credentials, credentials: str) -> Principal | Refusal:
         try:
             decoded = base64.b64decode(credentials, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
@@ -91,14 +124,14 @@ class Authenticator:
         user, sep, password = decoded.partition(":")
         if not sep:
             return Refusal.INVALID
-        hashed = self._hashes.get(user)
+        hashed = known.hashes.get(user)
         key = hashlib.sha256(b"\0".join((user.encode(), hashed or b"", password.encode()))).digest()
         if hashed is not None and self._cache.get(key) == user:
             self._cache.move_to_end(key)
             return self.principal(user)
         async with self._bcrypt:
             ok = await asyncio.to_thread(
-                _checkpw, password.encode(), hashed if hashed is not None else self._dummy
+                _checkpw, password.encode(), hashed if hashed is not None else known.dummy
             )
         if not ok or hashed is None:
             return Refusal.INVALID

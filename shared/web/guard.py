@@ -19,14 +19,15 @@ from __future__ import annotations
 import asyncio
 import os
 import ssl
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
 from aiohttp import web
 
-from shared.web.auth import Authenticator, Principal, Refusal
+from shared.config import ConfigError
+from shared.web.auth import Authenticator, Credentials, Principal, Refusal
 from shared.web.config import Role, WebConfig, load_web_config
 from shared.web.errors import error_response
 from shared.web.metrics import HTTP_REFUSED
@@ -35,7 +36,7 @@ from shared.web.tls import server_context
 log = structlog.get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-CERTIFICATE_CHECK_SECONDS = 30.0
+FILE_CHECK_SECONDS = 30.0
 OnRefused = Callable[[web.Request, str], None]
 
 OPEN = "open"
@@ -167,6 +168,24 @@ class Guard:
             return error_response(exc.status, exc.reason, headers=_allow(exc))
 
 
+Stamp = tuple[tuple[int, int] | None, ...]
+"""Inode and modification time of each file watched (None: missing)."""
+
+
+def _stamp(paths: Iterable[str | None]) -> Stamp:
+    stamps: list[tuple[int, int] | None] = []
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            stamps.append(None)
+            continue
+        stamps.append((stat.st_ino, stat.st_mtime_ns))
+    return tuple(stamps)
+
+
 def _allow(exc: web.HTTPException) -> dict[str, str] | None:
     allow = exc.headers.get("Allow")
     return {"Allow": allow} if allow else None
@@ -183,20 +202,55 @@ class WebSecurity:
         self.authenticator = Authenticator(self.config)
         tls = self.config.tls_server_config
         self.ssl_context: ssl.SSLContext | None = None
-        self._stamp: tuple[tuple[int, int], ...] = ()
+        self._stamp: Stamp = ()
+        self._config_stamp = self._web_config_stamp()
         if tls is not None:
             self.ssl_context = server_context(tls)
             self._stamp = self._certificate_stamp()
 
-    def _certificate_stamp(self) -> tuple[tuple[int, int], ...]:
+    def _certificate_stamp(self) -> Stamp:
         tls = self.config.tls_server_config
         assert tls is not None
-        stamps = []
-        for path in (tls.cert_file, tls.key_file, tls.client_ca_file):
-            if path is not None:
-                stat = os.stat(path)
-                stamps.append((stat.st_ino, stat.st_mtime_ns))
-        return tuple(stamps)
+        return _stamp((tls.cert_file, tls.key_file, tls.client_ca_file))
+
+    def _web_config_stamp(self) -> Stamp:
+        tokens = (token.token_file for token in self.config.bearer_tokens.values())
+        return _stamp((self.path, *tokens))
+
+    async def reload_config(self) -> bool:
+        """Take the users, tokens and roles again if the web config file or a
+        token file changed, as Prometheus' exporter-toolkit does; a file that
+        does not load keeps what was loaded (and is retried at the next look).
+        TLS settings need a restart; their files are reloaded on their own."""
+        if self.path is None:
+            return False
+        path = self.path
+
+        def load() -> tuple[Stamp, Credentials] | None:
+            if self._web_config_stamp() == self._config_stamp:
+                return None
+            # Each file stamped before it is read: a change while reading is seen next time.
+            head = _stamp((path,))
+            config = load_web_config(path)
+            tokens = _stamp(token.token_file for token in config.bearer_tokens.values())
+            return head + tokens, Credentials.of(config)
+
+        try:
+            loaded = await asyncio.to_thread(load)
+        except (OSError, ConfigError) as exc:
+            log.warning("web config not reloaded; keeping the loaded one", error=str(exc))
+            return False
+        if loaded is None:
+            return False
+        stamp, credentials = loaded
+        config = credentials.config
+        if config.tls_server_config != self.config.tls_server_config:
+            log.warning("web config: TLS settings changed; they apply after a restart")
+        self.authenticator.use(credentials)
+        self.config = config.model_copy(update={"tls_server_config": self.config.tls_server_config})
+        self._config_stamp = stamp
+        log.info("web config reloaded", path=path, users=len(config.basic_auth_users))
+        return True
 
     def reload_certificates(self) -> bool:
         """Load certificate, key and client CA again if a file changed (cert-manager
@@ -219,10 +273,12 @@ class WebSecurity:
         log.info("TLS certificate reloaded", cert_file=tls.cert_file)
         return True
 
-    async def watch_certificates(self, interval: float = CERTIFICATE_CHECK_SECONDS) -> None:
+    async def watch(self, interval: float = FILE_CHECK_SECONDS) -> None:
+        """Look for changed files every ``interval``: certificates, web config, tokens."""
         while True:
             await asyncio.sleep(interval)
             self.reload_certificates()
+            await self.reload_config()
 
     @classmethod
     def load(cls, path: str | Path | None) -> WebSecurity:

@@ -432,3 +432,41 @@ async def test_a_renewed_certificate_is_served_without_a_restart(
         key.write_bytes(new.key.read_bytes())
         assert security.reload_certificates()
         assert await served_name(port) == "ingest-new"
+
+
+async def test_a_changed_web_config_or_token_file_applies_without_a_restart(
+    kafka: KafkaSettings, tmp_path: Path
+) -> None:
+    """A password rotated, a user removed, a token revoked: as with Prometheus,
+    the next requests see it; a broken file keeps what was loaded."""
+    path = write_web_config(tmp_path)
+    security = WebSecurity.load(path)
+    body = webhook_payload([{"alertname": "DiskFull", "instance": "db-1"}])
+
+    async def status(url: str, headers: dict[str, str]) -> int:
+        code, _, _ = await call(
+            "POST", f"{url}/api/v1/alerts/alertmanager", body, {**JSON, **headers}
+        )
+        return code
+
+    async with ingest(kafka, security) as url:
+        assert await status(url, basic("alertmanager")) == 200
+        assert await status(url, BEARER) == 200
+        assert not await security.reload_config()  # nothing changed
+
+        rotated = "am-pass-rotated"
+        config = yaml.safe_load(path.read_text())
+        config["basic_auth_users"] = {"alertmanager": hash_password(rotated, cost=4)}
+        del config["roles"]["oncall"]
+        path.write_text(yaml.safe_dump(config))
+        (tmp_path / "prometheus.token").write_text("prometheus-token-new\n")
+        assert await security.reload_config()
+        assert await status(url, basic("alertmanager")) == 401
+        assert await status(url, basic("alertmanager", rotated)) == 200
+        assert await status(url, basic("oncall")) == 401  # removed
+        assert await status(url, BEARER) == 401  # the token file changed
+        assert await status(url, {"Authorization": "Bearer prometheus-token-new"}) == 200
+
+        path.write_text("basic_auth_users: [not, a, mapping\n")
+        assert not await security.reload_config()
+        assert await status(url, basic("alertmanager", rotated)) == 200

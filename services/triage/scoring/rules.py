@@ -39,13 +39,18 @@ class RuleConfig(StrictModel):
         default_factory=list, description="Over annotations (summary, description, ...)."
     )
     severity: Literal["critical", "warning", "info"] | None = None
+    """The alert's severity, over its own severity label and the classifier."""
     priority: Literal["P1", "P2", "P3", "P4", "P5"] | None = None
+    """Decides the priority alone for matching alerts (the score stays in its band)."""
     team: str | None = Field(default=None, min_length=1)
+    """Becomes the incident label `team`, which notify routes can match."""
     runbook: str | None = Field(default=None, min_length=1)
+    """Becomes the incident label `runbook_url`."""
     noise: bool | None = Field(
         default=None, description="true: the alert is noise and does not raise the priority."
     )
     continue_: bool = Field(default=False, alias="continue")
+    """Go on to later rules, which fill in what this one left unset."""
 
 
 class RuleFile(StrictModel):

@@ -13,6 +13,8 @@ from shared.durations import Duration
 
 
 class ScoringSettings(StrictModel):
+    """Severity and priority: rules first, then the classifier (docs/scoring.md)."""
+
     rules: list[RuleConfig] = Field(
         default_factory=list, description="Rules tried before the rule files, in order."
     )
