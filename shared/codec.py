@@ -1,4 +1,5 @@
-"""Every hand-written JSON encoder in Corral, each equal to the plain way.
+"""Every hand-written JSON encoder in Corral, each equal to the plain way,
+and the one message model built without validation.
 
 The workers write the same few shapes for every alert that passes, and some
 shapes repeat what was already encoded: a busy incident gets a revision per
@@ -8,6 +9,10 @@ every sent-log record of it, and ingest has already validated every field of
 an alert before it writes one. Building a model again or encoding the same
 object again was most of that work, so the encoders here splice bytes
 instead.
+
+A listed member (``listed``) is the other hot spot: triage makes one for
+every alert that joins an incident, from an ``Alert`` that was validated
+when it was read, and validating the same fields again was most of it.
 
 That is the only place it happens. ``tests/unit/test_codec.py`` holds each
 encoder byte for byte equal to the model's own serialization (``Message.to_bytes``)
@@ -26,7 +31,8 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 from shared.cache import BoundedCache
-from shared.messages.alert import Alert
+from shared.messages.alert import Alert, AlertContent
+from shared.messages.incident import IncidentAlert
 
 T = TypeVar("T")
 
@@ -101,6 +107,35 @@ def with_encoded(model: BaseModel, field: str, value: T, cache: EncodingCache[T]
     """``compact(model)`` when ``field``, the model's last field, holds ``value``,
     encoded through ``cache``."""
     return with_last(compact(model, {field}), field, cache.of(value))
+
+
+# pydantic gives every model instance a set of the fields it was given, a
+# large part of what a listed member costs in memory. Members are frozen and
+# only ever serialized whole, so they share one (immutable) set.
+_MEMBER_FIELDS = frozenset(IncidentAlert.model_fields)
+
+
+def kept(member: IncidentAlert) -> IncidentAlert:
+    """``member`` as an incident keeps it listed, for as long as it stays there."""
+    object.__setattr__(member, "__pydantic_fields_set__", _MEMBER_FIELDS)
+    return member
+
+
+def listed(alert: AlertContent, fingerprint: str) -> IncidentAlert:
+    """``kept(IncidentAlert(fingerprint=..., status=alert.status, ...))`` for
+    an alert whose model validated these fields already: the same values (the
+    frozen alert's own objects, shared), not validated again."""
+    return kept(
+        IncidentAlert.model_construct(
+            fingerprint=fingerprint,
+            status=alert.status,
+            labels=alert.labels,
+            annotations=alert.annotations,
+            starts_at=alert.starts_at,
+            ends_at=alert.ends_at,
+            generator_url=alert.generator_url,
+        )
+    )
 
 
 # Alerts, as ingest writes them from the fields it validated.

@@ -43,7 +43,12 @@ def corral_config(bootstrap: str, hooks: list[str]) -> dict[str, Any]:
         },
         "notify": {
             "listen": f"127.0.0.1:{free_port()}",
-            "route": {"receiver": "oncall", "group_wait": "0s", "repeat_interval": "0s"},
+            "route": {
+                "receiver": "oncall",
+                "group_wait": "0s",
+                "group_interval": "0s",  # every revision: the verdict checks each one
+                "repeat_interval": "0s",
+            },
             "receivers": [
                 {
                     "name": "oncall",

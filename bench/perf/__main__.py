@@ -1,15 +1,20 @@
 """``make bench``: measure Corral against the limit of its broker, on the embedded broker.
 
 1. limit: Corral's alert messages through a bare aiokafka producer and consumer;
-2. throughput: realistic webhooks from a separate load generator process,
-   through ingest, triage and notify to a local webhook receiver, sustained;
+2. throughput: webhooks from a separate load generator process, through
+   ingest, triage and notify to a local webhook receiver, sustained, in three
+   shapes (``bench.perf.alerts``): ``mixed`` (8 clusters, re-sends, few
+   incidents), ``incidents`` (every webhook a new incident of 100 alerts) and
+   ``singles`` (one alert per webhook);
 3. latency at a fixed 1,000 alerts/s: request → notification p50/p95/p99;
 4. memory: triage's resident size with 100,000 and 1,000,000 active alerts;
-5. every figure printed, with Corral ÷ limit, and written as JSON.
+5. alone: each worker alone, and triage and notify with more processes
+   (``bench.perf.alone``), per shape;
+6. every figure printed, with Corral ÷ limit, and written as JSON.
 
-The limit and throughput runs alternate, so that each pair of runs saw the
-same machine; each figure is the best of its runs, and the ratio the median
-of the paired runs' ratios.
+The limit and throughput runs alternate (a limit run before every shape's
+run), so that each pair of runs saw the same machine; each figure is the
+best of its runs, and each shape's ratio the median of its paired runs' ratios.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.perf import limit, memory
+from bench.perf import alone, limit, memory
+from bench.perf.alerts import SHAPES
 from bench.perf.stack import (
     Receiver,
     cpu_seconds,
@@ -46,10 +52,10 @@ from shared.kafka.topics import TopicSpec, ensure_topics
 from shared.service import wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
-# Webhooks the load generator renders before the throughput clock starts; above
-# what Corral answered on the reference machines (~250/s), so none is rendered
-# live (``requests_rendered_live`` in the results says if some were).
-PREPARED_REQUESTS_PER_S = 400
+# Webhooks the load generator renders before the throughput clock starts, per
+# second of load; above what Corral answered on the reference machines, so none
+# is rendered live (``requests_rendered_live`` in the results says if some were).
+PREPARED_REQUESTS_PER_S = {"mixed": 400, "incidents": 600, "singles": 6000}
 
 
 def machine() -> dict[str, Any]:
@@ -76,7 +82,7 @@ async def run_module(*args: str) -> dict[str, Any]:
     return json.loads(out)
 
 
-async def measure_limit(bootstrap: str, count: int, partitions: int, run: int) -> dict[str, Any]:
+async def measure_limit(bootstrap: str, count: int, partitions: int, run: str) -> dict[str, Any]:
     settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=partitions)
     topic = f"bench.limit.{run}"
     await ensure_topics(settings, [TopicSpec(topic)])
@@ -115,11 +121,12 @@ class Drive:
     load: dict[str, Any]  # the load generator's report
     drain_s: float  # after the load, until every consumer caught up
     triaged: float  # alerts triage consumed
+    revisions: float  # incident revisions notify consumed
     cpu_s: dict[str, float]  # CPU seconds each process used meanwhile
 
 
 async def drive(
-    config_path: Path, mode: str, watch: dict[str, int] | None = None, **options: float
+    config_path: Path, mode: str, watch: dict[str, int] | None = None, **options: float | str
 ) -> Drive:
     """The pipeline under the load generator until every consumer has caught up,
     with the CPU time of its workers and of the ``watch`` processes."""
@@ -133,13 +140,24 @@ async def drive(
         drain = await wait_drained([config.triage.listen, config.notify.listen])
         cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
         triaged = await scrape(config.triage.listen, "corral_messages_consumed_total")
-        return Drive(load, drain, triaged, cpu)
+        incidents_topic = f'topic="{config.kafka.topics.incidents}"'
+        revisions = await scrape(
+            config.notify.listen,
+            "corral_messages_consumed_total",
+            lambda labels: incidents_topic in labels,
+        )
+        return Drive(load, drain, triaged, revisions, cpu)
     finally:
         await supervisor.terminate_all()
 
 
 async def measure_throughput(
-    config_path: Path, receiver: Receiver, duration: float, concurrency: int, broker_pid: int
+    config_path: Path,
+    receiver: Receiver,
+    duration: float,
+    concurrency: int,
+    broker_pid: int,
+    shape: str,
 ) -> dict[str, Any]:
     notified_before = receiver.notifications
     run = await drive(
@@ -148,11 +166,14 @@ async def measure_throughput(
         watch={"broker": broker_pid, "receiver": os.getpid()},
         duration=duration,
         concurrency=concurrency,
-        prepare=int(duration * PREPARED_REQUESTS_PER_S),
+        prepare=int(duration * PREPARED_REQUESTS_PER_S[shape]),
+        shape=shape,
     )
     load, drain = run.load, run.drain_s
     total = load["elapsed_s"] + drain
     return {
+        "shape": shape,
+        "load_average": os.getloadavg(),
         "duration_s": load["elapsed_s"],
         "drain_s": drain,
         "alerts_accepted": load["alerts_accepted"],
@@ -161,6 +182,10 @@ async def measure_throughput(
         # "receiver" is this process: the webhook receiver and the polling).
         "cpu_us_per_alert": {
             name: seconds / load["alerts_accepted"] * 1e6 for name, seconds in run.cpu_s.items()
+        },
+        "revisions": run.revisions,
+        "cpu_us_per_revision": {
+            name: seconds / max(run.revisions, 1) * 1e6 for name, seconds in run.cpu_s.items()
         },
         "statuses": load["statuses"],
         "requests_rendered_live": load["requests_rendered_live"],
@@ -231,6 +256,29 @@ async def measure_memory(config_path: Path, sizes: list[int]) -> dict[str, Any]:
         await process.wait()
 
 
+async def measure_alone(
+    config_for: Any, receiver: Receiver, shape: str, args: argparse.Namespace
+) -> dict[str, Any]:
+    async def load(url: str) -> dict[str, Any]:
+        return await run_module(
+            "bench.perf.loadgen",
+            "throughput",
+            "--url",
+            url,
+            "--shape",
+            shape,
+            "--duration",
+            str(args.duration),
+            "--concurrency",
+            str(args.concurrency),
+            "--prepare",
+            str(int(args.duration * PREPARED_REQUESTS_PER_S[shape])),
+        )
+
+    result = await alone.measure(config_for, receiver, load, args.processes)
+    return {**result, "load_average": os.getloadavg()}
+
+
 def best_of(runs: list[dict[str, Any]], figure: str) -> dict[str, Any]:
     """The run with the highest ``figure``, with every run's ``figure`` as ``runs_<figure>``."""
     best = max(runs, key=lambda run: run[figure])
@@ -254,7 +302,7 @@ def ratios(limit: dict[str, Any], throughput: dict[str, Any]) -> dict[str, Any]:
 
 
 def report(results: dict[str, Any]) -> str:
-    lim, thr, lat = results.get("limit"), results.get("throughput"), results.get("latency")
+    lim, lat = results.get("limit"), results.get("latency")
     lines = [f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores"]
     if lim:
         lines.append(
@@ -262,22 +310,28 @@ def report(results: dict[str, Any]) -> str:
             f"({lim['messages']:,} messages of {lim['bytes_per_message']} B, best of "
             f"{', '.join(f'{r:,.0f}' for r in lim['runs_alerts_per_s'])})"
         )
-    if thr:
+    for shape, figures in results.get("shapes", {}).items():
+        thr = figures["throughput"]
         sustained = thr["sustained_alerts_per_s"]
         lines.append(
-            f"throughput  Corral sustained         {sustained:>10,.0f} alerts/s "
+            f"{shape:<11} Corral sustained         {sustained:>10,.0f} alerts/s "
             f" ({thr['alerts_accepted']:,} alerts in {thr['duration_s']:.1f} s "
             f"+ {thr['drain_s']:.1f} s drain; ingest answered {thr['statuses']}; best of "
-            f"{', '.join(f'{r:,.0f}' for r in thr['runs_sustained_alerts_per_s'])})"
+            f"{', '.join(f'{r:,.0f}' for r in thr['runs_sustained_alerts_per_s'])}; "
+            f"load {thr['load_average'][0]:.2f})"
         )
         cpu = ", ".join(f"{name} {us:.1f}" for name, us in thr["cpu_us_per_alert"].items())
-        lines.append(f"cpu         µs per alert, best run      {cpu}")
-        if lim:
-            paired = ", ".join(f"{r:.1%}" for r in results["paired_ratios"])
+        lines.append(f"{'':<11} µs per alert, best run      {cpu}")
+        per_revision = ", ".join(
+            f"{name} {us / 1000:.2f}" for name, us in thr["cpu_us_per_revision"].items()
+        )
+        lines.append(f"{'':<11} ms per revision ({thr['revisions']:,.0f})  {per_revision}")
+        if "ratio" in figures:
+            paired = ", ".join(f"{r:.1%}" for r in figures["paired_ratios"])
             lines.append(
-                f"ratio       Corral / limit           {results['ratio']:>10.1%}  (median of "
+                f"{'':<11} Corral / limit           {figures['ratio']:>10.1%}  (median of "
                 f"runs paired back to back: {paired}; best / best "
-                f"{results['ratio_of_bests']:.1%})"
+                f"{figures['ratio_of_bests']:.1%})"
             )
     if lat:
         lines.append(
@@ -286,6 +340,18 @@ def report(results: dict[str, Any]) -> str:
             f"p99 {lat['p99_ms']:.1f} ms  (max {lat['max_ms']:.1f} ms, "
             f"{lat['notified']} incidents, {lat['missing']} missing)"
         )
+    for shape, runs in results.get("alone", {}).items():
+        lines.append(
+            f"alone       {shape}: {runs['alerts']:,} alerts "
+            f"(load {runs['load_average'][0]:.2f} after)"
+        )
+        for name, run in runs.items():
+            if isinstance(run, dict):
+                alerts = run.get("alerts_per_s", run["records_per_s"])
+                lines.append(
+                    f"{'':<11} {name:<10} {run['records_per_s']:>10,.0f} records/s "
+                    f"({alerts:,.0f} alerts/s), {run['cpu_us_per_record']:.1f} µs CPU per record"
+                )
     for point in results.get("memory", {}).get("points", []):
         lines.append(
             f"memory      {point['active_alerts']:>9,} active alerts  "
@@ -308,7 +374,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     try:
         with tempfile.TemporaryDirectory() as tmp:
 
-            def config(step: str) -> Path:
+            def config(
+                step: str, overrides: dict[str, Any] | None = None, file: str | None = None
+            ) -> Path:
                 """Topics and groups of the step's own: no step inherits another's state."""
                 topics = {k: f"{v}.{step}" for k, v in TopicNames().model_dump().items()}
                 extra = {
@@ -321,7 +389,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     "triage": {"group_id": f"triage-{step}"},
                     "notify": {"group_id": f"notify-{step}"},
                 }
-                return write_config(Path(tmp) / f"{step}.yml", receiver.port, extra)
+                for section, values in (overrides or {}).items():
+                    extra[section] = {**extra.get(section, {}), **values}
+                return write_config(Path(tmp) / f"{file or step}.yml", receiver.port, extra)
 
             # Both are capacities, and noisy ones on a shared VM (CPU speed
             # here swings by a third within minutes). They are measured in
@@ -329,35 +399,62 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             # same machine; each figure is the best of its runs.
             assert broker.process is not None
             broker_pid = broker.process.pid
-            limits: list[dict[str, Any]] = []
-            throughputs: list[dict[str, Any]] = []
+            # A limit run before every shape's run: each shape's pairs.
+            shapes = args.shapes if "throughput" in args.steps else [""]
+            limits: dict[str, list[dict[str, Any]]] = {shape: [] for shape in shapes}
+            throughputs: dict[str, list[dict[str, Any]]] = {shape: [] for shape in shapes}
             for run in range(args.runs):
-                if "limit" in args.steps:
-                    limits.append(
-                        await measure_limit(broker.bootstrap_servers, args.limit_messages, 6, run)
-                    )
-                if "throughput" in args.steps:
-                    throughputs.append(
-                        await measure_throughput(
-                            config(f"throughput-{run}"),
-                            receiver,
-                            args.duration,
-                            args.concurrency,
-                            broker_pid,
+                for shape in shapes:
+                    if "limit" in args.steps:
+                        limits[shape].append(
+                            await measure_limit(
+                                broker.bootstrap_servers,
+                                args.limit_messages,
+                                6,
+                                f"{run}{shape}",
+                            )
                         )
+                    if shape:
+                        throughputs[shape].append(
+                            await measure_throughput(
+                                config(f"throughput-{shape}-{run}"),
+                                receiver,
+                                args.duration,
+                                args.concurrency,
+                                broker_pid,
+                                shape,
+                            )
+                        )
+            every_limit = [run for runs in limits.values() for run in runs]
+            if every_limit:
+                results["limit"] = best_of(every_limit, "alerts_per_s")
+            results["shapes"] = {}
+            for shape, runs in throughputs.items():
+                if not runs:
+                    continue
+                figures = {"throughput": best_of(runs, "sustained_alerts_per_s")}
+                if limits[shape]:
+                    figures.update(
+                        ratios(best_of(limits[shape], "alerts_per_s"), figures["throughput"])
                     )
-            if limits:
-                results["limit"] = best_of(limits, "alerts_per_s")
-            if throughputs:
-                results["throughput"] = best_of(throughputs, "sustained_alerts_per_s")
-            if limits and throughputs:
-                results.update(ratios(results["limit"], results["throughput"]))
+                results["shapes"][shape] = figures
             if "latency" in args.steps:
                 results["latency"] = await measure_latency(
                     config("latency"), receiver, args.latency_duration, args.rate
                 )
             if "memory" in args.steps:
                 results["memory"] = await measure_memory(config("memory"), args.memory_sizes)
+            if "alone" in args.steps:
+                results["alone"] = {}
+                for shape in args.shapes:
+                    results["alone"][shape] = await measure_alone(
+                        lambda run, overrides, shape=shape: config(
+                            f"alone-{shape}", overrides, file=f"alone-{shape}-{run}"
+                        ),
+                        receiver,
+                        shape,
+                        args,
+                    )
     finally:
         await receiver.stop()
         broker.stop()
@@ -373,8 +470,18 @@ def cli() -> None:
     parser.add_argument(
         "--steps",
         nargs="+",
-        default=["limit", "throughput", "latency", "memory"],
-        choices=["limit", "throughput", "latency", "memory"],
+        default=["limit", "throughput", "latency", "memory", "alone"],
+        choices=["limit", "throughput", "latency", "memory", "alone"],
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="triage and notify processes in the alone step",
+    )
+    parser.add_argument(
+        "--shapes", nargs="+", default=list(SHAPES), choices=SHAPES, help="throughput shapes"
     )
     parser.add_argument("--duration", type=float, default=30.0, help="throughput load, seconds")
     parser.add_argument("--concurrency", type=int, default=16)

@@ -1,4 +1,11 @@
-"""Realistic alert traffic: several scopes, batches of 1 to 200, re-sends and resolutions."""
+"""Alert traffic in the shapes a storm takes.
+
+``mixed``: several scopes, groups of 1 to 200 alerts, re-sends and
+resolutions (few incidents, many alerts each); ``incidents``: every webhook a
+group of 100 new alerts from a cluster of its own, so every webhook opens an
+incident of 100 members; ``singles``: one new alert per webhook, the way
+Alertmanager sends a group of one (``group_by: ['...']``).
+"""
 
 from __future__ import annotations
 
@@ -38,6 +45,7 @@ class Traffic:
     rng: random.Random = field(init=False)
     sent: list[list[dict[str, Any]]] = field(default_factory=list)
     counter: int = 0
+    shape: str = "mixed"
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -79,19 +87,30 @@ class Traffic:
         }
 
     def batch(self) -> list[dict[str, Any]]:
+        if self.shape == "incidents":
+            return self.fresh(f"storm-{self.counter}", 100)
+        if self.shape == "singles":
+            return self.fresh(f"prod-{self.rng.randrange(self.clusters)}", 1)
         roll = self.rng.random()
         if self.sent and roll < self.resend_share:
             return self.rng.choice(self.sent)
         if self.sent and roll < self.resend_share + self.resolve_share:
             previous = self.sent.pop(self.rng.randrange(len(self.sent)))
             return [{**a, "status": "resolved", "endsAt": "2026-11-26T11:00:00Z"} for a in previous]
-        # One webhook is one Alertmanager group: the same rule in one namespace.
-        group = self.group(f"prod-{self.rng.randrange(self.clusters)}")
-        alerts = [self.alert(group) for _ in range(self.rng.randint(1, 200))]
+        alerts = self.fresh(f"prod-{self.rng.randrange(self.clusters)}")
         self.sent.append(alerts)
         if len(self.sent) > 500:
             self.sent.pop(0)
         return alerts
+
+    def fresh(self, cluster: str, count: int | None = None) -> list[dict[str, Any]]:
+        """A group of ``count`` new alerts (1 to 200 if not given): one webhook
+        is one Alertmanager group, the same rule in one namespace."""
+        group = self.group(cluster)
+        return [self.alert(group) for _ in range(count or self.rng.randint(1, 200))]
+
+
+SHAPES = ("mixed", "incidents", "singles")
 
 
 def webhook(alerts: list[dict[str, Any]], seq: int) -> dict[str, Any]:

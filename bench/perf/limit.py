@@ -22,9 +22,9 @@ from shared.partitioning import alert_key
 from shared.payloads import WebhookPayload
 
 
-def messages(count: int, seed: int = 7) -> list[tuple[bytes, bytes]]:
+def messages(count: int, seed: int = 7, shape: str = "mixed") -> list[tuple[bytes, bytes]]:
     """(key, value) pairs of normalized ``Alert`` records, as ingest writes them."""
-    traffic = Traffic(seed=seed, resend_share=0.0, resolve_share=0.0)
+    traffic = Traffic(seed=seed, resend_share=0.0, resolve_share=0.0, shape=shape)
     now = datetime.now(UTC)
     out: list[tuple[bytes, bytes]] = []
     seq = 0

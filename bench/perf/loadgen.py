@@ -1,10 +1,11 @@
 """The load generator, run as its own process so it does not share Corral's event loop.
 
 ``throughput``: as many concurrent senders as asked, each posting webhooks
-back to back, honouring 503 + Retry-After as Alertmanager does. Bodies are
-rendered before the clock starts (as the limit step encodes its messages
-first), so the generator's own JSON work does not take CPU from Corral on a
-shared machine; if the load outlasts them, the rest is rendered live.
+of one traffic shape (``bench.perf.alerts.SHAPES``) back to back, honouring
+503 + Retry-After as Alertmanager does. Bodies are rendered before the clock
+starts (as the limit step encodes its messages first), so the generator's own
+JSON work does not take CPU from Corral on a shared machine; if the load
+outlasts them, the rest is rendered live.
 ``latency``: a fixed alert rate, every request opening an incident of its
 own (cluster ``lat-<seq>``), with each request's send time recorded so the
 receiver side can compute request → notification latency.
@@ -23,7 +24,7 @@ from typing import Any
 
 import aiohttp
 
-from bench.perf.alerts import Traffic, webhook
+from bench.perf.alerts import SHAPES, Traffic, webhook
 
 
 def render(traffic: Traffic, seq: int) -> tuple[int, bytes]:
@@ -32,9 +33,9 @@ def render(traffic: Traffic, seq: int) -> tuple[int, bytes]:
 
 
 async def throughput(
-    url: str, duration: float, concurrency: int, seed: int, prepare: int
+    url: str, duration: float, concurrency: int, seed: int, prepare: int, shape: str
 ) -> dict[str, Any]:
-    traffic = Traffic(seed=seed)
+    traffic = Traffic(seed=seed, shape=shape)
     prepared = deque(render(traffic, seq) for seq in range(1, prepare + 1))
     statuses: Counter[int] = Counter()
     accepted = 0
@@ -70,6 +71,7 @@ async def throughput(
     elapsed = time.perf_counter() - started
     return {
         "mode": "throughput",
+        "shape": shape,
         "elapsed_s": elapsed,
         "requests_prepared": prepare,
         "requests_rendered_live": live,
@@ -127,13 +129,16 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=1000.0, help="alerts/s (latency mode)")
     parser.add_argument("--batch", type=int, default=10, help="alerts a request (latency mode)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--shape", choices=SHAPES, default="mixed", help="throughput mode")
     parser.add_argument(
         "--prepare", type=int, default=0, help="requests rendered before the clock starts"
     )
     args = parser.parse_args()
     if args.mode == "throughput":
         result = asyncio.run(
-            throughput(args.url, args.duration, args.concurrency, args.seed, args.prepare)
+            throughput(
+                args.url, args.duration, args.concurrency, args.seed, args.prepare, args.shape
+            )
         )
     else:
         result = asyncio.run(latency(args.url, args.duration, args.rate, args.batch, args.seed))

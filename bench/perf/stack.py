@@ -36,6 +36,7 @@ class Receiver:
 
     notifications: int = 0
     first_seen: dict[str, float] = field(default_factory=dict)
+    last_at: float = 0.0
     port: int = 0
     runner: web.AppRunner | None = None
 
@@ -43,6 +44,7 @@ class Receiver:
         arrived = time.time()
         body = _Notification.model_validate_json(await request.read())
         self.notifications += 1
+        self.last_at = arrived
         cluster = body.labels.get("cluster")
         if cluster is not None:
             self.first_seen.setdefault(cluster, arrived)

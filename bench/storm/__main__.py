@@ -1,9 +1,11 @@
 """``python -m bench.storm``: replay a storm through the real pipeline and score it.
 
-Starts the embedded broker and ``corral ingest`` and ``corral triage`` as
+Starts the embedded broker and ``corral ingest``, ``corral triage`` and one
+``corral notify`` per notify setting compared (``notifications``) as
 processes, posts the storm's Alertmanager webhooks to ingest on the storm's
-own schedule (sped up ``--speed`` times, triage's windows scaled to match),
-then reads ``corral.incidents`` and compares the incidents with the truth.
+own schedule (sped up ``--speed`` times, triage's windows and notify's
+timings scaled to match), then reads ``corral.incidents`` and compares the
+incidents with the truth, and counts what each notify worker sent.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from typing import Any
 import aiohttp
 import yaml
 
+from bench.storm import notifications
 from bench.storm.evaluate import evaluate
 from bench.storm.generator import CLUSTERS, Storm, generate
+from bench.storm.notifications import SETTINGS, Inbox, notify_section
 from bench.storm.scenarios import TOPOLOGY
 from services.corral.embedded import EmbeddedBroker, free_port
 from shared.config import KafkaSettings
@@ -82,20 +86,47 @@ def triage_settings(speed: float = 1, hold: float = 0) -> dict[str, Any]:
     }
 
 
+def notify_config(
+    config: dict[str, Any],
+    worker: str,
+    url: str,
+    port: int,
+    timing: tuple[float, float],
+    speed: float,
+) -> dict[str, Any]:
+    """One notify worker of its own: consumer group, sent log and timings (storm
+    seconds, scaled), sending to ``url/<receiver>``."""
+    kafka = {
+        **config["kafka"],
+        "topics": {
+            "notify_sent": f"corral.notify.sent.{worker}",
+            "notify_outcomes": f"corral.notify.outcomes.{worker}",
+        },
+    }
+    group_wait, group_interval = (seconds / speed for seconds in timing)
+    section = notify_section(worker, f"{url}/{worker}", group_wait, group_interval)
+    return {
+        "log": config["log"],
+        "kafka": kafka,
+        "notify": {"listen": f"127.0.0.1:{port}", **section},
+    }
+
+
 @contextlib.asynccontextmanager
-async def corral(config: dict[str, Any], ports: dict[str, int]) -> AsyncIterator[None]:
-    """``corral ingest`` and ``corral triage`` as processes, until they are ready."""
+async def corral(workers: list[tuple[str, dict[str, Any], int]]) -> AsyncIterator[None]:
+    """Each ``(command, config, port)`` as a ``corral`` process, until all are ready."""
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "corral.yml"
-        path.write_text(yaml.safe_dump(config))
-        processes = [
-            await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "services.corral.cli", name, "--config", str(path)
+        processes = []
+        for i, (name, config, _) in enumerate(workers):
+            path = Path(folder) / f"corral-{i}.yml"
+            path.write_text(yaml.safe_dump(config))
+            processes.append(
+                await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "services.corral.cli", name, "--config", str(path)
+                )
             )
-            for name in ports
-        ]
         try:
-            for port in ports.values():
+            for _, _, port in workers:
                 await wait_ready(f"127.0.0.1:{port}")
             yield
         finally:
@@ -163,24 +194,54 @@ async def run(seed: int, speed: float, clusters: int) -> None:
     )
     broker = EmbeddedBroker()
     broker.start()
+    inbox = Inbox()
+    inbox_port = free_port()
+    receivers = await inbox.start(inbox_port)
     try:
         await broker.wait_ready()
         ports = {"ingest": free_port(), "triage": free_port()}
         config = corral_config(broker.bootstrap_servers, ports, speed)
         kafka = KafkaSettings.model_validate(config["kafka"])
-        async with corral(config, ports):
+        url = f"http://127.0.0.1:{inbox_port}"
+        workers = [(name, config, port) for name, port in ports.items()]
+        for i, timing in enumerate(SETTINGS.values()):
+            port = free_port()
+            workers.append(
+                ("notify", notify_config(config, f"n{i}", url, port, timing, speed), port)
+            )
+        async with corral(workers):
             started = time.monotonic()
-            url = f"http://127.0.0.1:{ports['ingest']}/api/v1/alerts/alertmanager"
-            await play(storm, url, speed)
-            # Let the last quiet periods and settling run out.
+            ingest = f"http://127.0.0.1:{ports['ingest']}/api/v1/alerts/alertmanager"
+            await play(storm, ingest, speed)
+            # Let the last quiet periods and settling run out, then the last
+            # coalesced notifications.
             await asyncio.sleep((WINDOWS["quiet_period"] + WINDOWS["settle"]) / speed + 3)
+            await inbox.quiet(max(SETTINGS.values())[1] / speed + 2)
             absorbed = await deduplicated(ports["triage"])
             elapsed = time.monotonic() - started
-        report = evaluate(storm, await read_incidents(kafka), absorbed)
+        revisions = await read_incidents(kafka)
+        report = evaluate(storm, revisions, absorbed)
     finally:
+        await receivers.cleanup()
         broker.stop()
     print(f"played and triaged in {elapsed:.1f}s")
     print("\n".join(report.lines()))
+    print(f"\nnotifications, {report.true_incidents} true incidents (seed {seed}):\n")
+    rows = [
+        notifications.corral_row(
+            name,
+            f"n{i}",
+            inbox,
+            revisions,
+            report.true_incidents,
+            report.f1,
+            report.compression,
+            speed,
+        )
+        for i, name in enumerate(SETTINGS)
+    ]
+    rows.append(notifications.alertmanager_row(storm))
+    print("\n".join(notifications.table(rows)))
 
 
 def main() -> None:

@@ -28,10 +28,6 @@ from shared.config import ConfigError, Path_, Source
 from shared.matchers import Matcher, MatchType, parse_matcher
 from shared.timeintervals import NamedTimeInterval
 
-GROUP_INTERVAL = (
-    "not mapped yet: Corral sends each change of an incident as it happens "
-    "(group_interval coalescing is coming to notify)"
-)
 GROUP_BY = (
     "Corral groups alerts into incidents itself (triage.scopes, triage.causes.rules, "
     "triage.topology), across routes; the closest setting is triage.scopes, e.g. "
@@ -315,7 +311,7 @@ class Importer:
             route["matchers"] = matchers
         if section.get("continue"):
             route["continue"] = True
-        for key in ("group_wait", "repeat_interval"):
+        for key in ("group_wait", "group_interval", "repeat_interval"):
             value = section.get(key)
             if value is not None:
                 route[key] = str(value)
@@ -323,8 +319,6 @@ class Importer:
             names = section.get(key)
             if names:
                 route[key] = [str(n) for n in names]
-        if "group_interval" in section:
-            section.note("group_interval", GROUP_INTERVAL)
         if "group_by" in section:
             labels = section.get("group_by") or []
             section.note("group_by", GROUP_BY.format(labels=", ".join(map(str, labels))))

@@ -32,7 +32,7 @@ def _route(route: Route, root: bool) -> dict[str, Any]:
         out["matchers"] = list(route.matchers)
     if route.continue_:
         out["continue"] = True
-    for field in ("group_wait", "repeat_interval"):
+    for field in ("group_wait", "group_interval", "repeat_interval"):
         value = getattr(route, field)
         if value is not None:
             out[field] = format_duration(value)

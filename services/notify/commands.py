@@ -19,7 +19,8 @@ from typing import Any
 from services.notify import dlq
 from services.notify.api import MatcherObject
 from services.notify.config import NotifyConfig
-from services.notify.routing import RouteNode, routes_for
+from services.notify.escalation import policies
+from services.notify.routing import RouteNode, destinations
 from shared.cli import Subcommands, config_path, with_config
 from shared.config import load_config
 from shared.durations import format_duration, parse_duration
@@ -80,10 +81,12 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
             print(f"error: {item!r} is not LABEL=VALUE", file=sys.stderr)
             return 2
         labels[name] = value.strip('"')
-    nodes = routes_for(RouteNode.build(config.notify.route), labels)
-    receivers = [node.receiver for node in nodes]
+    settings = config.notify
+    root = RouteNode.build(settings.route, policies=policies(settings.escalation_policies))
+    nodes = destinations(root, labels)
+    receivers = list(nodes)
     print(",".join(receivers))
-    for node in nodes:
+    for receiver, node in nodes.items():
         matchers = ", ".join(str(m) for m in node.matchers) or "(matches everything)"
         windows = "".join(
             f" {field}={','.join(names)}"
@@ -93,10 +96,19 @@ def cmd_routes_test(args: argparse.Namespace) -> int:
             )
             if names
         )
+        escalation = ""
+        if node.escalation is not None:
+            steps = [
+                f"{i + 1} after {format_duration(step.after)}"
+                for i, step in enumerate(node.escalation.steps)
+                if receiver in step.receivers
+            ]
+            escalation = f" escalation={node.escalation.name} step {', '.join(steps)}"
         print(
-            f"  {node.receiver}: {node.path} {{{matchers}}} group_wait="
-            f"{format_duration(node.group_wait)} repeat_interval="
-            f"{format_duration(node.repeat_interval)}{windows}"
+            f"  {receiver}: {node.path} {{{matchers}}} group_wait="
+            f"{format_duration(node.group_wait)} group_interval="
+            f"{format_duration(node.group_interval)} repeat_interval="
+            f"{format_duration(node.repeat_interval)}{windows}{escalation}"
         )
     if args.verify_receivers is not None:
         expected = [r.strip() for r in args.verify_receivers.split(",") if r.strip()]

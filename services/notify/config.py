@@ -123,16 +123,27 @@ class WebhookConfig(IntegrationConfig, WithSecrets):
 
 
 class SlackConfig(IntegrationConfig, WithSecrets):
-    """A Slack message through an incoming webhook."""
+    """An incoming webhook (``api_url``), or a Slack app's bot token (``app_token``):
+    one message per incident, updated as it changes, with buttons."""
 
-    SECRETS = ("api_url",)
-    REQUIRED = ("api_url",)
+    SECRETS = ("api_url", "app_token")
     api_url: HttpUrl | None = Field(
         default=None, description="The incoming webhook URL Slack gave you."
     )
     api_url_file: str | None = None
-    channel: str | None = None
-    """Overrides the webhook's default channel."""
+    app_token: str | None = Field(
+        default=None,
+        description="App mode: the app's bot token (xoxb-…, scope chat:write); needs channel.",
+    )
+    app_token_file: str | None = None
+    app_url: HttpUrl = Field(
+        default=HttpUrl("https://slack.com/api/"), description="App mode: Slack's Web API."
+    )
+    channel: str | None = Field(
+        default=None,
+        description="Incoming webhook: overrides its default channel. App mode (required): "
+        "the channel's id (C…) or name.",
+    )
     username: str | None = None
     """Overrides the webhook's default name."""
     icon_emoji: str | None = None
@@ -140,6 +151,20 @@ class SlackConfig(IntegrationConfig, WithSecrets):
     title: Template | None = Field(default=None, description="Header; plain text.")
     text: Template | None = Field(default=None, description="Summary; Slack mrkdwn.")
     link: Template | None = Field(default=None, description="URL of the 'Open' button.")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> Self:
+        webhook = self.api_url is not None or self.api_url_file is not None
+        app = self.app_token is not None or self.app_token_file is not None
+        if webhook == app:
+            raise ValueError("give api_url (an incoming webhook) or app_token (a Slack app)")
+        if app and not self.channel:
+            raise ValueError("a Slack app (app_token) needs channel")
+        return self
+
+    @property
+    def app(self) -> bool:
+        return self.app_token is not None or self.app_token_file is not None
 
 
 PagerDutySeverity = Literal["critical", "error", "warning", "info"]
@@ -400,6 +425,12 @@ class Route(StrictModel):
     group_wait: Duration | None = Field(
         default=None, description="Delay before the first notification of a new incident."
     )
+    group_interval: Duration | None = Field(
+        default=None,
+        description="After an incident's first notification, its later changes reach a "
+        "receiver at most once per interval, together; a resolve, a raise into "
+        "paging_priorities and an escalation step are sent at once. 0s: every change at once.",
+    )
     repeat_interval: Duration | None = Field(
         default=None, description="Resend an incident still firing after this; 0 never."
     )
@@ -413,11 +444,56 @@ class Route(StrictModel):
         description="Names of time_intervals outside which this route sends nothing; "
         "empty: always active. Not inherited.",
     )
+    escalation: str | None = Field(
+        default=None,
+        description="An escalation policy: its steps' receivers are paged in turn until "
+        "someone acknowledges, instead of this route's receiver. Not inherited.",
+    )
     routes: list[Route] = Field(default_factory=list)
     """Child routes, tried in order."""
 
     def parsed_matchers(self) -> list[Matcher]:
         return [parse_matcher(text) for text in self.matchers]
+
+
+class EscalationStep(StrictModel):
+    after: Duration = Field(description="When, from the start of a run of the policy.")
+    receivers: list[str] = Field(min_length=1, description="The receivers this step pages.")
+
+
+class EscalationPolicy(StrictModel):
+    """Ordered steps paged in turn until the incident is acknowledged or resolved."""
+
+    name: str = Field(min_length=1, description="What routes name in their escalation.")
+    steps: list[EscalationStep] = Field(
+        min_length=1, description="In order of after; the first usually after 0m."
+    )
+    repeat: int = Field(
+        default=0, ge=0, le=10, description="Runs of all the steps after the first one."
+    )
+    repeat_after: Duration | None = Field(
+        default=None,
+        description="From the start of one run to the start of the next; required with "
+        "repeat, and later than the last step's after.",
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        afters = [step.after for step in self.steps]
+        if afters != sorted(afters):
+            raise ValueError(f"escalation policy {self.name!r}: steps must be in order of after")
+        if self.repeat:
+            if self.repeat_after is None:
+                raise ValueError(f"escalation policy {self.name!r}: repeat needs repeat_after")
+            if self.repeat_after <= afters[-1]:
+                raise ValueError(
+                    f"escalation policy {self.name!r}: repeat_after must be later than the "
+                    "last step's after"
+                )
+        return self
+
+
+Priority = Annotated[str, Field(pattern=r"^P[1-5]$")]
 
 
 class RetrySettings(StrictModel):
@@ -475,6 +551,12 @@ class NotifySettings(StrictModel):
         default_factory=list,
         description="Jinja2 files whose macros and blocks the template fields can import.",
     )
+    paging_priorities: list[Priority] = Field(
+        default_factory=lambda: ["P1", "P2"],
+        description="Priorities that page a person: a change into them is never held back "
+        "by group_interval.",
+    )
+    escalation_policies: list[EscalationPolicy] = Field(default_factory=list)
     retry: RetrySettings = RetrySettings()
     """Retries of failed deliveries."""
     silences: SilenceLimits = SilenceLimits()
@@ -513,6 +595,20 @@ class NotifySettings(StrictModel):
         for receiver in _route_receivers(self.route):
             if receiver not in names:
                 raise ValueError(f"route names receiver {receiver!r}, which is not defined")
+        policies = [p.name for p in self.escalation_policies]
+        if len(set(policies)) != len(policies):
+            raise ValueError("escalation policy names must be unique")
+        for policy in self.escalation_policies:
+            for i, step in enumerate(policy.steps):
+                for receiver in step.receivers:
+                    if receiver not in names:
+                        raise ValueError(
+                            f"escalation policy {policy.name!r} step {i + 1} names receiver "
+                            f"{receiver!r}, which is not defined"
+                        )
+        for name in _route_escalations(self.route):
+            if name not in policies:
+                raise ValueError(f"route names escalation policy {name!r}, which is not defined")
         return self
 
     @model_validator(mode="after")
@@ -536,6 +632,13 @@ def _routes(route: Route, path: str) -> list[tuple[str, Route]]:
     found = [(path, route)]
     for i, child in enumerate(route.routes):
         found.extend(_routes(child, f"{path}.routes[{i}]"))
+    return found
+
+
+def _route_escalations(route: Route) -> list[str]:
+    found = [route.escalation] if route.escalation else []
+    for child in route.routes:
+        found.extend(_route_escalations(child))
     return found
 
 

@@ -21,12 +21,14 @@ import structlog
 
 from services.notify import transitions
 from services.notify.entry import EntryKey, SentLogEntry
-from services.notify.metrics import DEAD_LETTERS, NOTIFICATIONS
-from services.notify.pipeline import DeliveryPipeline, Failed, Job, label
+from services.notify.escalation import EscalationWindows
+from services.notify.metrics import DEAD_LETTERS, NOTIFICATIONS, NOTIFICATIONS_PER_INCIDENT
+from services.notify.outcomes import delivery_outcome
+from services.notify.pipeline import DeliveryPipeline, Failed, Job, Outcome, Sent, Skipped, label
 from services.notify.sentlog import SentLog
 from services.notify.silences import SilenceStore
 from services.notify.targets import Targets
-from shared.messages import DeadLetter
+from shared.messages import DeadLetter, DeliveryOutcome, IncidentStatus
 from shared.retrying import Stopping
 
 log = structlog.get_logger(__name__)
@@ -61,6 +63,8 @@ class Dispatcher:
         silences: SilenceStore,
         dead_letter: Callable[[DeadLetter], Awaitable[None]],
         retention: timedelta,
+        outcome: Callable[[DeliveryOutcome], Awaitable[None]] | None = None,
+        windows: EscalationWindows | None = None,
     ):
         self.sent = sent
         self.pipeline = pipeline
@@ -68,6 +72,8 @@ class Dispatcher:
         self.silences = silences
         self.dead_letter = dead_letter
         self.retention = retention
+        self.outcome = outcome
+        self.windows = windows or EscalationWindows()
         self.tasks: dict[EntryKey, asyncio.Task[None]] = {}
         self._due = Schedule()
         self._expiry = Schedule()
@@ -108,6 +114,7 @@ class Dispatcher:
             await self.sent.save(gone)
 
     def admitted(self, keys: Iterable[EntryKey]) -> None:
+        """Schedule entries the consume loop changed (revisions, actions)."""
         for key in keys:
             entry = self.sent.get(key)
             if entry is not None:
@@ -144,9 +151,23 @@ class Dispatcher:
                 continue  # rescheduled since; a later item stands for it
             if entry.incident is None:
                 continue
-            job = self.targets.job(key, entry)
-            deliver = self._deliver(key, job) if job is not None else self._abandon(key, entry)
-            self.tasks[key] = asyncio.create_task(deliver)
+            plan = self.targets.plan(entry)
+            if plan is None:
+                self.tasks[key] = asyncio.create_task(self._abandon(key, entry))
+                continue
+            job = self.targets.job(key, entry, plan, now)
+            if job is None:  # nothing due after all (people acted, a step was paused)
+                later = transitions.rescheduled(entry, plan, now)
+                self.sent.put(key, later)
+                self.track(key, later)
+                continue
+            policy = plan.route.escalation
+            if job.step is not None and policy is not None:
+                held = self.windows.held_until(policy.name, job.step, now)
+                if held is not None:
+                    self._due.add(held, key)
+                    continue
+            self.tasks[key] = asyncio.create_task(self._deliver(key, job))
 
     async def expire(self, now: datetime) -> int:
         """Forget (tombstone) the entries whose retention passed; how many."""
@@ -180,9 +201,15 @@ class Dispatcher:
                 )
                 DEAD_LETTERS.labels(job.receiver).inc()
             NOTIFICATIONS.labels(job.receiver, job.integration.name, label(outcome)).inc()
-            await self._record(
-                key, lambda current: transitions.recorded(current, job, outcome, datetime.now(UTC))
+            ended = datetime.now(UTC)
+            told = delivery_outcome(job, outcome, ended)
+            if told is not None and self.outcome is not None:
+                await self.outcome(told)
+            entry = await self._record(
+                key, lambda current: transitions.recorded(current, job, outcome, ended)
             )
+            if entry is not None and _ends_incident(job, outcome):
+                NOTIFICATIONS_PER_INCIDENT.labels(job.receiver).observe(entry.notifications)
         except Stopping:
             pass  # the next owner of the partition resumes from the sent log
         except Exception:
@@ -223,14 +250,17 @@ class Dispatcher:
         finally:
             self._ended(key)
 
-    async def _record(self, key: EntryKey, change: Callable[[SentLogEntry], SentLogEntry]) -> None:
+    async def _record(
+        self, key: EntryKey, change: Callable[[SentLogEntry], SentLogEntry]
+    ) -> SentLogEntry | None:
         current = self.sent.get(key)
         if current is None:
-            return  # the partition went to another worker
+            return None  # the partition went to another worker
         entry = change(current)
         self.sent.put(key, entry)
         await self.sent.save([key])
         self.track(key, entry)
+        return entry
 
     def _ended(self, key: EntryKey) -> None:
         self.tasks.pop(key, None)
@@ -251,3 +281,17 @@ class Dispatcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _ends_incident(job: Job, outcome: Outcome) -> bool:
+    """The last notification of an incident for this receiver: its resolve,
+    sent or not wanted (``send_resolved: false``) by a receiver that was told of it."""
+    if job.responding or job.incident.status != IncidentStatus.RESOLVED:
+        return False
+    if isinstance(outcome, Sent):
+        return True
+    return (
+        isinstance(outcome, Skipped)
+        and outcome.reason == "skipped_resolved"
+        and job.entry.notifications > 0
+    )

@@ -12,8 +12,10 @@ import enum
 from datetime import datetime
 from typing import NamedTuple
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from services.notify.changes import Shown
+from services.notify.escalation import Clock
 from shared.messages import Incident, Message
 
 
@@ -37,6 +39,33 @@ class Phase(enum.StrEnum):
     SENDING = "sending"  # an intent is recorded: the receiver may already have it
 
 
+class Response(BaseModel):
+    """What people did about the incident, as notify heard it on ``corral.actions``.
+
+    Every entry of an incident keeps a copy, changed together. ``action_id``
+    and ``action_at`` are the last action applied, so a redelivered action
+    changes nothing. ``quiet`` lists the alerts firing when a person resolved
+    the incident: their firing is not news until a reopen, another alert's is.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    state: str = Field(default="firing", description="firing, acknowledged or resolved.")
+    actor: str | None = None
+    source: str | None = None
+    at: datetime | None = None
+    until: datetime | None = Field(default=None, description="A snooze's end.")
+    action_id: str | None = None
+    action_at: datetime | None = None
+    quiet: list[str] = Field(default_factory=list)
+
+    def state_at(self, now: datetime) -> str:
+        """A snooze ends by itself."""
+        if self.state == "acknowledged" and self.until is not None and now >= self.until:
+            return "firing"
+        return self.state
+
+
 class SentLogEntry(Message):
     """Keyed ``incident/receiver/integration``: notify's memory and its outbox.
 
@@ -49,12 +78,20 @@ class SentLogEntry(Message):
     after it, so a restart knows a delivery may have reached the receiver
     and repeats it with the same idempotency key.
 
-    Version 2 added everything after ``sent_at``; version 1 records read as
-    delivered revisions with nothing pending.
+    ``shown`` is what the receiver was last told (for the changes the next
+    notification lists) and ``notifications`` how many it got since the
+    incident opened or reopened. ``response`` is what people did (actions),
+    ``told`` what this receiver was last told of it (services with
+    acknowledgements), ``clock`` and ``step`` the escalation and this
+    receiver's next occurrence in it, ``reference`` the service's handle on
+    the message it shows (a Slack message to update).
+
+    Version 2 added everything from ``due_at`` to ``route``, version 3 the
+    rest; version 1 records read as delivered revisions with nothing pending.
     """
 
-    SCHEMA_VERSION = 2
-    schema_version: int = Field(default=2, le=2)
+    SCHEMA_VERSION = 3
+    schema_version: int = Field(default=3, le=3)
 
     incident_id: str
     receiver: str
@@ -67,9 +104,24 @@ class SentLogEntry(Message):
     due_at: datetime | None = None
     attempting: int = Field(default=0, description="Revision being sent; 0 when none.")
     failed: int = Field(default=0, description="Newest revision dead-lettered; 0 for none.")
+    failed_at: datetime | None = None
+    skipped: int = Field(default=0, description="Newest revision not sent as nobody needs it.")
     silenced_by: str | None = Field(default=None, description="Silence holding it back.")
     route: str | None = Field(
         default=None, description="Path of the route that admitted it (``route.routes[0]``)."
+    )
+    shown: Shown | None = Field(default=None, description="What the receiver was last told.")
+    notifications: int = Field(default=0, description="Sent since the incident (re)opened.")
+    response: Response | None = None
+    told: str | None = Field(
+        default=None, description="The response state this receiver was told last."
+    )
+    clock: Clock | None = Field(default=None, description="The incident's escalation clock.")
+    step: int | None = Field(
+        default=None, description="This receiver's next occurrence in the escalation."
+    )
+    reference: str | None = Field(
+        default=None, description="The service's id of the message it shows (Slack: channel/ts)."
     )
     # Last: nearly all of the record, and the same (frozen) object in every
     # entry of its revision, so writers splice in its encoding once made

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import aiohttp
 
-from services.notify.config import Receiver
+from services.notify.config import Receiver, SlackConfig
 from services.notify.receivers.base import Integration
 from services.notify.receivers.discord import DiscordIntegration
 from services.notify.receivers.email import EmailIntegration
@@ -14,15 +14,25 @@ from services.notify.receivers.log import LogIntegration
 from services.notify.receivers.opsgenie import OpsgenieIntegration
 from services.notify.receivers.pagerduty import PagerDutyIntegration
 from services.notify.receivers.slack import SlackIntegration
+from services.notify.receivers.slack_app import SlackAppIntegration
 from services.notify.receivers.teams import TeamsIntegration
 from services.notify.receivers.telegram import TelegramIntegration
 from services.notify.receivers.webhook import WebhookIntegration
 from services.notify.templates import Templates
 
+
 # Services that take one JSON document per notification, by the kind their
 # configs are named after (``slack_configs`` …).
+def slack(
+    name: str, config: SlackConfig, session: aiohttp.ClientSession, templates: Templates
+) -> Integration:
+    """Slack's two modes: a Slack app's bot token, or an incoming webhook."""
+    mode = SlackAppIntegration if config.app else SlackIntegration
+    return mode(name, config, session, templates)
+
+
 JSON_APIS: dict[str, Callable[..., Integration]] = {
-    "slack": SlackIntegration,
+    "slack": slack,
     "pagerduty": PagerDutyIntegration,
     "msteams": TeamsIntegration,
     "opsgenie": OpsgenieIntegration,

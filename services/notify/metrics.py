@@ -7,7 +7,7 @@ from shared.metrics import LATENCY_BUCKETS
 NOTIFICATIONS = Counter(
     "corral_notifications_total",
     "Notification attempts that ended, by receiver, integration and outcome "
-    "(sent, failed, silenced, muted, skipped_duplicate, skipped_resolved).",
+    "(sent, failed, silenced, muted, skipped_duplicate, skipped_resolved, skipped_merged).",
     ["receiver", "integration", "outcome"],
 )
 RETRIES = Counter(
@@ -28,6 +28,9 @@ END_TO_END_SECONDS = Histogram(
 INCIDENTS_INVALID = Counter(
     "corral_notify_invalid_records_total", "Records on the incidents topic notify could not read."
 )
+ACTIONS_INVALID = Counter(
+    "corral_notify_invalid_actions_total", "Records on the actions topic notify could not read."
+)
 DEAD_LETTERS = Counter(
     "corral_dead_letters_total",
     "Notifications given up after the retry budget and written to the dead-letter topic.",
@@ -42,4 +45,11 @@ TEMPLATE_FAILURES = Counter(
     "Templates that failed to render and were replaced by the built-in one, by receiver "
     "and template field.",
     ["receiver", "template"],
+)
+NOTIFICATIONS_PER_INCIDENT = Histogram(
+    "corral_notifications_per_incident",
+    "Notifications one receiver integration got about one incident, from its first "
+    "page to its resolve (again after a reopen), by receiver.",
+    ["receiver"],
+    buckets=(1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 50),
 )

@@ -2,7 +2,8 @@
 route a time interval holds, is not sent until that ends.
 
 Resolves are never muted: a receiver that got the trigger must hear that it
-is over, silenced meanwhile or not (what Alertmanager users ask for in #226).
+is over, silenced meanwhile or not (what Alertmanager users ask for in #226);
+neither is what people did (an acknowledgement, a resolve by hand).
 A service with acknowledgements (PagerDuty) that got the trigger is sent one
 ``acknowledge`` instead of silence: a silence on a paged incident (for
 instance ``incident_id="..."``) is how Corral acknowledges it. A route's
@@ -35,7 +36,7 @@ class MuteStage:
         self.clock = clock or (lambda: datetime.now(UTC))
 
     async def process(self, job: Job) -> Job | Muted | Held:
-        if job.incident.status != IncidentStatus.FIRING:
+        if job.responding or job.incident.status != IncidentStatus.FIRING:
             return job
         now = self.clock()
         silence = self.silences.muting(job.incident, now)

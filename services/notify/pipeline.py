@@ -9,15 +9,48 @@ ends the delivery. The dispatcher records the outcome (``transitions``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
 
+from services.notify.changes import changes
 from services.notify.entry import EntryKey, SentLogEntry
 from services.notify.limits import Limiter
 from services.notify.receivers.base import Delivery, DeliveryError, Integration
 from services.notify.routing import RouteNode
-from shared.messages import Incident, Silence
+from shared.messages import Incident, NotificationKind, Silence
+
+PAGING_PRIORITIES = frozenset({"P1", "P2"})
+
+RESPONSES = (NotificationKind.ACKNOWLEDGE, NotificationKind.UNACKNOWLEDGE)
+"""What a receiver is told of people's actions (a person's resolve is a RESOLVE
+with ``Work.told``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What an entry's timing depends on in the config: the route that admitted
+    it (its escalation policy with it), which priorities page a person, and
+    what its integration can be told of people's actions (PagerDuty:
+    acknowledge and resolve)."""
+
+    route: RouteNode
+    paging: frozenset[str] = PAGING_PRIORITIES
+    responses: frozenset[NotificationKind] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class Work:
+    """What a due entry is to deliver now."""
+
+    kind: NotificationKind
+    step: int | None = None
+    """The escalation occurrence it pages (see ``escalation.Policy``)."""
+    told: str | None = None
+    """For what people did: the response state it tells (acknowledged, firing, resolved)."""
+
+
+TRIGGER = Work(NotificationKind.TRIGGER)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,28 +62,73 @@ class Job:
     incident: Incident
     integration: Integration
     limiter: Limiter
-    route: RouteNode
+    plan: Plan
+    work: Work = field(default=TRIGGER)
     acknowledge: Silence | None = None
     """Set when the receiver is to get an acknowledgement (this silence) instead."""
+
+    @property
+    def route(self) -> RouteNode:
+        return self.plan.route
 
     @property
     def receiver(self) -> str:
         return self.entry.receiver
 
     @property
-    def repeat(self) -> bool:
-        """The receiver already took this revision: a ``repeat_interval`` resend."""
-        return self.entry.revision >= self.incident.revision
+    def kind(self) -> NotificationKind:
+        if self.acknowledge is not None:
+            return NotificationKind.ACKNOWLEDGE
+        return self.work.kind
 
     @property
-    def delivery(self) -> Delivery:
+    def responding(self) -> bool:
+        """Telling what people did, not a revision of the incident."""
+        return self.work.told is not None
+
+    @property
+    def repeat(self) -> bool:
+        """The receiver already took this revision: a resend (``repeat_interval``,
+        an escalation step)."""
+        return not self.responding and self.entry.revision >= self.incident.revision
+
+    @property
+    def step(self) -> int | None:
+        """The 1-based escalation step it pages, if it does."""
+        policy = self.plan.route.escalation
+        if self.work.step is None or policy is None:
+            return None
+        return policy.step(self.work.step)
+
+    @property
+    def idempotency_key(self) -> str:
         key = f"{self.incident.id}-{self.incident.revision}"
-        if self.repeat and self.entry.due_at is not None:
+        response = self.entry.response
+        if self.responding and response is not None:
+            return f"{key}-{self.work.told}-{response.action_id or 'alerts'}"
+        if self.repeat and self.work.step is not None:
+            key += f"-step-{self.work.step}"
+        elif self.repeat and self.entry.due_at is not None:
             key += f"-repeat-{int(self.entry.due_at.timestamp())}"
         if self.acknowledge is not None:
             key += "-ack"
+        return key
+
+    @property
+    def delivery(self) -> Delivery:
+        shown = None if self.repeat or self.responding else self.entry.shown
+        if self.entry.status == "resolved" and not self.responding:
+            shown = None  # reopened: a first notification again
         return Delivery(
-            self.incident, self.receiver, key, self.repeat, self.acknowledge is not None
+            self.incident,
+            self.receiver,
+            self.idempotency_key,
+            self.kind,
+            changes=changes(shown, self.incident),
+            response=self.entry.response,
+            reference=self.entry.reference,
+            step=self.step,
+            silence=self.acknowledge,
         )
 
     def acknowledging(self, silence: Silence) -> Job:
@@ -80,6 +158,8 @@ class Skipped:
 @dataclass(frozen=True, slots=True)
 class Sent:
     attempts: int
+    reference: str | None = None
+    """The service's id of the message it shows, when it has one to update later."""
 
 
 @dataclass(frozen=True, slots=True)

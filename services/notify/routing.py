@@ -3,27 +3,32 @@
 Depth first: an incident descends into the first child route whose matchers
 it satisfies, and on into that child's children; it stops at the first match
 among siblings unless that route sets ``continue``. A route with no matching
-child delivers to its own receiver. Children inherit the receiver,
-``group_wait`` and ``repeat_interval`` of their parent when they set none;
-the root defaults to ``group_wait: 0s`` (triage has already grouped the
-alerts) and Alertmanager's ``repeat_interval: 4h``. Time intervals are a
-route's own (``held_by``): a route muted now still matches, and still ends
-the search unless it continues, as in Alertmanager.
+child delivers to its own receiver, or to the receivers of its escalation
+policy. Children inherit the receiver, ``group_wait``, ``group_interval``
+and ``repeat_interval`` of their parent when they set none (an escalation
+policy is a route's own); the root defaults to ``group_wait: 0s`` (triage
+has already grouped the alerts), ``group_interval: 10m`` (the storm
+benchmark's choice, see docs/notify.md) and Alertmanager's
+``repeat_interval: 4h``. Time intervals are a route's own (``held_by``): a
+route muted now still matches, and still ends the search unless it
+continues, as in Alertmanager.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.notify.config import Route
+from services.notify.escalation import Policy
 from shared.matchers import Matcher, matches_all
 from shared.messages import Incident
 from shared.timeintervals import DEFAULT_HORIZON, TimeIntervals
 
 DEFAULT_GROUP_WAIT = timedelta(0)
+DEFAULT_GROUP_INTERVAL = timedelta(minutes=10)
 DEFAULT_REPEAT_INTERVAL = timedelta(hours=4)
 
 
@@ -38,9 +43,18 @@ class RouteNode:
     path: str
     mute_time_intervals: tuple[str, ...] = ()
     active_time_intervals: tuple[str, ...] = ()
+    group_interval: timedelta = DEFAULT_GROUP_INTERVAL
+    escalation: Policy | None = None
 
     @classmethod
-    def build(cls, route: Route, parent: RouteNode | None = None, path: str = "route") -> RouteNode:
+    def build(
+        cls,
+        route: Route,
+        parent: RouteNode | None = None,
+        path: str = "route",
+        policies: Mapping[str, Policy] | None = None,
+    ) -> RouteNode:
+        policies = policies or {}
         node = cls(
             receiver=route.receiver or (parent.receiver if parent else ""),
             matchers=tuple(route.parsed_matchers()),
@@ -48,6 +62,12 @@ class RouteNode:
             group_wait=_inherit(
                 route.group_wait, parent.group_wait if parent else None, DEFAULT_GROUP_WAIT
             ),
+            group_interval=_inherit(
+                route.group_interval,
+                parent.group_interval if parent else None,
+                DEFAULT_GROUP_INTERVAL,
+            ),
+            escalation=policies[route.escalation] if route.escalation else None,
             repeat_interval=_inherit(
                 route.repeat_interval,
                 parent.repeat_interval if parent else None,
@@ -60,9 +80,21 @@ class RouteNode:
             active_time_intervals=tuple(route.active_time_intervals),
         )
         children = tuple(
-            cls.build(child, node, f"{path}.routes[{i}]") for i, child in enumerate(route.routes)
+            cls.build(child, node, f"{path}.routes[{i}]", policies)
+            for i, child in enumerate(route.routes)
         )
         return dataclasses.replace(node, children=children)
+
+    def walk(self) -> Iterator[RouteNode]:
+        """This route and every route under it, depth first."""
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+    @property
+    def receivers(self) -> tuple[str, ...]:
+        """Who the route notifies: its receiver, or its escalation policy's."""
+        return self.escalation.receivers if self.escalation else (self.receiver,)
 
     def match(self, labels: Mapping[str, str]) -> list[RouteNode]:
         """The routes whose receivers get an incident with these labels."""
@@ -92,14 +124,21 @@ def routing_labels(incident: Incident) -> dict[str, str]:
 
 def routes_for(root: RouteNode, labels: Mapping[str, str]) -> list[RouteNode]:
     """Matching routes, one per receiver (the first, whose timing applies)."""
+    return list({id(node): node for node in destinations(root, labels).values()}.values())
+
+
+def destinations(root: RouteNode, labels: Mapping[str, str]) -> dict[str, RouteNode]:
+    """Receivers of the matching routes (an escalation policy's too), each with
+    its first route (whose timing applies)."""
     found: dict[str, RouteNode] = {}
     for node in root.match(labels):
-        found.setdefault(node.receiver, node)
-    return list(found.values())
+        for receiver in node.receivers:
+            found.setdefault(receiver, node)
+    return found
 
 
 def receivers_for(root: RouteNode, incident: Incident) -> list[str]:
-    return [node.receiver for node in routes_for(root, routing_labels(incident))]
+    return list(destinations(root, routing_labels(incident)))
 
 
 def _inherit(own: timedelta | None, parent: timedelta | None, default: timedelta) -> timedelta:

@@ -43,6 +43,7 @@ class SendStage:
         deadline = started + self.settings.max_elapsed.total_seconds()
         delivery = job.delivery
         attempts = 0
+        reference: str | None = None
         first_attempt_at: datetime | None = None
         while True:
             attempts += 1
@@ -50,7 +51,7 @@ class SendStage:
             first_attempt_at = first_attempt_at or last_attempt_at
             try:
                 async with job.limiter.attempt():
-                    await job.integration.notify(delivery)
+                    reference = await job.integration.notify(delivery)
                 break
             except DeliveryError as exc:
                 error = exc
@@ -72,8 +73,8 @@ class SendStage:
             RETRIES.labels(job.receiver).inc()
             await asyncio.sleep(delay)
         DELIVERY_SECONDS.labels(job.receiver).observe(time.perf_counter() - started)
-        if job.incident.received_at is not None and not delivery.repeat:
+        if job.incident.received_at is not None and not (delivery.repeat or job.responding):
             END_TO_END_SECONDS.labels(job.receiver).observe(
                 (datetime.now(UTC) - job.incident.received_at).total_seconds()
             )
-        return Sent(attempts)
+        return Sent(attempts, reference)

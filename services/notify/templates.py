@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from jinja2 import ChainableUndefined, DictLoader, Template, TemplateSyntaxError
@@ -23,6 +23,9 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from shared.links import safe_link
 from shared.messages import Incident, IncidentAlert
+
+if TYPE_CHECKING:
+    from services.notify.receivers.base import Delivery
 
 log = structlog.get_logger(__name__)
 
@@ -42,17 +45,21 @@ def escape_mrkdwn(value: Any) -> Any:
 
 DEFAULTS: dict[str, str] = {
     "title": (
-        "{% if incident.status == 'resolved' %}Resolved: {% elif repeat %}Still firing: "
+        "{% if incident.merged_into %}Merged into {{ incident.merged_into }}: "
+        "{% elif incident.status == 'resolved' %}Resolved: {% elif repeat %}Still firing: "
         "{% endif %}[{{ incident.priority }}] {{ incident.title }}"
     ),
-    "summary": "{{ summary }}",
+    "summary": "{% if changes %}{{ changes.summary }}\n{% endif %}{{ summary }}",
+    "changes": "{{ changes.summary if changes else '' }}",
     "link": "{{ link }}",
     "source": "{{ incident.labels.cluster or incident.labels.instance or 'corral' }}",
     "component": "{{ incident.labels.service or incident.labels.job }}",
     "group": "{{ incident.labels.cluster }}",
     "class": "{{ incident.labels.alertname }}",
     "email_text": """{{ title }}
-
+{% if changes %}
+Changed:   {{ changes.summary }}
+{% endif %}
 {{ summary }}
 
 Status:    {{ incident.status }} ({{ incident.event }}, revision {{ incident.revision }})
@@ -79,6 +86,7 @@ Priority {{ incident.priority }} · severity {{ incident.severity }} · \
     "email_html": """<!doctype html>
 <html><body style="font-family: sans-serif">
 <h2>{{ title }}</h2>
+{% if changes %}<p><b>Changed:</b> {{ changes.summary }}</p>{% endif %}
 <p>{{ summary }}</p>
 <table cellpadding="4">
 <tr><th align="left">Status</th><td>{{ incident.status }} ({{ incident.event }}, revision \
@@ -133,8 +141,31 @@ def check_template_file(path: str) -> None:
         raise ValueError(f"{path}:{exc.lineno}: template syntax error: {exc.message}") from None
 
 
-def template_context(incident: Incident, receiver: str, repeat: bool) -> dict[str, Any]:
-    """What every template sees: the incident as its JSON, plus ready-made pieces."""
+def delivery_context(delivery: Delivery) -> dict[str, Any]:
+    """``template_context`` for a delivery."""
+    return template_context(
+        delivery.incident,
+        delivery.receiver,
+        delivery.repeat,
+        changes=None if delivery.changes is None else delivery.changes.body(),
+        notification=delivery.kind.value,
+        acknowledged_by=delivery.acknowledged_by,
+        step=delivery.step,
+    )
+
+
+def template_context(
+    incident: Incident,
+    receiver: str,
+    repeat: bool,
+    changes: dict[str, Any] | None = None,
+    notification: str = "trigger",
+    acknowledged_by: str | None = None,
+    step: int | None = None,
+) -> dict[str, Any]:
+    """What every template sees: the incident as its JSON, plus ready-made
+    pieces, and what changed since the receiver's previous notification
+    (``changes``, the webhook body's field; None for the first)."""
     data = incident.model_dump(mode="json", exclude={"schema_version", "received_at"})
     for alert in data["alerts"]:
         alert["generator_url"] = safe_link(alert["generator_url"])
@@ -155,6 +186,10 @@ def template_context(incident: Incident, receiver: str, repeat: bool) -> dict[st
         "firing": firing,
         "summary": summary,
         "link": link,
+        "changes": changes,
+        "notification": notification,
+        "acknowledged_by": acknowledged_by,
+        "escalation_step": step,
     }
 
 

@@ -1,14 +1,19 @@
-"""The notify worker: consumes ``corral.incidents`` and delivers to receivers.
+"""The notify worker: consumes ``corral.incidents`` and ``corral.actions``, delivers to receivers.
 
 For each batch, the newest revision of each incident is routed and admitted
 into the sent log of every receiver integration that should hear of it
-(``Targets``); the sent log records are acknowledged before the offsets are
-committed. Deliveries then run on their own (``Dispatcher``) through the
-pipeline mute, skip, intent, send; the dispatcher records each outcome.
+(``Targets``), then people's actions (acknowledge, resolve, escalate…) are
+applied to the entries of their incident; the sent log records (and the
+outcomes of escalation steps an action cancelled) are acknowledged before
+the offsets are committed. The two topics are consumed co-partitioned:
+partition N of both comes to the worker that holds partition N of the sent
+log. Deliveries then run on their own (``Dispatcher``) through the pipeline
+mute, skip, intent, send; the dispatcher publishes each outcome to
+``corral.notify.outcomes`` and records it in the sent log.
 
-A revision that cannot be admitted (it cannot be read, routing it raises, or
-the broker refuses its sent log records) is quarantined and its sent log
-entries left as they were; the other incidents of the batch go on.
+A revision or action that cannot be applied (it cannot be read, routing it
+raises, or the broker refuses its sent log records) is quarantined and its
+sent log entries left as they were; the rest of the batch goes on.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from services.notify import alertmanager_api
-from services.notify.admission import admissions
+from services.notify.admission import admissions, responses
 from services.notify.alertmanager_api import AlertmanagerApi
 from services.notify.alertmanager_config import alertmanager_yaml
 from services.notify.api import ACCESS, SilenceApi
@@ -32,11 +37,18 @@ from services.notify.config import NotifyConfig
 from services.notify.current import CurrentIncidents, incident_follower
 from services.notify.dispatch import Dispatcher
 from services.notify.entry import EntryKey, SentLogEntry
+from services.notify.escalation import policies
 from services.notify.integrations import build_integrations
 from services.notify.intent import IntentStage
 from services.notify.limits import Limiter
-from services.notify.metrics import INCIDENTS_INVALID, SENT_LOG_ENTRIES, TEMPLATE_FAILURES
+from services.notify.metrics import (
+    ACTIONS_INVALID,
+    INCIDENTS_INVALID,
+    SENT_LOG_ENTRIES,
+    TEMPLATE_FAILURES,
+)
 from services.notify.mute import MuteStage
+from services.notify.outcomes import record
 from services.notify.pipeline import DeliveryPipeline
 from services.notify.routing import RouteNode, held_by
 from services.notify.send import SendStage
@@ -54,7 +66,7 @@ from shared.kafka.publisher import Publisher, PublishError, Record, limits
 from shared.kafka.quarantine import Quarantine
 from shared.kafka.state import TableFollower
 from shared.kafka.topics import prepare_topics
-from shared.messages import DeadLetter, Incident
+from shared.messages import Action, DeadLetter, DeliveryOutcome, Incident
 from shared.timeintervals import TimeIntervals
 from shared.web.guard import WebSecurity
 from shared.web.openapi import document, openapi_route
@@ -73,7 +85,9 @@ class NotifyWorker:
     def __init__(self, config: NotifyConfig):
         self.config = config
         settings = config.notify
-        self.routes = RouteNode.build(settings.route)
+        self.routes = RouteNode.build(
+            settings.route, policies=policies(settings.escalation_policies)
+        )
         self.intervals = TimeIntervals(settings.time_intervals)
         self.templates = Templates(
             settings.templates,
@@ -140,7 +154,9 @@ class NotifyWorker:
         integrations = build_integrations(
             self.config.notify.receivers, self.session, self.templates
         )
-        self.targets = Targets(self.routes, integrations, self.limiters)
+        self.targets = Targets(
+            self.routes, integrations, self.limiters, self.config.notify.paging_priorities
+        )
         self.producer = new_producer(kafka)
         await self.producer.start()
         self.publisher = Publisher(self.producer, **limits(kafka))
@@ -161,6 +177,7 @@ class NotifyWorker:
             self.silences,
             self.dead_letter,
             self.config.notify.retention,
+            self.delivered,
         )
         # Every silence must be known before the first incident is looked at.
         self.follower = SilenceFollower(kafka, self.silences)
@@ -173,10 +190,11 @@ class NotifyWorker:
         self.loop = ConsumerLoop(
             kafka,
             self.config.notify.group_id,
-            [kafka.topics.incidents],
+            [kafka.topics.incidents, kafka.topics.actions],
             self,
             self.publisher,
             self.quarantine,
+            co_partitioned=True,
         )
         await self.loop.start()
 
@@ -214,6 +232,15 @@ class NotifyWorker:
         record = Record(self.config.kafka.topics.dead_letters, letter.incident.id, letter)
         await publish_until_acked(self.publisher, lambda: [record], self.sent.stopping)
 
+    async def delivered(self, outcome: DeliveryOutcome) -> None:
+        """How a delivery ended, for the incidents service; acknowledged before
+        the sent log records it."""
+        assert self.publisher is not None
+        outcomes = self.config.kafka.topics.notify_outcomes
+        await publish_until_acked(
+            self.publisher, lambda: [record(outcomes, outcome)], self.sent.stopping
+        )
+
     async def tick(self) -> list[Record]:
         assert self.dispatcher is not None
         now = datetime.now(UTC)
@@ -242,25 +269,72 @@ class NotifyWorker:
     async def handle(self, batch: Batch) -> list[Record]:
         assert self.dispatcher is not None and self.targets is not None
         now = datetime.now(UTC)
+        topics = self.config.kafka.topics
         admitted: dict[int, list[Admitted]] = {}
-        for tp, messages in batch.items():
-            for message, incident in self._latest_revisions(tp, messages).values():
-                try:
-                    changes = admissions(self.sent, self.targets, tp.partition, incident, now)
-                except Exception as exc:
-                    self.quarantine.input("admit", exc, message)
-                    continue
-                before = {key: self.sent.get(key) for key, _ in changes}
-                for key, entry in changes:
-                    self.sent.put(key, entry)
-                admission = Admitted(message, [key for key, _ in changes], before)
-                admitted.setdefault(tp.partition, []).append(admission)
+        # Revisions first: an action taken on an incident applies to what it became.
+        for tp, messages in sorted(batch.items(), key=lambda item: item[0].topic == topics.actions):
+            if tp.topic == topics.actions:
+                applied = self._actions(tp, messages, now)
+            else:
+                applied = self._revisions(tp, messages, now)
+            admitted.setdefault(tp.partition, []).extend(applied)
+        # The escalation steps that actions stopped are told before the sent log
+        # records the stop: a crash in between tells them again when the action
+        # is read again (the incidents service absorbs that); told after, a
+        # crash would lose them, as a replayed action changes nothing.
+        stopped = [r for done in admitted.values() for saved in done for r in saved.outcomes]
+        if stopped:
+            assert self.publisher is not None
+            await publish_until_acked(self.publisher, lambda: stopped, self.sent.stopping)
         await asyncio.gather(*(self._save(done) for done in admitted.values()))
         for done in admitted.values():
             for saved in done:
                 self.dispatcher.admitted(saved.keys)
         self.dispatcher.start_due(now)
         return []
+
+    def _revisions(
+        self, tp: TopicPartition, messages: Sequence[ConsumerRecord], now: datetime
+    ) -> list[Admitted]:
+        assert self.targets is not None
+        applied = []
+        for message, incident in self._latest_revisions(tp, messages).values():
+            try:
+                changes = admissions(self.sent, self.targets, tp.partition, incident, now)
+            except Exception as exc:
+                self.quarantine.input("admit", exc, message)
+                continue
+            applied.append(self._apply(message, changes, []))
+        return applied
+
+    def _actions(
+        self, tp: TopicPartition, messages: Sequence[ConsumerRecord], now: datetime
+    ) -> list[Admitted]:
+        assert self.targets is not None
+        applied = []
+        outcomes = self.config.kafka.topics.notify_outcomes
+        for message, action in decoded(
+            Action, tp.partition, messages, ACTIONS_INVALID, self.quarantine
+        ):
+            try:
+                changes, cancelled = responses(self.sent, self.targets, tp.partition, action, now)
+            except Exception as exc:
+                self.quarantine.input("respond", exc, message)
+                continue
+            applied.append(self._apply(message, changes, [record(outcomes, c) for c in cancelled]))
+        return applied
+
+    def _apply(
+        self,
+        message: ConsumerRecord,
+        changes: list[tuple[EntryKey, SentLogEntry]],
+        outcomes: list[Record],
+    ) -> Admitted:
+        """Put the changes in the sent log (in memory), remembering what they replaced."""
+        before = {key: self.sent.get(key) for key, _ in changes}
+        for key, entry in changes:
+            self.sent.put(key, entry)
+        return Admitted(message, [key for key, _ in changes], before, outcomes)
 
     async def _save(self, admitted: list[Admitted]) -> None:
         """Make one partition's admissions durable. If the broker refuses a
@@ -302,9 +376,11 @@ class NotifyWorker:
 
 
 class Admitted(NamedTuple):
-    """A revision admitted in memory: its record, the entries it changed, and
-    what they were before (None: new), should its save be refused."""
+    """A revision or action applied in memory: its record, the entries it
+    changed, what they were before (None: new), should its save be refused,
+    and the outcomes it makes (escalation steps it cancelled)."""
 
     message: ConsumerRecord
     keys: list[EntryKey]
     before: dict[EntryKey, SentLogEntry | None]
+    outcomes: list[Record]

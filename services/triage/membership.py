@@ -23,10 +23,11 @@ from services.triage.state import (
     describe,
     duration_ms,
     from_ms,
-    member,
     to_ms,
 )
+from shared.codec import listed
 from shared.messages import AlertStatus, IncidentStatus
+from shared.messages.incident import MERGED_KEPT
 
 
 def incident_id(correlation_key: str, fingerprint: str, opened_at_ms: int) -> str:
@@ -82,7 +83,7 @@ class Membership:
         incident.firing += 1
         self._cancel_resolve(incident)
         if len(incident.members) < self.max_alerts:
-            incident.members[fp] = member(alert, fp)
+            incident.members[fp] = listed(alert, fp)
         labels, common = alert.labels, incident.common_labels
         if common is None:
             incident.common_labels = dict(labels)
@@ -105,7 +106,7 @@ class Membership:
         member) records it without a revision and without resolving."""
         alert, fp = event.alert, event.fingerprint
         if fp in incident.members:
-            incident.members[fp] = member(alert, fp)
+            incident.members[fp] = listed(alert, fp)
         incident.updated_at = max(incident.updated_at, alert.received_at)
         ctx.touch(incident)
         if alert.status == AlertStatus.FIRING:
@@ -192,6 +193,7 @@ class Membership:
         for key, fp in other.anchors.items():
             primary.anchors.setdefault(key, fp)
         primary.root_cause = primary.root_cause or other.root_cause
+        primary.merged = [*primary.merged, *other.merged, other.id][-MERGED_KEPT:]
         primary.opened_at = min(primary.opened_at, other.opened_at)
         primary.updated_at = max(primary.updated_at, other.updated_at)
         count = len(other.member_fps)

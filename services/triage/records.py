@@ -53,6 +53,7 @@ class IncidentRecord(Message):
     explanation: list[str] = Field(default_factory=list)
     explanation_omitted: int = 0
     root_cause: str | None = None
+    merged: list[str] = Field(default_factory=list)
     keys: list[str] = Field(
         default_factory=list, description="Correlation index keys, as ``IndexKey.text``."
     )

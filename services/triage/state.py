@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
-from shared.messages import Alert, AlertStatus, IncidentAlert, IncidentStatus
+from shared.messages import AlertStatus, IncidentAlert, IncidentStatus
 
 EXPLANATION_LINES = 30
 """Explanation lines an incident keeps; later decisions are only counted."""
@@ -99,6 +99,7 @@ class IncidentState:
     title: str = ""
     root_cause: str | None = None
     merged_into: str | None = None
+    merged: list[str] = field(default_factory=list)
     member_fps: set[str] = field(default_factory=set)
     firing: int = 0
     flapping_members: set[str] = field(default_factory=set)
@@ -187,32 +188,6 @@ class PartitionState:
 
     def lookup(self, key: IndexKey) -> list[IncidentState]:
         return [self.incidents[i] for i in self.index.get(key, ()) if i in self.incidents]
-
-
-# pydantic gives every model instance a set of the fields it was given, a
-# large part of what a listed member costs in memory. Members are frozen and
-# only ever serialized whole, so they share one (immutable) set.
-_MEMBER_FIELDS = frozenset(IncidentAlert.model_fields)
-
-
-def kept(shown: IncidentAlert) -> IncidentAlert:
-    """``shown`` as an incident keeps it listed, for as long as it stays there."""
-    object.__setattr__(shown, "__pydantic_fields_set__", _MEMBER_FIELDS)
-    return shown
-
-
-def member(alert: Alert, fingerprint: str) -> IncidentAlert:
-    return kept(
-        IncidentAlert(
-            fingerprint=fingerprint,
-            status=alert.status,
-            labels=alert.labels,
-            annotations=alert.annotations,
-            starts_at=alert.starts_at,
-            ends_at=alert.ends_at,
-            generator_url=alert.generator_url,
-        )
-    )
 
 
 def describe(labels: dict[str, str]) -> str:

@@ -21,11 +21,10 @@ from services.triage.state import (
     IndexKey,
     PartitionState,
     Timer,
-    kept,
     to_ms,
 )
 from shared import codec
-from shared.codec import EncodingCache
+from shared.codec import EncodingCache, kept
 from shared.kafka.publisher import EncodedValue, Record
 from shared.kafka.state import LatestValues
 from shared.messages import AlertStatus, IncidentAlert, IncidentStatus

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared.config import KafkaSettings
@@ -99,8 +100,13 @@ class ConsumerLoop:
         retry_backoff: float = 0.5,
         tick_interval: float = 1.0,
         watch_interval: float = 1.0,
+        co_partitioned: bool = False,
     ):
+        """``co_partitioned``: partition N of every topic goes to the same
+        consumer (range assignment; the topics must have as many partitions),
+        for a handler that keeps one state per partition number across them."""
         self.settings = settings
+        self.co_partitioned = co_partitioned
         self.group_id = group_id
         self.topics = list(topics)
         self.handler = handler
@@ -126,7 +132,10 @@ class ConsumerLoop:
         return self.assigned.is_set() and not self.unrestored and not self.progress.stalled()
 
     async def start(self) -> None:
-        self.consumer = new_consumer(self.settings, self.group_id)
+        extra = {"partition_assignment_strategy": (RangePartitionAssignor,)}
+        self.consumer = new_consumer(
+            self.settings, self.group_id, **(extra if self.co_partitioned else {})
+        )
         self.consumer.subscribe(self.topics, listener=_Rebalance(self))
         await self.consumer.start()
 

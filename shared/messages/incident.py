@@ -10,6 +10,9 @@ from pydantic import Field
 from shared.messages.alert import AlertContent, AlertStatus
 from shared.messages.base import Message
 
+MERGED_KEPT = 50
+"""Ids of merged incidents an incident lists; a storm rarely merges more."""
+
 
 class IncidentStatus(enum.StrEnum):
     FIRING = "firing"
@@ -57,6 +60,10 @@ class Incident(Message):
     flapping: bool = False
     merged_into: str | None = Field(
         default=None, description="Set on the last revision of an incident merged into another."
+    )
+    merged: list[str] = Field(
+        default_factory=list,
+        description="Incidents merged into this one, oldest first (the latest MERGED_KEPT).",
     )
     opened_at: datetime
     updated_at: datetime

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ from shared.config import KafkaSettings
 from shared.messages import Feedback, Incident
 from shared.web.guard import WebSecurity
 from tests.alertmanager import NODE_DOWN, NODE_DOWN_TEXT, am_alert, send
-from tests.helpers import RecordingServer, read_topic, running, wait_ready
+from tests.helpers import RecordingServer, Request, read_topic, running, wait_ready
 from tests.incidents import alert, incidents_config, publish, revision
 from tests.integration.pipeline import pipeline, webhook_route
 from tests.integration.test_board import web_config
@@ -45,6 +46,38 @@ class Corral:
 
 def one_receiver(receiver: RecordingServer) -> dict[str, Any]:
     return webhook_route(receiver.url())
+
+
+STEP_2_AFTER = 8.0
+
+
+def escalating(receiver: RecordingServer) -> dict[str, Any]:
+    """An escalation policy: ``/primary`` paged at once, ``/secondary`` STEP_2_AFTER later."""
+    steps = {"primary": "0s", "secondary": f"{STEP_2_AFTER:g}s"}
+    return {
+        **webhook_route(receiver.url()),
+        "route": {"receiver": "primary", "routes": [{"escalation": "oncall"}]},
+        "escalation_policies": [
+            {
+                "name": "oncall",
+                "steps": [{"after": after, "receivers": [name]} for name, after in steps.items()],
+            }
+        ],
+        "receivers": [
+            {"name": name, "webhook_configs": [{"url": receiver.url(f"/{name}")}]} for name in steps
+        ],
+    }
+
+
+def paged(receiver: RecordingServer, path: str) -> list[str]:
+    """The incident ids of the pages ``path`` has had so far."""
+    return [r.json()["id"] for r in receiver.requests if r.path == path]
+
+
+async def next_to(receiver: RecordingServer, path: str) -> Request:
+    while (request := await receiver.next()).path != path:
+        pass
+    return request
 
 
 @contextlib.asynccontextmanager
@@ -114,7 +147,7 @@ async def test_an_alert_appears_live_and_is_handled_from_its_page(
     browser: Browser, kafka: KafkaSettings, tmp_path: Path
 ) -> None:
     async with (
-        whole_pipeline(kafka, tmp_path) as corral,
+        whole_pipeline(kafka, tmp_path, escalating) as corral,
         context(browser, corral.board_url, http_credentials=SIGNED_IN) as signed_in,
     ):
         board = await signed_in.new_page()
@@ -132,8 +165,9 @@ async def test_an_alert_appears_live_and_is_handled_from_its_page(
         await expect(row.locator(".state")).to_have_text("firing")
         await expect(board.locator("#board-summary")).to_have_text("1 incident")
         incident_id = (await row.get_attribute("id") or "").removeprefix("incident-")
-        page = (await corral.receiver.next()).json()
-        assert page["id"] == incident_id
+        page = await corral.receiver.next()
+        assert (page.path, page.json()["id"]) == ("/primary", incident_id)
+        step_2_due = time.monotonic() + STEP_2_AFTER
 
         await incident.goto(f"/incidents/{incident_id}")
         await expect(incident.locator("h1")).to_contain_text("KubeNodeNotReady")
@@ -150,6 +184,9 @@ async def test_an_alert_appears_live_and_is_handled_from_its_page(
             "acknowledged by oncall via board: on it"
         )
         await expect(row.locator(".state")).to_have_text("acknowledged by oncall")
+        assert time.monotonic() < step_2_due, "acknowledged too late to tell"
+        await asyncio.sleep(step_2_due + 2 - time.monotonic())
+        assert paged(corral.receiver, "/secondary") == []
 
         await incident.get_by_label("Role").select_option("incident_commander")
         await incident.get_by_label("Person").fill("carol")
@@ -165,6 +202,14 @@ async def test_an_alert_appears_live_and_is_handled_from_its_page(
             "note by oncall: worker-7 lost its disk; cordoned"
         )
 
+        await incident.get_by_role("button", name="Escalate now").click()
+        await expect(incident.locator("#action-status")).to_have_text(
+            "Escalated: the next step is paged now."
+        )
+        await expect(incident.locator("#timeline")).to_contain_text("escalated by oncall via board")
+        await next_to(corral.receiver, "/secondary")
+        await expect(incident.locator("#timeline")).to_contain_text("escalation step 2")
+
         await incident.get_by_label("For").select_option("4h")
         await incident.get_by_label("Reason").fill("node replacement")
         await incident.get_by_role("button", name="Silence").click()
@@ -177,12 +222,6 @@ async def test_an_alert_appears_live_and_is_handled_from_its_page(
         await expect(incident.locator("#timeline")).to_contain_text("it deserved P2")
         [verdict] = await read_topic(kafka, kafka.topics.feedback)
         assert Feedback.from_bytes(verdict).priority == "P2"
-
-        await incident.get_by_role("button", name="Escalate now").click()
-        await expect(incident.locator("#action-status")).to_have_text(
-            "Escalated: the next step is paged now."
-        )
-        await expect(incident.locator("#timeline")).to_contain_text("escalated by oncall via board")
 
         await incident.get_by_role("button", name="Resolve").click()
         await expect(incident.locator("#action-status")).to_have_text("Resolved.")

@@ -2,7 +2,9 @@
 
 ``PagerDutyFake`` checks events as the Events API v2 does and keeps
 PagerDuty's incident state per ``dedup_key``, so a test can count pages the
-way an on-call engineer would. ``HeldServer`` can take a request and hold
+way an on-call engineer would. ``SlackFake`` is Slack's Web API for a bot
+(``chat.postMessage``, ``chat.update``, threads), keeping each channel's
+messages as a person would see them. ``HeldServer`` can take a request and hold
 its answer (to kill a worker between send and record). ``SmtpFake`` is an
 aiosmtpd server that insists on STARTTLS and AUTH, with a certificate made
 for the test.
@@ -181,6 +183,95 @@ class PagerDutyFake(HeldServer):
 
     def url(self, path: str = "/v2/enqueue") -> str:
         return super().url(path)
+
+
+@dataclass
+class SlackMessage:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]]
+    replies: list[str] = field(default_factory=list)
+    updates: int = 0
+
+    @property
+    def status(self) -> str:
+        """The message's Status field, as a person reads it."""
+        for block in self.blocks:
+            for field_ in block.get("fields", []):
+                if field_["text"].startswith("*Status*"):
+                    return str(field_["text"].split("\n", 1)[1])
+        return ""
+
+    @property
+    def buttons(self) -> list[str]:
+        return [
+            element["text"]["text"]
+            for block in self.blocks
+            if block["type"] == "actions"
+            for element in block["elements"]
+        ]
+
+
+@dataclass
+class SlackFake(RecordingServer):
+    """Slack's Web API as a bot token sees it: ``chat.postMessage`` (a new
+    message, or a reply with ``thread_ts``) and ``chat.update``, JSON bodies
+    with ``Authorization: Bearer``; answers ``{"ok": false, "error": ...}``
+    for what Slack would refuse."""
+
+    token: str = "xoxb-test"
+    channels: dict[str, str] = field(default_factory=lambda: {"#oncall": "C0ONCALL"})
+    messages: dict[str, SlackMessage] = field(default_factory=dict)
+    changed: asyncio.Queue[SlackMessage] = field(default_factory=asyncio.Queue)
+    _clock: int = 1_700_000_000
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        recorded = Request(request.path, dict(request.headers), await request.read())
+        self.requests.append(recorded)
+        await self.arrived.put(recorded)
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response({"ok": False, "error": "invalid_auth"})
+        if not request.headers.get("Content-Type", "").startswith("application/json"):
+            return web.json_response({"ok": False, "error": "invalid_arguments"})
+        body = recorded.json()
+        channel = self.channels.get(body.get("channel", ""), body.get("channel", ""))
+        if not channel.startswith("C"):
+            return web.json_response({"ok": False, "error": "channel_not_found"})
+        if request.path.endswith("/chat.postMessage"):
+            parent = body.get("thread_ts")
+            if parent:
+                self.messages[parent].replies.append(body["text"])
+                await self.changed.put(self.messages[parent])
+                return web.json_response({"ok": True, "channel": channel, "ts": self._ts()})
+            posted = SlackMessage(channel, self._ts(), body["text"], body.get("blocks", []))
+            self.messages[posted.ts] = posted
+            await self.changed.put(posted)
+            return web.json_response({"ok": True, "channel": channel, "ts": posted.ts})
+        if request.path.endswith("/chat.update"):
+            found = self.messages.get(body.get("ts", ""))
+            if found is None or found.channel != channel:
+                return web.json_response({"ok": False, "error": "message_not_found"})
+            found.text, found.blocks = body["text"], body.get("blocks", [])
+            found.updates += 1
+            await self.changed.put(found)
+            return web.json_response({"ok": True, "channel": channel, "ts": found.ts})
+        return web.json_response({"ok": False, "error": "unknown_method"}, status=404)
+
+    def _ts(self) -> str:
+        self._clock += 1
+        return f"{self._clock}.000100"
+
+    def api(self) -> str:
+        return self.url("/api/")
+
+    async def until(self, check: Any, timeout: float = 30.0) -> SlackMessage:
+        """The first message change that passes ``check``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await self.changed.get()
+                if check(message):
+                    return message
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:

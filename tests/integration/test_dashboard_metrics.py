@@ -50,6 +50,7 @@ REQUIRED_ON_DASHBOARD = {
     "corral_correlation_decisions_total",
     "corral_classifier_inference_seconds_bucket",
     "corral_end_to_end_latency_seconds_bucket",
+    "corral_notifications_per_incident_bucket",
     "corral_notifications_total",
     "corral_notification_retries_total",
     "corral_dead_letters_total",

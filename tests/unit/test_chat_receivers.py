@@ -21,7 +21,7 @@ from services.notify.receivers.opsgenie import OpsgenieIntegration
 from services.notify.receivers.teams import TeamsIntegration
 from services.notify.receivers.telegram import TelegramIntegration, plain, wait_from_body
 from services.notify.templates import Templates
-from shared.messages import Incident, IncidentAlert
+from shared.messages import Incident, IncidentAlert, NotificationKind
 from shared.payloads import WebhookPayload
 from tests.integration.notify_fakes import incident
 from tests.integration.receiver_fakes import DiscordFake, OpsgenieFake, TelegramFake
@@ -31,7 +31,8 @@ SESSION: Any = None  # bodies are built without sending
 
 
 def delivery(item: Incident, repeat: bool = False) -> Delivery:
-    return Delivery(item, "oncall", f"{item.id}-{item.revision}", repeat)
+    kind = NotificationKind.REPEAT if repeat else NotificationKind.TRIGGER
+    return Delivery(item, "oncall", f"{item.id}-{item.revision}", kind)
 
 
 def huge() -> Incident:

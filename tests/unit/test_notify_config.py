@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from pydantic import ValidationError
 
 from services.corral.cli import main
+from services.notify.config import NotifySettings, SlackConfig
 
 CONFIG = """\
 notify:
@@ -91,10 +96,12 @@ def test_routes_test_prints_receivers_and_routes(
     lines = out.splitlines()
     assert lines[0] == "pager,storage"
     assert lines[1] == (
-        '  pager: route.routes[0] {priority=~"P1|P2"} group_wait=30s repeat_interval=1h'
+        '  pager: route.routes[0] {priority=~"P1|P2"} group_wait=30s group_interval=10m '
+        "repeat_interval=1h"
     )
     assert (
-        lines[2] == '  storage: route.routes[1] {team="storage"} group_wait=30s repeat_interval=4h'
+        lines[2] == '  storage: route.routes[1] {team="storage"} group_wait=30s group_interval=10m '
+        "repeat_interval=4h"
     )
 
     assert run(capsys, "routes", "test", "--config", path, "team=web")[1].splitlines()[0] == (
@@ -106,3 +113,74 @@ def test_routes_test_prints_receivers_and_routes(
     assert (code, err.strip()) == (1, "error: expected pager")
     code, _, err = run(capsys, "routes", "test", "--config", path, "team")
     assert (code, err.strip()) == (2, "error: 'team' is not LABEL=VALUE")
+
+
+ESCALATION = {
+    "receivers": [{"name": n} for n in ("team", "primary", "secondary")],
+    "escalation_policies": [
+        {
+            "name": "db",
+            "steps": [
+                {"after": "0m", "receivers": ["primary"]},
+                {"after": "15m", "receivers": ["secondary"]},
+            ],
+            "repeat": 1,
+            "repeat_after": "30m",
+        }
+    ],
+    "route": {"receiver": "team", "routes": [{"matchers": ['team="db"'], "escalation": "db"}]},
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"route": {"receiver": "team", "routes": [{"escalation": "nope"}]}}, "policy 'nope'"),
+        ({"policy": {"steps": [{"after": "0m", "receivers": ["ghost"]}]}}, "receiver 'ghost'"),
+        (
+            {
+                "policy": {
+                    "steps": [
+                        {"after": "5m", "receivers": ["primary"]},
+                        {"after": "1m", "receivers": ["primary"]},
+                    ]
+                }
+            },
+            "in order of after",
+        ),
+        ({"policy": {"repeat_after": None}}, "repeat needs repeat_after"),
+        ({"policy": {"repeat_after": "10m"}}, "later than the last step"),
+    ],
+)
+def test_escalation_policies_are_checked(change: dict[str, Any], problem: str) -> None:
+    settings = copy.deepcopy(ESCALATION)
+    settings["escalation_policies"][0].update(change.pop("policy", {}))
+    settings.update(change)
+    with pytest.raises(ValidationError, match=problem):
+        NotifySettings.model_validate(settings)
+
+
+def test_routes_test_shows_each_receivers_escalation_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "corral.yml"
+    path.write_text(yaml.safe_dump({"notify": ESCALATION}))
+    code, out, _ = run(capsys, "routes", "test", "--config", str(path), "team=db")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0] == "primary,secondary"
+    assert lines[2].endswith("escalation=db step 2 after 15m")
+
+
+@pytest.mark.parametrize(
+    ("slack", "problem"),
+    [
+        ({}, "api_url .* or app_token"),
+        ({"api_url": "https://hooks.slack.com/x", "app_token": "xoxb-1"}, "or app_token"),
+        ({"app_token": "xoxb-1"}, "needs channel"),
+    ],
+)
+def test_a_slack_config_is_one_mode_or_the_other(slack: dict[str, str], problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        SlackConfig.model_validate(slack)
+    assert SlackConfig.model_validate({"app_token": "xoxb-1", "channel": "C1"}).app

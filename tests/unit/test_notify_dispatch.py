@@ -27,7 +27,7 @@ from services.notify.sentlog import MemorySentLog
 from services.notify.silences import SilenceStore
 from services.notify.skip import SkipStage
 from services.notify.targets import Targets
-from shared.messages import DeadLetter, Incident, Silence
+from shared.messages import DeadLetter, DeliveryOutcome, Incident, IncidentAlert, Silence
 from shared.timeintervals import TimeIntervals
 from tests.integration.notify_fakes import incident
 
@@ -78,6 +78,7 @@ class Notify:
         self.silences = SilenceStore()
         self.receiver = FakeReceiver(self.sent, **receiver)
         self.letters: list[DeadLetter] = []
+        self.outcomes: list[DeliveryOutcome] = []
         root = RouteNode.build(Route.model_validate(route or {"receiver": "oncall"}))
         integrations: dict[str, list[Integration]] = {"oncall": [self.receiver]}
         self.targets = Targets(root, integrations, {"oncall": Limiter(Limits())})
@@ -90,11 +91,20 @@ class Notify:
             ]
         )
         self.dispatcher = Dispatcher(
-            self.sent, pipeline, self.targets, self.silences, self.dead_letter, retention
+            self.sent,
+            pipeline,
+            self.targets,
+            self.silences,
+            self.dead_letter,
+            retention,
+            self.delivered,
         )
 
     async def dead_letter(self, letter: DeadLetter) -> None:
         self.letters.append(letter)
+
+    async def delivered(self, outcome: DeliveryOutcome) -> None:
+        self.outcomes.append(outcome)
 
     async def admit(self, revision: Incident) -> None:
         changes = admissions(self.sent, self.targets, 0, revision, datetime.now(UTC))
@@ -258,7 +268,7 @@ async def test_work_for_a_receiver_that_left_the_config_is_dead_lettered() -> No
 
 
 async def test_a_revision_admitted_during_a_delivery_goes_next() -> None:
-    notify = Notify()
+    notify = Notify({"receiver": "oncall", "group_interval": "0s"})
     notify.receiver.hold = asyncio.Event()
     await notify.admit(incident(1))
     notify.dispatcher.start_due(datetime.now(UTC))
@@ -300,3 +310,51 @@ async def test_entries_are_tombstoned_a_retention_after_the_incident_resolved() 
     assert await notify.dispatcher.expire(resolved.resolved_at + timedelta(minutes=30)) == 1
     assert notify.sent.get(KEY) is None and len(notify.sent) == 0
     assert notify.sent.saves[-1] == [(KEY, None)]  # the tombstone
+
+
+def member(i: int) -> IncidentAlert:
+    return IncidentAlert(
+        fingerprint=f"pod-{i}",
+        status="firing",
+        labels={"alertname": "KubePodNotReady", "namespace": f"ns-{i % 2}"},
+        annotations={},
+    )
+
+
+async def test_updates_are_coalesced_into_one_that_says_what_changed() -> None:
+    notify = Notify({"receiver": "oncall", "group_interval": "5m"})
+    await notify.admit(incident(1, alerts=[member(0)]))
+    await notify.run()
+    for revision in (2, 3):
+        await notify.admit(incident(revision, alerts=[member(i) for i in range(revision * 2)]))
+        await notify.run()
+    assert len(notify.receiver.deliveries) == 1  # held: the last one went out just now
+    assert notify.entry.due_at is not None
+    await notify.run(at=notify.entry.due_at)
+    first, update = notify.receiver.deliveries
+    assert (first.changes, update.incident.revision) == (None, 3)
+    assert update.changes is not None and update.changes.since_revision == 1
+    assert update.changes.summary == "+5 alerts: KubePodNotReady in 2 namespaces"
+    assert [o.status for o in notify.outcomes] == ["sent", "sent"]
+    assert [o.key for o in notify.outcomes] == ["inc-1-1", "inc-1-3"]
+
+
+async def test_an_incident_merged_before_its_first_page_was_due_is_never_sent() -> None:
+    notify = Notify({"receiver": "oncall", "group_wait": "30s"})
+    await notify.admit(incident(1, opened_at=datetime.now(UTC)))
+    await notify.admit(incident(2, "resolved", merged_into="inc-9"))
+    await notify.run(at=datetime.now(UTC) + timedelta(minutes=1))
+    assert notify.receiver.deliveries == [] and notify.outcomes == []
+    assert notify.entry.phase is Phase.IDLE
+
+
+async def test_an_incident_merged_after_its_page_gets_one_final_message_at_once() -> None:
+    notify = Notify({"receiver": "oncall", "group_interval": "1h"})
+    await notify.admit(incident(1))
+    await notify.run()
+    await notify.admit(incident(2, "resolved", merged_into="inc-9"))
+    await notify.run()
+    _, final = notify.receiver.deliveries
+    assert final.incident.merged_into == "inc-9"
+    assert final.changes is not None and final.changes.summary.startswith("merged into inc-9")
+    assert notify.entry.phase is Phase.IDLE

@@ -10,7 +10,7 @@ import pytest
 from services.notify.config import NotifySettings, RetrySettings
 from services.notify.entry import EntryKey, SentLogEntry
 from services.notify.limits import Limiter
-from services.notify.pipeline import Failed, Job, Sent, Skipped
+from services.notify.pipeline import Failed, Job, Plan, Sent, Skipped
 from services.notify.receivers.base import Delivery, DeliveryError
 from services.notify.receivers.http import retry_after_seconds
 from services.notify.receivers.log import LogIntegration
@@ -110,7 +110,7 @@ def job(entry: SentLogEntry, integration: object) -> Job:
         incident=entry.incident,
         integration=integration,  # type: ignore[arg-type]
         limiter=Limiter(NotifySettings().receivers[0].limits),
-        route=ROUTE,
+        plan=Plan(ROUTE),
     )
 
 

@@ -7,22 +7,35 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.notify import transitions
+from services.notify.changes import Shown
 from services.notify.config import NotifySettings
 from services.notify.entry import EntryKey, Phase, SentLogEntry
 from services.notify.limits import Limiter, Limits
-from services.notify.pipeline import Failed, Job, Muted, Sent, Skipped
+from services.notify.pipeline import Failed, Job, Muted, Plan, Sent, Skipped, Work
 from services.notify.receivers.base import DeliveryError
 from services.notify.receivers.log import LogIntegration
 from services.notify.routing import RouteNode
-from shared.messages import Incident, Silence
+from shared.messages import Incident, NotificationKind, Silence
 from tests.integration.notify_fakes import incident
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 ROUTE = RouteNode.build(
     NotifySettings.model_validate(
-        {"route": {"receiver": "log", "group_wait": "30s", "repeat_interval": "4h"}}
+        {
+            "route": {
+                "receiver": "log",
+                "group_wait": "30s",
+                "group_interval": "5m",
+                "repeat_interval": "4h",
+            }
+        }
     ).route
 )
+ROUTE_CONFIG = NotifySettings.model_validate(
+    {"route": {"receiver": "log", "group_wait": "30s", "repeat_interval": "4h"}}
+).route
+PLAN = Plan(ROUTE)
+GROUP_INTERVAL = timedelta(minutes=5)
 SILENCE = Silence(
     id="s-1",
     matchers=['team="storage"'],
@@ -46,8 +59,22 @@ def entry(incident_: Incident | None = None, **fields: object) -> SentLogEntry:
     )
 
 
-def admit(previous: SentLogEntry | None, revision: Incident) -> SentLogEntry | None:
-    return transitions.admitted(previous, revision, "r", "log/0", ROUTE, NOW)
+def admit(
+    previous: SentLogEntry | None, revision: Incident, plan: Plan = PLAN
+) -> SentLogEntry | None:
+    return transitions.admitted(previous, revision, "r", "log/0", plan, NOW)
+
+
+def delivered(revision: Incident, ago: timedelta = timedelta(minutes=1)) -> SentLogEntry:
+    """An entry whose receiver got ``revision`` ``ago``."""
+    return entry(
+        revision,
+        revision=revision.revision,
+        status=revision.status.value,
+        sent_at=NOW - ago,
+        shown=Shown.of(revision),
+        notifications=1,
+    )
 
 
 # admitted
@@ -65,11 +92,55 @@ def test_first_firing_revision_waits_for_group_wait_from_opening() -> None:
     assert late is not None and late.due_at == NOW
 
 
-def test_changes_after_the_first_delivery_are_due_at_once() -> None:
-    delivered = entry(incident(1), revision=1, status="firing")
-    admitted = admit(delivered, incident(2, opened_at=NOW))
+def test_changes_after_the_first_delivery_wait_for_group_interval_together() -> None:
+    got = delivered(incident(1), ago=timedelta(minutes=1))
+    admitted = admit(got, incident(2))
     assert admitted is not None and admitted.incident is not None
-    assert (admitted.due_at, admitted.incident.revision, admitted.revision) == (NOW, 2, 1)
+    assert (admitted.due_at, admitted.incident.revision, admitted.revision) == (
+        NOW + GROUP_INTERVAL - timedelta(minutes=1),
+        2,
+        1,
+    )
+    # A third revision before then goes with it: one notification for both.
+    third = admit(admitted, incident(3))
+    assert third is not None and third.incident is not None
+    assert (third.due_at, third.incident.revision) == (admitted.due_at, 3)
+    # Long after the last notification, a change goes at once.
+    assert (admit(delivered(incident(1), ago=timedelta(hours=1)), incident(2)) or got).due_at == NOW
+
+
+def test_with_group_interval_0s_every_change_goes_at_once() -> None:
+    plan = Plan(RouteNode.build(ROUTE_CONFIG.model_copy(update={"group_interval": timedelta(0)})))
+    admitted = admit(delivered(incident(1), ago=timedelta(seconds=1)), incident(2), plan)
+    assert admitted is not None and admitted.due_at == NOW
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"status": "resolved"}, "a resolve of the whole incident"),
+        ({"priority": "P1"}, "a raise into the paging priorities"),
+        ({"status": "resolved", "merged_into": "inc-9"}, "merged into another incident"),
+    ],
+)
+def test_some_changes_are_never_held_back(change: dict[str, str], why: str) -> None:
+    got = delivered(incident(1, priority="P3"), ago=timedelta(seconds=10))
+    admitted = admit(got, incident(2, **change))
+    assert admitted is not None and admitted.due_at == NOW, why
+
+
+def test_a_raise_within_the_paging_priorities_or_below_them_waits() -> None:
+    got = delivered(incident(1, priority="P2"), ago=timedelta(seconds=10))
+    raised = admit(got, incident(2, priority="P1"))
+    assert raised is not None and raised.due_at == NOW + GROUP_INTERVAL - timedelta(seconds=10)
+    low = delivered(incident(1, priority="P5"), ago=timedelta(seconds=10))
+    assert (admit(low, incident(2, priority="P3")) or low).due_at != NOW
+
+
+def test_a_reopened_incident_is_a_first_notification_again() -> None:
+    over = delivered(incident(2, "resolved"), ago=timedelta(seconds=10))
+    again = admit(over, incident(3, opened_at=NOW - timedelta(hours=1)))
+    assert again is not None and again.due_at == NOW
 
 
 def test_repeated_and_older_revisions_are_not_admitted() -> None:
@@ -112,8 +183,10 @@ def test_silence_changes_wake_muted_entries_and_paged_ones_a_silence_covers() ->
 
 
 def test_skipped_leaves_nothing_due() -> None:
-    skipped = transitions.skipped(entry(incident(2, "resolved"), due_at=NOW, silenced_by="s"), 2)
-    assert (skipped.phase, skipped.silenced_by) == (Phase.IDLE, None)
+    current = entry(incident(2, "resolved"), due_at=NOW, silenced_by="s")
+    skipped = transitions.skipped(current, job(current), NOW)
+    assert (skipped.phase, skipped.silenced_by, skipped.skipped) == (Phase.IDLE, None, 2)
+    assert transitions.work(skipped, PLAN, NOW) is None
 
 
 def test_intended_records_the_revision_being_sent_once() -> None:
@@ -127,10 +200,12 @@ def test_intended_records_the_revision_being_sent_once() -> None:
 # sent, acknowledged, failed
 
 
+def sent(current: SentLogEntry, revision: Incident, plan: Plan = PLAN) -> SentLogEntry:
+    return transitions.sent(current, job(current, revision=revision, plan=plan), Sent(1), NOW)
+
+
 def test_sent_firing_repeats_after_repeat_interval_and_resolved_does_not() -> None:
-    firing = transitions.sent(
-        entry(incident(1), attempting=1), incident(1), NOW, timedelta(hours=4)
-    )
+    firing = sent(entry(incident(1), attempting=1), incident(1))
     assert (firing.revision, firing.status, firing.attempting, firing.sent_at) == (
         1,
         "firing",
@@ -138,20 +213,34 @@ def test_sent_firing_repeats_after_repeat_interval_and_resolved_does_not() -> No
         NOW,
     )
     assert firing.due_at == NOW + timedelta(hours=4)
-    assert transitions.sent(firing, incident(1), NOW, timedelta(0)).due_at is None
+    assert transitions.work(firing, PLAN, NOW + timedelta(hours=4)) == Work(NotificationKind.REPEAT)
+    never = Plan(RouteNode.build(ROUTE_CONFIG.model_copy(update={"repeat_interval": timedelta(0)})))
+    assert sent(firing, incident(1), never).due_at is None
     over = incident(2, "resolved")
-    resolved = transitions.sent(entry(over, attempting=2), over, NOW, timedelta(hours=4))
+    resolved = sent(entry(over, attempting=2), over)
     assert (resolved.status, resolved.phase) == ("resolved", Phase.IDLE)
 
 
-def test_a_newer_revision_admitted_during_a_delivery_keeps_its_own_due_time() -> None:
-    # Revision 1 was being sent when revision 2 came in, due later.
+def test_sent_remembers_what_the_receiver_was_told_and_counts_it() -> None:
+    first = sent(entry(incident(1), attempting=1), incident(1, priority="P2"))
+    assert first.shown == Shown.of(incident(1, priority="P2"))
+    assert first.notifications == 1
+    second = sent(first.model_copy(update={"incident": incident(2)}), incident(2))
+    assert (second.notifications, second.revision) == (2, 2)
+    over = sent(
+        second.model_copy(update={"incident": incident(3, "resolved")}), incident(3, "resolved")
+    )
+    again = sent(over.model_copy(update={"incident": incident(4)}), incident(4))
+    assert (over.notifications, again.notifications) == (3, 1)  # a reopen counts afresh
+
+
+def test_a_newer_revision_admitted_during_a_delivery_waits_its_turn() -> None:
+    # Revision 1 was being sent when revision 2 came in.
     current = entry(incident(2), attempting=1, due_at=NOW + timedelta(seconds=5))
-    after = transitions.sent(current, incident(1), NOW, timedelta(hours=4))
-    assert (after.revision, after.due_at) == (1, NOW + timedelta(seconds=5))
+    after = sent(current, incident(1))
+    assert (after.revision, after.due_at) == (1, NOW + GROUP_INTERVAL)
     assert after.incident is not None and after.incident.revision == 2
     assert transitions.muted(current, 1, SILENCE).due_at == current.due_at
-    assert transitions.skipped(current, 1).due_at == current.due_at
 
 
 def test_acknowledged_waits_for_the_silence_to_end() -> None:
@@ -166,22 +255,28 @@ def test_acknowledged_waits_for_the_silence_to_end() -> None:
 
 
 def test_failed_is_tried_again_after_repeat_interval_while_firing() -> None:
-    failed = transitions.failed(entry(incident(3), attempting=3), incident(3), NOW, timedelta(1))
+    current = entry(incident(3), attempting=3)
+    failed = transitions.failed(current, job(current), NOW)
     assert (failed.failed, failed.attempting, failed.revision) == (3, 0, 0)
-    assert failed.due_at == NOW + timedelta(1)
-    over = incident(4, "resolved")
-    assert transitions.failed(entry(over), over, NOW, timedelta(hours=1)).due_at is None
+    assert failed.due_at == NOW + timedelta(hours=4)
+    over = entry(incident(4, "resolved"))
+    assert transitions.failed(over, job(over), NOW).due_at is None
 
 
-def job(current: SentLogEntry, acknowledge: Silence | None = None) -> Job:
+def job(
+    current: SentLogEntry,
+    acknowledge: Silence | None = None,
+    revision: Incident | None = None,
+    plan: Plan = PLAN,
+) -> Job:
     assert current.incident is not None
     return Job(
         key=EntryKey.of(0, "inc-1", "r", "log/0"),
         entry=current,
-        incident=current.incident,
+        incident=revision or current.incident,
         integration=LogIntegration("log/0"),
         limiter=Limiter(Limits()),
-        route=ROUTE,
+        plan=plan,
         acknowledge=acknowledge,
     )
 
@@ -211,7 +306,7 @@ def test_each_outcome_is_recorded_by_its_transition(
 def test_entries_are_forgotten_a_retention_after_their_incident_resolved() -> None:
     retention = timedelta(hours=1)
     over = incident(3, "resolved").model_copy(update={"resolved_at": NOW})
-    done = transitions.sent(entry(over, attempting=3), over, NOW, timedelta(hours=4))
+    done = sent(entry(over, attempting=3), over)
     assert transitions.expires_at(done, retention) == NOW + retention
     assert not transitions.forgotten(done, retention, NOW + retention - timedelta(seconds=1))
     assert transitions.forgotten(done, retention, NOW + retention)

@@ -14,7 +14,7 @@ from services.notify.config import NotifySettings
 from services.notify.entry import EntryKey, SentLogEntry
 from services.notify.limits import Limiter
 from services.notify.mute import MuteStage
-from services.notify.pipeline import Held, Job
+from services.notify.pipeline import Held, Job, Plan
 from services.notify.routing import RouteNode, held_by, released_at, routes_for
 from services.notify.silences import SilenceStore
 from shared.timeintervals import TimeIntervals
@@ -142,7 +142,7 @@ async def test_mute_stage_holds_a_firing_incident_but_never_a_resolve() -> None:
             incident=item,
             integration=Integration(),  # type: ignore[arg-type]
             limiter=Limiter(NotifySettings().receivers[0].limits),
-            route=route,
+            plan=Plan(route),
         )
 
     firing = job("firing")

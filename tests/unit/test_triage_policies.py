@@ -120,6 +120,7 @@ async def test_cause_merges_the_incidents_of_its_symptoms() -> None:
     merged = [r for r in triage.latest().values() if r.merged_into]
     [root] = [r for r in triage.latest().values() if not r.merged_into]
     assert len(merged) == 1 and merged[0].merged_into == root.id and merged[0].status == "resolved"
+    assert root.merged == [merged[0].id]  # what notify tells receivers: "merged 1 incident"
     assert names(triage) == [["KubeNodeNotReady", "api-1", "auth-1"]]
     # Gathered, the symptoms no longer pull their namespaces in.
     await triage.send(alert({"alertname": "KubeJobFailed", "namespace": "shop"}, at=150))

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
 
-from shared.messages import Incident
+from shared.messages import Incident, NotificationKind, Silence
 from shared.secrets import redact
+
+if TYPE_CHECKING:
+    from services.notify.changes import Changes
+    from services.notify.entry import Response
 
 
 class DeliveryError(Exception):
@@ -30,14 +35,42 @@ class Delivery:
 
     ``idempotency_key`` is the same for every attempt at this notification,
     across retries and restarts, and differs for each real change and each
-    repeat; receivers that deduplicate on a key get it.
+    repeat; receivers that deduplicate on a key get it. ``kind`` says what it
+    is: a change of the incident (``trigger``, ``resolve``), a ``repeat``, or
+    what people did (``acknowledge``, ``unacknowledge``, and ``resolve`` with
+    ``response`` set); ``changes`` what changed since the receiver's last
+    one (None for its first); ``reference`` the service's id of the message
+    that shows the incident, as the integration returned it before.
     """
 
     incident: Incident
     receiver: str
     idempotency_key: str
-    repeat: bool = False
-    acknowledge: bool = False
+    kind: NotificationKind = NotificationKind.TRIGGER
+    changes: Changes | None = None
+    response: Response | None = None
+    reference: str | None = None
+    step: int | None = None
+    silence: Silence | None = None
+
+    @property
+    def repeat(self) -> bool:
+        return self.kind == NotificationKind.REPEAT
+
+    @property
+    def acknowledge(self) -> bool:
+        return self.kind == NotificationKind.ACKNOWLEDGE
+
+    @property
+    def acknowledged_by(self) -> str | None:
+        """Who is on it, for the text: the person who acknowledged (while a
+        snooze lasts), or the creator of the silence that acknowledges it."""
+        if self.silence is not None:
+            return self.silence.created_by
+        response = self.response
+        if response is not None and response.state_at(datetime.now(UTC)) == "acknowledged":
+            return response.actor
+        return None
 
 
 class Integration(Protocol):
@@ -46,5 +79,6 @@ class Integration(Protocol):
     acknowledges: bool
     """Whether the service has acknowledgements (a silence on a paged incident sends one)."""
 
-    async def notify(self, delivery: Delivery) -> None:
-        """Deliver, or raise DeliveryError."""
+    async def notify(self, delivery: Delivery) -> str | None:
+        """Deliver, or raise DeliveryError. What it returns is the service's id
+        of the message it shows (``Delivery.reference`` next time), if any."""

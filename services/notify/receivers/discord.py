@@ -16,7 +16,7 @@ from typing import Any
 
 from services.notify.config import DiscordConfig
 from services.notify.receivers.base import Delivery
-from services.notify.receivers.http import JsonApiIntegration
+from services.notify.receivers.http import JsonApiIntegration, message_texts
 from services.notify.templates import Flavor, alert_line, truncate
 from shared.messages import IncidentStatus
 
@@ -40,8 +40,8 @@ class DiscordIntegration(JsonApiIntegration[DiscordConfig]):
     def body(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident
         config = self.config
-        context, title, description, link = self.message_texts(
-            delivery, config.title, config.message, config.link
+        context, title, description, link = message_texts(
+            self.templates, delivery, config.title, config.message, config.link
         )
         firing = incident.firing_alerts
         if incident.status == IncidentStatus.RESOLVED:

@@ -21,7 +21,7 @@ import aiosmtplib
 
 from services.notify.config import EmailConfig
 from services.notify.receivers.base import Delivery, DeliveryError
-from services.notify.templates import Flavor, Templates, template_context
+from services.notify.templates import Flavor, Templates, delivery_context
 
 _ATOM_UNSAFE = re.compile(r"[^A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]")
 
@@ -48,7 +48,7 @@ class EmailIntegration:
 
     def message(self, delivery: Delivery) -> EmailMessage:
         config = self.config
-        context = template_context(delivery.incident, delivery.receiver, delivery.repeat)
+        context = delivery_context(delivery)
         context["title"] = self.templates.render(None, "title", context, Flavor.TEXT)
         message = EmailMessage()
         for name, value in config.headers.items():

@@ -12,7 +12,7 @@ import aiohttp
 
 from services.notify.config import IntegrationConfig
 from services.notify.receivers.base import Delivery, DeliveryError
-from services.notify.templates import Flavor, Templates, template_context
+from services.notify.templates import Flavor, Templates, delivery_context
 from shared.links import safe_link
 from shared.secrets import Secret
 
@@ -24,6 +24,27 @@ class MessageTexts(NamedTuple):
     title: str
     text: str
     link: str
+
+
+def message_texts(
+    templates: Templates,
+    delivery: Delivery,
+    title: str | None,
+    text: str | None,
+    link: str | None,
+    flavor: Flavor = Flavor.TEXT,
+) -> MessageTexts:
+    """A chat message's title, text (in ``flavor``: what changed since the
+    receiver's last message, then the summary) and http(s) link, from the
+    user's templates or the defaults, with the context they were rendered in."""
+    context = delivery_context(delivery)
+    render = templates.render
+    return MessageTexts(
+        context,
+        render(title, "title", context, Flavor.TEXT),
+        render(text, "summary", context, flavor),
+        safe_link(render(link, "link", context, Flavor.TEXT)),
+    )
 
 
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -110,25 +131,6 @@ class JsonApiIntegration(Generic[C]):
 
     def body(self, delivery: Delivery) -> dict[str, Any]:
         raise NotImplementedError
-
-    def message_texts(
-        self,
-        delivery: Delivery,
-        title: str | None,
-        text: str | None,
-        link: str | None,
-        flavor: Flavor = Flavor.TEXT,
-    ) -> MessageTexts:
-        """A chat message's title, text (in ``flavor``) and http(s) link, from the
-        user's templates or the defaults, with the context they were rendered in."""
-        context = template_context(delivery.incident, delivery.receiver, delivery.repeat)
-        render = self.templates.render
-        return MessageTexts(
-            context,
-            render(title, "title", context, Flavor.TEXT),
-            render(text, "summary", context, flavor),
-            safe_link(render(link, "link", context, Flavor.TEXT)),
-        )
 
     async def notify(self, delivery: Delivery) -> None:
         await post_json(

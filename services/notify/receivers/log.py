@@ -25,6 +25,8 @@ class LogIntegration:
             change=incident.event.value,
             status=incident.status.value,
             repeat=delivery.repeat,
+            notification=delivery.kind.value,
+            changes=delivery.changes.summary if delivery.changes else None,
             priority=incident.priority,
             severity=incident.severity,
             title=incident.title,

@@ -3,8 +3,13 @@
 ``dedup_key`` is the incident id, so every revision of an incident (and any
 resend after a crash) lands on one PagerDuty incident: a firing revision is a
 ``trigger`` (PagerDuty adds it to the open incident instead of paging again),
-a resolved one a ``resolve``, and a paged incident that a silence then
-covers an ``acknowledge`` (someone is on it: PagerDuty stops escalating).
+a resolved one a ``resolve``, and a paged incident that someone acknowledged
+in Corral (or that a silence then covers) an ``acknowledge``: PagerDuty stops
+escalating. A person's resolve in Corral is a ``resolve``. The Events API
+has no way back from acknowledged, so an unacknowledgement is not sent. An
+acknowledgement that came from PagerDuty itself is sent back too: PagerDuty
+ignores it for the incident already acknowledged, and another PagerDuty
+service paged by another escalation step needs it.
 PagerDuty answers 202; 400 means the event is malformed (not retried), 429
 and 5xx are retried.
 """
@@ -17,9 +22,9 @@ from typing import Any
 from services.notify.config import PagerDutyConfig
 from services.notify.receivers.base import Delivery
 from services.notify.receivers.http import JsonApiIntegration
-from services.notify.templates import Flavor, template_context
+from services.notify.templates import Flavor, delivery_context
 from shared.links import safe_link
-from shared.messages import IncidentStatus
+from shared.messages import IncidentStatus, NotificationKind
 from shared.secrets import Secret
 
 SUMMARY_MAX = 1024
@@ -70,6 +75,7 @@ def bounded(event: dict[str, Any]) -> dict[str, Any]:
 
 class PagerDutyIntegration(JsonApiIntegration[PagerDutyConfig]):
     acknowledges = True
+    responses = frozenset({NotificationKind.ACKNOWLEDGE, NotificationKind.RESOLVE})
 
     def endpoint(self) -> Secret:
         routing_key = self.config.secret("routing_key")
@@ -85,11 +91,11 @@ class PagerDutyIntegration(JsonApiIntegration[PagerDutyConfig]):
             "routing_key": self.routing_key(),
             "dedup_key": incident.id,
         }
-        if incident.status == IncidentStatus.RESOLVED:
+        if incident.status == IncidentStatus.RESOLVED or delivery.kind == NotificationKind.RESOLVE:
             return {**event, "event_action": "resolve"}
         if delivery.acknowledge:
             return {**event, "event_action": "acknowledge"}
-        context = template_context(incident, delivery.receiver, delivery.repeat)
+        context = delivery_context(delivery)
 
         def render(source: str | None, default: str) -> str:
             return self.templates.render(source, default, context, Flavor.TEXT)
@@ -110,6 +116,7 @@ class PagerDutyIntegration(JsonApiIntegration[PagerDutyConfig]):
                 "summary": context["summary"],
                 "labels": incident.labels,
                 "explanation": incident.explanation,
+                **({"changes": delivery.changes.body()} if delivery.changes else {}),
                 "firing": [
                     {"labels": a.labels, "annotations": a.annotations}
                     for a in incident.firing_alerts

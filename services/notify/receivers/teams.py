@@ -18,7 +18,7 @@ from typing import Any
 
 from services.notify.config import TeamsConfig
 from services.notify.receivers.base import Delivery
-from services.notify.receivers.http import JsonApiIntegration
+from services.notify.receivers.http import JsonApiIntegration, message_texts
 from services.notify.templates import alert_line, truncate
 from shared.messages import IncidentStatus
 
@@ -35,7 +35,9 @@ class TeamsIntegration(JsonApiIntegration[TeamsConfig]):
     def body(self, delivery: Delivery) -> dict[str, Any]:
         incident = delivery.incident
         config = self.config
-        _, title, text, link = self.message_texts(delivery, config.title, config.text, config.link)
+        _, title, text, link = message_texts(
+            self.templates, delivery, config.title, config.text, config.link
+        )
         resolved = incident.status == IncidentStatus.RESOLVED
         firing = incident.firing_alerts
         body: list[dict[str, Any]] = [

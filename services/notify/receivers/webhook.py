@@ -60,7 +60,14 @@ class WebhookIntegration:
         if self.config.payload == "alertmanager":
             body = alertmanager_body(delivery.incident, delivery.receiver)
         else:
-            body = incident_body(delivery.incident, delivery.receiver, delivery.repeat)
+            body = incident_body(
+                delivery.incident,
+                delivery.receiver,
+                delivery.repeat,
+                delivery.changes,
+                delivery.kind,
+                delivery.step,
+            )
         if self.hmac_secret is not None:
             timestamp = str(int(time.time()))
             headers[TIMESTAMP_HEADER] = timestamp

@@ -100,6 +100,9 @@ class RuleOutcome:
         return self.values.get("noise") is True
 
 
+_NO_OUTCOME = RuleOutcome()
+
+
 def evaluate(
     rules: Sequence[Rule], labels: Mapping[str, str], annotations: Mapping[str, str]
 ) -> RuleOutcome:
@@ -114,7 +117,8 @@ def evaluate(
                 decided_by[name] = rule.name
         if not rule.continue_:
             break
-    return RuleOutcome(values, decided_by)
+    # Most alerts match no rule: they share one outcome (it is never changed).
+    return RuleOutcome(values, decided_by) if values else _NO_OUTCOME
 
 
 def build_rules(configs: Sequence[RuleConfig], where: str) -> list[Rule]:

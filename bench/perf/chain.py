@@ -1,0 +1,99 @@
+"""Triage's chain alone, without a broker: CPU per alert and per incident revision.
+
+Feeds alert records of one traffic shape (``bench.perf.alerts.SHAPES``), as
+ingest writes them, through ``build_chain`` in batches the size a backlog
+gives the consume loop, and encodes every record the chain writes (revisions
+and state records) as the publisher would. What the broker and the consume
+loop cost is left out: this is the part of triage's CPU that grows with
+alerts and revisions. The garbage collector is tuned as the worker tunes it.
+``--profile FILE`` writes cProfile statistics (``python -m pstats FILE``),
+with correlation run on the event loop's thread so that the profile sees it.
+
+    .venv/bin/python -m bench.perf.chain --shape incidents --alerts 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.perf.alerts import SHAPES
+from bench.perf.limit import messages
+from services.triage.config import TriageSettings
+from services.triage.scoring.stage import ScoringStage
+from services.triage.stages import TriageContext
+from services.triage.state import PartitionState
+from services.triage.worker import build_chain
+from shared.messages import Alert
+from shared.service import _tune_gc
+
+
+async def _inline(function: Callable[..., Any], /, *args: Any) -> Any:
+    return function(*args)
+
+
+async def run(
+    shape: str, count: int, batch: int, profile: Path | None
+) -> dict[str, float | int | str]:
+    records = messages(count, shape=shape)
+    chain = build_chain(TriageSettings(), "incidents", "state")
+    for stage in chain.stages:
+        if isinstance(stage, ScoringStage):
+            await stage.load_model()
+    state = PartitionState()
+    revisions = written = 0
+    profiler = None
+    if profile:
+        profiler = cProfile.Profile()
+        asyncio.to_thread = _inline  # type: ignore[assignment]
+    _tune_gc()
+    started = time.process_time()
+    if profiler:
+        profiler.enable()
+    for first in range(0, len(records), batch):
+        part = records[first : first + batch]
+        alerts = ((Alert.from_bytes(value), key.decode()) for key, value in part)
+        ctx = TriageContext(0, state, alerts)
+        await chain.process(ctx)
+        for record in ctx.records:
+            if record.value is not None:
+                written += len(record.value.to_bytes())
+            revisions += record.topic == "incidents"
+    if profiler:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    cpu = time.process_time() - started
+    return {
+        "shape": shape,
+        "alerts": len(records),
+        "batch": batch,
+        "revisions": revisions,
+        "bytes_written": written,
+        "cpu_s": cpu,
+        "us_per_alert": cpu / len(records) * 1e6,
+        "us_per_revision": cpu / max(revisions, 1) * 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.perf.chain",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--shape", choices=SHAPES, default="incidents")
+    parser.add_argument("--alerts", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=10_000, help="alerts per consumed batch")
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile output file")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.shape, args.alerts, args.batch, args.profile))))
+
+
+if __name__ == "__main__":
+    main()
