@@ -11,18 +11,18 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from shared.config import CommonConfig, StrictModel
 from shared.durations import Duration
 from shared.messages.action import BUILTIN_ROLES, ROLE_PATTERN
+from shared.secrets import Secret as SecretValue
+from shared.secrets import secret
 from shared.web.client import HttpClientConfig
 
 
 class Secret(StrictModel):
-    """A secret given in the file or the environment, or read from ``*_file``."""
+    """A secret given in the file or the environment, or read from ``*_file``
+    (again whenever the file changes, as every secret of Corral's config)."""
 
-    def _secret(self, value: SecretStr | None, file: str | None) -> str | None:
-        if value is not None:
-            return value.get_secret_value()
-        if file is not None:
-            return Path(file).read_text().strip()
-        return None
+    @staticmethod
+    def _secret(value: SecretStr | None, file: str | None, name: str) -> SecretValue | None:
+        return secret(None if value is None else value.get_secret_value(), file, name)
 
     @staticmethod
     def _one_of(value: SecretStr | None, file: str | None, name: str) -> None:
@@ -46,8 +46,8 @@ class PagerDutyInbound(Secret):
         self._one_of(self.webhook_secret, self.webhook_secret_file, "webhook_secret")
         return self
 
-    def secret(self) -> str | None:
-        return self._secret(self.webhook_secret, self.webhook_secret_file)
+    def secret(self) -> SecretValue | None:
+        return self._secret(self.webhook_secret, self.webhook_secret_file, "webhook_secret")
 
 
 class SlackInbound(Secret):
@@ -69,8 +69,8 @@ class SlackInbound(Secret):
         self._one_of(self.signing_secret, self.signing_secret_file, "signing_secret")
         return self
 
-    def secret(self) -> str | None:
-        return self._secret(self.signing_secret, self.signing_secret_file)
+    def secret(self) -> SecretValue | None:
+        return self._secret(self.signing_secret, self.signing_secret_file, "signing_secret")
 
 
 class WorkerApi(StrictModel):

@@ -90,7 +90,7 @@ class PagerDutyWebhook:
         if not header:
             INBOUND.labels("pagerduty", "refused").inc()
             return error_response(400, "X-PagerDuty-Signature missing", "X-PagerDuty-Signature")
-        if not signed(self.secret, body, header):
+        if not signed(self.secret(), body, header):
             INBOUND.labels("pagerduty", "refused").inc()
             log.warning("PagerDuty webhook with a wrong signature", remote=request.remote)
             return error_response(403, "signature does not match", "X-PagerDuty-Signature")

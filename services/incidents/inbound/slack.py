@@ -132,7 +132,7 @@ class SlackInteractivity:
             return "X-Slack-Request-Timestamp is not a Unix time"
         if age > REPLAY_WINDOW_SECONDS:
             return "request timestamp is more than five minutes away: replayed or clock skew"
-        if not signed(self.secret, timestamp, body, signature):
+        if not signed(self.secret(), timestamp, body, signature):
             return "signature does not match"
         return None
 
