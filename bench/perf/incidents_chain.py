@@ -1,0 +1,142 @@
+"""The incidents worker's path alone, without a broker: CPU per incident revision.
+
+Makes the revisions triage writes for one traffic shape (``bench.perf.alerts.SHAPES``),
+running triage's chain as ``bench.perf.chain`` does (not measured), then feeds
+them through the incidents worker's handler (``Materializer.handle``: decoding,
+the store's transaction on SQLite, the change feed) in batches the size a
+backlog gives the consume loop. What the broker and the consume loop cost is
+left out: this is the part of the worker's CPU that grows with revisions and
+the alerts they list. CPU is the process's (SQLite's thread included); the
+garbage collector is tuned as the worker tunes it. ``--profile FILE`` writes
+cProfile statistics of the event loop's thread (``python -m pstats FILE``).
+
+    .venv/bin/python -m bench.perf.incidents_chain --shape incidents --alerts 50000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import tempfile
+import time
+from pathlib import Path
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+from bench.perf.alerts import SHAPES
+from bench.perf.limit import messages
+from services.incidents.feed import ChangeFeed
+from services.incidents.materialize import Materializer
+from services.incidents.store import IncidentStore
+from services.incidents.store.database import SqliteDatabase
+from services.triage.config import TriageSettings
+from services.triage.scoring.stage import ScoringStage
+from services.triage.stages import TriageContext
+from services.triage.state import PartitionState
+from services.triage.worker import build_chain
+from shared.config import TopicNames
+from shared.kafka.quarantine import Quarantine
+from shared.messages import Alert
+from shared.service import _tune_gc
+
+TOPICS = TopicNames()
+
+
+async def revisions(shape: str, count: int, batch: int) -> list[tuple[bytes, bytes]]:
+    """(key, value) of every revision triage writes for ``count`` alerts of ``shape``."""
+    records = messages(count, shape=shape)
+    chain = build_chain(TriageSettings(), TOPICS.incidents, "state")
+    for stage in chain.stages:
+        if isinstance(stage, ScoringStage):
+            await stage.load_model()
+    state = PartitionState()
+    out: list[tuple[bytes, bytes]] = []
+    for first in range(0, len(records), batch):
+        part = records[first : first + batch]
+        ctx = TriageContext(0, state, ((Alert.from_bytes(v), k.decode()) for k, v in part))
+        await chain.process(ctx)
+        for record in ctx.records:
+            if record.topic == TOPICS.incidents and record.value is not None:
+                key = record.key.encode() if isinstance(record.key, str) else record.key
+                out.append((key or b"", record.value.to_bytes()))
+    return out
+
+
+def consumer_record(offset: int, key: bytes, value: bytes) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic=TOPICS.incidents,
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=len(key),
+        serialized_value_size=len(value),
+        headers=(),
+    )
+
+
+async def run(
+    shape: str, count: int, triage_batch: int, batch: int, profile: Path | None
+) -> dict[str, float | int | str]:
+    written = await revisions(shape, count, triage_batch)
+    records = [consumer_record(i, k, v) for i, (k, v) in enumerate(written)]
+    members = sum(v.count(b'"fingerprint"') for _, v in written)
+    tp = TopicPartition(TOPICS.incidents, 0)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = IncidentStore(SqliteDatabase(Path(tmp) / "incidents.sqlite3"))
+        await store.open()
+        quarantine = Quarantine("incidents", TOPICS.quarantine, 1 << 20)
+        materializer = Materializer(store, ChangeFeed(), TOPICS, quarantine)
+        profiler = cProfile.Profile() if profile else None
+        _tune_gc()
+        started = time.process_time()
+        if profiler:
+            profiler.enable()
+        for first in range(0, len(records), batch):
+            await materializer.handle({tp: records[first : first + batch]})
+        if profiler and profile:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        cpu = time.process_time() - started
+        [(stored,)] = await store.db.fetch("SELECT count(*) FROM corral_incidents")
+        await store.close()
+    return {
+        "shape": shape,
+        "alerts": count,
+        "revisions": len(records),
+        "members_listed": members,
+        "incidents": stored,
+        "bytes_read": sum(len(v) for _, v in written),
+        "batch": batch,
+        "cpu_s": round(cpu, 3),
+        "us_per_revision": round(cpu / max(len(records), 1) * 1e6, 1),
+        "us_per_alert": round(cpu / count * 1e6, 2),
+        "us_per_member_listed": round(cpu / max(members, 1) * 1e6, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.perf.incidents_chain",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--shape", choices=SHAPES, default="incidents")
+    parser.add_argument("--alerts", type=int, default=50_000)
+    parser.add_argument(
+        "--triage-batch", type=int, default=10_000, help="alerts per triage batch (revisions)"
+    )
+    parser.add_argument("--batch", type=int, default=100, help="revisions per consumed batch")
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile output file")
+    args = parser.parse_args()
+    result = asyncio.run(run(args.shape, args.alerts, args.triage_batch, args.batch, args.profile))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
