@@ -214,3 +214,89 @@ def alert_record(
 def prepend_fields(fields: Mapping[str, Any], obj: bytes) -> bytes:
     """``fields`` (plain JSON values) as the first members of the object ``obj``."""
     return join_objects(json.dumps(fields).encode(), obj)
+
+
+# Listings read back. A revision lists up to ``triage.max_alerts`` members,
+# mostly the ones the revision before listed; a reader that needs only which
+# members there are, which fire and a label or two of some (the incidents
+# worker) takes them from the bytes ``with_listing`` wrote instead of building
+# a model of each. A member is taken as its encoding (``compact``) without
+# its first ``{"fingerprint":"`` and its last ``}``, so that members are
+# split and joined again in one call.
+
+_MEMBER_START = b'{"fingerprint":"'
+_MEMBER_BREAK = b'},{"fingerprint":"'
+_STATUS = b'","status":"'
+_LABELS = b'","labels":{'
+
+
+def split_last(data: bytes, field: str) -> tuple[bytes, bytes] | None:
+    """``(head, listing)`` such that ``with_last(head, field, listing) == data``,
+    for an object whose last field, ``field``, is an array; None if ``data``
+    is not laid out so."""
+    # Only a key can be followed by ``":[``: in a string every quote is escaped.
+    marker = b',"%s":[' % field.encode()
+    at = data.find(marker)
+    if at < 0 or not data.endswith(b"]}"):
+        return None
+    return data[:at] + b"}", data[at + len(marker) - 1 : -1]
+
+
+def split_members(listing: bytes) -> list[bytes] | None:
+    """The members of a listing ``with_listing`` wrote, in order, as
+    ``join_members`` takes them; None if ``listing`` is not laid out so.
+
+    A member's encoding starts with its fingerprint, and ``},{"fingerprint":"``
+    occurs nowhere else: not in a string (its quotes are escaped) nor in a
+    member (which holds no array).
+    """
+    if listing == b"[]":
+        return []
+    if not listing.startswith(b"[" + _MEMBER_START) or not listing.endswith(b"}]"):
+        return None
+    return listing[len(_MEMBER_START) + 1 : -2].split(_MEMBER_BREAK)
+
+
+def join_members(members: Sequence[bytes]) -> bytes:
+    """The listing of ``members`` (as ``split_members`` gives them)."""
+    if not members:
+        return b"[]"
+    return b"[%s%s}]" % (_MEMBER_START, _MEMBER_BREAK.join(members))
+
+
+def _string(raw: bytes) -> str:
+    """A JSON string's content (between its quotes) as text."""
+    text: str = json.loads(b'"%s"' % raw) if b"\\" in raw else raw.decode()
+    return text
+
+
+def member_keys(members: Sequence[bytes]) -> list[tuple[str, str]]:
+    """Each member's ``fingerprint`` and ``status`` (fingerprint first, status second)."""
+    ends = [member.index(_STATUS) for member in members]
+    return [
+        (
+            _string(member[:end]),
+            member[end + len(_STATUS) : member.index(b'"', end + len(_STATUS))].decode(),
+        )
+        for member, end in zip(members, ends, strict=True)
+    ]
+
+
+def member_label(member: bytes, name: str) -> str | None:
+    """``labels.get(name)`` of a member, read from its encoding."""
+    start = member.index(_LABELS) + len(_LABELS) - 1
+    # The labels hold only strings, so the first ``},"`` closes them.
+    end = member.find(b'},"', start)
+    labels = member[start : end + 1] if end >= 0 else member[start:]
+    key = b'%s:"' % to_json(name)
+    at = labels.find(b"{" + key)
+    if at < 0:
+        at = labels.find(b"," + key)
+    if at < 0:
+        return None
+    value_start = at + 1 + len(key)
+    raw = labels[value_start : labels.index(b'"', value_start)]
+    if b"\\" in raw:
+        value: str = json.loads(labels)[name]
+        return value
+    return raw.decode()
