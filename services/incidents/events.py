@@ -1,9 +1,10 @@
 """Messages from the three topics turned into the events an incident's timeline keeps.
 
 A revision is kept as what changed since the revision before it (alerts that
-started or stopped firing, decisions added to the explanation) plus the
-summary the lifecycle needs; the whole latest revision lives in the incident
-row. Actions and delivery outcomes are kept as they are.
+started or stopped firing, as the revision listed them; decisions added to
+the explanation) plus the summary the lifecycle needs; the whole latest
+revision lives in the incident row. Actions and delivery outcomes are kept
+as they are.
 """
 
 from __future__ import annotations
@@ -11,9 +12,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from pydantic_core import to_json
+
 from services.incidents.lifecycle import Event, EventKind
+from services.incidents.revision import Revision
 from services.incidents.times import to_ms
-from shared.messages import Action, DeliveryOutcome, Incident, IncidentAlert
+from shared import codec
+from shared.messages import Action, DeliveryOutcome
 
 # Triage's line standing for explanation lines it left out; not a decision.
 _OMITTED_PREFIX = "… and "
@@ -23,14 +28,9 @@ def revision_id(revision: int) -> str:
     return f"r/{revision:010d}"
 
 
-def revision_event(incident: Incident, previous: Incident | None) -> Event:
-    before = {a.fingerprint: a for a in previous.alerts} if previous is not None else {}
-    changes = [
-        _alert_change(alert)
-        for alert in incident.alerts
-        if alert.fingerprint not in before or before[alert.fingerprint].status != alert.status
-    ]
-    seen = Counter(previous.explanation if previous is not None else [])
+def revision_event(revision: Revision, previous: Revision | None) -> Event:
+    incident = revision.head
+    seen = Counter(previous.head.explanation if previous is not None else [])
     decisions = []
     for line in incident.explanation:
         if seen[line] > 0:
@@ -43,8 +43,7 @@ def revision_event(incident: Incident, previous: Incident | None) -> Event:
         "status": incident.status.value,
         "priority": incident.priority,
         "severity": incident.severity,
-        "firing": sorted(a.fingerprint for a in incident.firing_alerts),
-        "changes": changes,
+        "firing": revision.firing,
         "decisions": decisions,
     }
     if incident.resolved_at is not None:
@@ -57,20 +56,17 @@ def revision_event(incident: Incident, previous: Incident | None) -> Event:
         to_ms(incident.updated_at),
         EventKind.REVISION,
         data,
+        tuple(revision.changed(previous)),
     )
 
 
-def _alert_change(alert: IncidentAlert) -> dict[str, Any]:
-    change: dict[str, Any] = {
-        "fingerprint": alert.fingerprint,
-        "alertname": alert.labels.get("alertname", ""),
-        "status": alert.status.value,
-        "labels": alert.labels,
-    }
-    summary = alert.annotations.get("summary") or alert.annotations.get("description")
-    if summary:
-        change["summary"] = summary
-    return change
+def encoded(event: Event) -> str:
+    """An event's ``data`` as the store keeps it: a revision's changed members
+    as they were listed, not decoded and encoded again."""
+    data = to_json(event.data)
+    if event.kind == EventKind.REVISION:
+        data = codec.with_last(data, "changes", codec.join_members(event.listed))
+    return data.decode()
 
 
 def action_event(action: Action) -> Event:

@@ -62,6 +62,10 @@ class Event:
     at_ms: int
     kind: EventKind
     data: dict[str, Any]
+    listed: tuple[bytes, ...] = ()
+    """A revision's changed members as it listed them (``codec.split_members``),
+    kept as its ``changes`` (the store writes them there; read back, they are
+    in ``data``)."""
 
     @property
     def key(self) -> SortKey:
@@ -99,7 +103,8 @@ class Lifecycle(BaseModel):
 
 def fold(start: Lifecycle, events: Iterable[Event]) -> Lifecycle:
     """``start`` with ``events`` (in key order, all after ``start.last``) applied."""
-    state = start.model_copy(deep=True)
+    # Lists are replaced, never changed in place; only the roles are.
+    state = start.model_copy(update={"roles": dict(start.roles)})
     for event in events:
         if event.kind == EventKind.REVISION:
             _revision(state, event)

@@ -21,13 +21,14 @@ from aiokafka import ConsumerRecord, TopicPartition
 
 from services.incidents.feed import ChangeFeed
 from services.incidents.metrics import INVALID_RECORDS, TIME_TO_ACKNOWLEDGE, TIME_TO_RESOLVE
+from services.incidents.revision import Revision
 from services.incidents.store import IncidentStore
 from services.incidents.store.database import TRANSIENT
 from services.incidents.store.incidents import Applied, Message
 from services.incidents.times import now_ms
 from shared.config import TopicNames
 from shared.kafka.consumer import Batch, ConsumerLoop
-from shared.kafka.decode import decoded
+from shared.kafka.decode import Readable, decoded
 from shared.kafka.publisher import Publisher, PublishError, Record
 from shared.kafka.quarantine import Quarantine
 from shared.messages import Action, DeliveryOutcome, Incident
@@ -48,7 +49,7 @@ class _Read:
     @property
     def incident_id(self) -> str:
         message = self.message
-        return message.id if isinstance(message, Incident) else message.incident_id
+        return message.id if isinstance(message, Revision | Incident) else message.incident_id
 
 
 class Materializer:
@@ -60,8 +61,8 @@ class Materializer:
         self.store = store
         self.feed = feed
         self.quarantine = quarantine
-        self.models: dict[str, type[Message]] = {
-            topics.incidents: Incident,
+        self.models: dict[str, Readable[Message]] = {
+            topics.incidents: Revision,
             topics.actions: Action,
             topics.notify_outcomes: DeliveryOutcome,
         }

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.incidents.lifecycle import Event, EventKind, Lifecycle, State
+from services.incidents.revision import Revision
 from services.incidents.times import iso, to_ms
+from shared import codec
 from shared.messages import Incident, IncidentAlert
 
 MAX_SERVICES = 20
@@ -29,11 +31,12 @@ class Describer:
     def team(self, incident: Incident) -> str:
         return incident.labels.get(self.team_label, "")
 
-    def services(self, incident: Incident) -> list[str]:
+    def services(self, members: Iterable[bytes]) -> list[str]:
+        """Of members as ``codec.split_members`` gives them."""
         found: list[str] = []
-        for alert in incident.alerts:
+        for member in members:
             for label in self.service_labels:
-                value = alert.labels.get(label)
+                value = codec.member_label(member, label)
                 if value:
                     if value not in found:
                         found.append(value)
@@ -50,10 +53,16 @@ def root_cause(incident: Incident) -> IncidentAlert | None:
 
 
 def summary(
-    incident: Incident, lifecycle: Lifecycle, changed_ms: int, describer: Describer
+    revision: Revision, lifecycle: Lifecycle, changed_ms: int, describer: Describer
 ) -> dict[str, Any]:
     """The list item, as stored; ``shown`` adjusts it to the present."""
-    cause = root_cause(incident)
+    incident = revision.head
+    cause = None
+    for member, (fingerprint, _) in zip(revision.members, revision.keys, strict=True):
+        if fingerprint == incident.root_cause:
+            alertname = codec.member_label(member, "alertname")
+            cause = fingerprint if alertname is None else alertname
+            break
     return {
         "id": incident.id,
         "title": incident.title,
@@ -63,11 +72,11 @@ def summary(
         "severity": incident.severity,
         "score": incident.score,
         "team": describer.team(incident),
-        "services": describer.services(incident),
-        "root_cause": cause.labels.get("alertname", cause.fingerprint) if cause else None,
+        "services": describer.services(revision.members),
+        "root_cause": cause,
         "alerts": {
-            "firing": len(incident.firing_alerts),
-            "total": len(incident.alerts) + incident.truncated_alerts,
+            "firing": len(revision.firing),
+            "total": len(revision.members) + incident.truncated_alerts,
         },
         "roles": lifecycle.roles,
         "acknowledged_by": lifecycle.acknowledged_by,
@@ -174,13 +183,33 @@ def _revision_entries(data: dict[str, Any]) -> list[dict[str, Any]]:
             **{k: data[k] for k in ("revision", "event", "status", "priority", "severity")},
         }
     ]
-    for change in data.get("changes", []):
+    for listed in data.get("changes", []):
+        change = alert_change(listed)
         line = f"{change['alertname'] or change['fingerprint']} {change['status']}"
         if change.get("summary"):
             line += f": {change['summary']}"
         entries.append({"type": "alert", "text": line, **change})
     entries.extend({"type": "decision", "text": line} for line in data.get("decisions", []))
     return entries
+
+
+def alert_change(listed: dict[str, Any]) -> dict[str, Any]:
+    """What the timeline shows of a member a revision changed, as listed
+    (a store written before kept this rather than the member: as it is)."""
+    if "alertname" in listed:
+        return listed
+    labels = listed["labels"]
+    annotations = listed.get("annotations", {})
+    change: dict[str, Any] = {
+        "fingerprint": listed["fingerprint"],
+        "alertname": labels.get("alertname", ""),
+        "status": listed["status"],
+        "labels": labels,
+    }
+    summary = annotations.get("summary") or annotations.get("description")
+    if summary:
+        change["summary"] = summary
+    return change
 
 
 def _action_entry(data: dict[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import structlog
 from aiokafka import ConsumerRecord
@@ -11,15 +11,22 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 
 from shared.kafka.quarantine import Quarantine
-from shared.messages.base import Message
 
 log = structlog.get_logger(__name__)
 
-M = TypeVar("M", bound=Message)
+M = TypeVar("M")
+M_co = TypeVar("M_co", covariant=True)
+
+
+class Readable(Protocol[M_co]):
+    """A message model (``shared.messages``), or another reading of its records
+    (raising ``ValidationError`` for one it cannot read)."""
+
+    def from_bytes(self, data: bytes, /) -> M_co: ...
 
 
 def decoded(
-    model: type[M],
+    model: Readable[M],
     partition: int,
     messages: Sequence[ConsumerRecord],
     invalid: Counter,
@@ -43,7 +50,7 @@ def decoded(
                 quarantine.input("decode", exc, message)
             else:
                 log.error(
-                    f"unreadable {model.__name__} record",
+                    f"unreadable {getattr(model, '__name__', model)} record",
                     partition=partition,
                     offset=message.offset,
                     error=str(exc),

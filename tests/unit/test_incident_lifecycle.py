@@ -9,6 +9,7 @@ import pytest
 
 from services.incidents.events import action_event, outcome_event, revision_event
 from services.incidents.lifecycle import Event, Lifecycle, State, fold, refusal, replay
+from services.incidents.revision import Revision
 from services.incidents.times import to_ms
 from shared.messages import ActionKind, Incident
 from tests.incidents import action, alert, at, outcome, revision
@@ -20,11 +21,12 @@ IO = alert("HighIOWait")
 def events(*messages: object) -> list[Event]:
     """Events as the store builds them: each revision against the one before."""
     built: list[Event] = []
-    previous: Incident | None = None
+    previous: Revision | None = None
     for message in messages:
         if isinstance(message, Incident):
-            built.append(revision_event(message, previous))
-            previous = message
+            read = Revision.from_bytes(message.to_bytes())
+            built.append(revision_event(read, previous))
+            previous = read
         elif hasattr(message, "kind"):
             built.append(action_event(message))  # type: ignore[arg-type]
         else:

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.incidents.events import action_event, outcome_event, revision_event
+from services.incidents.events import action_event, encoded, outcome_event, revision_event
 from services.incidents.feed import Change
 from services.incidents.lifecycle import (
     Event,
@@ -31,6 +31,7 @@ from services.incidents.lifecycle import (
     fold,
     replay,
 )
+from services.incidents.revision import Revision
 from services.incidents.store.database import Database, Row, Sql
 from services.incidents.times import to_ms
 from services.incidents.views import Describer, summary
@@ -64,7 +65,8 @@ SCHEMA = [
 
 NOTIFY_CHANNEL = "corral_incidents"
 
-Message = Incident | Action | DeliveryOutcome
+Message = Revision | Incident | Action | DeliveryOutcome
+"""What the store applies; an ``Incident`` is taken as its ``Revision``."""
 TopicPartition = tuple[str, int]
 Listed = tuple[dict[str, Any], int | None]
 """A summary as stored, with the end of its snooze."""
@@ -156,9 +158,11 @@ class IncidentStore:
     ) -> list[Applied]:
         """Apply messages (in topic order per partition) and move the positions,
         all in one transaction; what changed, per incident."""
-        by_incident: dict[str, list[Message]] = {}
+        by_incident: dict[str, list[Revision | Action | DeliveryOutcome]] = {}
         for message in messages:
-            incident_id = message.id if isinstance(message, Incident) else message.incident_id
+            if isinstance(message, Incident):
+                message = Revision.of(message)
+            incident_id = message.id if isinstance(message, Revision) else message.incident_id
             by_incident.setdefault(incident_id, []).append(message)
         applied: list[Applied] = []
         async with self.db.transaction() as tx:
@@ -176,11 +180,13 @@ class IncidentStore:
                     )
         return applied
 
-    async def _apply(self, tx: Sql, by_incident: dict[str, list[Message]]) -> list[Applied]:
+    async def _apply(
+        self, tx: Sql, by_incident: dict[str, list[Revision | Action | DeliveryOutcome]]
+    ) -> list[Applied]:
         """A batch in a handful of statements, whatever the number of incidents."""
         held = {
             row[0]: _Held(
-                Incident.model_validate_json(row[1]),
+                Revision.from_bytes(row[1].encode()),
                 Lifecycle.model_validate_json(row[2]),
                 row[3],
             )
@@ -190,12 +196,12 @@ class IncidentStore:
                 list(by_incident),
             )
         }
-        latest: dict[str, Incident] = {}
+        latest: dict[str, Revision] = {}
         candidates: list[Event] = []
         for incident_id, messages in by_incident.items():
             current = held[incident_id].incident if incident_id in held else None
             for message in messages:
-                if isinstance(message, Incident):
+                if isinstance(message, Revision):
                     # A revision no newer than the one held is a redelivery, or
                     # a dead letter replayed onto the topic: nothing new.
                     if current is not None and message.revision <= current.revision:
@@ -216,15 +222,6 @@ class IncidentStore:
                 new.setdefault(event.incident_id, []).append(event)
         if not new:
             return []
-        await tx.executemany(
-            "INSERT INTO corral_events (incident_id, event_id, at_ms, kind, data) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [
-                (e.incident_id, e.event_id, e.at_ms, e.kind.value, json.dumps(e.data))
-                for events in new.values()
-                for e in events
-            ],
-        )
         lifecycles: dict[str, Lifecycle] = {}
         again: list[str] = []
         for incident_id, events in new.items():
@@ -238,15 +235,27 @@ class IncidentStore:
                 # Something arrived out of time order (or the incident is new):
                 # fold all of its events again, as a rebuild would.
                 again.append(incident_id)
+        # Read before this batch's events are written: they are at hand.
+        earlier = await self._all_events(tx, again)
+        await tx.executemany(
+            "INSERT INTO corral_events (incident_id, event_id, at_ms, kind, data) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [
+                (e.incident_id, e.event_id, e.at_ms, e.kind.value, encoded(e))
+                for events in new.values()
+                for e in events
+            ],
+        )
         stored_changes: dict[str, int] = {}
-        for incident_id, events in (await self._all_events(tx, again)).items():
+        for incident_id, stored_events in earlier.items():
+            events = stored_events + new[incident_id]
             lifecycles[incident_id] = replay(events)
             # Events kept before the incident's first revision count as changes too.
             stored_changes[incident_id] = max(e.at_ms for e in events)
         applied: list[Applied] = []
         rows: list[tuple[Any, ...]] = []
         for incident_id, lifecycle in lifecycles.items():
-            incident = latest[incident_id]
+            revision = latest[incident_id]
             previous = held.get(incident_id)
             events = new[incident_id]
             changed_ms = max(
@@ -254,25 +263,25 @@ class IncidentStore:
                 stored_changes.get(incident_id, 0),
                 *(e.at_ms for e in events),
             )
-            stored = summary(incident, lifecycle, changed_ms, self.describer)
+            stored = summary(revision, lifecycle, changed_ms, self.describer)
             rows.append(
                 (
                     incident_id,
-                    incident.revision,
+                    revision.revision,
                     lifecycle.state.value,
-                    incident.priority,
+                    revision.head.priority,
                     stored["team"],
-                    to_ms(incident.opened_at),
+                    to_ms(revision.head.opened_at),
                     changed_ms,
                     lifecycle.resolved_at_ms,
                     lifecycle.snoozed_until_ms,
                     json.dumps(stored),
-                    incident.to_bytes().decode(),
+                    revision.doc.decode(),
                     lifecycle.model_dump_json(),
                 )
             )
             applied.append(
-                _applied(incident_id, incident, lifecycle, previous, events, stored["team"])
+                _applied(incident_id, revision.head, lifecycle, previous, events, stored["team"])
             )
         await tx.executemany(
             """INSERT INTO corral_incidents (id, revision, state, priority, team, opened_ms,
@@ -452,7 +461,7 @@ class IncidentStore:
 class _Held:
     """An incident as the store holds it before a batch."""
 
-    incident: Incident
+    incident: Revision
     lifecycle: Lifecycle
     changed_ms: int
 
