@@ -22,6 +22,7 @@ fails there, not in production.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -282,21 +283,28 @@ def member_keys(members: Sequence[bytes]) -> list[tuple[str, str]]:
     ]
 
 
+@functools.lru_cache(maxsize=64)
+def _label_key(name: str) -> bytes:
+    return b'%s:"' % to_json(name)
+
+
 def member_label(member: bytes, name: str) -> str | None:
     """``labels.get(name)`` of a member, read from its encoding."""
-    start = member.index(_LABELS) + len(_LABELS) - 1
+    start = member.index(_LABELS) + len(_LABELS)
     # The labels hold only strings, so the first ``},"`` closes them.
-    end = member.find(b'},"', start)
-    labels = member[start : end + 1] if end >= 0 else member[start:]
-    key = b'%s:"' % to_json(name)
-    at = labels.find(b"{" + key)
-    if at < 0:
-        at = labels.find(b"," + key)
-    if at < 0:
-        return None
-    value_start = at + 1 + len(key)
-    raw = labels[value_start : labels.index(b'"', value_start)]
+    end = member.find(b'},"', start - 1)
+    key = _label_key(name)
+    if member.startswith(key, start):
+        at = start
+    else:
+        at = member.find(b"," + key, start, len(member) if end < 0 else end)
+        if at < 0:
+            return None
+        at += 1
+    value_start = at + len(key)
+    raw = member[value_start : member.index(b'"', value_start)]
     if b"\\" in raw:
+        labels = member[start - 1 : None if end < 0 else end + 1]
         value: str = json.loads(labels)[name]
         return value
     return raw.decode()

@@ -8,7 +8,7 @@ model's own ``to_bytes``.
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import codec
@@ -35,6 +35,7 @@ def tricky_members(draw: st.DrawFn) -> IncidentAlert:
     )
 
 
+@settings(max_examples=300)
 @given(data=st.data())
 def test_a_listing_splits_into_the_head_and_each_members_encoding(data: st.DataObject) -> None:
     alerts = data.draw(st.lists(tricky_members() | members(), max_size=5))
