@@ -273,14 +273,20 @@ def _string(raw: bytes) -> str:
 
 def member_keys(members: Sequence[bytes]) -> list[tuple[str, str]]:
     """Each member's ``fingerprint`` and ``status`` (fingerprint first, status second)."""
-    ends = [member.index(_STATUS) for member in members]
-    return [
-        (
-            _string(member[:end]),
-            member[end + len(_STATUS) : member.index(b'"', end + len(_STATUS))].decode(),
-        )
+    if not members:
+        return []
+    ends = [member.index(_STATUS) + len(_STATUS) for member in members]
+    raw = [member[: end - len(_STATUS)] for member, end in zip(members, ends, strict=True)]
+    joined = b"\n".join(raw)
+    # All at once: in a string a line break is escaped.
+    fingerprints = joined.decode().split("\n") if b"\\" not in joined else map(_string, raw)
+    statuses = [
+        "firing"
+        if member.startswith(b'firing"', end)
+        else _string(member[end : member.index(b'"', end)])
         for member, end in zip(members, ends, strict=True)
     ]
+    return list(zip(fingerprints, statuses, strict=True))
 
 
 @functools.lru_cache(maxsize=64)
