@@ -60,13 +60,13 @@ def revision_event(revision: Revision, previous: Revision | None) -> Event:
     )
 
 
-def encoded(event: Event) -> str:
+def encoded(event: Event) -> bytes:
     """An event's ``data`` as the store keeps it: a revision's changed members
     as they were listed, not decoded and encoded again."""
     data = to_json(event.data)
     if event.kind == EventKind.REVISION:
         data = codec.with_last(data, "changes", codec.join_members(event.listed))
-    return data.decode()
+    return data
 
 
 def action_event(action: Action) -> Event:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import random
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from services.incidents.feed import Change, ChangeFeed, Subscription
 from services.incidents.store import IncidentStore, database_for
 from services.incidents.store.incidents import Query
 from services.incidents.times import to_ms
-from services.incidents.views import Describer, detail
+from services.incidents.views import Describer, alert_change, detail
 from shared.messages import Incident
 from tests.incidents import action, alert, at, outcome, revision
 from tests.postgres import PostgresServer, database
@@ -81,6 +82,25 @@ HISTORY = [
 ]
 
 
+TIMELINE = [
+    ("revision", "revision 1: opened, P1 critical"),
+    ("alert", "DiskFull firing: DiskFull on db-1"),
+    ("decision", 'opened by DiskFull{instance="db-1"}'),
+    ("escalation", "escalation step 1 of db: trigger to oncall (pagerduty/0): sent"),
+    ("revision", "revision 2: updated, P1 critical"),
+    ("alert", "HighIOWait firing: HighIOWait on db-1"),
+    ("decision", "HighIOWait joined: same instance"),
+    ("decision", "probable root: DiskFull"),
+    ("escalation", "escalation step 2 of db: trigger to secondary (pagerduty/0): sent"),
+    ("action", "acknowledged by alice via pagerduty"),
+    ("action", "alice is incident commander (assigned by alice via api)"),
+    ("action", "note by alice: growing the volume"),
+    ("revision", "revision 3: resolved, P1 critical"),
+    ("alert", "DiskFull resolved: DiskFull on db-1"),
+    ("alert", "HighIOWait resolved: HighIOWait on db-1"),
+]
+
+
 async def apply_all(store: IncidentStore, messages: list[object]) -> None:
     for offset, message in enumerate(messages):
         await store.apply([message], {("t", 0): offset + 1})  # type: ignore[list-item]
@@ -105,24 +125,36 @@ async def test_history_makes_the_incident_and_its_timeline(store_url: tuple[str,
     assert shown["notes"] == [
         {"at": "2026-11-26T10:16:20.000Z", "author": "alice", "text": "growing the volume"}
     ]
-    kinds = [(e["type"], e["text"]) for e in shown["timeline"]]
-    assert kinds == [
-        ("revision", "revision 1: opened, P1 critical"),
-        ("alert", "DiskFull firing: DiskFull on db-1"),
-        ("decision", 'opened by DiskFull{instance="db-1"}'),
-        ("escalation", "escalation step 1 of db: trigger to oncall (pagerduty/0): sent"),
-        ("revision", "revision 2: updated, P1 critical"),
-        ("alert", "HighIOWait firing: HighIOWait on db-1"),
-        ("decision", "HighIOWait joined: same instance"),
-        ("decision", "probable root: DiskFull"),
-        ("escalation", "escalation step 2 of db: trigger to secondary (pagerduty/0): sent"),
-        ("action", "acknowledged by alice via pagerduty"),
-        ("action", "alice is incident commander (assigned by alice via api)"),
-        ("action", "note by alice: growing the volume"),
-        ("revision", "revision 3: resolved, P1 critical"),
-        ("alert", "DiskFull resolved: DiskFull on db-1"),
-        ("alert", "HighIOWait resolved: HighIOWait on db-1"),
-    ]
+    assert [(e["type"], e["text"]) for e in shown["timeline"]] == TIMELINE
+
+
+async def test_a_store_written_before_goes_on(store_url: tuple[str, str]) -> None:
+    """Stores written before kept documents as text and each changed alert as the
+    timeline shows it, not as the revision listed it."""
+    async with opened(*store_url) as store:
+        await apply_all(store, HISTORY[:2])
+        async with store.db.transaction() as tx:
+            await tx.execute(
+                "UPDATE corral_incidents SET doc = ?",
+                HISTORY[0].to_bytes().decode(),
+            )
+            for event_id, data in await tx.fetch("SELECT event_id, data FROM corral_events"):
+                before = json.loads(data)
+                if "changes" in before:
+                    before["changes"] = [alert_change(c) for c in before["changes"]]
+                await tx.execute(
+                    "UPDATE corral_events SET data = ? WHERE event_id = ?",
+                    json.dumps(before),
+                    event_id,
+                )
+        for offset, message in enumerate(HISTORY[2:], start=2):
+            await store.apply([message], {("t", 0): offset + 1})  # type: ignore[list-item]
+        stored = await store.get("inc-1")
+        assert stored is not None
+        shown = detail(
+            stored.incident, stored.lifecycle, stored.summary, stored.events, to_ms(at(2000))
+        )
+    assert [(e["type"], e["text"]) for e in shown["timeline"]] == TIMELINE
 
 
 async def test_redelivery_changes_nothing(store_url: tuple[str, str]) -> None:

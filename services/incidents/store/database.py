@@ -53,6 +53,10 @@ class Database(Sql, Protocol):
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[Sql]: ...
 
+    def document(self, data: bytes) -> str | bytes:
+        """A JSON document (UTF-8) as a parameter for a text column; read
+        back, it is ``str`` or ``bytes``."""
+
     async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         """Call ``callback`` with the payload of every notification on ``channel``
         (other writers' changes); a no-op where one process is the only writer."""
@@ -120,6 +124,12 @@ class SqliteDatabase:
 
     async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         return None
+
+    def document(self, data: bytes) -> str | bytes:
+        # Kept as it is (a BLOB in the text column): decoding a revision of
+        # tens of KB, most with a non-ASCII character, is a copy of it and
+        # then some, and every reader takes bytes as well.
+        return data
 
 
 class _SqliteSql:
@@ -190,6 +200,9 @@ class PostgresDatabase:
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
         assert self._pool is not None, "open() first"
         return [tuple(row) for row in await self._pool.fetch(numbered(sql), *params)]
+
+    def document(self, data: bytes) -> str | bytes:
+        return data.decode()
 
     async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         self._listener = await asyncpg.connect(self.url)

@@ -186,7 +186,7 @@ class IncidentStore:
         """A batch in a handful of statements, whatever the number of incidents."""
         held = {
             row[0]: _Held(
-                Revision.from_bytes(row[1].encode()),
+                Revision.from_bytes(_bytes(row[1])),
                 Lifecycle.model_validate_json(row[2]),
                 row[3],
             )
@@ -241,7 +241,7 @@ class IncidentStore:
             "INSERT INTO corral_events (incident_id, event_id, at_ms, kind, data) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [
-                (e.incident_id, e.event_id, e.at_ms, e.kind.value, encoded(e))
+                (e.incident_id, e.event_id, e.at_ms, e.kind.value, self.db.document(encoded(e)))
                 for events in new.values()
                 for e in events
             ],
@@ -276,7 +276,7 @@ class IncidentStore:
                     lifecycle.resolved_at_ms,
                     lifecycle.snoozed_until_ms,
                     json.dumps(stored),
-                    revision.doc.decode(),
+                    self.db.document(revision.doc),
                     lifecycle.model_dump_json(),
                 )
             )
@@ -496,6 +496,10 @@ async def _fetch_in(sql: Sql, query: str, values: list[str]) -> list[Row]:
         chunk = values[start : start + _MAX_PARAMETERS]
         rows += await sql.fetch(query.format(_marks(chunk)), *chunk)
     return rows
+
+
+def _bytes(document: str | bytes) -> bytes:
+    return document.encode() if isinstance(document, str) else document
 
 
 def _event(row: Row) -> Event:
