@@ -290,8 +290,10 @@ def member_keys(members: Sequence[bytes]) -> list[tuple[str, str]]:
 
 
 @functools.lru_cache(maxsize=64)
-def _label_key(name: str) -> bytes:
-    return b'%s:"' % to_json(name)
+def _label_key(name: str) -> tuple[bytes, bytes]:
+    """A label's key as the first in its object and as another."""
+    key = b'%s:"' % to_json(name)
+    return key, b"," + key
 
 
 def member_label(member: bytes, name: str) -> str | None:
@@ -299,14 +301,13 @@ def member_label(member: bytes, name: str) -> str | None:
     start = member.index(_LABELS) + len(_LABELS)
     # The labels hold only strings, so the first ``},"`` closes them.
     end = member.find(b'},"', start - 1)
-    key = _label_key(name)
+    key, other = _label_key(name)
     if member.startswith(key, start):
         at = start
     else:
-        at = member.find(b"," + key, start, len(member) if end < 0 else end)
-        if at < 0:
+        at = member.find(other, start, len(member) if end < 0 else end) + 1
+        if at == 0:
             return None
-        at += 1
     value_start = at + len(key)
     raw = member[value_start : member.index(b'"', value_start)]
     if b"\\" in raw:
