@@ -47,9 +47,10 @@ from bench.perf.stack import (
     write_config,
 )
 from services.corral.embedded import EmbeddedBroker
+from shared import service
 from shared.config import KafkaSettings, TopicNames
 from shared.kafka.topics import TopicSpec, ensure_topics
-from shared.service import run, wait_ready
+from shared.service import wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 # Webhooks the load generator renders before the throughput clock starts, per
@@ -494,7 +495,7 @@ def cli() -> None:
     parser.add_argument("--memory-sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
     args = parser.parse_args()
-    results = run(main(args))
+    results = service.run(main(args))
     print(report(results))
     out = args.out or ROOT / "bench" / "results" / f"perf-{int(time.time())}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
