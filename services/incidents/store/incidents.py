@@ -254,6 +254,9 @@ class IncidentStore:
             stored_changes[incident_id] = max(e.at_ms for e in events)
         applied: list[Applied] = []
         rows: list[tuple[Any, ...]] = []
+        # Incidents only actions or outcomes changed: their document (tens of
+        # KB) is not written again.
+        kept: list[tuple[Any, ...]] = []
         for incident_id, lifecycle in lifecycles.items():
             revision = latest[incident_id]
             previous = held.get(incident_id)
@@ -264,36 +267,45 @@ class IncidentStore:
                 *(e.at_ms for e in events),
             )
             stored = summary(revision, lifecycle, changed_ms, self.describer)
-            rows.append(
-                (
-                    incident_id,
-                    revision.revision,
-                    lifecycle.state.value,
-                    revision.head.priority,
-                    stored["team"],
-                    to_ms(revision.head.opened_at),
-                    changed_ms,
-                    lifecycle.resolved_at_ms,
-                    lifecycle.snoozed_until_ms,
-                    json.dumps(stored),
-                    self.db.document(revision.doc),
-                    lifecycle.model_dump_json(),
-                )
+            row = (
+                lifecycle.state.value,
+                revision.head.priority,
+                stored["team"],
+                to_ms(revision.head.opened_at),
+                changed_ms,
+                lifecycle.resolved_at_ms,
+                lifecycle.snoozed_until_ms,
+                json.dumps(stored),
+                lifecycle.model_dump_json(),
             )
+            if previous is not None and revision is previous.incident:
+                kept.append((*row, incident_id))
+            else:
+                rows.append((incident_id, revision.revision, *row, self.db.document(revision.doc)))
             applied.append(
                 _applied(incident_id, revision.head, lifecycle, previous, events, stored["team"])
             )
-        await tx.executemany(
-            """INSERT INTO corral_incidents (id, revision, state, priority, team, opened_ms,
-                changed_ms, resolved_ms, snoozed_until_ms, summary, doc, lifecycle)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (id) DO UPDATE SET revision = excluded.revision,
-                state = excluded.state, priority = excluded.priority, team = excluded.team,
-                opened_ms = excluded.opened_ms, changed_ms = excluded.changed_ms,
-                resolved_ms = excluded.resolved_ms, snoozed_until_ms = excluded.snoozed_until_ms,
-                summary = excluded.summary, doc = excluded.doc, lifecycle = excluded.lifecycle""",
-            rows,
-        )
+        if rows:
+            await tx.executemany(
+                """INSERT INTO corral_incidents (id, revision, state, priority, team, opened_ms,
+                    changed_ms, resolved_ms, snoozed_until_ms, summary, lifecycle, doc)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (id) DO UPDATE SET revision = excluded.revision,
+                    state = excluded.state, priority = excluded.priority, team = excluded.team,
+                    opened_ms = excluded.opened_ms, changed_ms = excluded.changed_ms,
+                    resolved_ms = excluded.resolved_ms,
+                    snoozed_until_ms = excluded.snoozed_until_ms, summary = excluded.summary,
+                    lifecycle = excluded.lifecycle, doc = excluded.doc""",
+                rows,
+            )
+        if kept:
+            await tx.executemany(
+                """UPDATE corral_incidents SET state = ?, priority = ?, team = ?, opened_ms = ?,
+                    changed_ms = ?, resolved_ms = ?, snoozed_until_ms = ?, summary = ?,
+                    lifecycle = ?
+                   WHERE id = ?""",
+                kept,
+            )
         return applied
 
     async def _recorded(self, tx: Sql, events: list[Event]) -> set[tuple[str, str]]:
