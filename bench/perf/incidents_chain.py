@@ -4,7 +4,9 @@ Makes the revisions triage writes for one traffic shape (``bench.perf.alerts.SHA
 running triage's chain as ``bench.perf.chain`` does (not measured), then feeds
 them through the incidents worker's handler (``Materializer.handle``: decoding,
 the store's transaction on SQLite, the change feed) in batches the size a
-backlog gives the consume loop. What the broker and the consume loop cost is
+backlog gives the consume loop; with ``--receivers N``, each revision's N
+delivery outcomes (as notify writes them) come in the next batch. What the
+broker and the consume loop cost is
 left out: this is the part of the worker's CPU that grows with revisions and
 the alerts they list. CPU is the process's (``event_loop_cpu_s`` of it the
 event loop's thread, the rest mostly SQLite's); the
@@ -39,7 +41,7 @@ from services.triage.state import PartitionState
 from services.triage.worker import build_chain
 from shared.config import TopicNames
 from shared.kafka.quarantine import Quarantine
-from shared.messages import Alert
+from shared.messages import Alert, DeliveryOutcome, Incident
 from shared.service import _tune_gc
 
 TOPICS = TopicNames()
@@ -65,9 +67,30 @@ async def revisions(shape: str, count: int, batch: int) -> list[tuple[bytes, byt
     return out
 
 
-def consumer_record(offset: int, key: bytes, value: bytes) -> ConsumerRecord:
+def delivered(revisions: list[tuple[bytes, bytes]], receivers: int) -> list[tuple[bytes, bytes]]:
+    """(key, value) of the delivery outcomes notify writes for each revision,
+    one per receiver."""
+    out: list[tuple[bytes, bytes]] = []
+    for key, value in revisions:
+        incident = Incident.from_bytes(value)
+        for n in range(receivers):
+            outcome = DeliveryOutcome(
+                incident_id=incident.id,
+                revision=incident.revision,
+                receiver=f"receiver-{n}",
+                integration="webhook/0",
+                notification="trigger",
+                status="sent",
+                key=f"{incident.id}-{incident.revision}",
+                at=incident.updated_at,
+            )
+            out.append((key, outcome.to_bytes()))
+    return out
+
+
+def consumer_record(topic: str, offset: int, key: bytes, value: bytes) -> ConsumerRecord:
     return ConsumerRecord(
-        topic=TOPICS.incidents,
+        topic=topic,
         partition=0,
         offset=offset,
         timestamp=0,
@@ -82,12 +105,18 @@ def consumer_record(offset: int, key: bytes, value: bytes) -> ConsumerRecord:
 
 
 async def run(
-    shape: str, count: int, triage_batch: int, batch: int, profile: Path | None
+    shape: str, count: int, triage_batch: int, batch: int, receivers: int, profile: Path | None
 ) -> dict[str, float | int | str]:
     written = await revisions(shape, count, triage_batch)
-    records = [consumer_record(i, k, v) for i, (k, v) in enumerate(written)]
+    records = [consumer_record(TOPICS.incidents, i, k, v) for i, (k, v) in enumerate(written)]
     members = sum(v.count(b'"fingerprint"') for _, v in written)
+    # A revision's outcomes come after it was delivered: with the next batch.
+    outcomes = [
+        consumer_record(TOPICS.notify_outcomes, i, k, v)
+        for i, (k, v) in enumerate(delivered(written, receivers))
+    ]
     tp = TopicPartition(TOPICS.incidents, 0)
+    outcomes_tp = TopicPartition(TOPICS.notify_outcomes, 0)
     with tempfile.TemporaryDirectory() as tmp:
         store = IncidentStore(SqliteDatabase(Path(tmp) / "incidents.sqlite3"))
         await store.open()
@@ -98,8 +127,11 @@ async def run(
         started, started_loop = time.process_time(), time.thread_time()
         if profiler:
             profiler.enable()
-        for first in range(0, len(records), batch):
-            await materializer.handle({tp: records[first : first + batch]})
+        for first in range(0, len(records) + batch, batch):
+            done = outcomes[(first - batch) * receivers : first * receivers] if first else []
+            consumed = {tp: records[first : first + batch], outcomes_tp: done}
+            if any(consumed.values()):
+                await materializer.handle({t: rs for t, rs in consumed.items() if rs})
         if profiler and profile:
             profiler.disable()
             profiler.dump_stats(profile)
@@ -111,6 +143,7 @@ async def run(
         "shape": shape,
         "alerts": count,
         "revisions": len(records),
+        "outcomes": len(outcomes),
         "members_listed": members,
         "incidents": stored,
         "bytes_read": sum(len(v) for _, v in written),
@@ -135,9 +168,14 @@ def main() -> None:
         "--triage-batch", type=int, default=10_000, help="alerts per triage batch (revisions)"
     )
     parser.add_argument("--batch", type=int, default=100, help="revisions per consumed batch")
+    parser.add_argument(
+        "--receivers", type=int, default=0, help="delivery outcomes per revision (notify's)"
+    )
     parser.add_argument("--profile", type=Path, default=None, help="cProfile output file")
     args = parser.parse_args()
-    result = asyncio.run(run(args.shape, args.alerts, args.triage_batch, args.batch, args.profile))
+    result = asyncio.run(
+        run(args.shape, args.alerts, args.triage_batch, args.batch, args.receivers, args.profile)
+    )
     print(json.dumps(result))
 
 
