@@ -151,16 +151,39 @@ class NotifyWorker:
         kafka = self.config.kafka
         await prepare_topics(kafka)
         self.session = aiohttp.ClientSession()
-        integrations = build_integrations(
-            self.config.notify.receivers, self.session, self.templates
+        self.producer = new_producer(kafka)
+        await self.producer.start()
+        publisher = Publisher(self.producer, **limits(kafka))
+        self.assemble(self.session, publisher)
+        # Every silence must be known before the first incident is looked at.
+        self.follower = SilenceFollower(kafka, self.silences)
+        await self.follower.start()
+        await self.follower.wait_caught_up()
+        # The Alertmanager API's view of what fires; deliveries do not wait for it.
+        self.incidents_follower = incident_follower(kafka, self.current)
+        await self.incidents_follower.start()
+        self.api.publisher = publisher
+        self.loop = ConsumerLoop(
+            kafka,
+            self.config.notify.group_id,
+            [kafka.topics.incidents, kafka.topics.actions],
+            self,
+            publisher,
+            self.quarantine,
+            co_partitioned=True,
         )
+        await self.loop.start()
+
+    def assemble(self, session: aiohttp.ClientSession, publisher: Publisher) -> None:
+        """The delivery side, writing through ``publisher``: receiver
+        integrations, the sent log's writes, the pipeline and the dispatcher
+        (``bench.perf.notify_chain`` runs them on a publisher without a broker)."""
+        integrations = build_integrations(self.config.notify.receivers, session, self.templates)
         self.targets = Targets(
             self.routes, integrations, self.limiters, self.config.notify.paging_priorities
         )
-        self.producer = new_producer(kafka)
-        await self.producer.start()
-        self.publisher = Publisher(self.producer, **limits(kafka))
-        self.sent.publisher = self.publisher
+        self.publisher = publisher
+        self.sent.publisher = publisher
         self.sent.stopping.clear()
         pipeline = DeliveryPipeline(
             [
@@ -179,24 +202,6 @@ class NotifyWorker:
             self.config.notify.retention,
             self.delivered,
         )
-        # Every silence must be known before the first incident is looked at.
-        self.follower = SilenceFollower(kafka, self.silences)
-        await self.follower.start()
-        await self.follower.wait_caught_up()
-        # The Alertmanager API's view of what fires; deliveries do not wait for it.
-        self.incidents_follower = incident_follower(kafka, self.current)
-        await self.incidents_follower.start()
-        self.api.publisher = self.publisher
-        self.loop = ConsumerLoop(
-            kafka,
-            self.config.notify.group_id,
-            [kafka.topics.incidents, kafka.topics.actions],
-            self,
-            self.publisher,
-            self.quarantine,
-            co_partitioned=True,
-        )
-        await self.loop.start()
 
     async def run(self, stop: asyncio.Event) -> None:
         assert self.loop is not None
