@@ -57,7 +57,6 @@ from services.notify.silences import SilenceFollower, SilenceStore
 from services.notify.skip import SkipStage
 from services.notify.targets import Targets
 from services.notify.templates import Templates
-from shared.codec import EncodingCache
 from shared.kafka.acked import publish_until_acked
 from shared.kafka.clients import new_producer
 from shared.kafka.consumer import Batch, ConsumerLoop
@@ -72,11 +71,6 @@ from shared.web.guard import WebSecurity
 from shared.web.openapi import document, openapi_route
 
 log = structlog.get_logger(__name__)
-
-# Incidents read lately, with the records they were read from: the sent log
-# writes a revision into an entry per receiver (admission, intent, outcome)
-# and reuses the bytes it arrived as. Bounded to about a batch's incidents.
-RECENT_INCIDENTS = 64
 
 
 class NotifyWorker:
@@ -93,12 +87,7 @@ class NotifyWorker:
             settings.templates,
             lambda receiver, field: TEMPLATE_FAILURES.labels(receiver, field).inc(),
         )
-        self.incident_encodings: EncodingCache[Incident] = EncodingCache(
-            RECENT_INCIDENTS, Incident.to_bytes
-        )
-        self.sent = KafkaSentLog(
-            config.kafka, config.kafka.topics.notify_sent, self.incident_encodings
-        )
+        self.sent = KafkaSentLog(config.kafka, config.kafka.topics.notify_sent)
         self.silences = SilenceStore()
         self.api = SilenceApi(self.silences, config.kafka.topics.silences, settings.silences)
         self.current = CurrentIncidents()
@@ -309,6 +298,9 @@ class NotifyWorker:
             except Exception as exc:
                 self.quarantine.input("admit", exc, message)
                 continue
+            if changes:
+                # Its record in the sent log is the bytes it came as.
+                self.sent.hold(tp.partition, incident, message.value or b"")
             applied.append(self._apply(message, changes, []))
         return applied
 
@@ -376,7 +368,6 @@ class NotifyWorker:
             current = latest.get(incident.id)
             if current is None or incident.revision > current[1].revision:
                 latest[incident.id] = (message, incident)
-                self.incident_encodings.remember(incident, message.value or b"")
         return latest
 
 
