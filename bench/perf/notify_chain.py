@@ -4,7 +4,8 @@ Triage's chain first turns alerts of one traffic shape
 (``bench.perf.alerts.SHAPES``) into the incident revisions it writes, one
 group per triage batch (not timed). Then each group goes to a notify worker
 as one consumed batch (``NotifyWorker.handle``) with the bench's config (one
-webhook receiver, the default route), and every delivery it starts runs to
+webhook receiver, the default route), after the follower of the whole topic
+for the Alertmanager API has read it, and every delivery it starts runs to
 its end: admission into the sent log, intent, the webhook body, the outcome
 and the sent log's records, all encoded as the publisher would, on a
 publisher without a broker; the receiver's HTTP request is left out. What
@@ -47,7 +48,7 @@ from shared.service import _tune_gc
 INCIDENTS = "incidents"
 
 
-async def revisions(shape: str, count: int, batch: int) -> list[list[bytes]]:
+async def revisions(shape: str, count: int, batch: int) -> list[list[tuple[str, bytes]]]:
     """The revisions triage writes for ``count`` alerts of ``shape``, by triage batch."""
     chain = build_chain(TriageSettings(), INCIDENTS, "state")
     for stage in chain.stages:
@@ -60,7 +61,8 @@ async def revisions(shape: str, count: int, batch: int) -> list[list[bytes]]:
         alerts = ((Alert.from_bytes(v), k.decode()) for k, v in records[first : first + batch])
         ctx = TriageContext(0, state, alerts)
         await chain.process(ctx)
-        groups.append([r.value.to_bytes() for r in ctx.records if r.topic == INCIDENTS and r.value])
+        written = [r for r in ctx.records if r.topic == INCIDENTS and r.value is not None]
+        groups.append([(r.key or "", r.value.to_bytes()) for r in written if r.value])
     return groups
 
 
@@ -110,7 +112,7 @@ async def run(
 ) -> dict[str, float | int | str]:
     groups = await revisions(shape, count, batch)
     read = sum(map(len, groups))
-    members = sum(len(json.loads(value)["alerts"]) for group in groups for value in group)
+    members = sum(len(json.loads(value)["alerts"]) for group in groups for _, value in group)
     posted = [0, 0]
 
     async def post(_session: Any, _url: str, body: bytes, *_args: Any) -> None:
@@ -133,7 +135,8 @@ async def run(
             profiler.enable()
         for group in groups:
             consumed = []
-            for value in group:
+            for key, value in group:
+                worker.current.apply(key, value)  # as the Alertmanager API's follower reads it
                 consumed.append(
                     ConsumerRecord(tp.topic, 0, offset, 0, 0, None, value, None, 0, len(value), [])
                 )

@@ -57,6 +57,8 @@ from services.notify.silences import SilenceFollower, SilenceStore
 from services.notify.skip import SkipStage
 from services.notify.targets import Targets
 from services.notify.templates import Templates
+from shared.cache import BoundedCache
+from shared.codec import Listings, read_incident
 from shared.kafka.acked import publish_until_acked
 from shared.kafka.clients import new_producer
 from shared.kafka.consumer import Batch, ConsumerLoop
@@ -71,6 +73,10 @@ from shared.web.guard import WebSecurity
 from shared.web.openapi import document, openapi_route
 
 log = structlog.get_logger(__name__)
+
+# Incidents whose last listing is kept to read their next revision from:
+# about the incidents a storm updates at once.
+LISTINGS_KEPT = 512
 
 
 class NotifyWorker:
@@ -90,7 +96,8 @@ class NotifyWorker:
         self.sent = KafkaSentLog(config.kafka, config.kafka.topics.notify_sent)
         self.silences = SilenceStore()
         self.api = SilenceApi(self.silences, config.kafka.topics.silences, settings.silences)
-        self.current = CurrentIncidents()
+        self.listings: Listings = BoundedCache(LISTINGS_KEPT)
+        self.current = CurrentIncidents(self.read_incident)
         self.incidents_follower: TableFollower | None = None
         self.alertmanager = AlertmanagerApi(
             self.api,
@@ -131,6 +138,10 @@ class NotifyWorker:
             ]
         )
         return app
+
+    def read_incident(self, data: bytes) -> Incident:
+        """Members its last revision listed are not validated again (``codec.read_incident``)."""
+        return read_incident(data, self.listings)
 
     def _incidents_loaded(self) -> bool:
         follower = self.incidents_follower
@@ -363,7 +374,12 @@ class NotifyWorker:
         """Only the newest revision of each incident in a batch is worth sending."""
         latest: dict[str, tuple[ConsumerRecord, Incident]] = {}
         for message, incident in decoded(
-            Incident, tp.partition, messages, INCIDENTS_INVALID, self.quarantine
+            Incident,
+            tp.partition,
+            messages,
+            INCIDENTS_INVALID,
+            self.quarantine,
+            decode=self.read_incident,
         ):
             current = latest.get(incident.id)
             if current is None or incident.revision > current[1].revision:

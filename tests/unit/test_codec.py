@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from services.notify.entry import SentLogEntry
 from services.notify.payload import WEBHOOK_VERSION, incident_body
@@ -255,3 +257,75 @@ def test_the_webhook_body_is_the_envelope_then_the_incident(
     }
     assert body == expected
     assert list(body) == list(expected)
+
+
+# Notify reading incidents: ``read_incident`` and ``without_members``.
+
+# Text that looks like the bytes the reader splits on, in keys and values.
+tricky = text | st.sampled_from(
+    ["fingerprint", "alerts", "id", '},{"fingerprint":"', ',"alerts":[', "]}", "\\"]
+)
+tricky_labels = st.dictionaries(tricky, tricky, max_size=3)
+
+
+@st.composite
+def tricky_members(draw: st.DrawFn) -> IncidentAlert:
+    return IncidentAlert(
+        fingerprint=draw(tricky),
+        status=draw(statuses),
+        labels=draw(tricky_labels),
+        annotations=draw(tricky_labels),
+        starts_at=draw(optional_times),
+        ends_at=draw(optional_times),
+        generator_url=draw(tricky),
+    )
+
+
+@settings(max_examples=300)
+@given(data=st.data())
+def test_an_incident_is_read_as_the_model_reads_it(data: st.DataObject) -> None:
+    listings: codec.Listings = codec.BoundedCache(2)
+    first = data.draw(incidents(alerts=data.draw(st.lists(tricky_members(), max_size=5))))
+    # The next revisions keep some members, change or drop others, add new ones.
+    revisions = [first]
+    for _ in range(data.draw(st.integers(1, 3))):
+        kept = [
+            m if data.draw(st.booleans()) else m.model_copy(update={"status": AlertStatus.RESOLVED})
+            for m in data.draw(st.permutations(revisions[-1].alerts))
+            if data.draw(st.booleans())
+        ]
+        added = data.draw(st.lists(tricky_members(), max_size=3))
+        revisions.append(first.model_copy(update={"alerts": kept + added}))
+    for revision in revisions:
+        written = [revision.to_bytes(), json.dumps(revision.model_dump(mode="json")).encode()]
+        for value in written:
+            plain = Incident.from_bytes(value)
+            read = codec.read_incident(value, listings)
+            assert read == plain
+            assert read.to_bytes() == plain.to_bytes()
+            assert codec.without_members(value) == plain.model_copy(update={"alerts": []})
+
+
+def test_a_member_that_cannot_be_read_fails_as_the_model_fails() -> None:
+    listings: codec.Listings = codec.BoundedCache(2)
+    member = IncidentAlert(fingerprint="a", status=AlertStatus.FIRING, labels={})
+    now = datetime.now(UTC)
+    first = Incident(
+        id="i",
+        revision=1,
+        event="opened",
+        status=IncidentStatus.FIRING,
+        correlation_key="k",
+        title="t",
+        severity="info",
+        priority="P5",
+        opened_at=now,
+        updated_at=now,
+        alerts=[member],
+    )
+    codec.read_incident(first.to_bytes(), listings)
+    added = member.model_copy(update={"fingerprint": "b"})
+    second = first.model_copy(update={"revision": 2, "alerts": [member, added]}).to_bytes()
+    broken = second.replace(b'"b","status":"firing"', b'"b","status":"burning"')
+    with pytest.raises(ValidationError, match="status"):
+        codec.read_incident(broken, listings)
