@@ -66,12 +66,11 @@ class SentLog(Protocol):
 
 @dataclass(slots=True, eq=False)
 class Revision:
-    """A revision entries hold, with the bytes it was read as (or encoded to),
-    and whether its record is acknowledged."""
+    """A revision entries hold, with the bytes its record is to be written as
+    (as it was read, or encoded); None once the record is acknowledged."""
 
     incident: Incident
-    data: bytes
-    durable: bool = False
+    data: bytes | None
 
 
 class Entries:
@@ -142,7 +141,7 @@ class EntriesRestorer(LatestValues):
             if isinstance(value, SentLogEntry):
                 found.append((key, value))
             else:
-                entries.revisions[key] = Revision(value, self.values[key], durable=True)
+                entries.revisions[key] = Revision(value, None)
         for key, entry in found:
             if entry.holds:
                 revision = revision_key(entry.incident_id, entry.holds)
@@ -253,7 +252,7 @@ class KafkaSentLog(MemorySentLog):
 
         await self.store.save(publisher, partition, values, self.stopping)
         for revision in written:
-            revision.durable = True
+            revision.data = None
 
     def _records(
         self, entries: Entries, keys: list[str], written: list[Revision]
@@ -272,7 +271,7 @@ class KafkaSentLog(MemorySentLog):
                 revision = entries.revisions.get(name)
                 if revision is None:  # not held since it was read: encoded again
                     revision = entries.revisions[name] = Revision(incident, incident.to_bytes())
-                if not revision.durable and revision not in written:
+                if revision.data is not None and revision not in written:
                     records.append((name, EncodedValue(revision.data)))
                     written.append(revision)
             before = entries.name(key, name)
