@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from services.notify.changes import Shown, changes
-from services.notify.payload import incident_body
+from services.notify.payload import body_fields, incident_body
 from shared.messages import IncidentAlert
 from tests.integration.notify_fakes import incident
 
@@ -115,3 +115,11 @@ def test_what_a_receiver_was_shown_is_the_validated_model() -> None:
     assert made == validated
     assert made.model_dump_json() == validated.model_dump_json()
     assert Shown.model_validate_json(made.model_dump_json()) == made
+
+
+def test_webhooks_sharing_a_revision_get_the_body_each_would_get_alone() -> None:
+    fields = body_fields()
+    revision = incident(alerts=[pod(1), node()])
+    for receiver in ("team", "audit", "team"):
+        shared = incident_body(revision, receiver, repeat=receiver == "audit", fields=fields)
+        assert shared == incident_body(revision, receiver, repeat=receiver == "audit")
