@@ -4,15 +4,16 @@ and the one message model built without validation.
 The workers write the same few shapes for every alert that passes, and some
 shapes repeat what was already encoded: a busy incident gets a revision per
 batch listing the same alerts, triage writes each revision twice (the
-incident, then its state record), notify writes the incident it read into
-every sent-log record of it, and ingest has already validated every field of
-an alert before it writes one. Building a model again or encoding the same
+incident, then its state record), and ingest has already validated every
+field of an alert before it writes one. Building a model again or encoding the same
 object again was most of that work, so the encoders here splice bytes
 instead.
 
 A listed member (``listed``) is the other hot spot: triage makes one for
 every alert that joins an incident, from an ``Alert`` that was validated
 when it was read, and validating the same fields again was most of it.
+Notify's reader (``read_incident``) skips validating what an incident's
+last revision listed, held equal to ``Incident.from_bytes`` the same way.
 
 That is the only place it happens. ``tests/unit/test_codec.py`` holds each
 encoder byte for byte equal to the model's own serialization (``Message.to_bytes``)
@@ -102,12 +103,6 @@ class Listed(NamedTuple):
 
     def to_bytes(self) -> bytes:
         return with_listing(self.model, self.field, getattr(self.model, self.field), self.cache)
-
-
-def with_encoded(model: BaseModel, field: str, value: T, cache: EncodingCache[T]) -> bytes:
-    """``compact(model)`` when ``field``, the model's last field, holds ``value``,
-    encoded through ``cache``."""
-    return with_last(compact(model, {field}), field, cache.of(value))
 
 
 # pydantic gives every model instance a set of the fields it was given, a

@@ -23,6 +23,7 @@ from services.triage.records import AlertRecord, IncidentRecord
 from services.triage.state import IncidentState, IndexKey
 from services.triage.statelog import incident_record, incident_state
 from shared import codec
+from shared.cache import BoundedCache
 from shared.codec import EncodingCache
 from shared.messages import Alert, AlertStatus, Incident, IncidentAlert, IncidentStatus
 from shared.normalize import SOURCE_ALERTMANAGER, SOURCE_PROMETHEUS
@@ -271,7 +272,7 @@ tricky = text | st.sampled_from(
 @settings(max_examples=300)
 @given(data=st.data())
 def test_an_incident_is_read_as_the_model_reads_it(data: st.DataObject) -> None:
-    listings: codec.Listings = codec.BoundedCache(2)
+    listings: codec.Listings = BoundedCache(2)
     first = data.draw(incidents(alerts=data.draw(st.lists(members(tricky), max_size=5))))
     # The next revisions keep some members, change or drop others, add new ones.
     revisions = [first]
@@ -294,7 +295,7 @@ def test_an_incident_is_read_as_the_model_reads_it(data: st.DataObject) -> None:
 
 
 def test_a_member_that_cannot_be_read_fails_as_the_model_fails() -> None:
-    listings: codec.Listings = codec.BoundedCache(2)
+    listings: codec.Listings = BoundedCache(2)
     member = IncidentAlert(fingerprint="a", status=AlertStatus.FIRING, labels={})
     now = datetime.now(UTC)
     first = Incident(
