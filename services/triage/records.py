@@ -1,14 +1,22 @@
 """Triage's state as it is kept on ``corral.triage.state`` (compacted).
 
 Partition N of the topic holds the state of partition N of ``corral.alerts``.
-Keys are ``a/<fingerprint>`` for an alert and ``i/<incident id>`` for an
-incident; a tombstone (null value) deletes an expired entry. Only triage
-reads these records, to restore its state on partition assignment.
+Keys are ``a/<fingerprint>`` for an alert, ``i/<incident id>`` for an
+incident and ``m/<incident id>/<fingerprint>`` for a member the incident
+lists (its ``IncidentAlert`` encoding, as revisions list it); a tombstone
+(null value) deletes an expired entry or a member no longer listed. Only
+triage reads these records, to restore its state on partition assignment.
+
+An incident record lists its members by fingerprint since version 2, each
+member written once while it stays listed unchanged, so that a revision's
+state record costs what changed, not the whole list; a version 1 record
+(still read) held the members themselves.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -33,12 +41,15 @@ class AlertRecord(Message):
 
 
 class IncidentRecord(Message):
-    """One incident with the members it shows; membership is rebuilt from alerts.
+    """One incident with the members it shows (by reference: see the module);
+    membership is rebuilt from alerts.
 
     Every field but ``schema_version`` is a field of the same name of
     ``state.IncidentState``, which is where the record comes from and what it
-    restores (``statelog``)."""
+    restores (``statelog``), except ``listed``."""
 
+    SCHEMA_VERSION: ClassVar[int] = 2
+    schema_version: int = Field(default=2, le=2)
     id: str
     correlation_key: str
     status: IncidentStatus
@@ -67,6 +78,11 @@ class IncidentRecord(Message):
         description="Symptom key (``IndexKey.encoded``) of the cause its alerts all wait for.",
     )
     announce_at: int | None = Field(default=None, description="Held back until then (ms).")
-    # Last, so that the members' encodings, shared with the incident revision
-    # written beside the record, are spliced in (``shared.codec.with_listing``).
-    members: list[IncidentAlert] = Field(default_factory=list)
+    listed: list[str] | None = Field(
+        default=None,
+        description="Version 2: the listed members' fingerprints, in order; each member's "
+        "value is in its ``m/`` record.",
+    )
+    members: list[IncidentAlert] | None = Field(
+        default=None, description="Version 1: the listed members themselves."
+    )

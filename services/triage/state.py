@@ -117,6 +117,9 @@ class IncidentState:
     # before which it is not announced (see hold.py).
     waiting: IndexKey | None = None
     announce_at: int | None = None
+    # The listed members as the changelog holds them (``statelog``): those
+    # not among them, by identity, are written with the next state record.
+    saved: tuple[IncidentAlert, ...] = ()
 
     @property
     def all_resolved(self) -> bool:

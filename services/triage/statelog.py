@@ -7,11 +7,19 @@ including what is only derived (membership counts, the correlation index,
 timers). An incident's record and its state are one shape: the record's
 fields are the state's fields of the same names, copied by name
 (``KEPT``) except the few kept in another form.
+
+The members an incident lists have records of their own (``m/``), written
+when a member joins the list or changes and deleted when it leaves, before
+the incident record that lists them: a revision of a busy incident writes
+the member that joined and a small incident record, not the hundred members
+again. Restore still reads the version 1 record that held its members.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
+
+import structlog
 
 from services.triage.records import AlertRecord, IncidentRecord
 from services.triage.stages import TriageContext
@@ -29,11 +37,22 @@ from shared.kafka.publisher import EncodedValue, Record
 from shared.kafka.state import LatestValues
 from shared.messages import AlertStatus, IncidentAlert, IncidentStatus
 
+log = structlog.get_logger(__name__)
+
 ALERT_PREFIX = "a/"
 INCIDENT_PREFIX = "i/"
+MEMBER_PREFIX = "m/"
 
 # Kept by the record in another form than the state holds it.
-_CONVERTED = ("schema_version", "common_labels", "keys", "anchors", "waiting", "members")
+_CONVERTED = (
+    "schema_version",
+    "common_labels",
+    "keys",
+    "anchors",
+    "waiting",
+    "listed",
+    "members",
+)
 KEPT = tuple(name for name in IncidentRecord.model_fields if name not in _CONVERTED)
 """The incident fields a record keeps as the state holds them."""
 
@@ -47,19 +66,35 @@ def incident_record(incident: IncidentState) -> IncidentRecord:
         keys=[key.encoded for key in incident.keys],
         anchors={key.encoded: fp for key, fp in incident.anchors.items()},
         waiting=None if incident.waiting is None else incident.waiting.encoded,
-        members=list(incident.members.values()),
+        listed=list(incident.members),
     )
 
 
-def incident_state(record: IncidentRecord) -> IncidentState:
+def incident_state(
+    record: IncidentRecord, members: dict[str, IncidentAlert] | None = None
+) -> IncidentState:
+    """The incident a record keeps; ``members``: the ``m/`` records' members
+    by fingerprint, which a version 2 record lists by reference."""
     fields: dict[str, Any] = {name: getattr(record, name) for name in KEPT}
+    if record.listed is None:  # version 1: the record holds its members
+        listed = {member.fingerprint: kept(member) for member in record.members or ()}
+        saved: tuple[IncidentAlert, ...] = ()  # none in member records yet
+    else:
+        found = members or {}
+        listed = {fp: found[fp] for fp in record.listed if fp in found}
+        if len(listed) < len(record.listed):
+            # Written before the record, so only a write that was cut short
+            # (or refused) leaves one out: list the others.
+            log.warning("listed members missing", incident=record.id)
+        saved = tuple(listed.values())
     return IncidentState(
         **fields,
         common_labels=record.common_labels,
         keys=dict.fromkeys(map(IndexKey.decode, record.keys)),
         anchors={IndexKey.decode(key): fp for key, fp in record.anchors.items()},
         waiting=None if record.waiting is None else IndexKey.decode(record.waiting),
-        members={member.fingerprint: kept(member) for member in record.members},
+        members=listed,
+        saved=saved,
     )
 
 
@@ -75,6 +110,21 @@ def alert_record(alert: AlertState) -> EncodedValue:
             alert.ends,
         )
     )
+
+
+class MemberValue(NamedTuple):
+    """A member record's value, encoded when it is published through the
+    encodings the revision beside it used."""
+
+    member: IncidentAlert
+    cache: EncodingCache[IncidentAlert]
+
+    def to_bytes(self) -> bytes:
+        return self.cache.of(self.member)
+
+
+def member_key(incident_id: str, fp: str) -> str:
+    return f"{MEMBER_PREFIX}{incident_id}/{fp}"
 
 
 class PersistStage:
@@ -95,12 +145,33 @@ class PersistStage:
             ctx.records.append(Record(self.topic, ALERT_PREFIX + fp, value, ctx.partition))
         for incident_id in sorted(ctx.dirty_incidents):
             incident = state.incidents.get(incident_id)
-            listed = None
-            if incident is not None:
-                listed = codec.Listed(incident_record(incident), "members", self.members)
+            if incident is None:  # merged away or expired: its members go too
+                self._members(ctx, ctx.dirty_incidents[incident_id], {})
+            else:
+                self._members(ctx, incident, incident.members)
+            head = None if incident is None else incident_record(incident)
             ctx.records.append(
-                Record(self.topic, INCIDENT_PREFIX + incident_id, listed, ctx.partition)
+                Record(self.topic, INCIDENT_PREFIX + incident_id, head, ctx.partition)
             )
+
+    def _members(
+        self, ctx: TriageContext, incident: IncidentState, listed: dict[str, IncidentAlert]
+    ) -> None:
+        """Member records for the members ``listed`` now that the changelog
+        does not hold (a member that changed is a new object), and tombstones
+        for those it holds that are no longer listed."""
+        saved = {id(member) for member in incident.saved}
+        for fp, member in listed.items():
+            if id(member) not in saved:
+                value = MemberValue(member, self.members)
+                ctx.records.append(
+                    Record(self.topic, member_key(incident.id, fp), value, ctx.partition)
+                )
+        for member in incident.saved:
+            if member.fingerprint not in listed:
+                key = member_key(incident.id, member.fingerprint)
+                ctx.records.append(Record(self.topic, key, None, ctx.partition))
+        incident.saved = tuple(listed.values())
 
 
 class PartitionRestorer(LatestValues):
@@ -114,11 +185,18 @@ class PartitionRestorer(LatestValues):
     def build(self) -> PartitionState:
         state = PartitionState()
         alerts: dict[str, AlertRecord] = {}
+        heads: list[IncidentRecord] = []
+        members: dict[str, dict[str, IncidentAlert]] = {}
         for key, record in self.decoded(_state_record):
             if isinstance(record, IncidentRecord):
-                state.incidents[record.id] = incident_state(record)
+                heads.append(record)
+            elif isinstance(record, IncidentAlert):
+                incident_id = key[len(MEMBER_PREFIX) :].split("/", 1)[0]
+                members.setdefault(incident_id, {})[record.fingerprint] = kept(record)
             elif record is not None:
                 alerts[key[len(ALERT_PREFIX) :]] = record
+        for head in heads:
+            state.incidents[head.id] = incident_state(head, members.get(head.id))
         for fp, record in alerts.items():
             incident = state.incidents.get(record.incident or "")
             alert = AlertState(
@@ -160,9 +238,11 @@ class PartitionRestorer(LatestValues):
         return state
 
 
-def _state_record(key: str, value: bytes) -> AlertRecord | IncidentRecord | None:
+def _state_record(key: str, value: bytes) -> AlertRecord | IncidentRecord | IncidentAlert | None:
     if key.startswith(ALERT_PREFIX):
         return AlertRecord.from_bytes(value)
     if key.startswith(INCIDENT_PREFIX):
         return IncidentRecord.from_bytes(value)
+    if key.startswith(MEMBER_PREFIX):
+        return IncidentAlert.model_validate_json(value)
     return None  # not a triage state key: nothing to restore

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from typing import Any
 
 import pytest
 
@@ -10,7 +12,7 @@ from services.triage.emit import COPIED
 from services.triage.records import IncidentRecord
 from services.triage.state import IncidentState
 from services.triage.statelog import KEPT, PartitionRestorer
-from shared.kafka.state import UnreadableValue
+from shared.kafka.state import LatestValues, UnreadableValue
 from shared.messages import Alert
 from tests.triage import Triage, alert
 
@@ -96,6 +98,112 @@ def test_a_state_record_and_a_revision_are_copied_from_the_state_by_field_name()
     """One shape: the record's fields (and the revision's, but for those worked
     out by emit) are the incident state's fields of the same names."""
     state_fields = {f.name for f in dataclasses.fields(IncidentState)}
-    assert set(IncidentRecord.model_fields) - {"schema_version"} <= state_fields
+    # ``listed``: the members by reference; ``members``: a version 1 record's.
+    record_fields = set(IncidentRecord.model_fields) - {"schema_version", "listed"}
+    assert record_fields <= state_fields
     assert set(KEPT) <= state_fields
     assert set(COPIED) <= state_fields
+
+
+def latest_values(t: Triage) -> dict[str, Any]:
+    """The changelog as compaction leaves it: each key's last value, decoded."""
+    log = LatestValues()
+    for record in t.state_records:
+        log.apply(record.key, None if record.value is None else record.value.to_bytes())
+    return {key: json.loads(value) for key, value in log.values.items()}
+
+
+def as_version_1(t: Triage) -> Triage:
+    """``t`` with its changelog as triage wrote it before member records: each
+    incident record holding its members."""
+    values = latest_values(t)
+    old = Triage(**SETTINGS)
+    old.state_records = [
+        record
+        for key, value in values.items()
+        if not key.startswith("m/")
+        and (record := t.state_records[0]._replace(key=key, value=_v1(key, value, values)))
+    ]
+    return old
+
+
+def _v1(key: str, value: dict[str, Any], values: dict[str, Any]) -> Any:
+    if key.startswith("i/"):
+        members = [values[f"m/{value['id']}/{fp}"] for fp in value.pop("listed")]
+        value = {**value, "schema_version": 1, "members": members}
+    return _Bytes(json.dumps(value).encode())
+
+
+class _Bytes(bytes):
+    def to_bytes(self) -> bytes:
+        return bytes(self)
+
+
+async def test_a_busy_incident_writes_the_member_that_joined_not_the_list_again() -> None:
+    t = Triage(**SETTINGS)
+    pods = [
+        {"alertname": "KubePodNotReady", "namespace": "shop", "pod": p, "node": "w1"}
+        for p in ("p0", "p1", "p2")
+    ]
+    [opened] = await t.send(alert(pods[0]), alert(pods[1]))
+    t.state_records.clear()
+    [grown] = await t.send(alert(pods[2], at=1))
+    assert grown.id == opened.id and len(grown.alerts) == 3  # the revision lists them all
+    members = {r.key for r in t.state_records if r.key.startswith("m/")}
+    assert members == {f"m/{opened.id}/{grown.alerts[2].fingerprint}"}
+    assert json.loads(t.state_records[-1].value.to_bytes())["listed"] == [
+        a.fingerprint for a in grown.alerts
+    ]
+
+
+async def test_no_member_record_outlives_its_listing() -> None:
+    """Members that leave a list (merged, moved, expired) are deleted."""
+    alerts = storm()
+    t = Triage(**SETTINGS)
+    for a in alerts:
+        await t.send(a)
+        assert member_keys(t) == listed_keys(t)
+    await t.send(alert(alerts[-1].labels, "resolved", at=300))
+    await t.tick(400)  # resolved after the quiet period
+    await t.tick(400 + 2 * 3600)  # and its alerts forgotten after the retention
+    assert member_keys(t) == listed_keys(t)
+    assert not any(key.startswith("a/") for key in latest_values(t))
+
+
+def member_keys(t: Triage) -> set[str]:
+    return {key for key in latest_values(t) if key.startswith("m/")}
+
+
+def listed_keys(t: Triage) -> set[str]:
+    return {
+        f"m/{value['id']}/{fp}"
+        for key, value in latest_values(t).items()
+        if key.startswith("i/")
+        for fp in value["listed"]
+    }
+
+
+async def test_a_changelog_written_before_member_records_restores_and_carries_on() -> None:
+    alerts = storm()
+    straight = Triage(**SETTINGS)
+    for a in alerts:
+        await straight.send(a)
+    for cut in range(1, len(alerts)):
+        first = Triage(**SETTINGS)
+        for a in alerts[:cut]:
+            await first.send(a)
+        old = as_version_1(first)
+        second = old.restored()
+        for a in alerts[cut:]:
+            await second.send(a)
+        combined = {**first.latest(), **second.latest()}
+        assert {i: r.to_bytes() for i, r in combined.items()} == {
+            i: r.to_bytes() for i, r in straight.latest().items()
+        }, f"cut after {cut} alerts"
+        # From then on the incidents it changes keep members in records of
+        # their own, the others stay as they were: the changelog reads as one.
+        second.state_records[:0] = old.state_records
+        again = second.restored()
+        assert {i: len(s.members) for i, s in again.state.incidents.items()} == {
+            i: len(s.members) for i, s in second.state.incidents.items()
+        }
