@@ -17,6 +17,7 @@ again. Restore still reads the version 1 record that held its members.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, NamedTuple
 
 import structlog
@@ -160,18 +161,22 @@ class PersistStage:
         """Member records for the members ``listed`` now that the changelog
         does not hold (a member that changed is a new object), and tombstones
         for those it holds that are no longer listed."""
-        saved = {id(member) for member in incident.saved}
-        for fp, member in listed.items():
-            if id(member) not in saved:
-                value = MemberValue(member, self.members)
-                ctx.records.append(
-                    Record(self.topic, member_key(incident.id, fp), value, ctx.partition)
-                )
-        for member in incident.saved:
-            if member.fingerprint not in listed:
-                key = member_key(incident.id, member.fingerprint)
-                ctx.records.append(Record(self.topic, key, None, ctx.partition))
-        incident.saved = tuple(listed.values())
+        saved, now = incident.saved, tuple(listed.values())
+        gone: tuple[IncidentAlert, ...] = ()
+        if len(saved) <= len(now) and all(map(operator.is_, saved, now)):
+            written = now[len(saved) :]  # the list only grew, the usual change
+        else:
+            kept = set(map(id, saved))
+            written = tuple(member for member in now if id(member) not in kept)
+            gone = tuple(member for member in saved if member.fingerprint not in listed)
+        for member in written:
+            key = member_key(incident.id, member.fingerprint)
+            value = MemberValue(member, self.members)
+            ctx.records.append(Record(self.topic, key, value, ctx.partition))
+        for member in gone:
+            key = member_key(incident.id, member.fingerprint)
+            ctx.records.append(Record(self.topic, key, None, ctx.partition))
+        incident.saved = now
 
 
 class PartitionRestorer(LatestValues):

@@ -65,6 +65,7 @@ class MemberScore:
         "severity",
         "sort_key",
         "source",
+        "starts_at",
         "verdict",
     )
 
@@ -99,6 +100,7 @@ class MemberScore:
         self.ruled = bool(rules.values)  # most alerts match no rule
         self.noise = rules.noise
         self.service = service_of(alert.labels)
+        self.starts_at = alert.starts_at
 
     @property
     def name(self) -> str:
@@ -137,7 +139,7 @@ def context_of(
 ) -> Context:
     """``unlisted``: firing members beyond the ``triage.max_alerts`` an incident lists."""
     services = {m.service for m in scored}
-    starts = [m.alert.starts_at for m in scored if m.alert.starts_at is not None]
+    starts = [m.starts_at for m in scored if m.starts_at is not None]
     began = min([*starts, incident.opened_at])
     return Context(
         alerts=len(scored) + unlisted,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Hashable
+from typing import cast
 
 from services.triage.metrics import (
     CLASSIFIER_CACHE,
@@ -36,6 +37,8 @@ from shared.cache import BoundedCache
 from shared.messages import IncidentAlert
 
 DEFAULT_VOCABULARY = Vocabulary()
+Unscored = list[tuple[str, IncidentAlert, Hashable]]
+"""The members whose scores are not kept: fingerprint, member, ``rule_key``."""
 
 # Incidents whose member scores are kept: about as many as change at once in
 # a storm of many growing incidents; each holds up to ``max_alerts`` scores.
@@ -84,10 +87,6 @@ class ScoredMembers:
         self.vocabulary = vocabulary
         self.scores: dict[str, MemberScore] = {}
 
-    def get(self, fp: str, member: IncidentAlert) -> MemberScore | None:
-        score = self.scores.get(fp)
-        return score if score is not None and score.alert is member else None
-
 
 class ScoringStage:
     """Scores every incident the batch changed.
@@ -127,49 +126,60 @@ class ScoringStage:
         generation = self.models.generation if self.models else 0
         # The team's words for severity, when the model was adapted to its rule files.
         vocabulary = model.vocabulary if model is not None else DEFAULT_VOCABULARY
-        keyed: list[tuple[IncidentState, ScoredMembers, list[tuple[IncidentAlert, Hashable]]]]
-        keyed = []
+        keyed: list[tuple[IncidentState, ScoredMembers, list[MemberScore | None], Unscored]] = []
         for incident in ctx.changed.values():
             known = self.scored.get(incident.id)
             if known is None or (known.generation, known.vocabulary) != (generation, vocabulary):
                 known = ScoredMembers(generation, vocabulary)
+            held = known.scores
+            scores = [
+                score if (score := held.get(fp)) is not None and score.alert is alert else None
+                for fp, alert in incident.members.items()
+            ]
             try:
                 unscored = [
-                    (alert, rule_key(alert))
-                    for fp, alert in incident.members.items()
-                    if known.get(fp, alert) is None
+                    (fp, alert, rule_key(alert))
+                    for score, (fp, alert) in zip(scores, incident.members.items(), strict=True)
+                    if score is None
                 ]
             except Exception as exc:
                 self._failed(ctx, incident, exc)
                 continue
-            keyed.append((incident, known, unscored))
-        verdicts = await self._verdicts(ctx, model, [(i, u) for i, _, u in keyed])
+            keyed.append((incident, known, scores, unscored))
+        verdicts = await self._verdicts(
+            ctx, model, [(i, [(a, k) for _, a, k in u]) for i, _, _, u in keyed]
+        )
         problem = self.models.problem if self.models and self.models.model is None else None
         use_label = self.settings.use_severity_label
-        for incident, known, unscored in keyed:
-            fresh = iter(unscored)
-            scored = ScoredMembers(generation, vocabulary)
-            scores: list[MemberScore] = []
+        for incident, known, scores, unscored in keyed:
+            missing = iter(unscored)
             try:
-                for fp, alert in incident.members.items():
-                    score = known.get(fp, alert)
-                    if score is None:
-                        score = MemberScore(
-                            alert,
-                            evaluate(self.rules, alert.labels, alert.annotations),
-                            vocabulary.severity(alert.labels) if use_label else None,
-                            verdicts.get(next(fresh)[1]),
-                            vocabulary.label,
-                        )
-                    scores.append(score)
+                for index, score in enumerate(scores):
+                    if score is not None:
+                        continue
+                    fp, alert, key = next(missing)
+                    score = scores[index] = MemberScore(
+                        alert,
+                        evaluate(self.rules, alert.labels, alert.annotations),
+                        vocabulary.severity(alert.labels) if use_label else None,
+                        verdicts.get(key),
+                        vocabulary.label,
+                    )
                     # One the model gave no verdict for asks it again next time.
                     if score.verdict is not None or model is None:
-                        scored.scores[fp] = score
-                result = assess(incident, scores, problem)
+                        known.scores[fp] = score
+                    else:
+                        known.scores.pop(fp, None)
+                listed = cast(list[MemberScore], scores)
+                result = assess(incident, listed, problem)
             except Exception as exc:
                 self._failed(ctx, incident, exc)
                 continue
-            self.scored.put(incident.id, scored)
+            if len(known.scores) > len(listed):  # members left the list
+                known.scores = {
+                    fp: known.scores[fp] for fp in incident.members if fp in known.scores
+                }
+            self.scored.put(incident.id, known)
             incident.severity = result.severity
             incident.priority = result.priority
             incident.score = result.score
