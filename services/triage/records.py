@@ -1,16 +1,15 @@
 """Triage's state as it is kept on ``corral.triage.state`` (compacted).
 
 Partition N of the topic holds the state of partition N of ``corral.alerts``.
-Keys are ``a/<fingerprint>`` for an alert, ``i/<incident id>`` for an
-incident and ``m/<incident id>/<fingerprint>`` for a member the incident
-lists (its ``IncidentAlert`` encoding, as revisions list it); a tombstone
-(null value) deletes an expired entry or a member no longer listed. Only
-triage reads these records, to restore its state on partition assignment.
+Keys are ``a/<fingerprint>`` for an alert and ``i/<incident id>`` for an
+incident; a tombstone (null value) deletes an expired entry. Only triage
+reads these records, to restore its state on partition assignment.
 
-An incident record lists its members by fingerprint since version 2, each
-member written once while it stays listed unchanged, so that a revision's
-state record costs what changed, not the whole list; a version 1 record
-(still read) held the members themselves.
+Since version 2 an incident record lists its members by fingerprint, and
+the record of an alert its incident lists carries the member: an alert's
+record is written when the alert changes, so a revision's state records
+cost what changed, not the whole list again. A version 1 incident record
+(still read) held the members itself.
 """
 
 from __future__ import annotations
@@ -26,7 +25,8 @@ from shared.messages import AlertStatus, IncidentAlert, IncidentStatus, Message
 class AlertRecord(Message):
     """What triage remembers of one alert: small, because there are many.
 
-    Written by ``shared.codec.alert_record`` without building the model."""
+    Written by ``shared.codec.alert_record`` without building the model, the
+    member spliced in (``statelog.AlertValue``)."""
 
     status: AlertStatus
     incident: str | None = None
@@ -37,6 +37,9 @@ class AlertRecord(Message):
     flapping: bool = False
     ends_at: int | None = Field(
         default=None, description="When the firing alert ends unless sent again, ms since epoch."
+    )
+    member: IncidentAlert | None = Field(
+        default=None, description="The alert as its incident lists it, if it does."
     )
 
 
@@ -80,8 +83,8 @@ class IncidentRecord(Message):
     announce_at: int | None = Field(default=None, description="Held back until then (ms).")
     listed: list[str] | None = Field(
         default=None,
-        description="Version 2: the listed members' fingerprints, in order; each member's "
-        "value is in its ``m/`` record.",
+        description="Version 2: the listed members' fingerprints, in order; each member is "
+        "in its alert's record.",
     )
     members: list[IncidentAlert] | None = Field(
         default=None, description="Version 1: the listed members themselves."

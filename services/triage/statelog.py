@@ -8,16 +8,15 @@ timers). An incident's record and its state are one shape: the record's
 fields are the state's fields of the same names, copied by name
 (``KEPT``) except the few kept in another form.
 
-The members an incident lists have records of their own (``m/``), written
-when a member joins the list or changes and deleted when it leaves, before
-the incident record that lists them: a revision of a busy incident writes
-the member that joined and a small incident record, not the hundred members
-again. Restore still reads the version 1 record that held its members.
+The members an incident lists are in their alerts' records, which are
+written whenever the alert joins, changes or moves (before the incident
+record that lists them): a revision of a busy incident writes the alert
+that joined and a small incident record, not the hundred members again.
+Restore still reads the version 1 incident record that held its members.
 """
 
 from __future__ import annotations
 
-import operator
 from typing import Any, NamedTuple
 
 import structlog
@@ -34,7 +33,7 @@ from services.triage.state import (
 )
 from shared import codec
 from shared.codec import EncodingCache, kept
-from shared.kafka.publisher import EncodedValue, Record
+from shared.kafka.publisher import Encoded, EncodedValue, Record
 from shared.kafka.state import LatestValues
 from shared.messages import AlertStatus, IncidentAlert, IncidentStatus
 
@@ -42,7 +41,6 @@ log = structlog.get_logger(__name__)
 
 ALERT_PREFIX = "a/"
 INCIDENT_PREFIX = "i/"
-MEMBER_PREFIX = "m/"
 
 # Kept by the record in another form than the state holds it.
 _CONVERTED = (
@@ -74,20 +72,19 @@ def incident_record(incident: IncidentState) -> IncidentRecord:
 def incident_state(
     record: IncidentRecord, members: dict[str, IncidentAlert] | None = None
 ) -> IncidentState:
-    """The incident a record keeps; ``members``: the ``m/`` records' members
-    by fingerprint, which a version 2 record lists by reference."""
+    """The incident a record keeps; ``members``: its members by fingerprint,
+    as the records of its alerts carry them, which a version 2 record lists."""
     fields: dict[str, Any] = {name: getattr(record, name) for name in KEPT}
+    unsaved = record.listed is None
     if record.listed is None:  # version 1: the record holds its members
         listed = {member.fingerprint: kept(member) for member in record.members or ()}
-        saved: tuple[IncidentAlert, ...] = ()  # none in member records yet
     else:
         found = members or {}
         listed = {fp: found[fp] for fp in record.listed if fp in found}
         if len(listed) < len(record.listed):
-            # Written before the record, so only a write that was cut short
-            # (or refused) leaves one out: list the others.
+            # Written before the incident's record, so only a write that was
+            # cut short (or refused) leaves one out: list the others.
             log.warning("listed members missing", incident=record.id)
-        saved = tuple(listed.values())
     return IncidentState(
         **fields,
         common_labels=record.common_labels,
@@ -95,37 +92,33 @@ def incident_state(
         anchors={IndexKey.decode(key): fp for key, fp in record.anchors.items()},
         waiting=None if record.waiting is None else IndexKey.decode(record.waiting),
         members=listed,
-        saved=saved,
+        members_unsaved=unsaved,
     )
 
 
-def alert_record(alert: AlertState) -> EncodedValue:
-    return EncodedValue(
-        codec.alert_record(
-            AlertRecord.SCHEMA_VERSION,
-            alert.status.value,
-            alert.incident,
-            alert.changed_at,
-            alert.changes or [],
-            alert.flapping,
-            alert.ends,
-        )
+def alert_record(alert: AlertState) -> bytes:
+    return codec.alert_record(
+        AlertRecord.SCHEMA_VERSION,
+        alert.status.value,
+        alert.incident,
+        alert.changed_at,
+        alert.changes or [],
+        alert.flapping,
+        alert.ends,
     )
 
 
-class MemberValue(NamedTuple):
-    """A member record's value, encoded when it is published through the
-    encodings the revision beside it used."""
+class AlertValue(NamedTuple):
+    """An alert's record with the member its incident lists, spliced in when
+    published, through the encodings the revision beside it used (and not
+    held encoded twice meanwhile: see ``codec.Listed``)."""
 
+    record: bytes
     member: IncidentAlert
     cache: EncodingCache[IncidentAlert]
 
     def to_bytes(self) -> bytes:
-        return self.cache.of(self.member)
-
-
-def member_key(incident_id: str, fp: str) -> str:
-    return f"{MEMBER_PREFIX}{incident_id}/{fp}"
+        return codec.with_last(self.record, "member", self.cache.of(self.member))
 
 
 class PersistStage:
@@ -140,43 +133,31 @@ class PersistStage:
 
     async def process(self, ctx: TriageContext) -> None:
         state = ctx.state
-        for fp in sorted(ctx.dirty_alerts):
+        dirty = ctx.dirty_alerts
+        for incident_id in ctx.dirty_incidents:
+            incident = state.incidents.get(incident_id)
+            if incident is not None and incident.members_unsaved:
+                dirty = dirty | set(incident.members)
+                incident.members_unsaved = False
+        for fp in sorted(dirty):
             alert = state.alerts.get(fp)
-            value = None if alert is None else alert_record(alert)
-            ctx.records.append(Record(self.topic, ALERT_PREFIX + fp, value, ctx.partition))
+            ctx.records.append(
+                Record(self.topic, ALERT_PREFIX + fp, self._alert(state, fp, alert), ctx.partition)
+            )
         for incident_id in sorted(ctx.dirty_incidents):
             incident = state.incidents.get(incident_id)
-            if incident is None:  # merged away or expired: its members go too
-                self._members(ctx, ctx.dirty_incidents[incident_id], {})
-            else:
-                self._members(ctx, incident, incident.members)
             head = None if incident is None else incident_record(incident)
             ctx.records.append(
                 Record(self.topic, INCIDENT_PREFIX + incident_id, head, ctx.partition)
             )
 
-    def _members(
-        self, ctx: TriageContext, incident: IncidentState, listed: dict[str, IncidentAlert]
-    ) -> None:
-        """Member records for the members ``listed`` now that the changelog
-        does not hold (a member that changed is a new object), and tombstones
-        for those it holds that are no longer listed."""
-        saved, now = incident.saved, tuple(listed.values())
-        gone: tuple[IncidentAlert, ...] = ()
-        if len(saved) <= len(now) and all(map(operator.is_, saved, now)):
-            written = now[len(saved) :]  # the list only grew, the usual change
-        else:
-            kept = set(map(id, saved))
-            written = tuple(member for member in now if id(member) not in kept)
-            gone = tuple(member for member in saved if member.fingerprint not in listed)
-        for member in written:
-            key = member_key(incident.id, member.fingerprint)
-            value = MemberValue(member, self.members)
-            ctx.records.append(Record(self.topic, key, value, ctx.partition))
-        for member in gone:
-            key = member_key(incident.id, member.fingerprint)
-            ctx.records.append(Record(self.topic, key, None, ctx.partition))
-        incident.saved = now
+    def _alert(self, state: PartitionState, fp: str, alert: AlertState | None) -> Encoded | None:
+        if alert is None:
+            return None
+        record = alert_record(alert)
+        incident = state.incidents.get(alert.incident or "")
+        member = None if incident is None else incident.members.get(fp)
+        return EncodedValue(record) if member is None else AlertValue(record, member, self.members)
 
 
 class PartitionRestorer(LatestValues):
@@ -195,11 +176,11 @@ class PartitionRestorer(LatestValues):
         for key, record in self.decoded(_state_record):
             if isinstance(record, IncidentRecord):
                 heads.append(record)
-            elif isinstance(record, IncidentAlert):
-                incident_id = key[len(MEMBER_PREFIX) :].split("/", 1)[0]
-                members.setdefault(incident_id, {})[record.fingerprint] = kept(record)
             elif record is not None:
-                alerts[key[len(ALERT_PREFIX) :]] = record
+                fp = key[len(ALERT_PREFIX) :]
+                alerts[fp] = record
+                if record.member is not None and record.incident is not None:
+                    members.setdefault(record.incident, {})[fp] = kept(record.member)
         for head in heads:
             state.incidents[head.id] = incident_state(head, members.get(head.id))
         for fp, record in alerts.items():
@@ -243,11 +224,9 @@ class PartitionRestorer(LatestValues):
         return state
 
 
-def _state_record(key: str, value: bytes) -> AlertRecord | IncidentRecord | IncidentAlert | None:
+def _state_record(key: str, value: bytes) -> AlertRecord | IncidentRecord | None:
     if key.startswith(ALERT_PREFIX):
         return AlertRecord.from_bytes(value)
     if key.startswith(INCIDENT_PREFIX):
         return IncidentRecord.from_bytes(value)
-    if key.startswith(MEMBER_PREFIX):
-        return IncidentAlert.model_validate_json(value)
     return None  # not a triage state key: nothing to restore

@@ -19,7 +19,7 @@ from services.notify.payload import WEBHOOK_VERSION, incident_body
 from services.notify.sentlog import KafkaSentLog
 from services.triage.records import AlertRecord, IncidentRecord
 from services.triage.state import IncidentState, IndexKey
-from services.triage.statelog import incident_record, incident_state
+from services.triage.statelog import AlertValue, incident_record, incident_state
 from shared import codec
 from shared.codec import EncodingCache
 from shared.config import KafkaSettings
@@ -120,6 +120,7 @@ def test_an_alert_written_from_request_fields_is_the_alert_model(
     changes=st.lists(st.integers(0, 2**53), max_size=4),
     flapping=st.booleans(),
     ends_at=st.none() | st.integers(0, 2**53),
+    member=st.none() | members(),
 )
 def test_an_alert_record_written_without_the_model_is_the_model(
     status: AlertStatus,
@@ -128,10 +129,13 @@ def test_an_alert_record_written_without_the_model_is_the_model(
     changes: list[int],
     flapping: bool,
     ends_at: int | None,
+    member: IncidentAlert | None,
 ) -> None:
     data = codec.alert_record(
         AlertRecord.SCHEMA_VERSION, status.value, incident, changed_at, changes, flapping, ends_at
     )
+    if member is not None:  # an alert its incident lists: the member spliced in
+        data = AlertValue(data, member, MEMBERS).to_bytes()
     model = AlertRecord(
         status=status,
         incident=incident,
@@ -139,6 +143,7 @@ def test_an_alert_record_written_without_the_model_is_the_model(
         changes=changes,
         flapping=flapping,
         ends_at=ends_at,
+        member=member,
     )
     assert data == model.to_bytes()
 
@@ -206,9 +211,11 @@ def test_a_state_record_is_written_as_the_model_writes_it(
     # ``incident_record`` builds the record unvalidated; the model, validated:
     validated = IncidentRecord.model_validate(record.model_dump())
     assert written == validated.to_bytes()
-    # Its members are in records of their own, as the revision lists them.
-    member_records = {fp: MEMBERS.of(member) for fp, member in state.members.items()}
-    members = {fp: IncidentAlert.model_validate_json(b) for fp, b in member_records.items()}
+    # Its members are in its alerts' records, as the revision lists them.
+    members = {
+        fp: IncidentAlert.model_validate_json(MEMBERS.of(member))
+        for fp, member in state.members.items()
+    }
     restored = incident_state(IncidentRecord.from_bytes(written), members)
     assert (restored.keys, restored.anchors, restored.members) == (
         state.keys,

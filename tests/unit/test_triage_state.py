@@ -114,24 +114,24 @@ def latest_values(t: Triage) -> dict[str, Any]:
 
 
 def as_version_1(t: Triage) -> Triage:
-    """``t`` with its changelog as triage wrote it before member records: each
-    incident record holding its members."""
+    """``t`` with its changelog as triage wrote it before alert records
+    carried members: each incident record holding its members."""
     values = latest_values(t)
     old = Triage(**SETTINGS)
+    template = t.state_records[0]
     old.state_records = [
-        record
+        template._replace(key=key, value=_Bytes(json.dumps(_v1(key, value, values)).encode()))
         for key, value in values.items()
-        if not key.startswith("m/")
-        and (record := t.state_records[0]._replace(key=key, value=_v1(key, value, values)))
     ]
     return old
 
 
-def _v1(key: str, value: dict[str, Any], values: dict[str, Any]) -> Any:
-    if key.startswith("i/"):
-        members = [values[f"m/{value['id']}/{fp}"] for fp in value.pop("listed")]
-        value = {**value, "schema_version": 1, "members": members}
-    return _Bytes(json.dumps(value).encode())
+def _v1(key: str, value: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    if key.startswith("a/"):
+        return {k: v for k, v in value.items() if k != "member"}
+    head = {k: v for k, v in value.items() if k != "listed"}
+    members = [values[f"a/{fp}"]["member"] for fp in value["listed"]]
+    return {**head, "schema_version": 1, "members": members}
 
 
 class _Bytes(bytes):
@@ -139,7 +139,7 @@ class _Bytes(bytes):
         return bytes(self)
 
 
-async def test_a_busy_incident_writes_the_member_that_joined_not_the_list_again() -> None:
+async def test_a_busy_incident_writes_the_alert_that_joined_not_the_list_again() -> None:
     t = Triage(**SETTINGS)
     pods = [
         {"alertname": "KubePodNotReady", "namespace": "shop", "pod": p, "node": "w1"}
@@ -149,41 +149,48 @@ async def test_a_busy_incident_writes_the_member_that_joined_not_the_list_again(
     t.state_records.clear()
     [grown] = await t.send(alert(pods[2], at=1))
     assert grown.id == opened.id and len(grown.alerts) == 3  # the revision lists them all
-    members = {r.key for r in t.state_records if r.key.startswith("m/")}
-    assert members == {f"m/{opened.id}/{grown.alerts[2].fingerprint}"}
-    assert json.loads(t.state_records[-1].value.to_bytes())["listed"] == [
-        a.fingerprint for a in grown.alerts
-    ]
+    joined = grown.alerts[2]
+    written = {r.key: json.loads(r.value.to_bytes()) for r in t.state_records if r.value}
+    assert set(written) == {f"a/{joined.fingerprint}", f"i/{opened.id}"}
+    assert written[f"a/{joined.fingerprint}"]["member"] == joined.model_dump(
+        mode="json", exclude_none=True
+    )
+    assert written[f"i/{opened.id}"]["listed"] == [a.fingerprint for a in grown.alerts]
+    assert "members" not in written[f"i/{opened.id}"]
 
 
-async def test_no_member_record_outlives_its_listing() -> None:
-    """Members that leave a list (merged, moved, expired) are deleted."""
+async def test_every_listed_member_is_in_its_alerts_record() -> None:
+    """Members that leave a list (merged, moved, expired) leave their alert's record."""
     alerts = storm()
     t = Triage(**SETTINGS)
     for a in alerts:
         await t.send(a)
-        assert member_keys(t) == listed_keys(t)
+        assert members_held(t) == members_listed(t)
     await t.send(alert(alerts[-1].labels, "resolved", at=300))
     await t.tick(400)  # resolved after the quiet period
     await t.tick(400 + 2 * 3600)  # and its alerts forgotten after the retention
-    assert member_keys(t) == listed_keys(t)
-    assert not any(key.startswith("a/") for key in latest_values(t))
+    assert members_held(t) == members_listed(t)
 
 
-def member_keys(t: Triage) -> set[str]:
-    return {key for key in latest_values(t) if key.startswith("m/")}
-
-
-def listed_keys(t: Triage) -> set[str]:
+def members_held(t: Triage) -> set[tuple[str, str]]:
+    """(incident, fingerprint) of every alert record carrying a member."""
     return {
-        f"m/{value['id']}/{fp}"
+        (value["incident"], value["member"]["fingerprint"])
+        for key, value in latest_values(t).items()
+        if key.startswith("a/") and "member" in value
+    }
+
+
+def members_listed(t: Triage) -> set[tuple[str, str]]:
+    return {
+        (value["id"], fp)
         for key, value in latest_values(t).items()
         if key.startswith("i/")
         for fp in value["listed"]
     }
 
 
-async def test_a_changelog_written_before_member_records_restores_and_carries_on() -> None:
+async def test_a_changelog_written_before_alert_records_carried_members_restores() -> None:
     alerts = storm()
     straight = Triage(**SETTINGS)
     for a in alerts:
@@ -200,8 +207,8 @@ async def test_a_changelog_written_before_member_records_restores_and_carries_on
         assert {i: r.to_bytes() for i, r in combined.items()} == {
             i: r.to_bytes() for i, r in straight.latest().items()
         }, f"cut after {cut} alerts"
-        # From then on the incidents it changes keep members in records of
-        # their own, the others stay as they were: the changelog reads as one.
+        # From then on the incidents it changes list members by reference,
+        # the others stay as they were: the changelog reads as one.
         second.state_records[:0] = old.state_records
         again = second.restored()
         assert {i: len(s.members) for i, s in again.state.incidents.items()} == {
