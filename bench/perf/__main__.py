@@ -6,14 +6,16 @@
    shapes (``bench.perf.alerts``): ``mixed`` (8 clusters, re-sends, few
    incidents), ``incidents`` (every webhook a new incident of 100 alerts) and
    ``singles`` (one alert per webhook);
+   http: the same load against a server that only answers (``bench.perf.ceiling``):
+   what HTTP alone allows on this machine, which bounds one-alert webhooks;
 3. latency at a fixed 1,000 alerts/s: request → notification p50/p95/p99;
 4. memory: triage's resident size with 100,000 and 1,000,000 active alerts;
 5. alone: each worker alone, and triage and notify with more processes
    (``bench.perf.alone``), per shape;
 6. every figure printed, with Corral ÷ limit, and written as JSON.
 
-The limit and throughput runs alternate (a limit run before every shape's
-run), so that each pair of runs saw the same machine; each figure is the
+The limit, HTTP-only and throughput runs alternate (a limit run before every
+shape's run), so that each pair of runs saw the same machine; each figure is the
 best of its runs, and each shape's ratio the median of its paired runs' ratios.
 """
 
@@ -46,7 +48,8 @@ from bench.perf.stack import (
     wait_drained,
     write_config,
 )
-from services.corral.embedded import EmbeddedBroker
+from services.corral.embedded import EmbeddedBroker, free_port
+from shared import service
 from shared.config import KafkaSettings, TopicNames
 from shared.kafka.topics import TopicSpec, ensure_topics
 from shared.service import wait_ready
@@ -195,6 +198,45 @@ async def measure_throughput(
     }
 
 
+async def measure_ceiling(duration: float, concurrency: int, shape: str) -> dict[str, Any]:
+    """The same load against ``bench.perf.ceiling``: what HTTP alone allows here."""
+    port = free_port()
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.perf.ceiling", "--port", str(port), stdout=subprocess.PIPE
+    )
+    try:
+        assert server.stdout is not None
+        await server.stdout.readline()  # "ready"
+        before = cpu_seconds(server.pid)
+        load = await run_module(
+            "bench.perf.loadgen",
+            "throughput",
+            "--url",
+            f"http://127.0.0.1:{port}/api/v1/alerts/alertmanager",
+            "--duration",
+            str(duration),
+            "--concurrency",
+            str(concurrency),
+            "--prepare",
+            str(int(duration * PREPARED_REQUESTS_PER_S[shape])),
+            "--shape",
+            shape,
+        )
+        cpu = cpu_seconds(server.pid) - before
+    finally:
+        server.terminate()
+        await server.wait()
+    requests = sum(load["statuses"].values())
+    return {
+        "shape": shape,
+        "load_average": os.getloadavg(),
+        "alerts_per_s": load["accepted_per_s"],
+        "requests_per_s": requests / load["elapsed_s"],
+        "server_cpu_us_per_request": cpu / max(requests, 1) * 1e6,
+        "requests_rendered_live": load["requests_rendered_live"],
+    }
+
+
 async def measure_latency(
     config_path: Path, receiver: Receiver, duration: float, rate: float
 ) -> dict[str, Any]:
@@ -333,6 +375,14 @@ def report(results: dict[str, Any]) -> str:
                 f"runs paired back to back: {paired}; best / best "
                 f"{figures['ratio_of_bests']:.1%})"
             )
+        if "http_only" in figures:
+            http = figures["http_only"]
+            lines.append(
+                f"{'':<11} HTTP only (no Kafka)     {http['alerts_per_s']:>10,.0f} alerts/s "
+                f" ({http['requests_per_s']:,.0f} requests/s, server "
+                f"{http['server_cpu_us_per_request']:.0f} µs CPU per request; Corral / HTTP only "
+                f"{http['ratio']:.1%})"
+            )
     if lat:
         lines.append(
             f"latency     at {lat['rate_alerts_per_s']:,.0f} alerts/s          "
@@ -400,7 +450,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             assert broker.process is not None
             broker_pid = broker.process.pid
             # A limit run before every shape's run: each shape's pairs.
-            shapes = args.shapes if "throughput" in args.steps else [""]
+            shapes = args.shapes if {"throughput", "http"} & set(args.steps) else [""]
+            ceilings: dict[str, list[dict[str, Any]]] = {shape: [] for shape in shapes}
             limits: dict[str, list[dict[str, Any]]] = {shape: [] for shape in shapes}
             throughputs: dict[str, list[dict[str, Any]]] = {shape: [] for shape in shapes}
             for run in range(args.runs):
@@ -414,7 +465,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                                 f"{run}{shape}",
                             )
                         )
-                    if shape:
+                    if shape and "http" in args.steps:
+                        ceilings[shape].append(
+                            await measure_ceiling(args.duration, args.concurrency, shape)
+                        )
+                    if shape and "throughput" in args.steps:
                         throughputs[shape].append(
                             await measure_throughput(
                                 config(f"throughput-{shape}-{run}"),
@@ -437,6 +492,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     figures.update(
                         ratios(best_of(limits[shape], "alerts_per_s"), figures["throughput"])
                     )
+                if ceilings[shape]:
+                    figures["http_only"] = best_of(ceilings[shape], "alerts_per_s")
+                    figures["http_only"].update(ratios(figures["http_only"], figures["throughput"]))
                 results["shapes"][shape] = figures
             if "latency" in args.steps:
                 results["latency"] = await measure_latency(
@@ -470,8 +528,8 @@ def cli() -> None:
     parser.add_argument(
         "--steps",
         nargs="+",
-        default=["limit", "throughput", "latency", "memory", "alone"],
-        choices=["limit", "throughput", "latency", "memory", "alone"],
+        default=["limit", "http", "throughput", "latency", "memory", "alone"],
+        choices=["limit", "http", "throughput", "latency", "memory", "alone"],
     )
     parser.add_argument(
         "--processes",
@@ -494,7 +552,7 @@ def cli() -> None:
     parser.add_argument("--memory-sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
     args = parser.parse_args()
-    results = asyncio.run(main(args))
+    results = service.run(main(args))
     print(report(results))
     out = args.out or ROOT / "bench" / "results" / f"perf-{int(time.time())}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

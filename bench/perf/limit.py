@@ -20,6 +20,7 @@ from shared.kafka.clients import new_consumer, new_producer
 from shared.normalize import from_webhook
 from shared.partitioning import alert_key
 from shared.payloads import WebhookPayload
+from shared.service import run
 
 
 def messages(count: int, seed: int = 7, shape: str = "mixed") -> list[tuple[bytes, bytes]]:
@@ -75,7 +76,7 @@ def main() -> None:
     settings = KafkaSettings(
         bootstrap_servers=args.bootstrap, session_timeout="3s", heartbeat_interval="500ms"
     )
-    finished = asyncio.run(consume(settings, args.topic, args.count, args.group))
+    finished = run(consume(settings, args.topic, args.count, args.group))
     json.dump({"finished": finished}, sys.stdout)
 
 

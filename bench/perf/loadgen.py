@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from bench.perf.alerts import SHAPES, Traffic, webhook
+from shared.service import run
 
 
 def render(traffic: Traffic, seq: int) -> tuple[int, bytes]:
@@ -135,13 +136,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.mode == "throughput":
-        result = asyncio.run(
+        result = run(
             throughput(
                 args.url, args.duration, args.concurrency, args.seed, args.prepare, args.shape
             )
         )
     else:
-        result = asyncio.run(latency(args.url, args.duration, args.rate, args.batch, args.seed))
+        result = run(latency(args.url, args.duration, args.rate, args.batch, args.seed))
     json.dump(result, sys.stdout)
 
 

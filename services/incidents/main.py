@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from services.incidents.config import IncidentsConfig
 from services.incidents.worker import IncidentsWorker
 from shared.config import load_config
 from shared.logging import configure_logging
-from shared.service import serve
+from shared.service import run, serve
 from shared.web.guard import WebSecurity
 
 
@@ -17,4 +15,4 @@ def main(config_path: str | None) -> None:
     configure_logging(config.log.level, "incidents")
     security = WebSecurity.load(config.web.config_file)
     worker = IncidentsWorker(config)
-    asyncio.run(serve(worker, worker.app(security), config.incidents.listen, security))
+    run(serve(worker, worker.app(security), config.incidents.listen, security))

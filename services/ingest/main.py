@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from services.ingest.config import IngestConfig
 from services.ingest.worker import IngestWorker
 from shared.config import load_config
 from shared.logging import configure_logging
-from shared.service import serve
+from shared.service import run, serve
 from shared.web.guard import WebSecurity
 
 
@@ -17,4 +15,4 @@ def main(config_path: str | None) -> None:
     configure_logging(config.log.level, "ingest")
     security = WebSecurity.load(config.web.config_file)
     worker = IngestWorker(config)
-    asyncio.run(serve(worker, worker.app(security), config.ingest.listen, security))
+    run(serve(worker, worker.app(security), config.ingest.listen, security))

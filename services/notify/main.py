@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from services.notify.config import NotifyConfig
 from services.notify.worker import NotifyWorker
 from shared.config import load_config
 from shared.logging import configure_logging
-from shared.service import serve
+from shared.service import run, serve
 from shared.web.guard import WebSecurity
 
 
@@ -17,4 +15,4 @@ def main(config_path: str | None) -> None:
     configure_logging(config.log.level, "notify")
     security = WebSecurity.load(config.web.config_file)
     worker = NotifyWorker(config)
-    asyncio.run(serve(worker, worker.app(security), config.notify.listen, security))
+    run(serve(worker, worker.app(security), config.notify.listen, security))

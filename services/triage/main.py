@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from services.triage.config import TriageConfig
 from services.triage.worker import TriageWorker
 from shared.config import load_config
 from shared.logging import configure_logging
-from shared.service import serve
+from shared.service import run, serve
 from shared.web.guard import WebSecurity
 from shared.web.openapi import document, openapi_route
 
@@ -22,4 +20,4 @@ def main(config_path: str | None) -> None:
     security = WebSecurity.load(config.web.config_file)
     app = security.application({}, MAX_BODY_BYTES, "(triage takes no request bodies)")
     app.add_routes([openapi_route(document("Corral triage", []))])
-    asyncio.run(serve(TriageWorker(config), app, config.triage.listen, security))
+    run(serve(TriageWorker(config), app, config.triage.listen, security))
