@@ -4,15 +4,16 @@ and the one message model built without validation.
 The workers write the same few shapes for every alert that passes, and some
 shapes repeat what was already encoded: a busy incident gets a revision per
 batch listing the same alerts, triage writes each revision twice (the
-incident, then its state record), notify writes the incident it read into
-every sent-log record of it, and ingest has already validated every field of
-an alert before it writes one. Building a model again or encoding the same
+incident, then its state record), and ingest has already validated every
+field of an alert before it writes one. Building a model again or encoding the same
 object again was most of that work, so the encoders here splice bytes
 instead.
 
 A listed member (``listed``) is the other hot spot: triage makes one for
 every alert that joins an incident, from an ``Alert`` that was validated
 when it was read, and validating the same fields again was most of it.
+Notify's reader (``read_incident``) skips validating what an incident's
+last revision listed, held equal to ``Incident.from_bytes`` the same way.
 
 That is the only place it happens. ``tests/unit/test_codec.py`` holds each
 encoder byte for byte equal to the model's own serialization (``Message.to_bytes``)
@@ -23,16 +24,17 @@ fails there, not in production.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_json
 
 from shared.cache import BoundedCache
 from shared.messages.alert import Alert, AlertContent
-from shared.messages.incident import IncidentAlert
+from shared.messages.incident import Incident, IncidentAlert
 
 T = TypeVar("T")
 
@@ -101,12 +103,6 @@ class Listed(NamedTuple):
 
     def to_bytes(self) -> bytes:
         return with_listing(self.model, self.field, getattr(self.model, self.field), self.cache)
-
-
-def with_encoded(model: BaseModel, field: str, value: T, cache: EncodingCache[T]) -> bytes:
-    """``compact(model)`` when ``field``, the model's last field, holds ``value``,
-    encoded through ``cache``."""
-    return with_last(compact(model, {field}), field, cache.of(value))
 
 
 # pydantic gives every model instance a set of the fields it was given, a
@@ -214,3 +210,84 @@ def alert_record(
 def prepend_fields(fields: Mapping[str, Any], obj: bytes) -> bytes:
     """``fields`` (plain JSON values) as the first members of the object ``obj``."""
     return join_objects(json.dumps(fields).encode(), obj)
+
+
+# Notify: each revision of a growing incident lists the members of the one
+# before, and validating them again was most of reading it. The members of
+# an incident's last revision read are kept with their bytes, and only the
+# members a new revision adds or changes are validated.
+
+_LISTING = b',"alerts":['
+_FIRST_MEMBER = b'{"fingerprint":"'
+_NEXT_MEMBER = b"},%s" % _FIRST_MEMBER
+_MEMBER_LIST: TypeAdapter[list[IncidentAlert]] = TypeAdapter(list[IncidentAlert])
+# Where ``compact`` writes an incident's id; an id with escapes is not looked up.
+_ID = re.compile(rb'\{"schema_version":\d+,"id":"([^"\\]*)"')
+
+Listings = BoundedCache[str, tuple[bytes, list[IncidentAlert]]]
+"""By incident id, the listing (``alerts``) of its last revision read, with its members."""
+
+
+def without_members(data: bytes) -> Incident:
+    """``Incident.from_bytes(data)`` with ``alerts`` left empty (unread when
+    ``data`` is laid out as ``compact`` writes it), for what reads only the
+    other fields."""
+    start = data.find(_LISTING)
+    if start < 0 or not data.endswith(b"]}"):
+        return Incident.from_bytes(data).model_copy(update={"alerts": []})
+    return Incident.from_bytes(data[:start] + b',"alerts":[]}')
+
+
+def read_incident(data: bytes, listings: Listings) -> Incident:
+    """``Incident.from_bytes(data)``, validating only the members that the
+    incident's last revision in ``listings`` did not list as they are now
+    (``data`` laid out as ``compact`` writes it, ``alerts`` last; any other
+    layout is read the plain way)."""
+    start = data.find(_LISTING)
+    known = _ID.match(data)
+    if start < 0 or known is None or not data.endswith(b"]}"):
+        return Incident.from_bytes(data)
+    listing = data[start + len(_LISTING) - 1 : -1]
+    previous = listings.get(known[1].decode())
+    if previous is None:
+        incident = Incident.from_bytes(data)
+        listings.put(incident.id, (listing, incident.alerts))
+        return incident
+    try:
+        head = without_members(data)
+        members = _members(listing, *previous)
+    except ValidationError:
+        members = None
+    if members is None:
+        return Incident.from_bytes(data)  # and its error, if it has one
+    listings.put(head.id, (listing, members))
+    return head.model_copy(update={"alerts": members})
+
+
+def _pieces(listing: bytes) -> list[bytes] | None:
+    """Each member's bytes between ``{"fingerprint":"`` and its closing
+    brace. Only strings are nested in a member, their quotes escaped, so
+    ``_NEXT_MEMBER`` occurs only between two members."""
+    if not listing.startswith(b"[%s" % _FIRST_MEMBER) or not listing.endswith(b"}]"):
+        return None
+    return listing[len(_FIRST_MEMBER) + 1 : -2].split(_NEXT_MEMBER)
+
+
+def _members(
+    listing: bytes, before: bytes, listed: list[IncidentAlert]
+) -> list[IncidentAlert] | None:
+    """The members of ``listing``, those ``before`` listed (as ``listed``) not
+    validated again; None if either does not split into one piece per member."""
+    pieces, known = _pieces(listing), _pieces(before)
+    if pieces is None or known is None or len(known) != len(listed):
+        return None
+    kept = dict(zip(known, listed, strict=True))
+    found = [kept.get(piece) for piece in pieces]
+    missing = [piece for piece, member in zip(pieces, found, strict=True) if member is None]
+    if missing:
+        fresh = _MEMBER_LIST.validate_json(b"[%s%s}]" % (_FIRST_MEMBER, _NEXT_MEMBER.join(missing)))
+        if len(fresh) != len(missing):
+            return None
+        new = iter(fresh)
+        found = [next(new) if member is None else member for member in found]
+    return found  # type: ignore[return-value]

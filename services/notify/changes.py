@@ -47,13 +47,15 @@ class Shown(BaseModel):
 
     @classmethod
     def of(cls, incident: Incident) -> Shown:
-        return cls(
+        # Made for every notification, from a validated incident: not
+        # validated again (a member's status is a ``StrEnum``, a str).
+        return cls.model_construct(
             revision=incident.revision,
             status=incident.status.value,
             priority=incident.priority,
             severity=incident.severity,
             flapping=incident.flapping,
-            alerts={a.fingerprint: a.status.value for a in incident.alerts},
+            alerts={a.fingerprint: a.status for a in incident.alerts},
             truncated=incident.truncated_alerts,
             merged=list(incident.merged),
         )

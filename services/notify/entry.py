@@ -88,10 +88,13 @@ class SentLogEntry(Message):
 
     Version 2 added everything from ``due_at`` to ``route``, version 3 the
     rest; version 1 records read as delivered revisions with nothing pending.
+    Version 4 records leave ``incident`` out and name it by ``holds``: the
+    revision is a record of its own in the sent log (``sentlog``), written
+    once however many entries hold it.
     """
 
-    SCHEMA_VERSION = 3
-    schema_version: int = Field(default=3, le=3)
+    SCHEMA_VERSION = 4
+    schema_version: int = Field(default=4, le=4)
 
     incident_id: str
     receiver: str
@@ -123,10 +126,12 @@ class SentLogEntry(Message):
     reference: str | None = Field(
         default=None, description="The service's id of the message it shows (Slack: channel/ts)."
     )
-    # Last: nearly all of the record, and the same (frozen) object in every
-    # entry of its revision, so writers splice in its encoding once made
-    # (``shared.codec.with_encoded``).
     incident: Incident | None = Field(default=None, description="Newest revision routed here.")
+    holds: int = Field(
+        default=0,
+        description="In a record: the revision of ``incident``, whose record is the sent "
+        "log's ``revision_key``; 0 in memory and in records that carry ``incident``.",
+    )
 
     @property
     def had_trigger(self) -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import aiohttp
 
 from services.notify.config import Receiver, SlackConfig
+from services.notify.payload import body_fields
 from services.notify.receivers.base import Integration
 from services.notify.receivers.discord import DiscordIntegration
 from services.notify.receivers.email import EmailIntegration
@@ -47,10 +48,11 @@ def build_integrations(
     """Integrations are named ``kind/index`` within their receiver, which keys
     the sent log; reordering a receiver's configs therefore resends once."""
     built: dict[str, list[Integration]] = {}
+    fields = body_fields()
     for receiver in receivers:
         integrations: list[Integration] = []
         integrations += [
-            WebhookIntegration(f"webhook/{i}", config, session)
+            WebhookIntegration(f"webhook/{i}", config, session, fields)
             for i, config in enumerate(receiver.webhook_configs)
         ]
         for kind, integration in JSON_APIS.items():

@@ -7,20 +7,39 @@ the shared state layer (``shared.kafka.state``): partition N of the
 compacted ``corral.notify.sent`` holds the entries of the incidents of
 partition N, restored when N is assigned, and every ``save`` is
 acknowledged before anything that relies on it (a send, an offset commit).
+
+An incident revision is nearly all of an entry, and every entry of the
+revision (one per receiver integration, written at admission, intent and
+outcome) holds the same one: it is written once, as a record of its own
+(``revision_key``) with the bytes it was read as, before the first entry
+record that names it (``SentLogEntry.holds``). Its tombstone follows the last
+record that named it, so a restore finds every revision its entries hold.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
+import structlog
+
 from services.notify.entry import EntryKey, SentLogEntry
-from shared.codec import EncodingCache, with_encoded
+from shared.codec import compact, with_last
 from shared.config import KafkaSettings
 from shared.kafka.publisher import EncodedValue, Publisher
 from shared.kafka.state import LatestValues, StateStore
 from shared.messages import Incident
+
+log = structlog.get_logger(__name__)
+
+
+def revision_key(incident_id: str, revision: int) -> str:
+    """A revision's record key; no entry key starts with ``#`` (incident ids
+    are hex digests)."""
+    return f"#{incident_id}/{revision}"
 
 
 class SentLog(Protocol):
@@ -45,12 +64,28 @@ class SentLog(Protocol):
         """Make the current state of ``keys`` durable before returning."""
 
 
+@dataclass(slots=True, eq=False)
+class Revision:
+    """A revision entries hold, with the bytes its record is to be written as
+    (as it was read, or encoded); None once the record is acknowledged."""
+
+    incident: Incident
+    data: bytes | None
+
+
 class Entries:
-    """One partition's entries, with its incidents' entries found by id."""
+    """One partition's entries, with its incidents' entries found by id, and
+    the revisions they hold: by key, with how many of the entry records
+    written last name each (``named``, by entry key)."""
 
     def __init__(self) -> None:
         self.by_key: dict[str, SentLogEntry] = {}
         self.by_incident: dict[str, set[str]] = {}
+        self.revisions: dict[str, Revision] = {}
+        self.named: dict[str, str] = {}
+        self.references: Counter[str] = Counter()
+        # Restored revisions no entry names: tombstoned by the next save.
+        self.stale: list[str] = []
 
     def put(self, key: str, entry: SentLogEntry) -> None:
         self.by_key[key] = entry
@@ -66,15 +101,65 @@ class Entries:
             if not keys:
                 del self.by_incident[entry.incident_id]
 
+    def hold(self, incident: Incident, data: bytes) -> None:
+        self.revisions.setdefault(
+            revision_key(incident.id, incident.revision), Revision(incident, data)
+        )
+
+    def name(self, key: str, revision: str | None) -> str | None:
+        """The entry record for ``key`` now names ``revision``: the revision it
+        named before, if no entry record names that one any more."""
+        before = self.named.pop(key, None)
+        if revision is not None:
+            self.named[key] = revision
+            self.references[revision] += 1
+        if before is None:
+            return None
+        self.references[before] -= 1
+        if self.references[before] > 0:
+            return None
+        del self.references[before]
+        return before
+
+    def held_in_memory(self, revision: Revision) -> bool:
+        incident = revision.incident
+        return any(
+            (held := self.by_key[key].incident) is not None and held.revision == incident.revision
+            for key in self.by_incident.get(incident.id, ())
+        )
+
 
 class EntriesRestorer(LatestValues):
-    """Rebuilds one partition's entries from its changelog (``shared.kafka.state``)."""
+    """Rebuilds one partition's entries, and the revisions they hold, from its
+    changelog (``shared.kafka.state``). A revision no entry names any more
+    (a crash came before its tombstone) is tombstoned by the next save."""
 
     def build(self) -> Entries:
         entries = Entries()
-        for key, entry in self.decoded(lambda _key, value: SentLogEntry.from_bytes(value)):
+        found: list[tuple[str, SentLogEntry]] = []
+        for key, value in self.decoded(_record):
+            if isinstance(value, SentLogEntry):
+                found.append((key, value))
+            else:
+                entries.revisions[key] = Revision(value, None)
+        for key, entry in found:
+            if entry.holds:
+                revision = revision_key(entry.incident_id, entry.holds)
+                held = entries.revisions.get(revision)
+                if held is None:
+                    log.warning("a sent log entry's revision is missing", key=key)
+                else:
+                    entry = entry.model_copy(update={"incident": held.incident, "holds": 0})
+                entries.name(key, revision)
             entries.put(key, entry)
+        entries.stale = [r for r in entries.revisions if r not in entries.references]
         return entries
+
+
+def _record(key: str, value: bytes) -> SentLogEntry | Incident:
+    if key.startswith("#"):
+        return Incident.from_bytes(value)
+    return SentLogEntry.from_bytes(value)
 
 
 class MemorySentLog:
@@ -123,22 +208,25 @@ class MemorySentLog:
 class KafkaSentLog(MemorySentLog):
     """The sent log, restored from and written to its compacted changelog."""
 
-    def __init__(self, settings: KafkaSettings, topic: str, incidents: EncodingCache[Incident]):
+    def __init__(self, settings: KafkaSettings, topic: str):
         super().__init__()
         self.store: StateStore[Entries] = StateStore(settings, topic, EntriesRestorer)
         self.partitions = self.store.partitions
-        self.incidents = incidents
         self.publisher: Publisher | None = None
         self.stopping = asyncio.Event()
 
-    def encode(self, entry: SentLogEntry) -> bytes:
+    @staticmethod
+    def encode(entry: SentLogEntry) -> bytes:
+        """``entry``'s record: without its incident, which it names by revision."""
         if entry.incident is None:
             return entry.to_bytes()
-        # The incident is nearly all of the record, and the same object in
-        # every entry of its revision (admission, intent, outcome, for each
-        # receiver): its encoding is made once, or taken from the record it
-        # was read from.
-        return with_encoded(entry, "incident", entry.incident, self.incidents)
+        return with_last(
+            compact(entry, {"incident", "holds"}), "holds", b"%d" % entry.incident.revision
+        )
+
+    def hold(self, partition: int, incident: Incident, data: bytes) -> None:
+        """``incident``, admitted into entries of ``partition``, was read as ``data``."""
+        self.partitions.setdefault(partition, Entries()).hold(incident, data)
 
     async def save(self, keys: Iterable[EntryKey]) -> None:
         """Write the current state of ``keys`` (tombstones for deleted ones) and
@@ -149,28 +237,55 @@ class KafkaSentLog(MemorySentLog):
         assert self.publisher is not None, "start the worker first"
         publisher = self.publisher
         await asyncio.gather(
-            *(
-                self.store.save(publisher, p, self._values(p, ks), self.stopping)
-                for p, ks in by_partition.items()
-            )
+            *(self._save(publisher, p, list(dict.fromkeys(ks))) for p, ks in by_partition.items())
         )
 
-    def _values(
-        self, partition: int, keys: list[str]
-    ) -> Callable[[], list[tuple[str, EncodedValue | None]]]:
-        unique = list(dict.fromkeys(keys))
+    async def _save(self, publisher: Publisher, partition: int, keys: list[str]) -> None:
+        written: list[Revision] = []
 
         def values() -> list[tuple[str, EncodedValue | None]]:
             entries = self.partitions.get(partition)
             if entries is None:
                 return []  # no longer owned: its next owner writes what it changes
-            found = [(key, entries.by_key.get(key)) for key in unique]
-            return [
-                (key, None if entry is None else EncodedValue(self.encode(entry)))
-                for key, entry in found
-            ]
+            written[:] = []
+            return self._records(entries, keys, written)
 
-        return values
+        await self.store.save(publisher, partition, values, self.stopping)
+        for revision in written:
+            revision.data = None
+
+    def _records(
+        self, entries: Entries, keys: list[str], written: list[Revision]
+    ) -> list[tuple[str, EncodedValue | None]]:
+        """The records for ``keys``: each revision they hold that is not yet
+        acknowledged before its first entry, tombstones of revisions no record
+        names any more after the last."""
+        records: list[tuple[str, EncodedValue | None]] = []
+        unnamed = entries.stale
+        entries.stale = []
+        for key in keys:
+            entry = entries.by_key.get(key)
+            incident = None if entry is None else entry.incident
+            name = None if incident is None else revision_key(incident.id, incident.revision)
+            if incident is not None and name is not None:
+                revision = entries.revisions.get(name)
+                if revision is None:  # not held since it was read: encoded again
+                    revision = entries.revisions[name] = Revision(incident, incident.to_bytes())
+                if revision.data is not None and revision not in written:
+                    records.append((name, EncodedValue(revision.data)))
+                    written.append(revision)
+            before = entries.name(key, name)
+            if before is not None:
+                unnamed.append(before)
+            records.append((key, None if entry is None else EncodedValue(self.encode(entry))))
+        for name in unnamed:
+            revision = entries.revisions.get(name)
+            if name not in entries.references and (
+                revision is None or not entries.held_in_memory(revision)
+            ):
+                entries.revisions.pop(name, None)
+                records.append((name, None))
+        return records
 
     async def restore(self, partitions: set[int]) -> None:
         await self.store.restore(partitions)

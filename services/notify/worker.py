@@ -57,7 +57,8 @@ from services.notify.silences import SilenceFollower, SilenceStore
 from services.notify.skip import SkipStage
 from services.notify.targets import Targets
 from services.notify.templates import Templates
-from shared.codec import EncodingCache
+from shared.cache import BoundedCache
+from shared.codec import Listings, read_incident
 from shared.kafka.acked import publish_until_acked
 from shared.kafka.clients import new_producer
 from shared.kafka.consumer import Batch, ConsumerLoop
@@ -73,10 +74,9 @@ from shared.web.openapi import document, openapi_route
 
 log = structlog.get_logger(__name__)
 
-# Incidents read lately, with the records they were read from: the sent log
-# writes a revision into an entry per receiver (admission, intent, outcome)
-# and reuses the bytes it arrived as. Bounded to about a batch's incidents.
-RECENT_INCIDENTS = 64
+# Incidents whose last listing is kept to read their next revision from:
+# about the incidents a storm updates at once.
+LISTINGS_KEPT = 512
 
 
 class NotifyWorker:
@@ -93,15 +93,11 @@ class NotifyWorker:
             settings.templates,
             lambda receiver, field: TEMPLATE_FAILURES.labels(receiver, field).inc(),
         )
-        self.incident_encodings: EncodingCache[Incident] = EncodingCache(
-            RECENT_INCIDENTS, Incident.to_bytes
-        )
-        self.sent = KafkaSentLog(
-            config.kafka, config.kafka.topics.notify_sent, self.incident_encodings
-        )
+        self.sent = KafkaSentLog(config.kafka, config.kafka.topics.notify_sent)
         self.silences = SilenceStore()
         self.api = SilenceApi(self.silences, config.kafka.topics.silences, settings.silences)
-        self.current = CurrentIncidents()
+        self.listings: Listings = BoundedCache(LISTINGS_KEPT)
+        self.current = CurrentIncidents(self.read_incident)
         self.incidents_follower: TableFollower | None = None
         self.alertmanager = AlertmanagerApi(
             self.api,
@@ -143,6 +139,10 @@ class NotifyWorker:
         )
         return app
 
+    def read_incident(self, data: bytes) -> Incident:
+        """Members its last revision listed are not validated again (``codec.read_incident``)."""
+        return read_incident(data, self.listings)
+
     def _incidents_loaded(self) -> bool:
         follower = self.incidents_follower
         return follower is not None and follower.caught_up.is_set()
@@ -151,16 +151,39 @@ class NotifyWorker:
         kafka = self.config.kafka
         await prepare_topics(kafka)
         self.session = aiohttp.ClientSession()
-        integrations = build_integrations(
-            self.config.notify.receivers, self.session, self.templates
+        self.producer = new_producer(kafka)
+        await self.producer.start()
+        publisher = Publisher(self.producer, **limits(kafka))
+        self.assemble(self.session, publisher)
+        # Every silence must be known before the first incident is looked at.
+        self.follower = SilenceFollower(kafka, self.silences)
+        await self.follower.start()
+        await self.follower.wait_caught_up()
+        # The Alertmanager API's view of what fires; deliveries do not wait for it.
+        self.incidents_follower = incident_follower(kafka, self.current)
+        await self.incidents_follower.start()
+        self.api.publisher = publisher
+        self.loop = ConsumerLoop(
+            kafka,
+            self.config.notify.group_id,
+            [kafka.topics.incidents, kafka.topics.actions],
+            self,
+            publisher,
+            self.quarantine,
+            co_partitioned=True,
         )
+        await self.loop.start()
+
+    def assemble(self, session: aiohttp.ClientSession, publisher: Publisher) -> None:
+        """The delivery side, writing through ``publisher``: receiver
+        integrations, the sent log's writes, the pipeline and the dispatcher
+        (``bench.perf.notify_chain`` runs them on a publisher without a broker)."""
+        integrations = build_integrations(self.config.notify.receivers, session, self.templates)
         self.targets = Targets(
             self.routes, integrations, self.limiters, self.config.notify.paging_priorities
         )
-        self.producer = new_producer(kafka)
-        await self.producer.start()
-        self.publisher = Publisher(self.producer, **limits(kafka))
-        self.sent.publisher = self.publisher
+        self.publisher = publisher
+        self.sent.publisher = publisher
         self.sent.stopping.clear()
         pipeline = DeliveryPipeline(
             [
@@ -179,24 +202,6 @@ class NotifyWorker:
             self.config.notify.retention,
             self.delivered,
         )
-        # Every silence must be known before the first incident is looked at.
-        self.follower = SilenceFollower(kafka, self.silences)
-        await self.follower.start()
-        await self.follower.wait_caught_up()
-        # The Alertmanager API's view of what fires; deliveries do not wait for it.
-        self.incidents_follower = incident_follower(kafka, self.current)
-        await self.incidents_follower.start()
-        self.api.publisher = self.publisher
-        self.loop = ConsumerLoop(
-            kafka,
-            self.config.notify.group_id,
-            [kafka.topics.incidents, kafka.topics.actions],
-            self,
-            self.publisher,
-            self.quarantine,
-            co_partitioned=True,
-        )
-        await self.loop.start()
 
     async def run(self, stop: asyncio.Event) -> None:
         assert self.loop is not None
@@ -304,6 +309,9 @@ class NotifyWorker:
             except Exception as exc:
                 self.quarantine.input("admit", exc, message)
                 continue
+            if changes:
+                # Its record in the sent log is the bytes it came as.
+                self.sent.hold(tp.partition, incident, message.value or b"")
             applied.append(self._apply(message, changes, []))
         return applied
 
@@ -366,12 +374,16 @@ class NotifyWorker:
         """Only the newest revision of each incident in a batch is worth sending."""
         latest: dict[str, tuple[ConsumerRecord, Incident]] = {}
         for message, incident in decoded(
-            Incident, tp.partition, messages, INCIDENTS_INVALID, self.quarantine
+            Incident,
+            tp.partition,
+            messages,
+            INCIDENTS_INVALID,
+            self.quarantine,
+            decode=self.read_incident,
         ):
             current = latest.get(incident.id)
             if current is None or incident.revision > current[1].revision:
                 latest[incident.id] = (message, incident)
-                self.incident_encodings.remember(incident, message.value or b"")
         return latest
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 import structlog
@@ -25,16 +25,19 @@ def decoded(
     invalid: Counter,
     quarantine: Quarantine | None = None,
     unreadable: set[int] | None = None,
+    decode: Callable[[bytes], M] | None = None,
 ) -> Iterator[tuple[ConsumerRecord, M]]:
-    """Each record with its value as ``model``, decoded as it is read.
+    """Each record with its value as ``model``, decoded as it is read (by
+    ``decode`` if given: ``model.from_bytes`` with a cache, say).
 
     A record no version of this worker can read must not block its partition
     forever: it is counted in ``invalid``, quarantined (stage ``decode``) with
     where it is, added to ``unreadable`` (offsets), and skipped.
     """
+    read = decode or model.from_bytes
     for message in messages:
         try:
-            value = model.from_bytes(message.value or b"")
+            value = read(message.value or b"")
         except ValidationError as exc:
             invalid.inc()
             if unreadable is not None:

@@ -20,10 +20,12 @@ import pytest
 
 from services.corral.embedded import free_port
 from services.notify.entry import SentLogEntry
+from services.notify.sentlog import Entries, EntriesRestorer
 from shared.config import KafkaSettings
+from shared.kafka.state import StateStore
 from shared.messages import IncidentAlert
 from shared.service import wait_ready
-from tests.helpers import RecordingServer, read_topic
+from tests.helpers import RecordingServer
 from tests.integration.notify_fakes import PagerDutyFake, incident, publish
 from tests.integration.test_notify_delivery import write_config
 
@@ -45,13 +47,11 @@ async def stop_worker(worker: asyncio.subprocess.Process) -> None:
 
 
 async def sent_entry(kafka: KafkaSettings, key: str) -> SentLogEntry | None:
-    """The newest sent log record for ``key``, as a restarted worker would restore it."""
-    latest = None
-    for value in await read_topic(kafka, kafka.topics.notify_sent):
-        entry = SentLogEntry.from_bytes(value)
-        if f"{entry.incident_id}/{entry.receiver}/{entry.integration}" == key:
-            latest = entry
-    return latest
+    """The sent log entry ``key`` as a restarted worker restores it."""
+    sent: StateStore[Entries] = StateStore(kafka, kafka.topics.notify_sent, EntriesRestorer)
+    await sent.restore(set(range(kafka.partitions)))
+    found = (entries.by_key.get(key) for entries in sent.partitions.values())
+    return next((entry for entry in found if entry is not None), None)
 
 
 def config_for(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from services.notify.changes import Shown, changes
-from services.notify.payload import incident_body
+from services.notify.payload import body_fields, incident_body
 from shared.messages import IncidentAlert
 from tests.integration.notify_fakes import incident
 
@@ -95,3 +95,31 @@ def test_the_webhook_body_carries_the_changes() -> None:
     body = json.loads(incident_body(now, "team", changes=changes(Shown.of(told), now)))
     assert body["changes"]["summary"] == "+1 alert: KubePodNotReady (namespace team-1)"
     assert body["notification"] == "trigger" and body["revision"] == 2
+
+
+def test_what_a_receiver_was_shown_is_the_validated_model() -> None:
+    shown = incident(alerts=[pod(1), pod(2, "resolved"), node()], merged=["inc-0"])
+    validated = Shown.model_validate(
+        {
+            "revision": shown.revision,
+            "status": "firing",
+            "priority": shown.priority,
+            "severity": shown.severity,
+            "flapping": False,
+            "alerts": {"pod-1": "firing", "pod-2": "resolved", "node-7": "firing"},
+            "truncated": 0,
+            "merged": ["inc-0"],
+        }
+    )
+    made = Shown.of(shown)
+    assert made == validated
+    assert made.model_dump_json() == validated.model_dump_json()
+    assert Shown.model_validate_json(made.model_dump_json()) == made
+
+
+def test_webhooks_sharing_a_revision_get_the_body_each_would_get_alone() -> None:
+    fields = body_fields()
+    revision = incident(alerts=[pod(1), node()])
+    for receiver in ("team", "audit", "team"):
+        shared = incident_body(revision, receiver, repeat=receiver == "audit", fields=fields)
+        assert shared == incident_body(revision, receiver, repeat=receiver == "audit")

@@ -24,6 +24,8 @@ from services.notify.config import WebhookConfig
 from services.notify.payload import incident_body
 from services.notify.receivers.base import Delivery
 from services.notify.receivers.http import post_json
+from shared.codec import EncodingCache
+from shared.messages import Incident
 
 SIGNATURE_HEADER = "X-Corral-Signature"
 TIMESTAMP_HEADER = "X-Corral-Timestamp"
@@ -35,8 +37,15 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
 
 
 class WebhookIntegration:
-    def __init__(self, name: str, config: WebhookConfig, session: aiohttp.ClientSession):
+    def __init__(
+        self,
+        name: str,
+        config: WebhookConfig,
+        session: aiohttp.ClientSession,
+        fields: EncodingCache[Incident] | None = None,
+    ):
         self.name = name
+        self.fields = fields
         self.config = config
         self.session = session
         self.send_resolved = config.send_resolved
@@ -67,6 +76,7 @@ class WebhookIntegration:
                 delivery.changes,
                 delivery.kind,
                 delivery.step,
+                self.fields,
             )
         if self.hmac_secret is not None:
             timestamp = str(int(time.time()))

@@ -1,0 +1,182 @@
+"""Notify's work per incident revision alone, without a broker: CPU per revision and per alert.
+
+Triage's chain first turns alerts of one traffic shape
+(``bench.perf.alerts.SHAPES``) into the incident revisions it writes, one
+group per triage batch (not timed). Then each group goes to a notify worker
+as one consumed batch (``NotifyWorker.handle``) with the bench's config (one
+webhook receiver, the default route), after the follower of the whole topic
+for the Alertmanager API has read it, and every delivery it starts runs to
+its end: admission into the sent log, intent, the webhook body, the outcome
+and the sent log's records, all encoded as the publisher would, on a
+publisher without a broker; the receiver's HTTP request is left out. What
+the broker and the consume loop cost is left out too: this is the part of
+notify's CPU that grows with revisions and their members. ``--profile
+FILE`` writes cProfile statistics (``python -m pstats FILE``).
+
+    .venv/bin/python -m bench.perf.notify_chain --shape incidents --alerts 100000
+    .venv/bin/python -m bench.perf.notify_chain --shape singles --alerts 20000 --batch 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import json
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiokafka import ConsumerRecord, TopicPartition
+
+from bench.perf.alerts import SHAPES
+from bench.perf.limit import messages
+from services.notify import worker as notify_worker
+from services.notify.config import NotifyConfig
+from services.notify.receivers import webhook
+from services.triage.config import TriageSettings
+from services.triage.scoring.stage import ScoringStage
+from services.triage.stages import TriageContext
+from services.triage.state import PartitionState
+from services.triage.worker import build_chain
+from shared.kafka.publisher import Pending, Record, Refusal
+from shared.messages import Alert
+from shared.service import _tune_gc
+
+INCIDENTS = "incidents"
+
+
+async def revisions(shape: str, count: int, batch: int) -> list[list[tuple[str, bytes]]]:
+    """The revisions triage writes for ``count`` alerts of ``shape``, by triage batch."""
+    chain = build_chain(TriageSettings(), INCIDENTS, "state")
+    for stage in chain.stages:
+        if isinstance(stage, ScoringStage):
+            await stage.load_model()
+    state = PartitionState()
+    records = messages(count, shape=shape)
+    groups = []
+    for first in range(0, len(records), batch):
+        alerts = ((Alert.from_bytes(v), k.decode()) for k, v in records[first : first + batch])
+        ctx = TriageContext(0, state, alerts)
+        await chain.process(ctx)
+        written = [r for r in ctx.records if r.topic == INCIDENTS and r.value is not None]
+        groups.append([(r.key or "", r.value.to_bytes()) for r in written if r.value])
+    return groups
+
+
+class Written:
+    """A publisher without a broker: encodes every record, as the real one does, and acks it."""
+
+    def __init__(self) -> None:
+        self.records = 0
+        self.bytes = 0
+
+    def _write(self, records: Iterable[Record]) -> None:
+        for record in records:
+            self.records += 1
+            self.bytes += 0 if record.value is None else len(record.value.to_bytes())
+
+    async def publish(
+        self, records: Iterable[Record], refused: list[Refusal] | None = None
+    ) -> None:
+        self._write(records)
+
+    async def queue(
+        self, records: Iterable[Record], refused: list[Refusal] | None = None
+    ) -> list[Pending]:
+        self._write(records)
+        return []
+
+    async def acknowledged(self, pending: list[Pending]) -> None:
+        return None
+
+
+def bench_config() -> NotifyConfig:
+    """As ``bench.perf.stack`` configures notify: one webhook receiver, the default route."""
+    return NotifyConfig.model_validate(
+        {
+            "notify": {
+                "route": {"receiver": "bench"},
+                "receivers": [
+                    {"name": "bench", "webhook_configs": [{"url": "http://127.0.0.1:9/hook"}]}
+                ],
+            }
+        }
+    )
+
+
+async def run(
+    shape: str, count: int, batch: int, profile: Path | None
+) -> dict[str, float | int | str]:
+    groups = await revisions(shape, count, batch)
+    read = sum(map(len, groups))
+    members = sum(len(json.loads(value)["alerts"]) for group in groups for _, value in group)
+    posted = [0, 0]
+
+    async def post(_session: Any, _url: str, body: bytes, *_args: Any) -> None:
+        posted[0] += 1
+        posted[1] += len(body)
+
+    webhook.post_json = post  # type: ignore[attr-defined,assignment]
+    worker = notify_worker.NotifyWorker(bench_config())
+    written = Written()
+    tp = TopicPartition(worker.config.kafka.topics.incidents, 0)
+    offset = 0
+    async with aiohttp.ClientSession() as session:
+        worker.assemble(session, written)  # type: ignore[arg-type]
+        dispatcher = worker.dispatcher
+        assert dispatcher is not None
+        profiler = cProfile.Profile() if profile else None
+        _tune_gc()
+        started = time.process_time()
+        if profiler:
+            profiler.enable()
+        for group in groups:
+            consumed = []
+            for key, value in group:
+                worker.current.apply(key, value)  # as the Alertmanager API's follower reads it
+                consumed.append(
+                    ConsumerRecord(tp.topic, 0, offset, 0, 0, None, value, None, 0, len(value), [])
+                )
+                offset += 1
+            await worker.handle({tp: consumed})
+            while dispatcher.tasks:
+                await asyncio.gather(*list(dispatcher.tasks.values()))
+        if profiler and profile:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        cpu = time.process_time() - started
+    return {
+        "shape": shape,
+        "alerts": count,
+        "triage_batch": batch,
+        "revisions": read,
+        "members_per_revision": members / max(read, 1),
+        "notifications": posted[0],
+        "body_bytes": posted[1],
+        "records_written": written.records,
+        "bytes_written": written.bytes,
+        "cpu_s": cpu,
+        "us_per_revision": cpu / max(read, 1) * 1e6,
+        "us_per_alert": cpu / count * 1e6,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.perf.notify_chain",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--shape", choices=SHAPES, default="incidents")
+    parser.add_argument("--alerts", type=int, default=100_000)
+    parser.add_argument("--batch", type=int, default=10_000, help="alerts per triage batch")
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile output file")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args.shape, args.alerts, args.batch, args.profile))))
+
+
+if __name__ == "__main__":
+    main()
