@@ -4,11 +4,18 @@ Partition N of the topic holds the state of partition N of ``corral.alerts``.
 Keys are ``a/<fingerprint>`` for an alert and ``i/<incident id>`` for an
 incident; a tombstone (null value) deletes an expired entry. Only triage
 reads these records, to restore its state on partition assignment.
+
+Since version 2 an incident record lists its members by fingerprint, and
+the record of an alert its incident lists carries the member: an alert's
+record is written when the alert changes, so a revision's state records
+cost what changed, not the whole list again. A version 1 incident record
+(still read) held the members itself.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import ClassVar
 
 from pydantic import Field
 
@@ -18,7 +25,8 @@ from shared.messages import AlertStatus, IncidentAlert, IncidentStatus, Message
 class AlertRecord(Message):
     """What triage remembers of one alert: small, because there are many.
 
-    Written by ``shared.codec.alert_record`` without building the model."""
+    Written by ``shared.codec.alert_record`` without building the model, the
+    member spliced in (``statelog.AlertValue``)."""
 
     status: AlertStatus
     incident: str | None = None
@@ -30,15 +38,21 @@ class AlertRecord(Message):
     ends_at: int | None = Field(
         default=None, description="When the firing alert ends unless sent again, ms since epoch."
     )
+    member: IncidentAlert | None = Field(
+        default=None, description="The alert as its incident lists it, if it does."
+    )
 
 
 class IncidentRecord(Message):
-    """One incident with the members it shows; membership is rebuilt from alerts.
+    """One incident with the members it shows (by reference: see the module);
+    membership is rebuilt from alerts.
 
     Every field but ``schema_version`` is a field of the same name of
     ``state.IncidentState``, which is where the record comes from and what it
-    restores (``statelog``)."""
+    restores (``statelog``), except ``listed``."""
 
+    SCHEMA_VERSION: ClassVar[int] = 2
+    schema_version: int = Field(default=2, le=2)
     id: str
     correlation_key: str
     status: IncidentStatus
@@ -67,6 +81,11 @@ class IncidentRecord(Message):
         description="Symptom key (``IndexKey.encoded``) of the cause its alerts all wait for.",
     )
     announce_at: int | None = Field(default=None, description="Held back until then (ms).")
-    # Last, so that the members' encodings, shared with the incident revision
-    # written beside the record, are spliced in (``shared.codec.with_listing``).
-    members: list[IncidentAlert] = Field(default_factory=list)
+    listed: list[str] | None = Field(
+        default=None,
+        description="Version 2: the listed members' fingerprints, in order; each member is "
+        "in its alert's record.",
+    )
+    members: list[IncidentAlert] | None = Field(
+        default=None, description="Version 1: the listed members themselves."
+    )

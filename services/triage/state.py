@@ -117,6 +117,9 @@ class IncidentState:
     # before which it is not announced (see hold.py).
     waiting: IndexKey | None = None
     announce_at: int | None = None
+    # Restored from a record that held its members (version 1), whose alerts'
+    # records do not: they are written with the incident's next record.
+    members_unsaved: bool = False
 
     @property
     def all_resolved(self) -> bool:

@@ -7,11 +7,19 @@ including what is only derived (membership counts, the correlation index,
 timers). An incident's record and its state are one shape: the record's
 fields are the state's fields of the same names, copied by name
 (``KEPT``) except the few kept in another form.
+
+The members an incident lists are in their alerts' records, which are
+written whenever the alert joins, changes or moves (before the incident
+record that lists them): a revision of a busy incident writes the alert
+that joined and a small incident record, not the hundred members again.
+Restore still reads the version 1 incident record that held its members.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
+
+import structlog
 
 from services.triage.records import AlertRecord, IncidentRecord
 from services.triage.stages import TriageContext
@@ -25,15 +33,25 @@ from services.triage.state import (
 )
 from shared import codec
 from shared.codec import EncodingCache, kept
-from shared.kafka.publisher import EncodedValue, Record
+from shared.kafka.publisher import Encoded, EncodedValue, Record
 from shared.kafka.state import LatestValues
 from shared.messages import AlertStatus, IncidentAlert, IncidentStatus
+
+log = structlog.get_logger(__name__)
 
 ALERT_PREFIX = "a/"
 INCIDENT_PREFIX = "i/"
 
 # Kept by the record in another form than the state holds it.
-_CONVERTED = ("schema_version", "common_labels", "keys", "anchors", "waiting", "members")
+_CONVERTED = (
+    "schema_version",
+    "common_labels",
+    "keys",
+    "anchors",
+    "waiting",
+    "listed",
+    "members",
+)
 KEPT = tuple(name for name in IncidentRecord.model_fields if name not in _CONVERTED)
 """The incident fields a record keeps as the state holds them."""
 
@@ -47,34 +65,60 @@ def incident_record(incident: IncidentState) -> IncidentRecord:
         keys=[key.encoded for key in incident.keys],
         anchors={key.encoded: fp for key, fp in incident.anchors.items()},
         waiting=None if incident.waiting is None else incident.waiting.encoded,
-        members=list(incident.members.values()),
+        listed=list(incident.members),
     )
 
 
-def incident_state(record: IncidentRecord) -> IncidentState:
+def incident_state(
+    record: IncidentRecord, members: dict[str, IncidentAlert] | None = None
+) -> IncidentState:
+    """The incident a record keeps; ``members``: its members by fingerprint,
+    as the records of its alerts carry them, which a version 2 record lists."""
     fields: dict[str, Any] = {name: getattr(record, name) for name in KEPT}
+    unsaved = record.listed is None
+    if record.listed is None:  # version 1: the record holds its members
+        listed = {member.fingerprint: kept(member) for member in record.members or ()}
+    else:
+        found = members or {}
+        listed = {fp: found[fp] for fp in record.listed if fp in found}
+        if len(listed) < len(record.listed):
+            # Written before the incident's record, so only a write that was
+            # cut short (or refused) leaves one out: list the others.
+            log.warning("listed members missing", incident=record.id)
     return IncidentState(
         **fields,
         common_labels=record.common_labels,
         keys=dict.fromkeys(map(IndexKey.decode, record.keys)),
         anchors={IndexKey.decode(key): fp for key, fp in record.anchors.items()},
         waiting=None if record.waiting is None else IndexKey.decode(record.waiting),
-        members={member.fingerprint: kept(member) for member in record.members},
+        members=listed,
+        members_unsaved=unsaved,
     )
 
 
-def alert_record(alert: AlertState) -> EncodedValue:
-    return EncodedValue(
-        codec.alert_record(
-            AlertRecord.SCHEMA_VERSION,
-            alert.status.value,
-            alert.incident,
-            alert.changed_at,
-            alert.changes or [],
-            alert.flapping,
-            alert.ends,
-        )
+def alert_record(alert: AlertState) -> bytes:
+    return codec.alert_record(
+        AlertRecord.SCHEMA_VERSION,
+        alert.status.value,
+        alert.incident,
+        alert.changed_at,
+        alert.changes or [],
+        alert.flapping,
+        alert.ends,
     )
+
+
+class AlertValue(NamedTuple):
+    """An alert's record with the member its incident lists, spliced in when
+    published, through the encodings the revision beside it used (and not
+    held encoded twice meanwhile: see ``codec.Listed``)."""
+
+    record: bytes
+    member: IncidentAlert
+    cache: EncodingCache[IncidentAlert]
+
+    def to_bytes(self) -> bytes:
+        return codec.with_last(self.record, "member", self.cache.of(self.member))
 
 
 class PersistStage:
@@ -89,18 +133,31 @@ class PersistStage:
 
     async def process(self, ctx: TriageContext) -> None:
         state = ctx.state
-        for fp in sorted(ctx.dirty_alerts):
+        dirty = ctx.dirty_alerts
+        for incident_id in ctx.dirty_incidents:
+            incident = state.incidents.get(incident_id)
+            if incident is not None and incident.members_unsaved:
+                dirty = dirty | set(incident.members)
+                incident.members_unsaved = False
+        for fp in sorted(dirty):
             alert = state.alerts.get(fp)
-            value = None if alert is None else alert_record(alert)
-            ctx.records.append(Record(self.topic, ALERT_PREFIX + fp, value, ctx.partition))
+            ctx.records.append(
+                Record(self.topic, ALERT_PREFIX + fp, self._alert(state, fp, alert), ctx.partition)
+            )
         for incident_id in sorted(ctx.dirty_incidents):
             incident = state.incidents.get(incident_id)
-            listed = None
-            if incident is not None:
-                listed = codec.Listed(incident_record(incident), "members", self.members)
+            head = None if incident is None else incident_record(incident)
             ctx.records.append(
-                Record(self.topic, INCIDENT_PREFIX + incident_id, listed, ctx.partition)
+                Record(self.topic, INCIDENT_PREFIX + incident_id, head, ctx.partition)
             )
+
+    def _alert(self, state: PartitionState, fp: str, alert: AlertState | None) -> Encoded | None:
+        if alert is None:
+            return None
+        record = alert_record(alert)
+        incident = state.incidents.get(alert.incident or "")
+        member = None if incident is None else incident.members.get(fp)
+        return EncodedValue(record) if member is None else AlertValue(record, member, self.members)
 
 
 class PartitionRestorer(LatestValues):
@@ -114,11 +171,18 @@ class PartitionRestorer(LatestValues):
     def build(self) -> PartitionState:
         state = PartitionState()
         alerts: dict[str, AlertRecord] = {}
+        heads: list[IncidentRecord] = []
+        members: dict[str, dict[str, IncidentAlert]] = {}
         for key, record in self.decoded(_state_record):
             if isinstance(record, IncidentRecord):
-                state.incidents[record.id] = incident_state(record)
+                heads.append(record)
             elif record is not None:
-                alerts[key[len(ALERT_PREFIX) :]] = record
+                fp = key[len(ALERT_PREFIX) :]
+                alerts[fp] = record
+                if record.member is not None and record.incident is not None:
+                    members.setdefault(record.incident, {})[fp] = kept(record.member)
+        for head in heads:
+            state.incidents[head.id] = incident_state(head, members.get(head.id))
         for fp, record in alerts.items():
             incident = state.incidents.get(record.incident or "")
             alert = AlertState(

@@ -21,7 +21,7 @@ from services.notify.payload import WEBHOOK_VERSION, incident_body
 from services.notify.sentlog import KafkaSentLog
 from services.triage.records import AlertRecord, IncidentRecord
 from services.triage.state import IncidentState, IndexKey
-from services.triage.statelog import incident_record, incident_state
+from services.triage.statelog import AlertValue, incident_record, incident_state
 from shared import codec
 from shared.cache import BoundedCache
 from shared.codec import EncodingCache
@@ -123,6 +123,7 @@ def test_an_alert_written_from_request_fields_is_the_alert_model(
     changes=st.lists(st.integers(0, 2**53), max_size=4),
     flapping=st.booleans(),
     ends_at=st.none() | st.integers(0, 2**53),
+    member=st.none() | members(),
 )
 def test_an_alert_record_written_without_the_model_is_the_model(
     status: AlertStatus,
@@ -131,10 +132,13 @@ def test_an_alert_record_written_without_the_model_is_the_model(
     changes: list[int],
     flapping: bool,
     ends_at: int | None,
+    member: IncidentAlert | None,
 ) -> None:
     data = codec.alert_record(
         AlertRecord.SCHEMA_VERSION, status.value, incident, changed_at, changes, flapping, ends_at
     )
+    if member is not None:  # an alert its incident lists: the member spliced in
+        data = AlertValue(data, member, MEMBERS).to_bytes()
     model = AlertRecord(
         status=status,
         incident=incident,
@@ -142,6 +146,7 @@ def test_an_alert_record_written_without_the_model_is_the_model(
         changes=changes,
         flapping=flapping,
         ends_at=ends_at,
+        member=member,
     )
     assert data == model.to_bytes()
 
@@ -205,16 +210,22 @@ def test_a_state_record_is_written_as_the_model_writes_it(
         resolve_due=incident.truncated_alerts or None,
     )
     record = incident_record(state)
-    written = codec.with_listing(record, "members", record.members, MEMBERS)
+    written = record.to_bytes()
     # ``incident_record`` builds the record unvalidated; the model, validated:
     validated = IncidentRecord.model_validate(record.model_dump())
     assert written == validated.to_bytes()
-    restored = incident_state(IncidentRecord.from_bytes(written))
+    # Its members are in its alerts' records, as the revision lists them.
+    members = {
+        fp: IncidentAlert.model_validate_json(MEMBERS.of(member))
+        for fp, member in state.members.items()
+    }
+    restored = incident_state(IncidentRecord.from_bytes(written), members)
     assert (restored.keys, restored.anchors, restored.members) == (
         state.keys,
         state.anchors,
         state.members,
     )
+    assert list(restored.members) == list(state.members)  # in the order listed
 
 
 @given(

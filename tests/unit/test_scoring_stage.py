@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from services.triage.scoring.stage import ScoringStage
+from services.triage.stages import TriageContext
 from shared.fingerprint import fingerprint
-from shared.messages import Alert, Incident
+from shared.messages import Alert, AlertStatus, Incident
 from tests.triage import Triage as ChainRunner
 
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+RESOLVED = {"status": AlertStatus.RESOLVED}
 
 
 def alert(
@@ -166,3 +168,36 @@ async def test_classifier_decides_without_label_and_caches_verdicts(tmp_path: Pa
         line.startswith("severity critical: classifier on PrimaryDatabaseDown")
         for line in second.explanation
     )
+
+
+async def test_a_growing_incident_is_scored_as_if_scored_afresh(tmp_path: Path) -> None:
+    """Member scores are kept between revisions: every revision of an incident
+    that grows, changes and loses members is scored as a new stage would."""
+    scoring: dict[str, Any] = {
+        "classifier": True,
+        "model_cache_dir": str(tmp_path),
+        "rules": [
+            {"name": "watchdog", "matchers": ['alertname="Watchdog"'], "noise": True},
+            {"name": "pay", "matchers": ['service="pay"'], "priority": "P2", "team": "pay"},
+        ],
+    }
+    triage = Triage(**scoring)
+    fresh = ScoringStage(triage.triage.settings.scoring)
+    batches = [
+        [alert("Watchdog", severity="critical")],
+        [alert("Slow", at=60, service="api", severity="warning", pod=str(i)) for i in range(3)],
+        [alert("PrimaryDatabaseDown", at=120, instance="db-1")],
+        [alert("Down", at=3600, service="pay", severity="critical")],
+        [alert("Down", at=3700, service="pay", severity="critical").model_copy(update=RESOLVED)],
+        [alert("Slow", at=4000, service="web", pod=str(i)) for i in range(5)],
+    ]
+    teams: list[str | None] = []
+    for batch in batches:
+        incident = await triage.run(*batch)
+        state = triage.state.incidents[incident.id]
+        scored = (state.severity, state.priority, state.score, state.severity_reason)
+        await fresh.process(TriageContext(0, triage.state, changed={state.id: state}))
+        assert scored == (state.severity, state.priority, state.score, state.severity_reason)
+        assert incident.explanation[-len(state.severity_reason) :] == state.severity_reason
+        teams.append(incident.labels.get("team"))
+    assert teams[3:5] == ["pay", None]  # the member the rule matched resolved

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+from typing import Any
 
 import pytest
 
@@ -10,7 +12,7 @@ from services.triage.emit import COPIED
 from services.triage.records import IncidentRecord
 from services.triage.state import IncidentState
 from services.triage.statelog import KEPT, PartitionRestorer
-from shared.kafka.state import UnreadableValue
+from shared.kafka.state import LatestValues, UnreadableValue
 from shared.messages import Alert
 from tests.triage import Triage, alert
 
@@ -44,7 +46,9 @@ def storm() -> list[Alert]:
     ]
 
 
-async def test_restored_state_carries_on_as_if_nothing_happened() -> None:
+@pytest.mark.parametrize("version", [2, 1])
+async def test_restored_state_carries_on_as_if_nothing_happened(version: int) -> None:
+    """Also from a changelog written before alert records carried members."""
     alerts = storm()
     straight = Triage(**SETTINGS)
     for a in alerts:
@@ -53,7 +57,8 @@ async def test_restored_state_carries_on_as_if_nothing_happened() -> None:
         first = Triage(**SETTINGS)
         for a in alerts[:cut]:
             await first.send(a)
-        second = first.restored()
+        written = first if version == 2 else as_version_1(first)
+        second = written.restored()
         for a in alerts[cut:]:
             await second.send(a)
         combined = {**first.latest(), **second.latest()}
@@ -61,6 +66,13 @@ async def test_restored_state_carries_on_as_if_nothing_happened() -> None:
         # triage keeps its own (one shared fields set), and encode the same.
         assert {i: (r.revision, r.status, r.to_bytes()) for i, r in combined.items()} == {
             i: (r.revision, r.status, r.to_bytes()) for i, r in straight.latest().items()
+        }, f"cut after {cut} alerts"
+        # The incidents changed since list their members by reference, the
+        # others stay as they were written: the changelog reads as one.
+        second.state_records[:0] = written.state_records
+        again = second.restored()
+        assert {i: list(s.members) for i, s in again.state.incidents.items()} == {
+            i: list(s.members) for i, s in second.state.incidents.items()
         }, f"cut after {cut} alerts"
 
 
@@ -96,6 +108,93 @@ def test_a_state_record_and_a_revision_are_copied_from_the_state_by_field_name()
     """One shape: the record's fields (and the revision's, but for those worked
     out by emit) are the incident state's fields of the same names."""
     state_fields = {f.name for f in dataclasses.fields(IncidentState)}
-    assert set(IncidentRecord.model_fields) - {"schema_version"} <= state_fields
+    # ``listed``: the members by reference; ``members``: a version 1 record's.
+    record_fields = set(IncidentRecord.model_fields) - {"schema_version", "listed"}
+    assert record_fields <= state_fields
     assert set(KEPT) <= state_fields
     assert set(COPIED) <= state_fields
+
+
+def latest_values(t: Triage) -> dict[str, Any]:
+    """The changelog as compaction leaves it: each key's last value, decoded."""
+    log = LatestValues()
+    for record in t.state_records:
+        log.apply(record.key, None if record.value is None else record.value.to_bytes())
+    return {key: json.loads(value) for key, value in log.values.items()}
+
+
+def as_version_1(t: Triage) -> Triage:
+    """``t`` with its changelog as triage wrote it before alert records
+    carried members: each incident record holding its members."""
+    values = latest_values(t)
+    old = Triage(**SETTINGS)
+    template = t.state_records[0]
+    old.state_records = [
+        template._replace(key=key, value=_Bytes(json.dumps(_v1(key, value, values)).encode()))
+        for key, value in values.items()
+    ]
+    return old
+
+
+def _v1(key: str, value: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+    if key.startswith("a/"):
+        return {k: v for k, v in value.items() if k != "member"}
+    head = {k: v for k, v in value.items() if k != "listed"}
+    members = [values[f"a/{fp}"]["member"] for fp in value["listed"]]
+    return {**head, "schema_version": 1, "members": members}
+
+
+class _Bytes(bytes):
+    def to_bytes(self) -> bytes:
+        return bytes(self)
+
+
+async def test_a_busy_incident_writes_the_alert_that_joined_not_the_list_again() -> None:
+    t = Triage(**SETTINGS)
+    pods = [
+        {"alertname": "KubePodNotReady", "namespace": "shop", "pod": p, "node": "w1"}
+        for p in ("p0", "p1", "p2")
+    ]
+    [opened] = await t.send(alert(pods[0]), alert(pods[1]))
+    t.state_records.clear()
+    [grown] = await t.send(alert(pods[2], at=1))
+    assert grown.id == opened.id and len(grown.alerts) == 3  # the revision lists them all
+    joined = grown.alerts[2]
+    written = {r.key: json.loads(r.value.to_bytes()) for r in t.state_records if r.value}
+    assert set(written) == {f"a/{joined.fingerprint}", f"i/{opened.id}"}
+    assert written[f"a/{joined.fingerprint}"]["member"] == joined.model_dump(
+        mode="json", exclude_none=True
+    )
+    assert written[f"i/{opened.id}"]["listed"] == [a.fingerprint for a in grown.alerts]
+    assert "members" not in written[f"i/{opened.id}"]
+
+
+async def test_every_listed_member_is_in_its_alerts_record() -> None:
+    """Members that leave a list (merged, moved, expired) leave their alert's record."""
+    alerts = storm()
+    t = Triage(**SETTINGS)
+    for a in alerts:
+        await t.send(a)
+        assert members_held(t) == members_listed(t)
+    await t.send(alert(alerts[-1].labels, "resolved", at=300))
+    await t.tick(400)  # resolved after the quiet period
+    await t.tick(400 + 2 * 3600)  # and its alerts forgotten after the retention
+    assert members_held(t) == members_listed(t)
+
+
+def members_held(t: Triage) -> set[tuple[str, str]]:
+    """(incident, fingerprint) of every alert record carrying a member."""
+    return {
+        (value["incident"], value["member"]["fingerprint"])
+        for key, value in latest_values(t).items()
+        if key.startswith("a/") and "member" in value
+    }
+
+
+def members_listed(t: Triage) -> set[tuple[str, str]]:
+    return {
+        (value["id"], fp)
+        for key, value in latest_values(t).items()
+        if key.startswith("i/")
+        for fp in value["listed"]
+    }

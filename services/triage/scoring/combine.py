@@ -19,7 +19,7 @@ unless a rule fixed one, in which case the rule decides alone.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from operator import attrgetter
@@ -47,18 +47,25 @@ _DECIDED = {"rule": 3, "label": 2, "classifier": 1, "default": 0}
 class MemberScore:
     """What is known about one alert of the incident, and the severity it has.
 
-    Severity and its source are worked out once here: assessing an incident
-    sorts and searches its hundred listed members several times over.
+    Severity and its source, and what else ``assess`` asks of every member,
+    are worked out once here: assessing an incident sorts and searches its
+    hundred listed members several times over, at every revision, and a
+    member's score is kept while it stays listed (``stage.ScoredMembers``).
     """
 
     __slots__ = (
         "alert",
+        "firing",
         "label",
         "label_name",
+        "noise",
+        "ruled",
         "rules",
+        "service",
         "severity",
         "sort_key",
         "source",
+        "starts_at",
         "verdict",
     )
 
@@ -89,6 +96,11 @@ class MemberScore:
             _DECIDED[self.source],
             verdict.risk if verdict is not None else 0.0,
         )
+        self.firing = alert.status == AlertStatus.FIRING
+        self.ruled = bool(rules.values)  # most alerts match no rule
+        self.noise = rules.noise
+        self.service = service_of(alert.labels)
+        self.starts_at = alert.starts_at
 
     @property
     def name(self) -> str:
@@ -113,14 +125,21 @@ class Context:
     flapping: bool
 
 
+def service_of(labels: Mapping[str, str]) -> str:
+    """The service an alert is about ("" if its labels do not say)."""
+    for name in SERVICE_LABELS:
+        value = labels.get(name)
+        if value:
+            return value
+    return ""
+
+
 def context_of(
-    incident: IncidentState, scored: Sequence[IncidentAlert], unlisted: int = 0
+    incident: IncidentState, scored: Sequence[MemberScore], unlisted: int = 0
 ) -> Context:
     """``unlisted``: firing members beyond the ``triage.max_alerts`` an incident lists."""
-    services = {
-        next((a.labels[name] for name in SERVICE_LABELS if a.labels.get(name)), "") for a in scored
-    }
-    starts = [a.starts_at for a in scored if a.starts_at is not None]
+    services = {m.service for m in scored}
+    starts = [m.starts_at for m in scored if m.starts_at is not None]
     began = min([*starts, incident.opened_at])
     return Context(
         alerts=len(scored) + unlisted,
@@ -206,11 +225,16 @@ def _first(members: Sequence[MemberScore], name: str) -> tuple[str, str] | None:
 def assess(
     incident: IncidentState, members: Sequence[MemberScore], classifier_problem: str | None = None
 ) -> Assessment:
-    firing = [m for m in members if m.alert.status == AlertStatus.FIRING] or list(members)
-    noise = [m for m in firing if m.rules.noise]
+    listed_firing = [m for m in members if m.firing]
+    firing = listed_firing or list(members)
+    noise = [m for m in firing if m.noise]
     scored = sorted(
-        (m for m in firing if not m.rules.noise), key=attrgetter("sort_key"), reverse=True
+        (m for m in firing if not m.noise) if noise else firing,
+        key=attrgetter("sort_key"),
+        reverse=True,
     )
+    # Only members a rule matched can set priority, team or runbook.
+    ruled = [m for m in scored if m.ruled]
     if not scored:
         rule = noise[0].rules.decided_by["noise"]
         return Assessment(
@@ -237,17 +261,14 @@ def assess(
     elif lead.verdict is None and classifier_problem:
         lines.append(f"classifier: unavailable ({classifier_problem})")
     total = base + opinion
-    listed_firing = sum(1 for m in members if m.alert.status == AlertStatus.FIRING)
-    context = context_of(
-        incident, [m.alert for m in scored], max(0, incident.firing - listed_firing)
-    )
+    context = context_of(incident, scored, max(0, incident.firing - len(listed_firing)))
     for points, reason in _context_points(context):
         total += points
         terms.append(f"{_signed(points)} {reason}")
     score = max(0, min(100, total))
     lines.append(f"score {score} = {' '.join(terms)}")
 
-    fixed = [(p, m) for m in scored if (p := m.rules.get("priority"))]
+    fixed = [(p, m) for m in ruled if (p := m.rules.get("priority"))]
     from_score = priority_for(score)
     if fixed:
         rule_priority, by = min(fixed, key=lambda pair: pair[0])
@@ -270,7 +291,7 @@ def assess(
 
     labels = {}
     for name, label in (("team", "team"), ("runbook", "runbook_url")):
-        found = _first(scored, name)
+        found = _first(ruled, name)
         if found:
             labels[label] = found[0]
             lines.append(f"{name} {found[0]}: rule {found[1]!r}")

@@ -5,6 +5,11 @@ All alerts of a batch that need a classifier verdict go to the model in one
 Verdicts are remembered per alerting rule (see ``rule_key``), so repeats,
 re-scorings and new instances of known rules, which make up most of
 triage's traffic, cost a dictionary lookup.
+
+A busy incident is scored again at every revision, and all but the alerts
+that joined or changed since were scored the time before: the member scores
+of the incidents scored lately are kept (``ScoredMembers``), so a revision
+scores what changed and only assesses the list as a whole.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Hashable
+from typing import cast
 
 from services.triage.metrics import (
     CLASSIFIER_CACHE,
@@ -31,6 +37,12 @@ from shared.cache import BoundedCache
 from shared.messages import IncidentAlert
 
 DEFAULT_VOCABULARY = Vocabulary()
+Unscored = list[tuple[str, IncidentAlert, Hashable]]
+"""The members whose scores are not kept: fingerprint, member, ``rule_key``."""
+
+# Incidents whose member scores are kept: about as many as change at once in
+# a storm of many growing incidents; each holds up to ``max_alerts`` scores.
+SCORED_INCIDENTS = 128
 
 
 def rule_key(alert: IncidentAlert) -> Hashable:
@@ -64,6 +76,18 @@ class VerdictCache:
         return self.entries
 
 
+class ScoredMembers:
+    """One incident's member scores by fingerprint, valid while the member is
+    the same object and the model and vocabulary they were scored with stay."""
+
+    __slots__ = ("generation", "scores", "vocabulary")
+
+    def __init__(self, generation: int, vocabulary: Vocabulary):
+        self.generation = generation
+        self.vocabulary = vocabulary
+        self.scores: dict[str, MemberScore] = {}
+
+
 class ScoringStage:
     """Scores every incident the batch changed.
 
@@ -89,6 +113,7 @@ class ScoringStage:
             else None
         )
         self.cache = VerdictCache(settings.cache_size)
+        self.scored: BoundedCache[str, ScoredMembers] = BoundedCache(SCORED_INCIDENTS)
 
     async def load_model(self) -> None:
         if self.models is not None:
@@ -97,36 +122,64 @@ class ScoringStage:
     async def process(self, ctx: TriageContext) -> None:
         if not ctx.changed:
             return
-        keyed: list[tuple[IncidentState, list[tuple[IncidentAlert, Hashable]]]] = []
+        model = await self.models.current() if self.models else None
+        generation = self.models.generation if self.models else 0
+        # The team's words for severity, when the model was adapted to its rule files.
+        vocabulary = model.vocabulary if model is not None else DEFAULT_VOCABULARY
+        keyed: list[tuple[IncidentState, ScoredMembers, list[MemberScore | None], Unscored]] = []
         for incident in ctx.changed.values():
+            known = self.scored.get(incident.id)
+            if known is None or (known.generation, known.vocabulary) != (generation, vocabulary):
+                known = ScoredMembers(generation, vocabulary)
+            held = known.scores
+            scores = [
+                score if (score := held.get(fp)) is not None and score.alert is alert else None
+                for fp, alert in incident.members.items()
+            ]
             try:
-                keyed.append(
-                    (incident, [(alert, rule_key(alert)) for alert in incident.members.values()])
-                )
+                unscored = [
+                    (fp, alert, rule_key(alert))
+                    for score, (fp, alert) in zip(scores, incident.members.items(), strict=True)
+                    if score is None
+                ]
             except Exception as exc:
                 self._failed(ctx, incident, exc)
-        verdicts = await self._verdicts(ctx, keyed)
+                continue
+            keyed.append((incident, known, scores, unscored))
+        verdicts = await self._verdicts(
+            ctx, model, [(i, [(a, k) for _, a, k in u]) for i, _, _, u in keyed]
+        )
         problem = self.models.problem if self.models and self.models.model is None else None
         use_label = self.settings.use_severity_label
-        # The team's words for severity, when the model was adapted to its rule files.
-        model = self.models.model if self.models else None
-        vocabulary = model.vocabulary if model is not None else DEFAULT_VOCABULARY
-        for incident, members in keyed:
+        for incident, known, scores, unscored in keyed:
+            missing = iter(unscored)
             try:
-                scores = [
-                    MemberScore(
+                for index, score in enumerate(scores):
+                    if score is not None:
+                        continue
+                    fp, alert, key = next(missing)
+                    score = scores[index] = MemberScore(
                         alert,
                         evaluate(self.rules, alert.labels, alert.annotations),
                         vocabulary.severity(alert.labels) if use_label else None,
                         verdicts.get(key),
                         vocabulary.label,
                     )
-                    for alert, key in members
-                ]
-                result = assess(incident, scores, problem)
+                    # One the model gave no verdict for asks it again next time.
+                    if score.verdict is not None or model is None:
+                        known.scores[fp] = score
+                    else:
+                        known.scores.pop(fp, None)
+                listed = cast(list[MemberScore], scores)
+                result = assess(incident, listed, problem)
             except Exception as exc:
                 self._failed(ctx, incident, exc)
                 continue
+            if len(known.scores) > len(listed):  # members left the list
+                known.scores = {
+                    fp: known.scores[fp] for fp in incident.members if fp in known.scores
+                }
+            self.scored.put(incident.id, known)
             incident.severity = result.severity
             incident.priority = result.priority
             incident.score = result.score
@@ -144,9 +197,9 @@ class ScoringStage:
     async def _verdicts(
         self,
         ctx: TriageContext,
+        model: SeverityModel | None,
         keyed: list[tuple[IncidentState, list[tuple[IncidentAlert, Hashable]]]],
     ) -> dict[Hashable, Verdict]:
-        model = await self.models.current() if self.models else None
         if model is None:
             return {}
         cache = self.cache.for_generation(self.models.generation if self.models else 0)
