@@ -104,16 +104,20 @@ async def run(shape: str, count: int, batch: int, profile: Path | None) -> dict[
     }
 
 
-def main() -> None:
+def options(prog: str, description: str | None, alerts: int) -> argparse.ArgumentParser:
+    """The options every broker-free chain bench takes; each adds its batch sizes."""
     parser = argparse.ArgumentParser(
-        prog="python -m bench.perf.chain",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        prog=prog, description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--shape", choices=SHAPES, default="incidents")
-    parser.add_argument("--alerts", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=10_000, help="alerts per consumed batch")
+    parser.add_argument("--alerts", type=int, default=alerts)
     parser.add_argument("--profile", type=Path, default=None, help="cProfile output file")
+    return parser
+
+
+def main() -> None:
+    parser = options("python -m bench.perf.chain", __doc__, 100_000)
+    parser.add_argument("--batch", type=int, default=10_000, help="alerts per consumed batch")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args.shape, args.alerts, args.batch, args.profile))))
 

@@ -18,7 +18,6 @@ cProfile statistics of the event loop's thread (``python -m pstats FILE``).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import cProfile
 import json
@@ -28,7 +27,7 @@ from pathlib import Path
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from bench.perf.alerts import SHAPES
+from bench.perf.chain import options
 from bench.perf.limit import messages
 from services.incidents.feed import ChangeFeed
 from services.incidents.materialize import Materializer
@@ -157,13 +156,7 @@ async def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.perf.incidents_chain",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--shape", choices=SHAPES, default="incidents")
-    parser.add_argument("--alerts", type=int, default=50_000)
+    parser = options("python -m bench.perf.incidents_chain", __doc__, 50_000)
     parser.add_argument(
         "--triage-batch", type=int, default=10_000, help="alerts per triage batch (revisions)"
     )
@@ -171,7 +164,6 @@ def main() -> None:
     parser.add_argument(
         "--receivers", type=int, default=0, help="delivery outcomes per revision (notify's)"
     )
-    parser.add_argument("--profile", type=Path, default=None, help="cProfile output file")
     args = parser.parse_args()
     result = asyncio.run(
         run(args.shape, args.alerts, args.triage_batch, args.batch, args.receivers, args.profile)

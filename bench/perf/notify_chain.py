@@ -19,7 +19,6 @@ FILE`` writes cProfile statistics (``python -m pstats FILE``).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import cProfile
 import json
@@ -31,7 +30,7 @@ from typing import Any
 import aiohttp
 from aiokafka import ConsumerRecord, TopicPartition
 
-from bench.perf.alerts import SHAPES
+from bench.perf.chain import options
 from bench.perf.limit import messages
 from services.notify import worker as notify_worker
 from services.notify.config import NotifyConfig
@@ -165,15 +164,8 @@ async def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.perf.notify_chain",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--shape", choices=SHAPES, default="incidents")
-    parser.add_argument("--alerts", type=int, default=100_000)
+    parser = options("python -m bench.perf.notify_chain", __doc__, 100_000)
     parser.add_argument("--batch", type=int, default=10_000, help="alerts per triage batch")
-    parser.add_argument("--profile", type=Path, default=None, help="cProfile output file")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args.shape, args.alerts, args.batch, args.profile))))
 
