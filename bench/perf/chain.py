@@ -30,11 +30,13 @@ from bench.perf.alerts import SHAPES
 from bench.perf.limit import messages
 from services.triage.config import TriageSettings
 from services.triage.scoring.stage import ScoringStage
-from services.triage.stages import Stage, TriageContext
+from services.triage.stages import Chain, Stage, TriageContext
 from services.triage.state import PartitionState
 from services.triage.worker import build_chain
 from shared.messages import Alert
 from shared.service import _tune_gc
+
+INCIDENTS = "incidents"
 
 
 async def _inline(function: Callable[..., Any], /, *args: Any) -> Any:
@@ -56,12 +58,41 @@ class Timed:
         self.spent[self.name] += time.process_time() - started
 
 
-async def run(shape: str, count: int, batch: int, profile: Path | None) -> dict[str, Any]:
-    records = messages(count, shape=shape)
-    chain = build_chain(TriageSettings(), "incidents", "state")
+async def triage_chain() -> Chain:
+    """Triage's chain as the worker builds it (revisions to ``INCIDENTS``), its
+    severity model loaded."""
+    chain = build_chain(TriageSettings(), INCIDENTS, "state")
     for stage in chain.stages:
         if isinstance(stage, ScoringStage):
             await stage.load_model()
+    return chain
+
+
+async def revisions(shape: str, count: int, batch: int) -> list[list[tuple[str, bytes]]]:
+    """(key, value) of the revisions triage writes for ``count`` alerts of
+    ``shape``, by triage batch of ``batch`` alerts: the input of the other
+    workers' chain benches (not timed)."""
+    chain = await triage_chain()
+    state = PartitionState()
+    records = messages(count, shape=shape)
+    groups = []
+    for first in range(0, len(records), batch):
+        alerts = ((Alert.from_bytes(v), k.decode()) for k, v in records[first : first + batch])
+        ctx = TriageContext(0, state, alerts)
+        await chain.process(ctx)
+        groups.append(
+            [
+                (r.key or "", r.value.to_bytes())
+                for r in ctx.records
+                if r.topic == INCIDENTS and r.value is not None
+            ]
+        )
+    return groups
+
+
+async def run(shape: str, count: int, batch: int, profile: Path | None) -> dict[str, Any]:
+    records = messages(count, shape=shape)
+    chain = await triage_chain()
     spent: defaultdict[str, float] = defaultdict(float)
     chain.stages = [Timed(stage, spent) for stage in chain.stages]
     state = PartitionState()

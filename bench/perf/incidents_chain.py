@@ -27,43 +27,17 @@ from pathlib import Path
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from bench.perf.chain import options
-from bench.perf.limit import messages
+from bench.perf.chain import options, revisions
 from services.incidents.feed import ChangeFeed
 from services.incidents.materialize import Materializer
 from services.incidents.store import IncidentStore
 from services.incidents.store.database import SqliteDatabase
-from services.triage.config import TriageSettings
-from services.triage.scoring.stage import ScoringStage
-from services.triage.stages import TriageContext
-from services.triage.state import PartitionState
-from services.triage.worker import build_chain
 from shared.config import TopicNames
 from shared.kafka.quarantine import Quarantine
-from shared.messages import Alert, DeliveryOutcome, Incident
+from shared.messages import DeliveryOutcome, Incident
 from shared.service import _tune_gc
 
 TOPICS = TopicNames()
-
-
-async def revisions(shape: str, count: int, batch: int) -> list[tuple[bytes, bytes]]:
-    """(key, value) of every revision triage writes for ``count`` alerts of ``shape``."""
-    records = messages(count, shape=shape)
-    chain = build_chain(TriageSettings(), TOPICS.incidents, "state")
-    for stage in chain.stages:
-        if isinstance(stage, ScoringStage):
-            await stage.load_model()
-    state = PartitionState()
-    out: list[tuple[bytes, bytes]] = []
-    for first in range(0, len(records), batch):
-        part = records[first : first + batch]
-        ctx = TriageContext(0, state, ((Alert.from_bytes(v), k.decode()) for k, v in part))
-        await chain.process(ctx)
-        for record in ctx.records:
-            if record.topic == TOPICS.incidents and record.value is not None:
-                key = record.key.encode() if isinstance(record.key, str) else record.key
-                out.append((key or b"", record.value.to_bytes()))
-    return out
 
 
 def delivered(revisions: list[tuple[bytes, bytes]], receivers: int) -> list[tuple[bytes, bytes]]:
@@ -106,7 +80,11 @@ def consumer_record(topic: str, offset: int, key: bytes, value: bytes) -> Consum
 async def run(
     shape: str, count: int, triage_batch: int, batch: int, receivers: int, profile: Path | None
 ) -> dict[str, float | int | str]:
-    written = await revisions(shape, count, triage_batch)
+    written = [
+        (key.encode(), value)
+        for group in await revisions(shape, count, triage_batch)
+        for key, value in group
+    ]
     records = [consumer_record(TOPICS.incidents, i, k, v) for i, (k, v) in enumerate(written)]
     members = sum(v.count(b'"fingerprint"') for _, v in written)
     # A revision's outcomes come after it was delivered: with the next batch.

@@ -30,39 +30,12 @@ from typing import Any
 import aiohttp
 from aiokafka import ConsumerRecord, TopicPartition
 
-from bench.perf.chain import options
-from bench.perf.limit import messages
+from bench.perf.chain import options, revisions
 from services.notify import worker as notify_worker
 from services.notify.config import NotifyConfig
 from services.notify.receivers import webhook
-from services.triage.config import TriageSettings
-from services.triage.scoring.stage import ScoringStage
-from services.triage.stages import TriageContext
-from services.triage.state import PartitionState
-from services.triage.worker import build_chain
 from shared.kafka.publisher import Pending, Record, Refusal
-from shared.messages import Alert
 from shared.service import _tune_gc
-
-INCIDENTS = "incidents"
-
-
-async def revisions(shape: str, count: int, batch: int) -> list[list[tuple[str, bytes]]]:
-    """The revisions triage writes for ``count`` alerts of ``shape``, by triage batch."""
-    chain = build_chain(TriageSettings(), INCIDENTS, "state")
-    for stage in chain.stages:
-        if isinstance(stage, ScoringStage):
-            await stage.load_model()
-    state = PartitionState()
-    records = messages(count, shape=shape)
-    groups = []
-    for first in range(0, len(records), batch):
-        alerts = ((Alert.from_bytes(v), k.decode()) for k, v in records[first : first + batch])
-        ctx = TriageContext(0, state, alerts)
-        await chain.process(ctx)
-        written = [r for r in ctx.records if r.topic == INCIDENTS and r.value is not None]
-        groups.append([(r.key or "", r.value.to_bytes()) for r in written if r.value])
-    return groups
 
 
 class Written:
