@@ -75,9 +75,9 @@ class AlertSink:
         self.inflight += len(records)
         INFLIGHT_ALERTS.set(self.inflight)
         try:
-            await asyncio.wait_for(
-                publisher.publish(records), self.settings.publish_timeout.total_seconds()
-            )
+            # Not wait_for: that runs the publish in a task of its own, for each request.
+            async with asyncio.timeout(self.settings.publish_timeout.total_seconds()):
+                await publisher.publish(records)
         except TimeoutError:
             raise Unavailable(
                 f"broker did not acknowledge within {self.settings.publish_timeout}"
