@@ -61,7 +61,7 @@ async def settle() -> None:
 
 async def test_an_idle_partition_writes_at_once() -> None:
     broker = Broker()
-    publisher = Publisher(broker)  # type: ignore[arg-type]
+    publisher = Publisher(broker)
     pending = await publisher.queue([record("a"), record("b")])
     await settle()
     assert broker.batches() == [[b"a", b"b"]]
@@ -71,7 +71,7 @@ async def test_an_idle_partition_writes_at_once() -> None:
 
 async def test_writes_gather_while_the_partitions_batch_is_in_flight() -> None:
     broker = Broker()
-    publisher = Publisher(broker)  # type: ignore[arg-type]
+    publisher = Publisher(broker)
     first = asyncio.create_task(publisher.publish([record("a")]))
     await settle()
     later = [asyncio.create_task(publisher.publish([record(v)])) for v in "bcd"]
@@ -88,7 +88,7 @@ async def test_writes_gather_while_the_partitions_batch_is_in_flight() -> None:
 
 async def test_a_busy_partition_does_not_hold_another() -> None:
     broker = Broker()
-    publisher = Publisher(broker)  # type: ignore[arg-type]
+    publisher = Publisher(broker)
     await publisher.queue([record("a", partition=0)])
     await settle()
     pending = await publisher.queue([record("b", partition=0), record("x", partition=1)])
@@ -107,7 +107,7 @@ async def test_full_batches_go_out_behind_the_one_in_flight_and_nothing_is_lost(
     sent once, each writer's in the order it wrote them, and every writer is
     answered."""
     broker = Broker(batch_bytes=200)
-    publisher = Publisher(broker)  # type: ignore[arg-type]
+    publisher = Publisher(broker)
     written = [[f"w{w:02d}-r{r}-" + "x" * 40 for r in range(3)] for w in range(20)]
     writers = [
         asyncio.create_task(publisher.publish([record(v) for v in values])) for values in written
