@@ -225,10 +225,8 @@ _MEMBER_LIST: TypeAdapter[list[IncidentAlert]] = TypeAdapter(list[IncidentAlert]
 # Where ``compact`` writes an incident's id; an id with escapes is not looked up.
 _ID = re.compile(rb'\{"schema_version":\d+,"id":"([^"\\]*)"')
 
-Listings = BoundedCache[str, dict[bytes, IncidentAlert]]
-"""By incident id, the members of its last revision read, by their encoding
-(as ``split_members`` gives them): the next revision's members are looked up
-without splitting this one's listing again."""
+Listings = BoundedCache[str, tuple[bytes, list[IncidentAlert]]]
+"""By incident id, the listing (``alerts``) of its last revision read, with its members."""
 
 
 def without_members(data: bytes) -> Incident:
@@ -250,31 +248,42 @@ def read_incident(data: bytes, listings: Listings) -> Incident:
     known = _ID.match(data)
     if start < 0 or known is None or not data.endswith(b"]}"):
         return Incident.from_bytes(data)
-    pieces = split_members(data[start + len(_LISTING) - 1 : -1])
+    listing = data[start + len(_LISTING) - 1 : -1]
     previous = listings.get(known[1].decode())
-    if previous is None or pieces is None:
+    if previous is None:
         incident = Incident.from_bytes(data)
-        if pieces is not None and len(pieces) == len(incident.alerts):
-            listings.put(incident.id, dict(zip(pieces, incident.alerts, strict=True)))
+        listings.put(incident.id, (listing, incident.alerts))
         return incident
     try:
         head = without_members(data)
-        members = _members(pieces, previous)
+        members = _members(listing, *previous)
     except ValidationError:
         members = None
     if members is None:
         return Incident.from_bytes(data)  # and its error, if it has one
-    listings.put(head.id, dict(zip(pieces, members, strict=True)))
+    listings.put(head.id, (listing, members))
     return head.model_copy(update={"alerts": members})
 
 
-def _members(pieces: list[bytes], known: dict[bytes, IncidentAlert]) -> list[IncidentAlert] | None:
-    """The members encoded as ``pieces``, those in ``known`` not validated
-    again; None if the new ones do not read as one member per piece."""
-    found = [known.get(piece) for piece in pieces]
+def _members(
+    listing: bytes, before: bytes, listed: list[IncidentAlert]
+) -> list[IncidentAlert] | None:
+    """The members of ``listing``, those ``before`` listed (as ``listed``) not
+    validated again; None if either does not split into one piece per member."""
+    # A growing incident's next listing is mostly its last one with members
+    # added at the end: compared whole, only the added ones are split.
+    end = len(before) - 1
+    if listed and listing.startswith(b"," + _FIRST_MEMBER, end) and listing.startswith(before[:-1]):
+        added = _MEMBER_LIST.validate_json(b"[%s]" % listing[end + 1 : -1])
+        return [*listed, *added]
+    pieces, known = split_members(listing), split_members(before)
+    if pieces is None or known is None or len(known) != len(listed):
+        return None
+    kept = dict(zip(known, listed, strict=True))
+    found = [kept.get(piece) for piece in pieces]
     missing = [piece for piece, member in zip(pieces, found, strict=True) if member is None]
     if missing:
-        fresh = _MEMBER_LIST.validate_json(join_members(missing))
+        fresh = _MEMBER_LIST.validate_json(b"[%s%s}]" % (_FIRST_MEMBER, _NEXT_MEMBER.join(missing)))
         if len(fresh) != len(missing):
             return None
         new = iter(fresh)
