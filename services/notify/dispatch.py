@@ -192,10 +192,18 @@ class Dispatcher:
         return jobs
 
     def start(self, jobs: Iterable[Job]) -> None:
-        """Deliver what ``intending`` gave, its intent acknowledged."""
+        """Deliver what ``intending`` gave, its intent acknowledged; not a job
+        whose entry was put back meanwhile (the broker refused its save)."""
         for job in jobs:
-            if job.key not in self.tasks:
-                self.tasks[job.key] = asyncio.create_task(self._deliver(job.key, job, True))
+            entry = self.sent.get(job.key)
+            if (
+                job.key in self.tasks
+                or entry is None
+                or entry.incident is not job.incident
+                or entry.attempting != job.incident.revision
+            ):
+                continue
+            self.tasks[job.key] = asyncio.create_task(self._deliver(job.key, job, True))
 
     def _held(self, job: Job, now: datetime) -> datetime | None:
         """Until when an escalation window holds the step the job pages, if one does."""

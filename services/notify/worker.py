@@ -289,12 +289,13 @@ class NotifyWorker:
             await publish_until_acked(self.publisher, lambda: stopped, self.sent.stopping)
         # What is due at once goes out right after this save, which records
         # its intent with the admission: one record per entry, one round trip.
-        changed = [key for done in admitted.values() for saved in done for key in saved.keys]
+        changed = {key: None for done in admitted.values() for saved in done for key in saved.keys}
         starting = await self.dispatcher.intending(changed, now)
         await asyncio.gather(*(self._save(done) for done in admitted.values()))
-        saved = {key for done in admitted.values() for kept in done for key in kept.keys}
-        self.dispatcher.admitted(saved)
-        self.dispatcher.start(job for job in starting if job.key in saved)
+        for done in admitted.values():
+            for saved in done:
+                self.dispatcher.admitted(saved.keys)
+        self.dispatcher.start(starting)
         self.dispatcher.start_due(now)
         return []
 
