@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -18,11 +18,12 @@ import pytest
 from aiokafka import ConsumerRecord, TopicPartition
 
 from services.notify.config import NotifyConfig
+from services.notify.entry import EntryKey, SentLogEntry
 from services.notify.receivers import webhook
 from services.notify.sentlog import EntriesRestorer, revision_key
 from services.notify.worker import NotifyWorker
 from shared.kafka.publisher import Pending, Record, Refusal
-from shared.messages import DeliveryOutcome, Incident
+from shared.messages import DeliveryOutcome, Incident, Silence
 from tests.integration.notify_fakes import incident
 
 CONFIG = {
@@ -96,12 +97,17 @@ def start(session: aiohttp.ClientSession, broker: Broker) -> NotifyWorker:
     return worker
 
 
-async def consume(worker: NotifyWorker, revision: Incident, offset: int = 0) -> None:
-    """One batch with ``revision``, and every delivery it starts run to its end."""
+async def handle(worker: NotifyWorker, revision: Incident, offset: int = 0) -> None:
+    """One batch with ``revision``."""
     topic = worker.config.kafka.topics.incidents
     value = revision.to_bytes()
     record = ConsumerRecord(topic, 0, offset, 0, 0, None, value, None, 0, len(value), [])
     await worker.handle({TopicPartition(topic, 0): [record]})
+
+
+async def consume(worker: NotifyWorker, revision: Incident, offset: int = 0) -> None:
+    """One batch with ``revision``, and every delivery it starts run to its end."""
+    await handle(worker, revision, offset)
     await settle(worker)
 
 
@@ -144,10 +150,10 @@ async def test_a_first_page_is_three_writes_the_first_holding_the_intent(
     ]
     assert receiver.written_at_send == [2]
     admitted = broker.records[1].value
-    assert admitted is not None and b'"attempting":1' in admitted.to_bytes()
+    assert admitted is not None and SentLogEntry.from_bytes(admitted.to_bytes()).attempting == 1
     [outcome] = [r.value for r in broker.records if r.topic == topics.notify_outcomes]
     assert isinstance(outcome, DeliveryOutcome) and outcome.key == "inc-1-1"
-    entry = worker.sent.get(next(iter(worker.sent.partition_entries(0)))[0])
+    entry = worker.sent.get(EntryKey(0, ENTRY))
     assert entry is not None and (entry.revision, entry.attempting) == (1, 0)
 
 
@@ -158,10 +164,7 @@ async def test_a_worker_killed_after_the_admission_pages_once_through_its_succes
     async with aiohttp.ClientSession() as session:
         first = start(session, broker)
         receiver.hang = True  # killed with the request on its way, not yet taken
-        topic = first.config.kafka.topics.incidents
-        value = incident(1).to_bytes()
-        record = ConsumerRecord(topic, 0, 0, 0, 0, None, value, None, 0, len(value), [])
-        await first.handle({TopicPartition(topic, 0): [record]})
+        await handle(first, incident(1))
         await asyncio.sleep(0)
         assert first.dispatcher is not None
         await first.dispatcher.stop()
@@ -211,3 +214,29 @@ async def test_an_update_due_at_once_is_admitted_with_its_intent_too(receiver: W
         (sent, revision_key("inc-1", 1)),
     ]
     assert len(broker.produces) - before == 3
+
+
+async def test_a_silenced_first_page_is_admitted_without_an_intent(receiver: Webhook) -> None:
+    # The receiver never gets it: a later resolve must not be sent to it either.
+    broker = receiver.broker
+    now = datetime.now(UTC)
+    silence = Silence(
+        id="s-1",
+        matchers=['team="storage"'],
+        starts_at=now - timedelta(minutes=1),
+        ends_at=now + timedelta(hours=1),
+        created_by="alice",
+        comment="on it",
+        updated_at=now,
+    )
+    async with aiohttp.ClientSession() as session:
+        worker = start(session, broker)
+        worker.silences.apply(silence.id, silence)
+        await consume(worker, incident(1))
+        await consume(worker, incident(2, status="resolved"), offset=1)
+
+    assert receiver.keys == []
+    [admitted, *_] = [r.value for r in broker.sent_log(worker) if r.key == ENTRY]
+    assert admitted is not None and SentLogEntry.from_bytes(admitted.to_bytes()).attempting == 0
+    entry = worker.sent.get(EntryKey(0, ENTRY))
+    assert entry is not None and not entry.had_trigger
