@@ -34,11 +34,15 @@ def alert(
 
 
 class Triage:
-    """The real triage chain, every alert in one scope, scoring as configured."""
+    """The real triage chain, every alert in one scope, scoring as configured;
+    every batch that grows an incident gets its revision (no growth hold)."""
 
     def __init__(self, **scoring: Any):
         self.triage = ChainRunner(
-            scopes=[["cluster"]], group_window="6h", scoring={"classifier": False, **scoring}
+            scopes=[["cluster"]],
+            group_window="6h",
+            growth_hold="0s",
+            scoring={"classifier": False, **scoring},
         )
         self.stage = next(s for s in self.triage.chain.stages if isinstance(s, ScoringStage))
         self.state = self.triage.state

@@ -27,6 +27,7 @@ from services.triage.metrics import (
 from services.triage.scoring.classifier import SeverityModel, Verdict
 from services.triage.scoring.combine import MemberScore, assess
 from services.triage.scoring.features import AlertText
+from services.triage.scoring.levels import PRIORITIES, RANK
 from services.triage.scoring.reloading import ModelHolder
 from services.triage.scoring.rules import evaluate
 from services.triage.scoring.settings import ScoringSettings
@@ -180,6 +181,8 @@ class ScoringStage:
                     fp: known.scores[fp] for fp in incident.members if fp in known.scores
                 }
             self.scored.put(incident.id, known)
+            if _raised(incident, result.severity, result.priority):
+                ctx.urgent.add(incident.id)  # responders must hear of it at once
             incident.severity = result.severity
             incident.priority = result.priority
             incident.score = result.score
@@ -240,6 +243,17 @@ class ScoringStage:
                 cache.put(key, outcome)
                 found[key] = outcome
         return found
+
+
+def _raised(incident: IncidentState, severity: str, priority: str) -> bool:
+    """More urgent than the incident was: a higher severity or priority."""
+    return RANK.get(severity, 0) > RANK.get(incident.severity, 0) or _order(priority) < _order(
+        incident.priority
+    )
+
+
+def _order(priority: str) -> int:
+    return PRIORITIES.index(priority) if priority in PRIORITIES else len(PRIORITIES)
 
 
 def _predict_each(model: SeverityModel, alerts: list[AlertText]) -> list[Verdict | Exception]:
