@@ -14,10 +14,11 @@ that the cause then merges into its own: the race Alertmanager's
 ``group_wait`` absorbs. An incident that stops waiting is announced at once.
 
 An incident already announced that only grows (new members firing, nothing
-else) is held too, on the same release timer, for ``triage.growth_hold``:
-its growth goes out as one revision per interval instead of one per
-consumed batch (a worker that keeps up takes small ones), which is all a
-board shows and more than notify sends (growth waits for its
+else) gets at most one revision per ``triage.growth_hold``: growth within
+that interval of its last revision is held, on the same release timer,
+until the interval has passed, then goes out as one revision, instead of
+one per consumed batch (a worker that keeps up takes small ones). That is
+all a board shows, and more than notify sends (growth waits for its
 ``group_interval``). Anything else (a priority or severity raise, a
 resolve, a reopen, a merge, a move, a new root cause, a member resolving
 or refiring) goes out at once, with the growth held so far. The hold is in
@@ -82,9 +83,10 @@ class HoldStage:
 
 
 class GrowthHoldStage:
-    """Holds the revisions of announced incidents that only grew, up to
-    ``interval`` from their first held change; releases at once those with
-    a change that cannot wait. After scoring, which tells a raise."""
+    """Holds the revisions of announced incidents that only grew within
+    ``interval`` of their last revision, until it has passed; releases at
+    once those with a change that cannot wait. After scoring, which tells a
+    raise."""
 
     name = "growth_hold"
 
@@ -92,12 +94,16 @@ class GrowthHoldStage:
         self.interval_ms = duration_ms(interval)
 
     async def process(self, ctx: TriageContext) -> None:
+        now = ctx.state.time
         for incident_id, incident in list(ctx.changed.items()):
             if incident_id in ctx.urgent or incident.revision == 0 or not self.interval_ms:
                 if incident.announce_at is not None:
                     release(ctx, incident)
-                continue
-            if incident.announce_at is None:
+            elif incident.announce_at is not None:
+                del ctx.changed[incident_id]  # joins the growth held
+            elif (due := incident.revised_at + self.interval_ms) > now:
                 incident.held_since = ctx.change_received_at.get(incident_id)
-                hold(ctx, incident, ctx.state.time + self.interval_ms)
-            del ctx.changed[incident_id]
+                hold(ctx, incident, due)
+                del ctx.changed[incident_id]
+        for incident in ctx.changed.values():
+            incident.revised_at = now

@@ -118,9 +118,11 @@ class IncidentState:
     # growth is not (see hold.py).
     waiting: IndexKey | None = None
     announce_at: int | None = None
-    # Ingest time of the first alert whose growth is held, for the latency of
-    # the revision that releases it (not kept in the changelog: a hold
-    # released after a restart has no latency to report).
+    # Stream time (ms) of its last revision, and ingest time of the first
+    # alert whose growth is held (for the latency of the revision that
+    # releases it). Not kept in the changelog: after a restart, the next
+    # growth goes out at once, and a hold released has no latency to report.
+    revised_at: int = 0
     held_since: datetime | None = None
     # Restored from a record that held its members (version 1), whose alerts'
     # records do not: they are written with the incident's next record.

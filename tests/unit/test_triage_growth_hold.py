@@ -34,13 +34,21 @@ async def test_growth_within_the_interval_goes_out_as_one_revision() -> None:
     assert opened.event == "opened"  # an opening is never held
     assert await t.send(alert(pod("b"), at=0.2)) == []
     assert await t.send(alert(pod("c"), at=0.5)) == []
-    assert await t.tick(1.1) == []
-    [grown] = await t.tick(1.2)  # the interval from the first alert held
+    assert await t.tick(0.9) == []
+    [grown] = await t.tick(1)  # the interval from its last revision
     assert (grown.id, grown.revision, grown.event) == (opened.id, 2, "updated")
     assert listed(grown) == ["a", "b", "c"]
     # Its latency counts from the first alert it held.
     assert grown.received_at == T0 + timedelta(seconds=0.2)
     assert await t.tick(60) == []  # nothing left held
+
+
+async def test_growth_a_while_after_the_last_revision_goes_out_at_once() -> None:
+    t = Triage(**SETTINGS)
+    await t.send(alert(pod("a")))
+    [grown] = await t.send(alert(pod("b"), at=1))
+    assert listed(grown) == ["a", "b"]
+    assert await t.send(alert(pod("c"), at=1.5)) == []  # within the interval of that one
 
 
 async def test_alerts_that_keep_coming_release_the_growth_held_before_them() -> None:
@@ -142,8 +150,8 @@ async def test_a_held_revision_goes_out_after_a_restart() -> None:
     [opened] = await t.send(alert(pod("a")))
     assert await t.send(alert(pod("b"), at=0.2)) == []
     again = t.restored()  # from the changelog records written so far
-    assert await again.tick(1.1) == []
-    [grown] = await again.tick(1.2)
+    assert await again.tick(0.9) == []
+    [grown] = await again.tick(1)
     assert (grown.id, grown.revision) == (opened.id, 2)
     assert listed(grown) == ["a", "b"]
 
