@@ -169,3 +169,18 @@ async def test_merging_an_incident_holding_growth_announces_the_one_it_goes_into
     assert unheard.announce_at is None and "b" in ctx.urgent
     await HoldStage().process(ctx)
     assert set(ctx.changed) == {"a", "b"}  # the merged one says where its alerts went
+
+
+async def test_a_new_probable_root_goes_out_at_once() -> None:
+    t = Triage(topology={"depends_on": {"api": ["db"]}}, scoring={"classifier": False})
+
+    def on(service: str, name: str) -> dict[str, str]:
+        # Critical from the start: priority P1 already, no raise to tell.
+        return {"alertname": name, "service": service, "severity": "critical"}
+
+    [opened] = await t.send(alert(on("api", "HighErrorRate")))
+    assert opened.priority == "P1"
+    [rooted] = await t.send(alert(on("db", "PostgresDown"), at=0.2))
+    assert rooted.id == opened.id and rooted.title.startswith("PostgresDown")
+    # Another alert on a service above the root names no new root: growth.
+    assert await t.send(alert(on("api", "HighLatency"), at=0.3)) == []
