@@ -12,6 +12,7 @@ from services.triage.membership import Membership
 from services.triage.stages import TriageContext
 from services.triage.state import IncidentState, IndexKey, PartitionState
 from tests.triage import T0, Triage, alert
+from tests.unit.test_triage_hold import NODE, RULE
 
 SETTINGS: dict[str, Any] = {
     "scopes": [["namespace"]],
@@ -102,15 +103,6 @@ async def test_an_alert_joining_an_incident_whose_members_all_resolved_goes_out_
     await t.send(alert(pod("a"), "resolved", at=1))
     [back] = await t.send(alert(pod("b"), at=2))
     assert [a.status for a in back.alerts] == ["resolved", "firing"]
-
-
-RULE = {
-    "name": "node down",
-    "source_matchers": ['alertname="KubeNodeNotReady"'],
-    "target_matchers": ['alertname="KubePodNotReady"'],
-    "equal": ["node"],
-}
-NODE = {"alertname": "KubeNodeNotReady", "node": "w1", "severity": "critical"}
 
 
 def symptom(name: str) -> dict[str, str]:
