@@ -284,6 +284,12 @@ def _members(
 ) -> list[IncidentAlert] | None:
     """The members of ``listing``, those ``before`` listed (as ``listed``) not
     validated again; None if either does not split into one piece per member."""
+    # A growing incident's next listing is mostly its last one with members
+    # added at the end: compared whole, only the added ones are read.
+    end = len(before) - 1
+    if listed and listing.startswith(b"," + _FIRST_MEMBER, end) and listing.startswith(before[:-1]):
+        added = _MEMBER_LIST.validate_json(b"[%s]" % listing[end + 1 : -1])
+        return [*listed, *added]
     pieces, known = split_members(listing), split_members(before)
     if pieces is None or known is None or len(known) != len(listed):
         return None
