@@ -16,7 +16,7 @@ the alerts they list. CPU is the process's (``event_loop_cpu_s`` of it the
 event loop's thread, the rest mostly SQLite's); the
 garbage collector is tuned as the worker tunes it, and the event loop is
 the worker's (``shared.service.run``). ``--profile FILE`` writes
-cProfile statistics of the event loop's thread (``python -m pstats FILE``).
+cProfile statistics (CPU time) of the event loop's thread (``python -m pstats FILE``).
 
     .venv/bin/python -m bench.perf.incidents_chain --shape incidents --alerts 50000
 """
@@ -38,10 +38,10 @@ from services.incidents.feed import ChangeFeed
 from services.incidents.materialize import Materializer
 from services.incidents.store import IncidentStore
 from services.incidents.store.database import SqliteDatabase
-from shared.config import TopicNames
-from shared.kafka.quarantine import Quarantine
 from services.triage.stages import TriageContext
 from services.triage.state import PartitionState
+from shared.config import TopicNames
+from shared.kafka.quarantine import Quarantine
 from shared.messages import Alert, DeliveryOutcome, Incident
 from shared.normalize import from_webhook
 from shared.partitioning import alert_key
@@ -143,7 +143,7 @@ async def measure(
         await store.open()
         quarantine = Quarantine("incidents", TOPICS.quarantine, 1 << 20)
         materializer = Materializer(store, ChangeFeed(), TOPICS, quarantine)
-        profiler = cProfile.Profile() if profile else None
+        profiler = cProfile.Profile(time.thread_time) if profile else None
         _tune_gc()
         batches = 0
         started, started_loop = time.process_time(), time.thread_time()

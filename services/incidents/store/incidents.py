@@ -18,6 +18,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from services.incidents.events import action_event, encoded, outcome_event, revision_event
@@ -34,7 +35,7 @@ from services.incidents.lifecycle import (
 from services.incidents.revision import Revision
 from services.incidents.store.database import Database, Row, Sql
 from services.incidents.times import to_ms
-from services.incidents.views import Describer, summary
+from services.incidents.views import Describer, patched, summary
 from shared.messages import Action, DeliveryOutcome, Incident
 
 SCHEMA = [
@@ -185,35 +186,35 @@ class IncidentStore:
     ) -> list[Applied]:
         """A batch in a handful of statements, whatever the number of incidents."""
         held = {
-            row[0]: _Held(
-                Revision.from_bytes(_bytes(row[1])),
-                Lifecycle.model_validate_json(row[2]),
-                row[3],
-            )
+            row[0]: _Held(_bytes(row[1]), *row[2:])
             for row in await _fetch_in(
                 tx,
-                "SELECT id, doc, lifecycle, changed_ms FROM corral_incidents WHERE id IN ({})",
+                "SELECT id, doc, lifecycle, changed_ms, summary, priority, opened_ms "
+                "FROM corral_incidents WHERE id IN ({})",
                 list(by_incident),
             )
         }
-        latest: dict[str, Revision] = {}
+        # The incidents a revision of this batch changes, with the latest; the
+        # revision held is read only for them.
+        revised: dict[str, Revision] = {}
         candidates: list[Event] = []
         for incident_id, messages in by_incident.items():
-            current = held[incident_id].incident if incident_id in held else None
+            previous = held.get(incident_id)
+            current = None
             for message in messages:
                 if isinstance(message, Revision):
+                    if current is None and previous is not None:
+                        current = previous.incident
                     # A revision no newer than the one held is a redelivery, or
                     # a dead letter replayed onto the topic: nothing new.
                     if current is not None and message.revision <= current.revision:
                         continue
                     candidates.append(revision_event(message, current))
-                    current = message
+                    current = revised[incident_id] = message
                 elif isinstance(message, Action):
                     candidates.append(action_event(message))
                 else:
                     candidates.append(outcome_event(message))
-            if current is not None:
-                latest[incident_id] = current
         new: dict[str, list[Event]] = {}
         recorded = await self._recorded(tx, candidates)
         for event in candidates:
@@ -225,7 +226,7 @@ class IncidentStore:
         lifecycles: dict[str, Lifecycle] = {}
         again: list[str] = []
         for incident_id, events in new.items():
-            if incident_id not in latest:
+            if incident_id not in held and incident_id not in revised:
                 continue  # actions before the incident's first revision: kept for when it comes
             shaping = sorted((e for e in events if e.shapes_lifecycle), key=_key)
             before = held[incident_id].lifecycle if incident_id in held else None
@@ -258,7 +259,6 @@ class IncidentStore:
         # KB) is not written again.
         kept: list[tuple[Any, ...]] = []
         for incident_id, lifecycle in lifecycles.items():
-            revision = latest[incident_id]
             previous = held.get(incident_id)
             events = new[incident_id]
             changed_ms = max(
@@ -266,28 +266,56 @@ class IncidentStore:
                 stored_changes.get(incident_id, 0),
                 *(e.at_ms for e in events),
             )
-            stored = summary(revision, lifecycle, changed_ms, self.describer)
-            row = (
+            revision = revised.get(incident_id)
+            stored = None
+            if revision is None:
+                assert previous is not None
+                stored = patched(json.loads(previous.summary), lifecycle, changed_ms)
+            if stored is None:
+                revision = revision or previous.incident  # type: ignore[union-attr]
+                stored = summary(revision, lifecycle, changed_ms, self.describer)
+            common = (
                 lifecycle.state.value,
-                revision.head.priority,
                 stored["team"],
-                to_ms(revision.head.opened_at),
                 changed_ms,
                 lifecycle.resolved_at_ms,
                 lifecycle.snoozed_until_ms,
                 json.dumps(stored),
                 lifecycle.model_dump_json(),
             )
-            if previous is not None and revision is previous.incident:
-                kept.append((*row, incident_id))
+            if incident_id in revised:
+                head = revised[incident_id].head
+                opened_ms = to_ms(head.opened_at)
+                rows.append(
+                    (
+                        incident_id,
+                        head.revision,
+                        head.priority,
+                        opened_ms,
+                        *common,
+                        self.db.document(revised[incident_id].doc),
+                    )
+                )
+                priority = head.priority
             else:
-                rows.append((incident_id, revision.revision, *row, self.db.document(revision.doc)))
+                assert previous is not None
+                kept.append((*common, incident_id))
+                priority, opened_ms = previous.priority, previous.opened_ms
             applied.append(
-                _applied(incident_id, revision.head, lifecycle, previous, events, stored["team"])
+                _applied(
+                    incident_id,
+                    lifecycle,
+                    previous,
+                    events,
+                    priority,
+                    stored["team"],
+                    opened_ms,
+                    revised.get(incident_id),
+                )
             )
         if rows:
             await tx.executemany(
-                """INSERT INTO corral_incidents (id, revision, state, priority, team, opened_ms,
+                """INSERT INTO corral_incidents (id, revision, priority, opened_ms, state, team,
                     changed_ms, resolved_ms, snoozed_until_ms, summary, lifecycle, doc)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (id) DO UPDATE SET revision = excluded.revision,
@@ -300,9 +328,8 @@ class IncidentStore:
             )
         if kept:
             await tx.executemany(
-                """UPDATE corral_incidents SET state = ?, priority = ?, team = ?, opened_ms = ?,
-                    changed_ms = ?, resolved_ms = ?, snoozed_until_ms = ?, summary = ?,
-                    lifecycle = ?
+                """UPDATE corral_incidents SET state = ?, team = ?, changed_ms = ?,
+                    resolved_ms = ?, snoozed_until_ms = ?, summary = ?, lifecycle = ?
                    WHERE id = ?""",
                 kept,
             )
@@ -471,11 +498,23 @@ class IncidentStore:
 
 @dataclass(frozen=True)
 class _Held:
-    """An incident as the store holds it before a batch."""
+    """An incident as the store holds it before a batch, its revision read
+    when asked for (an action or an outcome does not need it)."""
 
-    incident: Revision
-    lifecycle: Lifecycle
+    doc: bytes
+    lifecycle_json: str | bytes
     changed_ms: int
+    summary: str | bytes
+    priority: str
+    opened_ms: int
+
+    @cached_property
+    def incident(self) -> Revision:
+        return Revision.from_bytes(self.doc)
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        return Lifecycle.model_validate_json(self.lifecycle_json)
 
 
 # Placeholders per statement, well within SQLite's and PostgreSQL's limits.
@@ -525,19 +564,22 @@ def _key(event: Event) -> SortKey:
 
 def _applied(
     incident_id: str,
-    incident: Incident,
     lifecycle: Lifecycle,
     previous: _Held | None,
     events: list[Event],
+    priority: str,
     team: str,
+    opened_ms: int,
+    revision: Revision | None,
 ) -> Applied:
     before = previous.lifecycle if previous else None
-    # A merged incident ends as resolved, but its alerts went on in another.
-    newly_resolved = (
-        lifecycle.state == State.RESOLVED
-        and incident.merged_into is None
-        and (before is None or before.state != State.RESOLVED)
+    newly_resolved = lifecycle.state == State.RESOLVED and (
+        before is None or before.state != State.RESOLVED
     )
+    if newly_resolved:
+        # A merged incident ends as resolved, but its alerts went on in another.
+        latest = revision or previous.incident  # type: ignore[union-attr]
+        newly_resolved = latest.head.merged_into is None
     newly_acknowledged = lifecycle.first_acknowledged_at_ms is not None and (
         before is None or before.first_acknowledged_at_ms is None
     )
@@ -548,9 +590,9 @@ def _applied(
             lifecycle.state.value,
             tuple(e.data["action_id"] for e in events if e.kind == EventKind.ACTION),
         ),
-        incident.priority,
+        priority,
         team,
-        to_ms(incident.opened_at),
+        opened_ms,
         acknowledged_ms=lifecycle.first_acknowledged_at_ms if newly_acknowledged else None,
         resolved_ms=lifecycle.resolved_at_ms if newly_resolved else None,
     )
