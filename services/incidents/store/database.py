@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import queue
 import re
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
@@ -138,43 +140,71 @@ class _Connection:
 
     Every call is a hand-off to that thread and back to the event loop, which
     costs more CPU than most of the statements a batch runs: so a call runs
-    a list of statements and then, optionally, one query.
+    a list of statements and then, optionally, one query. The hand-off is a
+    queue and ``call_soon_threadsafe``, as aiosqlite's; ``run_in_executor``
+    adds a second future and its callbacks to each.
     """
 
-    def __init__(self, executor: ThreadPoolExecutor, connection: sqlite3.Connection):
-        self._executor = executor
-        self._connection = connection
+    def __init__(self, path: Path, pragmas: tuple[str, ...]):
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._serve, args=(path, pragmas), name=f"sqlite {path.name}", daemon=True
+        )
+        self._connection: sqlite3.Connection | None = None
 
     @classmethod
     async def open(cls, path: Path, *pragmas: str) -> _Connection:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-
-        def connect() -> sqlite3.Connection:
-            # Autocommit: transactions are the explicit BEGIN ... COMMIT below.
-            connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            for pragma in pragmas:
-                connection.execute(f"PRAGMA {pragma}")
-            return connection
-
+        connection = cls(path, pragmas)
+        connection._thread.start()
         try:
-            connection = await asyncio.get_running_loop().run_in_executor(executor, connect)
+            await connection._call(connection._connected)
         except BaseException:
-            executor.shutdown(wait=False)
+            await connection.close()
             raise
-        return cls(executor, connection)
+        return connection
+
+    def _serve(self, path: Path, pragmas: tuple[str, ...]) -> None:
+        try:
+            # Autocommit: transactions are the explicit BEGIN ... COMMIT below.
+            self._connection = sqlite3.connect(path, isolation_level=None)
+            for pragma in pragmas:
+                self._connection.execute(f"PRAGMA {pragma}")
+        except sqlite3.Error as exc:
+            failure: sqlite3.Error | None = exc
+        else:
+            failure = None
+        while (job := self._jobs.get()) is not None:
+            future, function = job
+            try:
+                if failure is not None:
+                    raise failure
+                settled: tuple[Any, BaseException | None] = (function(), None)
+            except BaseException as exc:
+                settled = (None, exc)
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                future.get_loop().call_soon_threadsafe(_settle, future, *settled)
+        if self._connection is not None:
+            self._connection.close()
+
+    def _connected(self) -> sqlite3.Connection:
+        assert self._connection is not None
+        return self._connection
+
+    async def _call(self, function: Callable[[], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put((future, function))
+        return await future
 
     async def run(
         self, statements: list[Statement], query: tuple[str, Sequence[Any]] | None = None
     ) -> list[Row]:
         """Execute ``statements`` in order, then ``query``: its rows."""
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor, self._run, statements, query
-        )
+        return await self._call(functools.partial(self._run, statements, query))
 
     def _run(
         self, statements: list[Statement], query: tuple[str, Sequence[Any]] | None
     ) -> list[Row]:
-        connection = self._connection
+        connection = self._connected()
         for sql, rows in statements:
             if len(rows) == 1:
                 connection.execute(sql, rows[0])
@@ -186,7 +216,7 @@ class _Connection:
 
     async def finish(self, statements: list[Statement]) -> None:
         """``statements`` then COMMIT; a transaction left open by a failure is rolled back."""
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._finish, statements)
+        await self._call(functools.partial(self._finish, statements))
 
     def _finish(self, statements: list[Statement]) -> None:
         try:
@@ -196,15 +226,28 @@ class _Connection:
             raise
 
     async def rollback(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._rollback)
+        await self._call(self._rollback)
 
     def _rollback(self) -> None:
-        if self._connection.in_transaction:
-            self._connection.execute("ROLLBACK")
+        if self._connected().in_transaction:
+            self._connected().execute("ROLLBACK")
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(self._executor, self._connection.close)
-        self._executor.shutdown(wait=False)
+        """After what was asked before: the thread closes the connection and ends."""
+        self._jobs.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+
+_Job = tuple["asyncio.Future[Any]", Callable[[], Any]]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, failure: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if failure is not None:
+        future.set_exception(failure)
+    else:
+        future.set_result(result)
 
 
 class _SqliteTransaction:
