@@ -21,7 +21,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from services.incidents.events import action_event, encoded, outcome_event, revision_event
+from services.incidents.events import (
+    IN_DOCUMENT_PREFIX,
+    action_event,
+    encoded,
+    in_document,
+    outcome_event,
+    refers_to_document,
+    revision_event,
+    revision_id,
+)
 from services.incidents.feed import Change
 from services.incidents.lifecycle import (
     Event,
@@ -35,7 +44,7 @@ from services.incidents.lifecycle import (
 from services.incidents.revision import Revision
 from services.incidents.store.database import Database, Row, Sql
 from services.incidents.times import to_ms
-from services.incidents.views import Describer, patched, summary
+from services.incidents.views import Describer, member, patched, summary
 from shared.messages import Action, DeliveryOutcome, Incident
 
 SCHEMA = [
@@ -198,6 +207,11 @@ class IncidentStore:
         # revision held is read only for them.
         revised: dict[str, Revision] = {}
         candidates: list[Event] = []
+        # First revisions whose event refers to the document for its members
+        # (``events.in_document``): by the index of their event if the
+        # document is to be theirs, else the held ones this batch replaces.
+        first: dict[str, int] = {}
+        replaced: dict[str, Revision] = {}
         for incident_id, messages in by_incident.items():
             previous = held.get(incident_id)
             current = None
@@ -205,11 +219,18 @@ class IncidentStore:
                 if isinstance(message, Revision):
                     if current is None and previous is not None:
                         current = previous.incident
+                        replaced[incident_id] = current
                     # A revision no newer than the one held is a redelivery, or
                     # a dead letter replayed onto the topic: nothing new.
                     if current is not None and message.revision <= current.revision:
                         continue
-                    candidates.append(revision_event(message, current))
+                    if current is None:
+                        first[incident_id] = len(candidates)
+                        candidates.append(in_document(revision_event(message, None)))
+                    else:
+                        if incident_id in first:  # replaced in this batch: listed after all
+                            candidates[first.pop(incident_id)] = revision_event(current, None)
+                        candidates.append(revision_event(message, current))
                     current = revised[incident_id] = message
                 elif isinstance(message, Action):
                     candidates.append(action_event(message))
@@ -223,6 +244,13 @@ class IncidentStore:
                 new.setdefault(event.incident_id, []).append(event)
         if not new:
             return []
+        # A held first revision replaced: its event lists its members now.
+        listed = [
+            (self.db.document(encoded(revision_event(replaced[i], None))), i, event_id)
+            for i, event_id in await self._in_document(
+                tx, {i: r for i, r in replaced.items() if i in revised}
+            )
+        ]
         lifecycles: dict[str, Lifecycle] = {}
         again: list[str] = []
         for incident_id, events in new.items():
@@ -247,6 +275,10 @@ class IncidentStore:
                 for e in events
             ],
         )
+        if listed:
+            await tx.executemany(
+                "UPDATE corral_events SET data = ? WHERE incident_id = ? AND event_id = ?", listed
+            )
         stored_changes: dict[str, int] = {}
         for incident_id, stored_events in earlier.items():
             events = stored_events + new[incident_id]
@@ -353,6 +385,26 @@ class IncidentStore:
             found.update((row[0], row[1]) for row in rows if row[1] in chunk[row[0]])
         return found
 
+    async def _in_document(self, tx: Sql, revisions: dict[str, Revision]) -> list[tuple[str, str]]:
+        """(incident id, event id) of those of these revisions whose event
+        refers to the document for its members."""
+        found: list[tuple[str, str]] = []
+        ids = list(revisions)
+        for start in range(0, len(ids), _MAX_PARAMETERS // 2):
+            chunk = ids[start : start + _MAX_PARAMETERS // 2]
+            wanted = {i: revision_id(revisions[i].revision) for i in chunk}
+            rows = await tx.fetch(
+                "SELECT incident_id, event_id FROM corral_events "
+                f"WHERE incident_id IN ({_marks(chunk)}) "
+                f"AND event_id IN ({_marks(chunk)}) AND substr(data, 1, ?) = ?",
+                *chunk,
+                *wanted.values(),
+                len(IN_DOCUMENT_PREFIX),
+                self.db.document(IN_DOCUMENT_PREFIX),
+            )
+            found += [(i, e) for i, e in rows if wanted[i] == e]
+        return found
+
     async def _all_events(self, sql: Sql, incident_ids: list[str]) -> dict[str, list[Event]]:
         """Every stored event of these incidents, in time order."""
         found: dict[str, list[Event]] = {incident_id: [] for incident_id in incident_ids}
@@ -416,11 +468,18 @@ class IncidentStore:
         if not rows:
             return None
         doc, lifecycle, stored = rows[0]
+        incident = Incident.model_validate_json(doc)
+        events = await self._events(self.db, incident_id) if with_events else []
+        for event in events:
+            if event.kind == EventKind.REVISION and refers_to_document(event.data):
+                del event.data["changes_in"]
+                # The document read is this revision: the one that replaced it
+                # wrote the members into the event in its transaction, which
+                # would have been read here (it was read after the document).
+                same = incident.revision == event.data["revision"]
+                event.data["changes"] = [member(a) for a in incident.alerts] if same else []
         return StoredIncident(
-            Incident.model_validate_json(doc),
-            Lifecycle.model_validate_json(lifecycle),
-            json.loads(stored),
-            await self._events(self.db, incident_id) if with_events else [],
+            incident, Lifecycle.model_validate_json(lifecycle), json.loads(stored), events
         )
 
     async def action_recorded(self, incident_id: str, action_id: str) -> bool:
