@@ -275,10 +275,11 @@ class KafkaSettings(StrictModel):
         "records wait there reports not ready.",
     )
     linger: Duration = Field(
-        default="2ms",
+        default="0ms",
         validate_default=True,
-        description="Producer batching delay: gathers the writes of concurrent requests "
-        "and deliveries into fewer produce requests.",
+        description="Producer batching delay added to every write. Writes already gather "
+        "while a partition's previous batch is on its way to the broker, so a delay only "
+        "helps a producer that sends many small batches at a steady rate.",
     )
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
         default="zstd",

@@ -11,6 +11,11 @@ being the records' encoding at publish time.
 ``--profile FILE`` writes cProfile statistics (``python -m pstats FILE``),
 with correlation run on the event loop's thread so that the profile sees it.
 
+Time passes as if the alerts arrived at ``--rate`` alerts/s: the worker's
+tick (which releases held revisions, ends quiet periods...) runs once a
+second of that clock, as it does for a partition that keeps up; the alerts'
+own times stay those ingest gave them (one webhook's alerts share one).
+
     .venv/bin/python -m bench.perf.chain --shape incidents --alerts 100000
 """
 
@@ -22,7 +27,8 @@ import cProfile
 import json
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +43,10 @@ from shared.messages import Alert
 from shared.service import _tune_gc
 
 INCIDENTS = "incidents"
+# Alerts per second the fake clock assumes: about what the whole pipeline
+# takes of the singles shape on two cores (the workers' figures, not this bench's).
+RATE = 1000.0
+TICK = timedelta(seconds=1)  # the consume loop's tick interval
 
 
 async def _inline(function: Callable[..., Any], /, *args: Any) -> Any:
@@ -68,18 +78,37 @@ async def triage_chain() -> Chain:
     return chain
 
 
-async def revisions(shape: str, count: int, batch: int) -> list[list[tuple[str, bytes]]]:
-    """(key, value) of the revisions triage writes for ``count`` alerts of
-    ``shape``, by triage batch of ``batch`` alerts: the input of the other
-    workers' chain benches (not timed)."""
-    chain = await triage_chain()
+async def feed(
+    chain: Chain, records: list[tuple[bytes, bytes]], batch: int, rate: float = RATE
+) -> AsyncIterator[TriageContext]:
+    """Each batch of ``batch`` records through ``chain`` on one partition, and
+    a tick whenever a second of the clock passed: each context once processed."""
     state = PartitionState()
-    records = messages(count, shape=shape)
-    groups = []
+    start = Alert.from_bytes(records[0][1]).received_at if records else datetime.now(UTC)
+    next_tick = start + TICK
     for first in range(0, len(records), batch):
-        alerts = ((Alert.from_bytes(v), k.decode()) for k, v in records[first : first + batch])
+        part = records[first : first + batch]
+        alerts = ((Alert.from_bytes(value), key.decode()) for key, value in part)
         ctx = TriageContext(0, state, alerts)
         await chain.process(ctx)
+        yield ctx
+        now = start + timedelta(seconds=(first + len(part)) / rate)
+        if now >= next_tick:
+            ctx = TriageContext(0, state, now=now)
+            await chain.process(ctx)
+            yield ctx
+            next_tick = now + TICK
+
+
+async def revisions(
+    shape: str, count: int, batch: int, rate: float = RATE
+) -> list[list[tuple[str, bytes]]]:
+    """(key, value) of the revisions triage writes for ``count`` alerts of
+    ``shape``, by triage batch of ``batch`` alerts (and by tick) arriving at
+    ``rate``: the input of the other workers' chain benches (not timed)."""
+    chain = await triage_chain()
+    groups = []
+    async for ctx in feed(chain, messages(count, shape=shape), batch, rate):
         groups.append(
             [
                 (r.key or "", r.value.to_bytes())
@@ -90,13 +119,14 @@ async def revisions(shape: str, count: int, batch: int) -> list[list[tuple[str, 
     return groups
 
 
-async def run(shape: str, count: int, batch: int, profile: Path | None) -> dict[str, Any]:
+async def run(
+    shape: str, count: int, batch: int, profile: Path | None, rate: float = RATE
+) -> dict[str, Any]:
     records = messages(count, shape=shape)
     chain = await triage_chain()
     spent: defaultdict[str, float] = defaultdict(float)
     chain.stages = [Timed(stage, spent) for stage in chain.stages]
-    state = PartitionState()
-    revisions = written = 0
+    revisions = written = ticks = 0
     profiler = None
     if profile:
         profiler = cProfile.Profile()
@@ -105,11 +135,8 @@ async def run(shape: str, count: int, batch: int, profile: Path | None) -> dict[
     started = time.process_time()
     if profiler:
         profiler.enable()
-    for first in range(0, len(records), batch):
-        part = records[first : first + batch]
-        alerts = ((Alert.from_bytes(value), key.decode()) for key, value in part)
-        ctx = TriageContext(0, state, alerts)
-        await chain.process(ctx)
+    async for ctx in feed(chain, records, batch, rate):
+        ticks += ctx.now is not None
         encoding = time.process_time()
         for record in ctx.records:
             if record.value is not None:
@@ -124,7 +151,10 @@ async def run(shape: str, count: int, batch: int, profile: Path | None) -> dict[
         "shape": shape,
         "alerts": len(records),
         "batch": batch,
+        "rate": rate,
+        "ticks": ticks,
         "revisions": revisions,
+        "revisions_per_alert": round(revisions / max(len(records), 1), 4),
         "bytes_written": written,
         "cpu_s": cpu,
         "us_per_alert": cpu / len(records) * 1e6,
@@ -149,8 +179,12 @@ def options(prog: str, description: str | None, alerts: int) -> argparse.Argumen
 def main() -> None:
     parser = options("python -m bench.perf.chain", __doc__, 100_000)
     parser.add_argument("--batch", type=int, default=10_000, help="alerts per consumed batch")
+    parser.add_argument(
+        "--rate", type=float, default=RATE, help="alerts/s the ticks' clock assumes"
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.shape, args.alerts, args.batch, args.profile))))
+    result = asyncio.run(run(args.shape, args.alerts, args.batch, args.profile, args.rate))
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ webhook receiver, the default route), after the follower of the whole topic
 for the Alertmanager API has read it, and every delivery it starts runs to
 its end: admission into the sent log, intent, the webhook body, the outcome
 and the sent log's records, all encoded as the publisher would, on a
-publisher without a broker; the receiver's HTTP request is left out. What
-the broker and the consume loop cost is left out too: this is the part of
-notify's CPU that grows with revisions and their members. ``--profile
+publisher without a broker (``produces``: the writes notify waited for);
+the receiver's HTTP request is left out. What the broker and the consume
+loop cost is left out too: this is the part of notify's CPU that grows with
+revisions and their members. ``--profile
 FILE`` writes cProfile statistics (``python -m pstats FILE``).
 
     .venv/bin/python -m bench.perf.notify_chain --shape incidents --alerts 100000
@@ -39,13 +40,16 @@ from shared.service import _tune_gc
 
 
 class Written:
-    """A publisher without a broker: encodes every record, as the real one does, and acks it."""
+    """A publisher without a broker: encodes every record, as the real one does,
+    and acks it; ``produces`` counts the writes a worker waits for (round trips)."""
 
     def __init__(self) -> None:
         self.records = 0
         self.bytes = 0
+        self.produces = 0
 
     def _write(self, records: Iterable[Record]) -> None:
+        self.produces += 1
         for record in records:
             self.records += 1
             self.bytes += 0 if record.value is None else len(record.value.to_bytes())
@@ -130,6 +134,7 @@ async def run(
         "body_bytes": posted[1],
         "records_written": written.records,
         "bytes_written": written.bytes,
+        "produces": written.produces,
         "cpu_s": cpu,
         "us_per_revision": cpu / max(read, 1) * 1e6,
         "us_per_alert": cpu / count * 1e6,

@@ -161,13 +161,56 @@ class Dispatcher:
                 self.sent.put(key, later)
                 self.track(key, later)
                 continue
-            policy = plan.route.escalation
-            if job.step is not None and policy is not None:
-                held = self.windows.held_until(policy.name, job.step, now)
-                if held is not None:
-                    self._due.add(held, key)
-                    continue
+            held = self._held(job, now)
+            if held is not None:
+                self._due.add(held, key)
+                continue
             self.tasks[key] = asyncio.create_task(self._deliver(key, job))
+
+    async def intending(self, keys: Iterable[EntryKey], now: datetime) -> list[Job]:
+        """The deliveries of entries just changed (``keys``, not yet saved)
+        that start at once and that the checks let through, with their intent
+        put in the sent log: the save that makes the change durable carries
+        it, one record and one wait fewer before the receiver gets it. Start
+        them with ``start`` once that save is acknowledged; the rest is left
+        to ``start_due``."""
+        jobs = []
+        for key in keys:
+            entry = self.sent.get(key)
+            if key in self.tasks or entry is None or entry.due_at is None or entry.due_at > now:
+                continue
+            plan = self.targets.plan(entry)
+            if plan is None or entry.incident is None:
+                continue
+            job = self.targets.job(key, entry, plan, now)
+            if job is None or self._held(job, now) is not None:
+                continue
+            job, result = await self.pipeline.checked(job)
+            if isinstance(result, Job):
+                self.sent.put(key, transitions.intended(entry, result.incident.revision))
+                jobs.append(result)
+        return jobs
+
+    def start(self, jobs: Iterable[Job]) -> None:
+        """Deliver what ``intending`` gave, its intent acknowledged; not a job
+        whose entry was put back meanwhile (the broker refused its save)."""
+        for job in jobs:
+            entry = self.sent.get(job.key)
+            if (
+                job.key in self.tasks
+                or entry is None
+                or entry.incident is not job.incident
+                or entry.attempting != job.incident.revision
+            ):
+                continue
+            self.tasks[job.key] = asyncio.create_task(self._deliver(job.key, job, True))
+
+    def _held(self, job: Job, now: datetime) -> datetime | None:
+        """Until when an escalation window holds the step the job pages, if one does."""
+        policy = job.plan.route.escalation
+        if job.step is None or policy is None:
+            return None
+        return self.windows.held_until(policy.name, job.step, now)
 
     async def expire(self, now: datetime) -> int:
         """Forget (tombstone) the entries whose retention passed; how many."""
@@ -182,9 +225,9 @@ class Dispatcher:
             await self.sent.save(forgotten)
         return len(forgotten)
 
-    async def _deliver(self, key: EntryKey, job: Job) -> None:
+    async def _deliver(self, key: EntryKey, job: Job, checked: bool = False) -> None:
         try:
-            job, outcome = await self.pipeline.run(job)
+            job, outcome = await self.pipeline.run(job, checked)
             if isinstance(outcome, Failed):
                 await self.dead_letter(
                     DeadLetter(

@@ -4,7 +4,10 @@ The intent is acknowledged by the broker before the first attempt. A worker
 killed after the receiver took the notification but before the outcome was
 recorded leaves the intent behind: the next owner then knows the receiver
 may hold the trigger (so its resolve is sent) and repeats the send with the
-same idempotency key, which receivers that honour one drop.
+same idempotency key, which receivers that honour one drop. A delivery
+due as its revision or action is admitted has its intent in the record
+that admits it (``Dispatcher.intending``): this stage finds it there and
+writes nothing.
 """
 
 from __future__ import annotations

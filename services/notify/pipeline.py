@@ -195,14 +195,36 @@ class DeliveryStage(Protocol):
 
 
 class DeliveryPipeline:
-    def __init__(self, stages: list[DeliveryStage]):
+    """``checks`` decide whether and what to send, writing nothing; ``stages``
+    (the intent, the send) then deliver it."""
+
+    def __init__(self, checks: list[DeliveryStage], stages: list[DeliveryStage]):
+        self.checks = checks
         self.stages = stages
 
-    async def run(self, job: Job) -> tuple[Job, Outcome]:
-        """The job as the last stage saw it, and how its delivery ended."""
-        for stage in self.stages:
-            result = await stage.process(job)
+    async def checked(self, job: Job) -> tuple[Job, Job | Outcome]:
+        """The job as the last check saw it, and what the checks made of it:
+        the job to deliver, or the outcome one of them ended the delivery with."""
+        return await _through(self.checks, job)
+
+    async def run(self, job: Job, checked: bool = False) -> tuple[Job, Outcome]:
+        """The job as the last stage saw it, and how its delivery ended;
+        ``checked``: the job is what ``checked`` passed on."""
+        if not checked:
+            job, result = await self.checked(job)
             if not isinstance(result, Job):
                 return job, result
             job = result
-        raise RuntimeError("the last delivery stage must end the delivery")
+        job, result = await _through(self.stages, job)
+        if isinstance(result, Job):
+            raise RuntimeError("the last delivery stage must end the delivery")
+        return job, result
+
+
+async def _through(stages: list[DeliveryStage], job: Job) -> tuple[Job, Job | Outcome]:
+    for stage in stages:
+        result = await stage.process(job)
+        if not isinstance(result, Job):
+            return job, result
+        job = result
+    return job, job

@@ -10,7 +10,8 @@ acknowledged before anything that relies on it (a send, an offset commit).
 
 An incident revision is nearly all of an entry, and every entry of the
 revision (one per receiver integration, written at admission, intent and
-outcome) holds the same one: it is written once, as a record of its own
+outcome; admission and intent in one record when the delivery is due at
+once) holds the same one: it is written once, as a record of its own
 (``revision_key``) with the bytes it was read as, before the first entry
 record that names it (``SentLogEntry.holds``). Its tombstone follows the last
 record that named it, so a restore finds every revision its entries hold.

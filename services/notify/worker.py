@@ -186,12 +186,8 @@ class NotifyWorker:
         self.sent.publisher = publisher
         self.sent.stopping.clear()
         pipeline = DeliveryPipeline(
-            [
-                MuteStage(self.silences, self.intervals),
-                SkipStage(),
-                IntentStage(self.sent),
-                SendStage(self.config.notify.retry),
-            ]
+            [MuteStage(self.silences, self.intervals), SkipStage()],
+            [IntentStage(self.sent), SendStage(self.config.notify.retry)],
         )
         self.dispatcher = Dispatcher(
             self.sent,
@@ -291,10 +287,15 @@ class NotifyWorker:
         if stopped:
             assert self.publisher is not None
             await publish_until_acked(self.publisher, lambda: stopped, self.sent.stopping)
+        # What is due at once goes out right after this save, which records
+        # its intent with the admission: one record per entry, one round trip.
+        changed = {key: None for done in admitted.values() for saved in done for key in saved.keys}
+        starting = await self.dispatcher.intending(changed, now)
         await asyncio.gather(*(self._save(done) for done in admitted.values()))
         for done in admitted.values():
             for saved in done:
                 self.dispatcher.admitted(saved.keys)
+        self.dispatcher.start(starting)
         self.dispatcher.start_due(now)
         return []
 

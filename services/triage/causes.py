@@ -138,6 +138,7 @@ class CauseSymptomPolicy:
         if cause_fp is not None and incident.root_cause != cause_fp:
             incident.root_cause = cause_fp
             incident.explain(f"probable root: {cause}")
+            ctx.mark_changed(incident)  # a new root is not mere growth
 
     def _gather_symptoms(
         self,
@@ -175,4 +176,5 @@ class CauseSymptomPolicy:
         ctx.state.unregister(incident, [k for k in incident.keys if not _is_rule_key(k)])
         incident.root_cause = event.fingerprint
         incident.explain(f"probable root: {cause}")
+        ctx.mark_changed(incident)  # a new root is not mere growth
         return True

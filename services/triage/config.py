@@ -168,6 +168,13 @@ class TriageSettings(StrictModel):
     max_alerts: int = Field(
         default=100, ge=1, description="Member alerts an incident lists; the rest are counted."
     )
+    growth_hold: Duration = Field(
+        default="1s",
+        validate_default=True,
+        description="An announced incident that only grows (new alerts firing, nothing else) "
+        "gets at most one revision per this interval; an opening, a priority or severity raise, "
+        "a resolve, a reopen or a merge goes out at once. 0 disables.",
+    )
     dedup: DedupSettings = DedupSettings()
     flapping: FlappingSettings = FlappingSettings()
     causes: CauseSettings = CauseSettings()
@@ -198,6 +205,8 @@ class TriageSettings(StrictModel):
                 raise ValueError(f"lifecycle.retention must be at least {name}")
         if self.lifecycle.quiet_period < timedelta(0):
             raise ValueError("lifecycle.quiet_period must not be negative")
+        if self.growth_hold < timedelta(0):
+            raise ValueError("growth_hold must not be negative")
         return self
 
 

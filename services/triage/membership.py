@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from prometheus_client import Counter
 
-from services.triage.hold import release, stop_waiting
+from services.triage.hold import release, stop_waiting, unannounced
 from services.triage.journal import Journal
 from services.triage.metrics import CORRELATIONS, INCIDENTS_MERGED
 from services.triage.stages import AlertEvent, TriageContext
@@ -81,7 +81,8 @@ class Membership:
         ctx.dirty_alerts.add(fp)
         incident.member_fps.add(fp)
         incident.firing += 1
-        self._cancel_resolve(incident)
+        # Firing again after all its members resolved is news, not growth.
+        resumed = self._cancel_resolve(incident)
         if len(incident.members) < self.max_alerts:
             incident.members[fp] = listed(alert, fp)
         labels, common = alert.labels, incident.common_labels
@@ -95,7 +96,7 @@ class Membership:
         for key in event.anchors:
             incident.anchors.setdefault(key, fp)
         incident.updated_at = max(incident.updated_at, alert.received_at)
-        ctx.mark_changed(incident, alert)
+        ctx.mark_changed(incident, alert, growth=not resumed)
         if incident.waiting is not None and incident.waiting not in event.keys:
             stop_waiting(ctx, incident)
 
@@ -202,8 +203,10 @@ class Membership:
         ctx.mark_changed(primary)
         if primary.waiting != other.waiting:
             stop_waiting(ctx, primary)
-        elif primary.announce_at is not None and other.announce_at is None:
-            release(ctx, primary)  # its alerts were announced: where they went must be too
+        elif unannounced(primary) and not unannounced(other):
+            # Its alerts were announced (it may be holding growth, announced
+            # all the same): where they went must be too.
+            release(ctx, primary)
 
         # The merged incident's last revision says where its alerts went.
         self._retire(ctx, other, primary, at, reason)

@@ -42,6 +42,9 @@ class TriageContext:
     # Ingest time of the earliest alert behind each change, for latency metrics.
     change_received_at: dict[str, datetime] = field(default_factory=dict)
     reopened: set[str] = field(default_factory=set)
+    # Incidents with a change that cannot wait (anything but new members
+    # firing; a raise of priority or severity): see ``hold.GrowthHoldStage``.
+    urgent: set[str] = field(default_factory=set)
     # State to write to the changelog (a key no longer in state is deleted).
     dirty_alerts: set[str] = field(default_factory=set)
     dirty_incidents: dict[str, IncidentState] = field(default_factory=dict)
@@ -50,10 +53,15 @@ class TriageContext:
     stage: str = ""
     failures: list[tuple[str, Exception, IncidentState]] = field(default_factory=list)
 
-    def mark_changed(self, incident: IncidentState, alert: Alert | None = None) -> None:
-        """The incident changed in a way people should hear about: a new revision."""
+    def mark_changed(
+        self, incident: IncidentState, alert: Alert | None = None, growth: bool = False
+    ) -> None:
+        """The incident changed in a way people should hear about: a new revision.
+        ``growth``: only a new member firing, news that may wait a moment."""
         self.changed[incident.id] = incident
         self.dirty_incidents[incident.id] = incident
+        if not growth:
+            self.urgent.add(incident.id)
         if alert is not None:
             self.change_received_at.setdefault(incident.id, alert.received_at)
 

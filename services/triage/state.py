@@ -114,9 +114,16 @@ class IncidentState:
     held: str | None = None
     explanation_omitted: int = 0
     # The symptom key of the cause its alerts all wait for, and the time (ms)
-    # before which it is not announced (see hold.py).
+    # before which it is not announced, or, once announced, before which its
+    # growth is not (see hold.py).
     waiting: IndexKey | None = None
     announce_at: int | None = None
+    # Stream time (ms) of its last revision, and ingest time of the first
+    # alert whose growth is held (for the latency of the revision that
+    # releases it). Not kept in the changelog: after a restart, the next
+    # growth goes out at once, and a hold released has no latency to report.
+    revised_at: int = 0
+    held_since: datetime | None = None
     # Restored from a record that held its members (version 1), whose alerts'
     # records do not: they are written with the incident's next record.
     members_unsaved: bool = False

@@ -42,7 +42,7 @@ class TopologyPolicy:
         incident = self.membership.join(
             ctx, candidates, event, "topology", self._reason(candidates[0], service)
         )
-        self._name_root(incident)
+        self._name_root(ctx, incident)
         return True
 
     def _failing(self, incident: IncidentState) -> dict[str, str]:
@@ -66,7 +66,7 @@ class TopologyPolicy:
                 return f"{other} depends on {service} ({path}), within {window}"
         return f"same service {service} within {window}"
 
-    def _name_root(self, incident: IncidentState) -> None:
+    def _name_root(self, ctx: TriageContext, incident: IncidentState) -> None:
         failing = self._failing(incident)
         root = self.services.deepest(list(failing))
         root_fp = failing[root]
@@ -79,3 +79,4 @@ class TopologyPolicy:
         above = [s for s in failing if root in self.services.below(s)]
         chain = f" (failing above it: {', '.join(above)})" if above else ""
         incident.explain(f"probable root: {name}, the deepest failing dependency{chain}")
+        ctx.mark_changed(incident)  # a new root is not mere growth

@@ -23,7 +23,7 @@ from services.triage.correlate import CorrelateStage, OpenStep
 from services.triage.dedup import DedupStep
 from services.triage.emit import EmitStage
 from services.triage.flapping import FlappingStep
-from services.triage.hold import HoldStage
+from services.triage.hold import GrowthHoldStage, HoldStage
 from services.triage.journal import Journal
 from services.triage.lifecycle import LifecycleStep, Timers
 from services.triage.membership import Membership
@@ -94,6 +94,7 @@ def build_chain(
             CorrelateStage(steps, Timers(membership, flapping.settle, lifecycle.retention)),
             HoldStage(),
             ScoringStage(settings.scoring),
+            GrowthHoldStage(settings.growth_hold),
             EmitStage(incidents_topic, members),
             PersistStage(state_topic, members),
         ]

@@ -3,7 +3,10 @@
 Offsets are committed only after the handler returned, and a handler returns
 only once everything it wrote was acknowledged. A crash anywhere before the
 commit therefore redelivers the batch (at-least-once); handlers are written
-to be idempotent so that a redelivery changes nothing downstream.
+to be idempotent so that a redelivery changes nothing downstream. The commit
+goes out beside the next batch rather than before it: while one is on its
+way, the offsets of the batches after it gather into the next. Revoked
+partitions and a stopping loop wait for their commits.
 
 What cannot be handled is set aside rather than retried forever: handlers
 quarantine the records they fail on (``shared.kafka.quarantine``), and an
@@ -71,6 +74,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         # starts exactly where this one stopped.
         async with self.loop.batch_lock:
             if revoked:
+                await self.loop.committed()
                 self.loop.unrestored.revoked(set(revoked))
                 await self.loop.handler.on_revoked(set(revoked))
                 self.loop.progress.revoked(revoked)
@@ -124,6 +128,9 @@ class ConsumerLoop:
         # broker for end offsets when the loop has been busy a while).
         self._in_hand: set[TopicPartition] = set()
         self._busy_since: float | None = None
+        # Offsets of handled batches not yet committed, and the commit on its way.
+        self._to_commit: dict[TopicPartition, int] = {}
+        self._committing: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -173,6 +180,8 @@ class ConsumerLoop:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            with contextlib.suppress(KafkaError):
+                await self.committed()
 
     async def _process(self, consumer: AIOKafkaConsumer, batch: Batch, stop: asyncio.Event) -> None:
         started = time.perf_counter()
@@ -188,18 +197,35 @@ class ConsumerLoop:
                 return
         finally:
             self._in_hand = set()
-        offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
-        try:
-            await consumer.commit(offsets)
-            COMMITS.labels(self.group_id).inc()
-            self.progress.finished(offsets)
-        except (CommitFailedError, IllegalStateError) as exc:
-            # The group moved on (rebalance); the new owner redelivers and the
-            # idempotent handler absorbs the repeat.
-            log.warning("commit failed", group=self.group_id, error=str(exc))
+        self._to_commit.update({tp: records[-1].offset + 1 for tp, records in batch.items()})
+        if self._committing is None or self._committing.done():
+            if self._committing is not None:
+                self._committing.result()  # a commit error ends the loop, as it would inline
+            self._committing = asyncio.create_task(self._commit(consumer))
         for tp, records in batch.items():
             MESSAGES_CONSUMED.labels(self.group_id, tp.topic).inc(len(records))
         BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
+
+    async def _commit(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit what was handled, again while more was handled meanwhile."""
+        while self._to_commit:
+            offsets, self._to_commit = self._to_commit, {}
+            try:
+                await consumer.commit(offsets)
+                COMMITS.labels(self.group_id).inc()
+                self.progress.finished(offsets)
+            except (CommitFailedError, IllegalStateError) as exc:
+                # The group moved on (rebalance); the new owner redelivers and
+                # the idempotent handler absorbs the repeat.
+                log.warning("commit failed", group=self.group_id, error=str(exc))
+
+    async def committed(self) -> None:
+        """Until every handled batch's offsets are committed (or refused)."""
+        if self._committing is not None:
+            await asyncio.shield(self._committing)
+        if self._to_commit and self.consumer is not None:
+            self._committing = asyncio.create_task(self._commit(self.consumer))
+            await asyncio.shield(self._committing)
 
     async def _publish(
         self, records: list[Record], stop: asyncio.Event, input_topic: str | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
@@ -129,12 +129,18 @@ class Publisher:
     """Writes records in per-partition batches and waits for every acknowledgement.
 
     Records from every concurrent writer (ingest requests, notify's intents
-    and outcomes, triage's batches) go into one open batch per partition,
-    handed to the producer together once the writers of this event-loop turn
-    have queued theirs. That skips aiokafka's per-message bookkeeping, which
-    costs more than serializing an alert, and fills batches that separate
-    writers would each send half empty, one round trip after another (aiokafka
-    keeps one batch per partition in flight).
+    and outcomes, triage's batches) go into one open batch per partition.
+    That skips aiokafka's per-message bookkeeping, which costs more than
+    serializing an alert, and fills batches that separate writers would each
+    send half empty, one round trip after another.
+
+    A partition's open batch goes to the producer as soon as the writers of
+    this event-loop turn have queued theirs, unless the partition's previous
+    batch is still on its way to the broker: then it keeps gathering until
+    that one is acknowledged (Nagle's algorithm, per partition). An idle
+    pipeline thus writes at once, without a linger delay on every hop, and a
+    busy one sends one full batch per partition and round trip instead of a
+    queue of small ones (aiokafka sends one batch per partition per request).
     """
 
     def __init__(
@@ -150,6 +156,8 @@ class Publisher:
         self._open: dict[tuple[str, int], _OpenBatch] = {}
         self._chosen: BoundedCache[tuple[str, int, bytes], int] = BoundedCache(_REMEMBERED_KEYS)
         self._flush: asyncio.Task[None] | None = None
+        # Batches handed to the producer and not yet answered, per partition.
+        self._in_flight: dict[tuple[str, int], int] = {}
 
     def _partition(self, topic: str, key: bytes | None, partitions: set[int]) -> int:
         # murmur2 runs in Python, per record; the keys of a webhook's alerts
@@ -256,7 +264,13 @@ class Publisher:
             # Other writers' records are in it: a writer that is cancelled
             # while the producer makes room (its request timed out) must not
             # take their send down with it.
-            await asyncio.shield(self._send(tp, full))
+            await asyncio.shield(self._hand_over(tp, full))
+            # Another writer may have opened the partition's next batch meanwhile.
+            opened = self._open.get(tp)
+            if opened is not None:
+                if opened.batch.append(key=key, value=value, timestamp=None) is not None:
+                    return opened
+                return await self._start_batch(tp, key, value)
         open_batch = self._open[tp] = _OpenBatch(
             tp[0], self.producer.create_batch(), asyncio.get_running_loop().create_future()
         )
@@ -266,25 +280,48 @@ class Publisher:
         return open_batch
 
     async def _send_open(self) -> None:
+        """Hand over every open batch whose partition has none in flight."""
         try:
-            while self._open:
-                tp, open_batch = next(iter(self._open.items()))
-                del self._open[tp]
-                await self._send(tp, open_batch)
+            while True:
+                tp = next((tp for tp in self._open if tp not in self._in_flight), None)
+                if tp is None:
+                    return
+                await self._hand_over(tp, self._open.pop(tp))
         finally:
             self._flush = None
+
+    def _hand_over(self, tp: tuple[str, int], open_batch: _OpenBatch) -> Awaitable[None]:
+        # Counted before the first await, so that no other writer's batch for
+        # the partition overtakes this one on its way to the producer.
+        self._in_flight[tp] = self._in_flight.get(tp, 0) + 1
+        return self._send(tp, open_batch)
 
     async def _send(self, tp: tuple[str, int], open_batch: _OpenBatch) -> None:
         topic, partition = tp
         try:
             future = await self.producer.send_batch(open_batch.batch, topic, partition=partition)
-        except KafkaError as exc:
+        except BaseException as exc:
+            self._landed(tp)
+            if not isinstance(exc, KafkaError):
+                open_batch.acked.cancel()
+                raise
             open_batch.acked.set_exception(exc)
             open_batch.acked.exception()  # the writers see it through acknowledged()
             return
-        asyncio.ensure_future(future).add_done_callback(
-            lambda done: _settle(open_batch.acked, done)
-        )
+
+        def answered(done: asyncio.Future[object]) -> None:
+            _settle(open_batch.acked, done)
+            self._landed(tp)
+
+        asyncio.ensure_future(future).add_done_callback(answered)
+
+    def _landed(self, tp: tuple[str, int]) -> None:
+        """One of the partition's batches was answered: send what gathered meanwhile."""
+        left = self._in_flight.pop(tp) - 1
+        if left:
+            self._in_flight[tp] = left
+        elif tp in self._open and self._flush is None:
+            self._flush = asyncio.get_running_loop().create_task(self._send_open())
 
     async def acknowledged(self, pending: list[Pending]) -> None:
         """Wait for the broker; raise PublishError if any batch was refused.

@@ -83,12 +83,8 @@ class Notify:
         integrations: dict[str, list[Integration]] = {"oncall": [self.receiver]}
         self.targets = Targets(root, integrations, {"oncall": Limiter(Limits())})
         pipeline = DeliveryPipeline(
-            [
-                MuteStage(self.silences, TimeIntervals([])),
-                SkipStage(),
-                IntentStage(self.sent),
-                SendStage(FAST),
-            ]
+            [MuteStage(self.silences, TimeIntervals([])), SkipStage()],
+            [IntentStage(self.sent), SendStage(FAST)],
         )
         self.dispatcher = Dispatcher(
             self.sent,

@@ -34,11 +34,15 @@ def alert(
 
 
 class Triage:
-    """The real triage chain, every alert in one scope, scoring as configured."""
+    """The real triage chain, every alert in one scope, scoring as configured;
+    every batch that grows an incident gets its revision (no growth hold)."""
 
     def __init__(self, **scoring: Any):
         self.triage = ChainRunner(
-            scopes=[["cluster"]], group_window="6h", scoring={"classifier": False, **scoring}
+            scopes=[["cluster"]],
+            group_window="6h",
+            growth_hold="0s",
+            scoring={"classifier": False, **scoring},
         )
         self.stage = next(s for s in self.triage.chain.stages if isinstance(s, ScoringStage))
         self.state = self.triage.state
@@ -201,3 +205,40 @@ async def test_a_growing_incident_is_scored_as_if_scored_afresh(tmp_path: Path) 
         assert incident.explanation[-len(state.severity_reason) :] == state.severity_reason
         teams.append(incident.labels.get("team"))
     assert teams[3:5] == ["pay", None]  # the member the rule matched resolved
+
+
+async def test_an_incident_grown_past_its_list_is_scored_as_if_scored_afresh() -> None:
+    """Past ``max_alerts`` its growth leaves the listed members as they were:
+    the alerts it counts and how long it fires still score as a new stage
+    would score them."""
+    runner = ChainRunner(
+        scopes=[["cluster"]],
+        group_window="6h",
+        growth_hold="0s",
+        max_alerts=3,
+        scoring={"classifier": False},
+    )
+    fresh = ScoringStage(runner.settings.scoring)
+
+    def slow(pod: int, at: int = 0) -> Alert:
+        severity = "critical" if pod == 0 else "warning"  # the lead, until it resolves
+        return alert("Slow", at=at, service="api", severity=severity, pod=str(pod))
+
+    batches = [
+        [slow(0), slow(1)],
+        [slow(2, at=60)],
+        [slow(3, at=120)],  # counted, not listed
+        [slow(4, at=3600)],  # and firing for an hour
+        [slow(0, at=3700).model_copy(update=RESOLVED)],  # a listed member changes
+        [slow(5, at=3800)],
+    ]
+    scores = []
+    for batch in batches:
+        *_, incident = await runner.send(*batch)
+        state = runner.state.incidents[incident.id]
+        scored = (state.severity, state.priority, state.score, state.severity_reason)
+        await fresh.process(TriageContext(0, runner.state, changed={state.id: state}))
+        assert scored == (state.severity, state.priority, state.score, state.severity_reason)
+        scores.append(incident.score)
+    assert scores[3] > scores[2] > scores[1] > scores[0]  # more alerts, then longer
+    assert incident.severity == "warning"

@@ -150,7 +150,7 @@ class _Bytes(bytes):
 
 
 async def test_a_busy_incident_writes_the_alert_that_joined_not_the_list_again() -> None:
-    t = Triage(**SETTINGS)
+    t = Triage(**SETTINGS, growth_hold="0s")  # its growth out at once
     pods = [
         {"alertname": "KubePodNotReady", "namespace": "shop", "pod": p, "node": "w1"}
         for p in ("p0", "p1", "p2")

@@ -21,8 +21,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from operator import attrgetter
+from typing import NamedTuple
 
 from services.triage.scoring.classifier import Verdict
 from services.triage.scoring.levels import RANK, priority_for, score_band
@@ -134,16 +135,49 @@ def service_of(labels: Mapping[str, str]) -> str:
     return ""
 
 
-def context_of(
-    incident: IncidentState, scored: Sequence[MemberScore], unlisted: int = 0
-) -> Context:
-    """``unlisted``: firing members beyond the ``triage.max_alerts`` an incident lists."""
-    services = {m.service for m in scored}
+class Ranking(NamedTuple):
+    """What ``assess`` reads of the listed members alone: the same while they
+    are (an incident beyond ``max_alerts`` grows without changing them)."""
+
+    listed_firing: int
+    firing: int
+    noise: list[MemberScore]
+    scored: list[MemberScore]  # firing (else all), noise left out, most severe first
+    ruled: list[MemberScore]
+    services: int
+    began: datetime | None  # the earliest start among ``scored``
+
+
+def rank(members: Sequence[MemberScore]) -> Ranking:
+    listed_firing = [m for m in members if m.firing]
+    firing = listed_firing or list(members)
+    noise = [m for m in firing if m.noise]
+    scored = sorted(
+        (m for m in firing if not m.noise) if noise else firing,
+        key=attrgetter("sort_key"),
+        reverse=True,
+    )
+    # Only members a rule matched can set priority, team or runbook.
+    ruled = [m for m in scored if m.ruled]
     starts = [m.starts_at for m in scored if m.starts_at is not None]
-    began = min([*starts, incident.opened_at])
+    return Ranking(
+        listed_firing=len(listed_firing),
+        firing=len(firing),
+        noise=noise,
+        scored=scored,
+        ruled=ruled,
+        services=len({m.service for m in scored} - {""}),
+        began=min(starts, default=None),
+    )
+
+
+def context_of(incident: IncidentState, ranking: Ranking) -> Context:
+    began = incident.opened_at if ranking.began is None else min(ranking.began, incident.opened_at)
+    # Firing members beyond the ``triage.max_alerts`` an incident lists count too.
+    unlisted = max(0, incident.firing - ranking.listed_firing)
     return Context(
-        alerts=len(scored) + unlisted,
-        services=len(services - {""}),
+        alerts=len(ranking.scored) + unlisted,
+        services=ranking.services,
         fired_for=max(timedelta(0), incident.updated_at - began),
         flapping=incident.flapping,
     )
@@ -223,18 +257,10 @@ def _first(members: Sequence[MemberScore], name: str) -> tuple[str, str] | None:
 
 
 def assess(
-    incident: IncidentState, members: Sequence[MemberScore], classifier_problem: str | None = None
+    incident: IncidentState, ranking: Ranking, classifier_problem: str | None = None
 ) -> Assessment:
-    listed_firing = [m for m in members if m.firing]
-    firing = listed_firing or list(members)
-    noise = [m for m in firing if m.noise]
-    scored = sorted(
-        (m for m in firing if not m.noise) if noise else firing,
-        key=attrgetter("sort_key"),
-        reverse=True,
-    )
-    # Only members a rule matched can set priority, team or runbook.
-    ruled = [m for m in scored if m.ruled]
+    """The incident's severity, priority and score from its members' (``rank``)."""
+    noise, scored, ruled = ranking.noise, ranking.scored, ranking.ruled
     if not scored:
         rule = noise[0].rules.decided_by["noise"]
         return Assessment(
@@ -261,7 +287,7 @@ def assess(
     elif lead.verdict is None and classifier_problem:
         lines.append(f"classifier: unavailable ({classifier_problem})")
     total = base + opinion
-    context = context_of(incident, scored, max(0, incident.firing - len(listed_firing)))
+    context = context_of(incident, ranking)
     for points, reason in _context_points(context):
         total += points
         terms.append(f"{_signed(points)} {reason}")
@@ -287,7 +313,9 @@ def assess(
         lines.append(f"priority {priority} from the score")
     if noise:
         rule = noise[0].rules.decided_by["noise"]
-        lines.append(f"noise: {len(noise)} of {len(firing)} alerts marked noise by rule {rule!r}")
+        lines.append(
+            f"noise: {len(noise)} of {ranking.firing} alerts marked noise by rule {rule!r}"
+        )
 
     labels = {}
     for name, label in (("team", "team"), ("runbook", "runbook_url")):

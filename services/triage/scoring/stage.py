@@ -9,7 +9,9 @@ triage's traffic, cost a dictionary lookup.
 A busy incident is scored again at every revision, and all but the alerts
 that joined or changed since were scored the time before: the member scores
 of the incidents scored lately are kept (``ScoredMembers``), so a revision
-scores what changed and only assesses the list as a whole.
+scores what changed and only assesses the list as a whole; an incident
+grown past ``max_alerts`` lists the same members, and their ranking is
+kept too, so its revision assesses only what its counts and times add.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Hashable
+from operator import is_
 from typing import cast
 
 from services.triage.metrics import (
@@ -25,8 +28,9 @@ from services.triage.metrics import (
     SCORING_DECISIONS,
 )
 from services.triage.scoring.classifier import SeverityModel, Verdict
-from services.triage.scoring.combine import MemberScore, assess
+from services.triage.scoring.combine import Assessment, MemberScore, Ranking, assess, rank
 from services.triage.scoring.features import AlertText
+from services.triage.scoring.levels import PRIORITIES, RANK
 from services.triage.scoring.reloading import ModelHolder
 from services.triage.scoring.rules import evaluate
 from services.triage.scoring.settings import ScoringSettings
@@ -78,14 +82,24 @@ class VerdictCache:
 
 class ScoredMembers:
     """One incident's member scores by fingerprint, valid while the member is
-    the same object and the model and vocabulary they were scored with stay."""
+    the same object and the model and vocabulary they were scored with stay;
+    and, when every member's score is kept, their ranking, valid while the
+    incident lists the same members (``listing``)."""
 
-    __slots__ = ("generation", "scores", "vocabulary")
+    __slots__ = ("generation", "listing", "ranking", "scores", "vocabulary")
 
     def __init__(self, generation: int, vocabulary: Vocabulary):
         self.generation = generation
         self.vocabulary = vocabulary
         self.scores: dict[str, MemberScore] = {}
+        self.listing: tuple[IncidentAlert, ...] = ()
+        self.ranking: Ranking | None = None
+
+    def ranked(self, listing: tuple[IncidentAlert, ...]) -> Ranking | None:
+        """The ranking kept, if ``listing`` is the very members it was made of."""
+        if self.ranking is None or len(listing) != len(self.listing):
+            return None
+        return self.ranking if all(map(is_, listing, self.listing)) else None
 
 
 class ScoringStage:
@@ -127,10 +141,17 @@ class ScoringStage:
         # The team's words for severity, when the model was adapted to its rule files.
         vocabulary = model.vocabulary if model is not None else DEFAULT_VOCABULARY
         keyed: list[tuple[IncidentState, ScoredMembers, list[MemberScore | None], Unscored]] = []
+        # Incidents that list the same members as when last scored (grown past
+        # ``max_alerts``, or only their counts or times changed): ranked already.
+        ranked: list[tuple[IncidentState, ScoredMembers, Ranking]] = []
         for incident in ctx.changed.values():
             known = self.scored.get(incident.id)
             if known is None or (known.generation, known.vocabulary) != (generation, vocabulary):
                 known = ScoredMembers(generation, vocabulary)
+            ranking = known.ranked(tuple(incident.members.values()))
+            if ranking is not None:
+                ranked.append((incident, known, ranking))
+                continue
             held = known.scores
             scores = [
                 score if (score := held.get(fp)) is not None and score.alert is alert else None
@@ -153,6 +174,7 @@ class ScoringStage:
         use_label = self.settings.use_severity_label
         for incident, known, scores, unscored in keyed:
             missing = iter(unscored)
+            complete = True
             try:
                 for index, score in enumerate(scores):
                     if score is not None:
@@ -170,8 +192,10 @@ class ScoringStage:
                         known.scores[fp] = score
                     else:
                         known.scores.pop(fp, None)
+                        complete = False
                 listed = cast(list[MemberScore], scores)
-                result = assess(incident, listed, problem)
+                ranking = rank(listed)
+                result = assess(incident, ranking, problem)
             except Exception as exc:
                 self._failed(ctx, incident, exc)
                 continue
@@ -179,13 +203,29 @@ class ScoringStage:
                 known.scores = {
                     fp: known.scores[fp] for fp in incident.members if fp in known.scores
                 }
-            self.scored.put(incident.id, known)
-            incident.severity = result.severity
-            incident.priority = result.priority
-            incident.score = result.score
-            incident.severity_reason = result.explanation
-            incident.scoring_labels = result.labels
-            SCORING_DECISIONS.labels(result.source).inc()
+            known.listing = tuple(incident.members.values())
+            known.ranking = ranking if complete else None
+            self._scored(ctx, incident, known, result)
+        for incident, known, ranking in ranked:
+            try:
+                result = assess(incident, ranking, problem)
+            except Exception as exc:
+                self._failed(ctx, incident, exc)
+                continue
+            self._scored(ctx, incident, known, result)
+
+    def _scored(
+        self, ctx: TriageContext, incident: IncidentState, known: ScoredMembers, result: Assessment
+    ) -> None:
+        self.scored.put(incident.id, known)
+        if _raised(incident, result.severity, result.priority):
+            ctx.urgent.add(incident.id)  # responders must hear of it at once
+        incident.severity = result.severity
+        incident.priority = result.priority
+        incident.score = result.score
+        incident.severity_reason = result.explanation
+        incident.scoring_labels = result.labels
+        SCORING_DECISIONS.labels(result.source).inc()
 
     @staticmethod
     def _failed(ctx: TriageContext, incident: IncidentState, error: Exception) -> None:
@@ -240,6 +280,17 @@ class ScoringStage:
                 cache.put(key, outcome)
                 found[key] = outcome
         return found
+
+
+def _raised(incident: IncidentState, severity: str, priority: str) -> bool:
+    """More urgent than the incident was: a higher severity or priority."""
+    return RANK.get(severity, 0) > RANK.get(incident.severity, 0) or _order(priority) < _order(
+        incident.priority
+    )
+
+
+def _order(priority: str) -> int:
+    return PRIORITIES.index(priority) if priority in PRIORITIES else len(PRIORITIES)
 
 
 def _predict_each(model: SeverityModel, alerts: list[AlertText]) -> list[Verdict | Exception]:

@@ -1,0 +1,131 @@
+"""When the consume loop commits, against a stand-in consumer whose commits
+the test holds back.
+
+A commit must never name a batch whose outputs are not acknowledged, and the
+loop must not wait for one before handling the next batch: offsets handled
+meanwhile go in the next commit. Stopping (and a rebalance) waits for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka import ConsumerRecord, TopicPartition
+
+from shared.config import KafkaSettings
+from shared.kafka.consumer import Batch, ConsumerLoop
+from shared.kafka.publisher import Record, Refusal
+from shared.kafka.quarantine import Quarantine
+
+TP = TopicPartition("corral.alerts", 0)
+
+
+class Consumer:
+    """Hands out the batches it was given; each commit waits for ``accept``."""
+
+    def __init__(self, batches: list[list[int]]) -> None:
+        self.batches = batches
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.accept = asyncio.Event()
+        self.fetched = 0
+
+    async def getmany(self, timeout_ms: int, max_records: int) -> dict[Any, Any]:
+        await asyncio.sleep(0)  # a fetch always gives the event loop a turn
+        if self.batches:
+            self.fetched += 1
+            offsets = self.batches.pop(0)
+            return {TP: [record(offset) for offset in offsets]}
+        await asyncio.sleep(timeout_ms / 1000)
+        return {}
+
+    def assignment(self) -> set[TopicPartition]:
+        return {TP}
+
+    def highwater(self, tp: TopicPartition) -> int | None:
+        return None
+
+    async def position(self, tp: TopicPartition) -> int:
+        return 0
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        await self.accept.wait()
+        self.commits.append(dict(offsets))
+
+
+def record(offset: int) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(TP.topic, TP.partition, offset, 0, 0, None, b"{}", None, 0, 2, [])
+
+
+class Handler:
+    def __init__(self) -> None:
+        self.handled: list[int] = []
+
+    async def handle(self, batch: Batch) -> list[Record]:
+        self.handled.extend(r.offset for records in batch.values() for r in records)
+        return []
+
+    async def tick(self) -> list[Record]:
+        return []
+
+    async def on_assigned(self, partitions: set[TopicPartition]) -> None:
+        pass
+
+    async def on_revoked(self, partitions: set[TopicPartition]) -> None:
+        pass
+
+
+class Publisher:
+    async def publish(
+        self, records: Iterable[Record], refused: list[Refusal] | None = None
+    ) -> None:
+        pass
+
+
+def consume_loop(consumer: Consumer, handler: Handler) -> ConsumerLoop:
+    loop = ConsumerLoop(
+        KafkaSettings(),
+        "group",
+        [TP.topic],
+        handler,
+        Publisher(),  # type: ignore[arg-type]
+        Quarantine("test", "corral.quarantine", 1_000_000),
+    )
+    loop.consumer = consumer
+    loop.assigned.set()
+    return loop
+
+
+async def test_batches_are_handled_while_a_commit_is_on_its_way_and_their_offsets_follow() -> None:
+    consumer = Consumer([[0, 1], [2], [3, 4]])
+    handler = Handler()
+    loop = consume_loop(consumer, handler)
+    stop = asyncio.Event()
+    running = asyncio.create_task(loop.run(stop))
+    async with asyncio.timeout(5):
+        while consumer.batches:
+            await asyncio.sleep(0.01)
+    # Every batch handled although no commit was answered yet.
+    assert handler.handled == [0, 1, 2, 3, 4]
+    assert consumer.commits == []
+    consumer.accept.set()
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    # The first batch's commit, then one for the two handled meanwhile.
+    assert consumer.commits == [{TP: 2}, {TP: 5}]
+
+
+async def test_a_stopping_loop_commits_what_it_handled() -> None:
+    consumer = Consumer([[0], [1]])
+    consumer.accept.set()
+    handler = Handler()
+    loop = consume_loop(consumer, handler)
+    stop = asyncio.Event()
+    running = asyncio.create_task(loop.run(stop))
+    async with asyncio.timeout(5):
+        while consumer.batches:
+            await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    assert consumer.commits[-1] == {TP: 2}
