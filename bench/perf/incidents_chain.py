@@ -5,39 +5,73 @@ running triage's chain as ``bench.perf.chain`` does (not measured), then feeds
 them through the incidents worker's handler (``Materializer.handle``: decoding,
 the store's transaction on SQLite, the change feed) in batches the size a
 backlog gives the consume loop; with ``--receivers N``, each revision's N
-delivery outcomes (as notify writes them) come in the next batch. What the
+delivery outcomes (as notify writes them) come in the next batch. With
+``--members N``, every webhook is instead N new alerts opening an incident of
+its own, triaged one webhook at a time: the latency step's load, where each
+small batch holds a new incident and the outcomes of the one before
+(``--members 10 --batch 1 --receivers 1``). What the
 broker and the consume loop cost is
 left out: this is the part of the worker's CPU that grows with revisions and
 the alerts they list. CPU is the process's (``event_loop_cpu_s`` of it the
 event loop's thread, the rest mostly SQLite's); the
-garbage collector is tuned as the worker tunes it. ``--profile FILE`` writes
-cProfile statistics of the event loop's thread (``python -m pstats FILE``).
+garbage collector is tuned as the worker tunes it, and the event loop is
+the worker's (``shared.service.run``). ``--profile FILE`` writes
+cProfile statistics (CPU time) of the event loop's thread (``python -m pstats FILE``).
 
     .venv/bin/python -m bench.perf.incidents_chain --shape incidents --alerts 50000
 """
 
 from __future__ import annotations
 
-import asyncio
 import cProfile
 import json
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import ConsumerRecord, TopicPartition
 
-from bench.perf.chain import options, revisions
+from bench.perf.alerts import Traffic, webhook
+from bench.perf.chain import INCIDENTS, options, revisions, triage_chain
 from services.incidents.feed import ChangeFeed
 from services.incidents.materialize import Materializer
 from services.incidents.store import IncidentStore
 from services.incidents.store.database import SqliteDatabase
+from services.triage.stages import TriageContext
+from services.triage.state import PartitionState
 from shared.config import TopicNames
 from shared.kafka.quarantine import Quarantine
-from shared.messages import DeliveryOutcome, Incident
-from shared.service import _tune_gc
+from shared.messages import Alert, DeliveryOutcome, Incident
+from shared.normalize import from_webhook
+from shared.partitioning import alert_key
+from shared.payloads import WebhookPayload
+from shared.service import _tune_gc, run
 
 TOPICS = TopicNames()
+
+
+async def small_incidents(count: int, members: int) -> list[tuple[bytes, bytes]]:
+    """(key, value) of the revisions triage writes for ``count`` alerts sent
+    ``members`` to a webhook, each webhook a new incident (not timed)."""
+    chain = await triage_chain()
+    state = PartitionState()
+    traffic = Traffic(seed=7, shape="incidents")
+    now = datetime.now(UTC)
+    written: list[tuple[bytes, bytes]] = []
+    for seq in range(count // members):
+        body = webhook(traffic.fresh(f"lat-{seq}", members), seq)
+        alerts = from_webhook(WebhookPayload.model_validate(body), now)
+        # As ingest writes them and triage reads them.
+        read = ((Alert.from_bytes(a.to_bytes()), alert_key(a.labels, ["cluster"])) for a in alerts)
+        ctx = TriageContext(0, state, read)
+        await chain.process(ctx)
+        written += [
+            ((r.key or "").encode(), r.value.to_bytes())
+            for r in ctx.records
+            if r.topic == INCIDENTS and r.value is not None
+        ]
+    return written
 
 
 def delivered(revisions: list[tuple[bytes, bytes]], receivers: int) -> list[tuple[bytes, bytes]]:
@@ -77,14 +111,24 @@ def consumer_record(topic: str, offset: int, key: bytes, value: bytes) -> Consum
     )
 
 
-async def run(
-    shape: str, count: int, triage_batch: int, batch: int, receivers: int, profile: Path | None
+async def measure(
+    shape: str,
+    count: int,
+    triage_batch: int,
+    batch: int,
+    receivers: int,
+    members: int | None,
+    profile: Path | None,
 ) -> dict[str, float | int | str]:
-    written = [
-        (key.encode(), value)
-        for group in await revisions(shape, count, triage_batch)
-        for key, value in group
-    ]
+    if members:
+        shape = f"{members} alerts per incident"
+        written = await small_incidents(count, members)
+    else:
+        written = [
+            (key.encode(), value)
+            for group in await revisions(shape, count, triage_batch)
+            for key, value in group
+        ]
     records = [consumer_record(TOPICS.incidents, i, k, v) for i, (k, v) in enumerate(written)]
     members = sum(v.count(b'"fingerprint"') for _, v in written)
     # A revision's outcomes come after it was delivered: with the next batch.
@@ -99,8 +143,9 @@ async def run(
         await store.open()
         quarantine = Quarantine("incidents", TOPICS.quarantine, 1 << 20)
         materializer = Materializer(store, ChangeFeed(), TOPICS, quarantine)
-        profiler = cProfile.Profile() if profile else None
+        profiler = cProfile.Profile(time.thread_time) if profile else None
         _tune_gc()
+        batches = 0
         started, started_loop = time.process_time(), time.thread_time()
         if profiler:
             profiler.enable()
@@ -108,6 +153,7 @@ async def run(
             done = outcomes[(first - batch) * receivers : first * receivers] if first else []
             consumed = {tp: records[first : first + batch], outcomes_tp: done}
             if any(consumed.values()):
+                batches += 1
                 await materializer.handle({t: rs for t, rs in consumed.items() if rs})
         if profiler and profile:
             profiler.disable()
@@ -125,9 +171,11 @@ async def run(
         "incidents": stored,
         "bytes_read": sum(len(v) for _, v in written),
         "batch": batch,
+        "batches": batches,
         "cpu_s": round(cpu, 3),
         "event_loop_cpu_s": round(loop_cpu, 3),
         "us_per_revision": round(cpu / max(len(records), 1) * 1e6, 1),
+        "us_per_batch": round(cpu / max(batches, 1) * 1e6, 1),
         "us_per_alert": round(cpu / count * 1e6, 2),
         "us_per_member_listed": round(cpu / max(members, 1) * 1e6, 2),
     }
@@ -142,9 +190,24 @@ def main() -> None:
     parser.add_argument(
         "--receivers", type=int, default=0, help="delivery outcomes per revision (notify's)"
     )
+    parser.add_argument(
+        "--members",
+        type=int,
+        default=None,
+        help="instead of --shape: every webhook this many new alerts, an incident of its own",
+    )
     args = parser.parse_args()
-    result = asyncio.run(
-        run(args.shape, args.alerts, args.triage_batch, args.batch, args.receivers, args.profile)
+    # On the worker's event loop (uvloop), whose handoffs from SQLite's thread it pays.
+    result = run(
+        measure(
+            args.shape,
+            args.alerts,
+            args.triage_batch,
+            args.batch,
+            args.receivers,
+            args.members,
+            args.profile,
+        )
     )
     print(json.dumps(result))
 

@@ -5,6 +5,11 @@ started or stopped firing, as the revision listed them; decisions added to
 the explanation) plus the summary the lifecycle needs; the whole latest
 revision lives in the incident row. Actions and delivery outcomes are kept
 as they are.
+
+A new incident's first revision changed every member it lists: its event
+refers to the incident row's document for them (``in_document``) instead of
+repeating them, for as long as that document is this revision; the store
+writes them into the event when a later revision replaces the document.
 """
 
 from __future__ import annotations
@@ -60,11 +65,36 @@ def revision_event(revision: Revision, previous: Revision | None) -> Event:
     )
 
 
+IN_DOCUMENT = {"changes_in": "document"}
+"""First in the data of a revision event whose changes are the members the
+incident's document lists (a store written before has no such event; a
+version before ignores the key and shows no changes)."""
+
+IN_DOCUMENT_PREFIX = to_json(IN_DOCUMENT)[:-1]
+"""How such an event's stored data begins."""
+
+
+def in_document(event: Event) -> Event:
+    """A new incident's first revision event referring to the document for
+    its changes (every member)."""
+    return Event(
+        event.incident_id,
+        event.event_id,
+        event.at_ms,
+        event.kind,
+        {**IN_DOCUMENT, **event.data},
+    )
+
+
+def refers_to_document(data: dict[str, Any]) -> bool:
+    return data.get("changes_in") == IN_DOCUMENT["changes_in"]
+
+
 def encoded(event: Event) -> bytes:
     """An event's ``data`` as the store keeps it: a revision's changed members
     as they were listed, not decoded and encoded again."""
     data = to_json(event.data)
-    if event.kind == EventKind.REVISION:
+    if event.kind == EventKind.REVISION and not refers_to_document(event.data):
         data = codec.with_last(data, "changes", codec.join_members(event.listed))
     return data
 

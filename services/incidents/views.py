@@ -63,10 +63,12 @@ def summary(
             alertname = codec.member_label(member, "alertname")
             cause = fingerprint if alertname is None else alertname
             break
-    return {
+    # The lifecycle's fields are placed here and filled by ``_lived``, which
+    # ``patched`` shares.
+    stored: dict[str, Any] = {
         "id": incident.id,
         "title": incident.title,
-        "state": lifecycle.state.value,
+        "state": None,
         "alert_status": incident.status.value,
         "priority": incident.priority,
         "severity": incident.severity,
@@ -78,13 +80,65 @@ def summary(
             "firing": len(revision.firing),
             "total": len(revision.members) + incident.truncated_alerts,
         },
+        "roles": None,
+        "acknowledged_by": None,
+        "acknowledged_at": None,
+        "snoozed_until": None,
+        "resolved_by": None,
+        "revision": incident.revision,
+        "opened_at": iso(to_ms(incident.opened_at)),
+        "updated_at": None,
+        "resolved_at": None,
+    }
+    stored.update(_lived(lifecycle, changed_ms))
+    return stored
+
+
+SUMMARY_KEYS = (
+    "id",
+    "title",
+    "state",
+    "alert_status",
+    "priority",
+    "severity",
+    "score",
+    "team",
+    "services",
+    "root_cause",
+    "alerts",
+    "roles",
+    "acknowledged_by",
+    "acknowledged_at",
+    "snoozed_until",
+    "resolved_by",
+    "revision",
+    "opened_at",
+    "updated_at",
+    "resolved_at",
+)
+"""A summary's fields, in the order ``summary`` writes them."""
+
+
+def patched(stored: dict[str, Any], lifecycle: Lifecycle, changed_ms: int) -> dict[str, Any] | None:
+    """``summary`` of the revision ``stored`` was made of, with another
+    lifecycle and time of change, without reading the revision again (an
+    action or a delivery outcome changes only these); None if ``stored`` is
+    laid out otherwise than ``summary`` writes (by another version): then it
+    is made again."""
+    if tuple(stored) != SUMMARY_KEYS:
+        return None
+    return {**stored, **_lived(lifecycle, changed_ms)}
+
+
+def _lived(lifecycle: Lifecycle, changed_ms: int) -> dict[str, Any]:
+    """The summary's fields that come of the lifecycle and the last change."""
+    return {
+        "state": lifecycle.state.value,
         "roles": lifecycle.roles,
         "acknowledged_by": lifecycle.acknowledged_by,
         "acknowledged_at": iso(lifecycle.acknowledged_at_ms),
         "snoozed_until": iso(lifecycle.snoozed_until_ms),
         "resolved_by": lifecycle.resolved_by,
-        "revision": incident.revision,
-        "opened_at": iso(to_ms(incident.opened_at)),
         "updated_at": iso(changed_ms),
         "resolved_at": iso(lifecycle.resolved_at_ms),
     }

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from services.incidents.feed import Change, ChangeFeed, Subscription
+from services.incidents.revision import Revision
 from services.incidents.store import IncidentStore, database_for
 from services.incidents.store.incidents import Query
 from services.incidents.times import to_ms
-from services.incidents.views import Describer, alert_change, detail
+from services.incidents.views import Describer, alert_change, detail, member, summary
 from shared.messages import Incident
 from tests.incidents import action, alert, at, outcome, revision
 from tests.postgres import PostgresServer, database
@@ -140,6 +141,8 @@ async def test_a_store_written_before_goes_on(store_url: tuple[str, str]) -> Non
             )
             for event_id, data in await tx.fetch("SELECT event_id, data FROM corral_events"):
                 before = json.loads(data)
+                if before.pop("changes_in", None):  # the version before listed them all
+                    before["changes"] = [alert_change(member(a)) for a in HISTORY[0].alerts]
                 if "changes" in before:
                     before["changes"] = [alert_change(c) for c in before["changes"]]
                 await tx.execute(
@@ -290,3 +293,80 @@ async def test_response_times_count_real_transitions_once(store_url: tuple[str, 
         await store.apply([revision(1, [DISK], 0, id="inc-2")], {})
         [gone] = await store.apply([merged], {})
         assert gone.change.state == "resolved" and gone.resolved_ms is None
+        # Reopened and resolved by hand, a merged incident is still not counted.
+        [gone_again] = await store.apply([action("reopen", 300, id="inc-2")], {})
+        assert gone_again.change.state == "firing"
+        [resolved_again] = await store.apply([action("resolve", 310, id="inc-2")], {})
+        assert resolved_again.change.state == "resolved" and resolved_again.resolved_ms is None
+
+
+async def test_actions_and_outcomes_leave_the_summary_a_revision_would_make(
+    store_url: tuple[str, str],
+) -> None:
+    """Without a revision, a batch patches the stored summary instead of making
+    it again from the revision: after every message, it is what making it
+    again gives."""
+    async with opened(*store_url) as store:
+        for offset, message in enumerate([*HISTORY[:2], *HISTORY[3:7]]):
+            await store.apply([message], {("t", 0): offset + 1})  # type: ignore[list-item]
+            [(doc, changed_ms)] = await store.db.fetch(
+                "SELECT doc, changed_ms FROM corral_incidents WHERE id = 'inc-1'"
+            )
+            stored = await store.get("inc-1")
+            assert stored is not None
+            made = summary(
+                Revision.from_bytes(doc if isinstance(doc, bytes) else doc.encode()),
+                stored.lifecycle,
+                changed_ms,
+                store.describer,
+            )
+            assert stored.summary == made
+    assert made["acknowledged_by"] == "alice" and made["roles"] == {"incident_commander": "alice"}
+
+
+async def test_a_failed_write_leaves_nothing_of_its_transaction(
+    store_url: tuple[str, str],
+) -> None:
+    """SQLite's transactions send their writes with the next read or the
+    commit: a read still sees them, and a write that fails undoes the rest."""
+    async with opened(*store_url) as store:
+        insert = "INSERT INTO corral_meta (key, value) VALUES (?, ?)"
+        with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+            async with store.db.transaction() as tx:
+                await tx.execute(insert, "a", "1")
+                assert await tx.fetch("SELECT value FROM corral_meta WHERE key = 'a'") == [("1",)]
+                await tx.executemany(insert, [("b", "2"), ("store_id", "again")])
+        with pytest.raises(RuntimeError):
+            async with store.db.transaction() as tx:
+                await tx.execute(insert, "c", "3")
+                raise RuntimeError("the batch failed")
+        await store.db.execute(insert, "d", "4")
+        rows = await store.db.fetch("SELECT key FROM corral_meta ORDER BY key")
+        assert [key for (key,) in rows] == ["d", "store_id"]
+
+
+async def test_a_new_incident_lists_its_members_once(store_url: tuple[str, str]) -> None:
+    """A first revision's event refers to the incident's document for its
+    members until a later revision replaces the document; the timeline is the
+    same either way, and whether the revisions came in one batch or apart."""
+
+    async def timeline_of(store: IncidentStore) -> list[tuple[str, str]]:
+        stored = await store.get("inc-1")
+        assert stored is not None
+        shown = detail(
+            stored.incident, stored.lifecycle, stored.summary, stored.events, to_ms(at(2000))
+        )
+        return [(e["type"], e["text"]) for e in shown["timeline"]]
+
+    async with opened(*store_url) as store:
+        await store.apply([HISTORY[0]], {})
+        assert await timeline_of(store) == TIMELINE[:3]
+        [(data,)] = await store.db.fetch("SELECT data FROM corral_events")
+        assert "annotations" not in (data if isinstance(data, str) else data.decode())
+        await store.apply([HISTORY[2]], {})
+        apart = await timeline_of(store)
+        await _reset(store)
+        await store.apply([HISTORY[0], HISTORY[2]], {})
+        together = await timeline_of(store)
+    expected = [entry for entry in TIMELINE[:8] if entry[0] != "escalation"]
+    assert apart == together == expected

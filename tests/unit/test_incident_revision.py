@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from services.incidents.events import encoded, revision_event
-from services.incidents.lifecycle import Event, EventKind, Lifecycle
+from services.incidents.lifecycle import Event, EventKind, Lifecycle, State
 from services.incidents.revision import Revision
-from services.incidents.views import Describer, summary, timeline
+from services.incidents.views import Describer, patched, summary, timeline
 from shared.messages import AlertStatus, Incident, IncidentAlert
 from tests.unit.test_codec import incidents, members
 from tests.unit.test_codec_listings import tricky_members
@@ -111,6 +111,43 @@ def test_a_revision_read_from_its_bytes_is_what_its_model_says(
         "firing": len(incident.firing_alerts),
         "total": len(incident.alerts) + incident.truncated_alerts,
     }
+
+
+times = st.none() | st.integers(0, 2**42)
+names = st.none() | st.text(max_size=8)
+lifecycles = st.builds(
+    Lifecycle,
+    state=st.sampled_from(State),
+    acknowledged_by=names,
+    acknowledged_at_ms=times,
+    snoozed_until_ms=times,
+    resolved_by=names,
+    resolved_at_ms=times,
+    roles=st.dictionaries(st.text(max_size=8), st.text(max_size=8), max_size=3),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    pair=revisions(),
+    before=lifecycles,
+    after=lifecycles,
+    changed=st.integers(0, 2**42),
+    later=st.integers(0, 2**42),
+)
+def test_a_patched_summary_is_the_summary_made_again(
+    pair: tuple[Incident, Incident], before: Lifecycle, after: Lifecycle, changed: int, later: int
+) -> None:
+    """An action or an outcome patches the stored summary; it must be what
+    making it again from the revision gives, down to the stored text."""
+    revision = Revision.from_bytes(pair[1].to_bytes())
+    stored = json.loads(json.dumps(summary(revision, before, changed, DESCRIBER)))
+    made = summary(revision, after, later, DESCRIBER)
+    patch = patched(stored, after, later)
+    assert patch == made
+    assert json.dumps(patch) == json.dumps(made)
+    # Laid out otherwise (another version's summary): made again instead.
+    assert patched({k: v for k, v in stored.items() if k != "roles"}, after, later) is None
 
 
 def test_what_is_not_an_incident_is_refused() -> None:

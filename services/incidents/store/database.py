@@ -3,7 +3,7 @@
 The store's SQL is written once, with ``?`` placeholders, in the subset
 SQLite and PostgreSQL share (``ON CONFLICT`` upserts, integer times, JSON as
 text); the PostgreSQL side numbers the placeholders. Neither blocks the event
-loop: aiosqlite runs SQLite on a thread of its own, asyncpg is asynchronous.
+loop: SQLite runs on a thread of its own, asyncpg is asynchronous.
 """
 
 from __future__ import annotations
@@ -11,17 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import queue
 import re
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-import aiosqlite
 import asyncpg
 
 Row = tuple[Any, ...]
+T = TypeVar("T")
 
 TRANSIENT: tuple[type[BaseException], ...] = (
     OSError,
@@ -70,27 +72,24 @@ class SqliteDatabase:
     def __init__(self, path: Path):
         self.path = path
         self.description = str(path)
-        self._writer: aiosqlite.Connection | None = None
-        self._reader: aiosqlite.Connection | None = None
+        self._writer: _Connection | None = None
+        self._reader: _Connection | None = None
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
         await asyncio.to_thread(self.path.parent.mkdir, parents=True, exist_ok=True)
-        self._writer = await aiosqlite.connect(self.path, isolation_level=None)
         # A revision's document and timeline event are tens of KB each, a row
         # spilling over a chain of pages each written on its own (to the WAL,
         # then the file): larger pages make the chain shorter. It applies to a
         # new file only; an existing store keeps the page size it was made with.
-        pragmas = (
+        self._writer = await _Connection.open(
+            self.path,
             "page_size=16384",
             "journal_mode=WAL",
             "synchronous=NORMAL",
             "busy_timeout=10000",
         )
-        for pragma in pragmas:
-            await self._writer.execute(f"PRAGMA {pragma}")
-        self._reader = await aiosqlite.connect(self.path, isolation_level=None)
-        await self._reader.execute("PRAGMA busy_timeout=10000")
+        self._reader = await _Connection.open(self.path, "busy_timeout=10000")
 
     async def close(self) -> None:
         for connection in (self._reader, self._writer):
@@ -102,13 +101,13 @@ class SqliteDatabase:
     async def transaction(self) -> AsyncIterator[Sql]:
         assert self._writer is not None, "open() first"
         async with self._lock:
-            await self._writer.execute("BEGIN IMMEDIATE")
+            tx = _SqliteTransaction(self._writer)
             try:
-                yield _SqliteSql(self._writer)
+                yield tx
             except BaseException:
-                await self._writer.execute("ROLLBACK")
+                await tx.rollback()
                 raise
-            await self._writer.execute("COMMIT")
+            await tx.commit()
 
     async def execute(self, sql: str, *params: Any) -> None:
         async with self.transaction() as tx:
@@ -120,7 +119,7 @@ class SqliteDatabase:
 
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
         assert self._reader is not None, "open() first"
-        return await _SqliteSql(self._reader).fetch(sql, *params)
+        return await self._reader.run([], (sql, params))
 
     async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         return None
@@ -132,19 +131,153 @@ class SqliteDatabase:
         return data
 
 
-class _SqliteSql:
-    def __init__(self, connection: aiosqlite.Connection):
+Statement = tuple[str, Sequence[Sequence[Any]]]
+"""SQL and the rows of parameters it is executed with, one execution a row."""
+
+
+class _Connection:
+    """A sqlite3 connection on a thread of its own (SQLite blocks).
+
+    Every call is a hand-off to that thread and back to the event loop, which
+    costs more CPU than most of the statements a batch runs: so a call runs
+    a list of statements and then, optionally, one query. The hand-off is a
+    queue and ``call_soon_threadsafe``, as aiosqlite's; ``run_in_executor``
+    adds a second future and its callbacks to each.
+    """
+
+    def __init__(self, path: Path, pragmas: tuple[str, ...]):
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(
+            target=self._serve, args=(path, pragmas), name=f"sqlite {path.name}", daemon=True
+        )
+        self._connection: sqlite3.Connection | None = None
+
+    @classmethod
+    async def open(cls, path: Path, *pragmas: str) -> _Connection:
+        connection = cls(path, pragmas)
+        connection._thread.start()
+        try:
+            await connection._call(connection._connected)
+        except BaseException:
+            await connection.close()
+            raise
+        return connection
+
+    def _serve(self, path: Path, pragmas: tuple[str, ...]) -> None:
+        try:
+            # Autocommit: transactions are the explicit BEGIN ... COMMIT below.
+            self._connection = sqlite3.connect(path, isolation_level=None)
+            for pragma in pragmas:
+                self._connection.execute(f"PRAGMA {pragma}")
+        except sqlite3.Error as exc:
+            failure: sqlite3.Error | None = exc
+        else:
+            failure = None
+        while (job := self._jobs.get()) is not None:
+            future, function = job
+            try:
+                if failure is not None:
+                    raise failure
+                settled: tuple[Any, BaseException | None] = (function(), None)
+            except BaseException as exc:
+                settled = (None, exc)
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                future.get_loop().call_soon_threadsafe(_settle, future, *settled)
+        if self._connection is not None:
+            self._connection.close()
+
+    def _connected(self) -> sqlite3.Connection:
+        assert self._connection is not None
+        return self._connection
+
+    async def _call(self, function: Callable[[], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._jobs.put((future, function))
+        return await future
+
+    async def run(
+        self, statements: list[Statement], query: tuple[str, Sequence[Any]] | None = None
+    ) -> list[Row]:
+        """Execute ``statements`` in order, then ``query``: its rows."""
+        return await self._call(functools.partial(self._run, statements, query))
+
+    def _run(
+        self, statements: list[Statement], query: tuple[str, Sequence[Any]] | None
+    ) -> list[Row]:
+        connection = self._connected()
+        for sql, rows in statements:
+            if len(rows) == 1:
+                connection.execute(sql, rows[0])
+            else:
+                connection.executemany(sql, rows)
+        if query is None:
+            return []
+        return connection.execute(*query).fetchall()
+
+    async def finish(self, statements: list[Statement]) -> None:
+        """``statements`` then COMMIT; a transaction left open by a failure is rolled back."""
+        await self._call(functools.partial(self._finish, statements))
+
+    def _finish(self, statements: list[Statement]) -> None:
+        try:
+            self._run([*statements, ("COMMIT", [()])], None)
+        except BaseException:
+            self._rollback()
+            raise
+
+    async def rollback(self) -> None:
+        await self._call(self._rollback)
+
+    def _rollback(self) -> None:
+        if self._connected().in_transaction:
+            self._connected().execute("ROLLBACK")
+
+    async def close(self) -> None:
+        """After what was asked before: the thread closes the connection and ends."""
+        self._jobs.put(None)
+        await asyncio.to_thread(self._thread.join)
+
+
+_Job = tuple["asyncio.Future[Any]", Callable[[], Any]]
+
+
+def _settle(future: asyncio.Future[Any], result: Any, failure: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if failure is not None:
+        future.set_exception(failure)
+    else:
+        future.set_result(result)
+
+
+class _SqliteTransaction:
+    """A transaction whose writes wait for its next read, or its commit, to
+    go to SQLite's thread with it: the outcome is the same (a failing write
+    fails the transaction, rolled back whole), in a few hand-offs instead of
+    one a statement."""
+
+    def __init__(self, connection: _Connection):
         self.connection = connection
+        self.pending: list[Statement] = [("BEGIN IMMEDIATE", [()])]
 
     async def execute(self, sql: str, *params: Any) -> None:
-        await self.connection.execute(sql, params)
+        self.pending.append((sql, [params]))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        await self.connection.executemany(sql, rows)
+        if rows:
+            self.pending.append((sql, list(rows)))
 
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
-        async with self.connection.execute(sql, params) as cursor:
-            return [tuple(row) for row in await cursor.fetchall()]
+        statements, self.pending = self.pending, []
+        return await self.connection.run(statements, (sql, params))
+
+    async def commit(self) -> None:
+        statements, self.pending = self.pending, []
+        await self.connection.finish(statements)
+
+    async def rollback(self) -> None:
+        self.pending = []
+        await self.connection.rollback()
 
 
 @functools.lru_cache(maxsize=256)

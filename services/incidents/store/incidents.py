@@ -18,9 +18,19 @@ import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from services.incidents.events import action_event, encoded, outcome_event, revision_event
+from services.incidents.events import (
+    IN_DOCUMENT_PREFIX,
+    action_event,
+    encoded,
+    in_document,
+    outcome_event,
+    refers_to_document,
+    revision_event,
+    revision_id,
+)
 from services.incidents.feed import Change
 from services.incidents.lifecycle import (
     Event,
@@ -34,7 +44,7 @@ from services.incidents.lifecycle import (
 from services.incidents.revision import Revision
 from services.incidents.store.database import Database, Row, Sql
 from services.incidents.times import to_ms
-from services.incidents.views import Describer, summary
+from services.incidents.views import Describer, member, patched, summary
 from shared.messages import Action, DeliveryOutcome, Incident
 
 SCHEMA = [
@@ -185,35 +195,47 @@ class IncidentStore:
     ) -> list[Applied]:
         """A batch in a handful of statements, whatever the number of incidents."""
         held = {
-            row[0]: _Held(
-                Revision.from_bytes(_bytes(row[1])),
-                Lifecycle.model_validate_json(row[2]),
-                row[3],
-            )
+            row[0]: _Held(_bytes(row[1]), *row[2:])
             for row in await _fetch_in(
                 tx,
-                "SELECT id, doc, lifecycle, changed_ms FROM corral_incidents WHERE id IN ({})",
+                "SELECT id, doc, lifecycle, changed_ms, summary, priority, opened_ms "
+                "FROM corral_incidents WHERE id IN ({})",
                 list(by_incident),
             )
         }
-        latest: dict[str, Revision] = {}
+        # The incidents a revision of this batch changes, with the latest; the
+        # revision held is read only for them.
+        revised: dict[str, Revision] = {}
         candidates: list[Event] = []
+        # First revisions whose event refers to the document for its members
+        # (``events.in_document``): by the index of their event if the
+        # document is to be theirs, else the held ones this batch replaces.
+        first: dict[str, int] = {}
+        replaced: dict[str, Revision] = {}
         for incident_id, messages in by_incident.items():
-            current = held[incident_id].incident if incident_id in held else None
+            previous = held.get(incident_id)
+            current = None
             for message in messages:
                 if isinstance(message, Revision):
+                    if current is None and previous is not None:
+                        current = previous.incident
+                        replaced[incident_id] = current
                     # A revision no newer than the one held is a redelivery, or
                     # a dead letter replayed onto the topic: nothing new.
                     if current is not None and message.revision <= current.revision:
                         continue
-                    candidates.append(revision_event(message, current))
-                    current = message
+                    if current is None:
+                        first[incident_id] = len(candidates)
+                        candidates.append(in_document(revision_event(message, None)))
+                    else:
+                        if incident_id in first:  # replaced in this batch: listed after all
+                            candidates[first.pop(incident_id)] = revision_event(current, None)
+                        candidates.append(revision_event(message, current))
+                    current = revised[incident_id] = message
                 elif isinstance(message, Action):
                     candidates.append(action_event(message))
                 else:
                     candidates.append(outcome_event(message))
-            if current is not None:
-                latest[incident_id] = current
         new: dict[str, list[Event]] = {}
         recorded = await self._recorded(tx, candidates)
         for event in candidates:
@@ -222,10 +244,17 @@ class IncidentStore:
                 new.setdefault(event.incident_id, []).append(event)
         if not new:
             return []
+        # A held first revision replaced: its event lists its members now.
+        listed = [
+            (self.db.document(encoded(revision_event(replaced[i], None))), i, event_id)
+            for i, event_id in await self._in_document(
+                tx, {i: r for i, r in replaced.items() if i in revised}
+            )
+        ]
         lifecycles: dict[str, Lifecycle] = {}
         again: list[str] = []
         for incident_id, events in new.items():
-            if incident_id not in latest:
+            if incident_id not in held and incident_id not in revised:
                 continue  # actions before the incident's first revision: kept for when it comes
             shaping = sorted((e for e in events if e.shapes_lifecycle), key=_key)
             before = held[incident_id].lifecycle if incident_id in held else None
@@ -246,6 +275,10 @@ class IncidentStore:
                 for e in events
             ],
         )
+        if listed:
+            await tx.executemany(
+                "UPDATE corral_events SET data = ? WHERE incident_id = ? AND event_id = ?", listed
+            )
         stored_changes: dict[str, int] = {}
         for incident_id, stored_events in earlier.items():
             events = stored_events + new[incident_id]
@@ -258,7 +291,6 @@ class IncidentStore:
         # KB) is not written again.
         kept: list[tuple[Any, ...]] = []
         for incident_id, lifecycle in lifecycles.items():
-            revision = latest[incident_id]
             previous = held.get(incident_id)
             events = new[incident_id]
             changed_ms = max(
@@ -266,28 +298,56 @@ class IncidentStore:
                 stored_changes.get(incident_id, 0),
                 *(e.at_ms for e in events),
             )
-            stored = summary(revision, lifecycle, changed_ms, self.describer)
-            row = (
+            revision = revised.get(incident_id)
+            stored = None
+            if revision is None:
+                assert previous is not None
+                stored = patched(json.loads(previous.summary), lifecycle, changed_ms)
+            if stored is None:
+                revision = revision or previous.incident  # type: ignore[union-attr]
+                stored = summary(revision, lifecycle, changed_ms, self.describer)
+            common = (
                 lifecycle.state.value,
-                revision.head.priority,
                 stored["team"],
-                to_ms(revision.head.opened_at),
                 changed_ms,
                 lifecycle.resolved_at_ms,
                 lifecycle.snoozed_until_ms,
                 json.dumps(stored),
                 lifecycle.model_dump_json(),
             )
-            if previous is not None and revision is previous.incident:
-                kept.append((*row, incident_id))
+            if incident_id in revised:
+                head = revised[incident_id].head
+                opened_ms = to_ms(head.opened_at)
+                rows.append(
+                    (
+                        incident_id,
+                        head.revision,
+                        head.priority,
+                        opened_ms,
+                        *common,
+                        self.db.document(revised[incident_id].doc),
+                    )
+                )
+                priority = head.priority
             else:
-                rows.append((incident_id, revision.revision, *row, self.db.document(revision.doc)))
+                assert previous is not None
+                kept.append((*common, incident_id))
+                priority, opened_ms = previous.priority, previous.opened_ms
             applied.append(
-                _applied(incident_id, revision.head, lifecycle, previous, events, stored["team"])
+                _applied(
+                    incident_id,
+                    lifecycle,
+                    previous,
+                    events,
+                    priority,
+                    stored["team"],
+                    opened_ms,
+                    revised.get(incident_id),
+                )
             )
         if rows:
             await tx.executemany(
-                """INSERT INTO corral_incidents (id, revision, state, priority, team, opened_ms,
+                """INSERT INTO corral_incidents (id, revision, priority, opened_ms, state, team,
                     changed_ms, resolved_ms, snoozed_until_ms, summary, lifecycle, doc)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (id) DO UPDATE SET revision = excluded.revision,
@@ -300,9 +360,8 @@ class IncidentStore:
             )
         if kept:
             await tx.executemany(
-                """UPDATE corral_incidents SET state = ?, priority = ?, team = ?, opened_ms = ?,
-                    changed_ms = ?, resolved_ms = ?, snoozed_until_ms = ?, summary = ?,
-                    lifecycle = ?
+                """UPDATE corral_incidents SET state = ?, team = ?, changed_ms = ?,
+                    resolved_ms = ?, snoozed_until_ms = ?, summary = ?, lifecycle = ?
                    WHERE id = ?""",
                 kept,
             )
@@ -324,6 +383,26 @@ class IncidentStore:
                 *event_ids,
             )
             found.update((row[0], row[1]) for row in rows if row[1] in chunk[row[0]])
+        return found
+
+    async def _in_document(self, tx: Sql, revisions: dict[str, Revision]) -> list[tuple[str, str]]:
+        """(incident id, event id) of those of these revisions whose event
+        refers to the document for its members."""
+        found: list[tuple[str, str]] = []
+        ids = list(revisions)
+        for start in range(0, len(ids), _MAX_PARAMETERS // 2):
+            chunk = ids[start : start + _MAX_PARAMETERS // 2]
+            wanted = {i: revision_id(revisions[i].revision) for i in chunk}
+            rows = await tx.fetch(
+                "SELECT incident_id, event_id FROM corral_events "
+                f"WHERE incident_id IN ({_marks(chunk)}) "
+                f"AND event_id IN ({_marks(chunk)}) AND substr(data, 1, ?) = ?",
+                *chunk,
+                *wanted.values(),
+                len(IN_DOCUMENT_PREFIX),
+                self.db.document(IN_DOCUMENT_PREFIX),
+            )
+            found += [(i, e) for i, e in rows if wanted[i] == e]
         return found
 
     async def _all_events(self, sql: Sql, incident_ids: list[str]) -> dict[str, list[Event]]:
@@ -389,11 +468,18 @@ class IncidentStore:
         if not rows:
             return None
         doc, lifecycle, stored = rows[0]
+        incident = Incident.model_validate_json(doc)
+        events = await self._events(self.db, incident_id) if with_events else []
+        for event in events:
+            if event.kind == EventKind.REVISION and refers_to_document(event.data):
+                del event.data["changes_in"]
+                # The document read is this revision: the one that replaced it
+                # wrote the members into the event in its transaction, which
+                # would have been read here (it was read after the document).
+                same = incident.revision == event.data["revision"]
+                event.data["changes"] = [member(a) for a in incident.alerts] if same else []
         return StoredIncident(
-            Incident.model_validate_json(doc),
-            Lifecycle.model_validate_json(lifecycle),
-            json.loads(stored),
-            await self._events(self.db, incident_id) if with_events else [],
+            incident, Lifecycle.model_validate_json(lifecycle), json.loads(stored), events
         )
 
     async def action_recorded(self, incident_id: str, action_id: str) -> bool:
@@ -471,11 +557,23 @@ class IncidentStore:
 
 @dataclass(frozen=True)
 class _Held:
-    """An incident as the store holds it before a batch."""
+    """An incident as the store holds it before a batch, its revision read
+    when asked for (an action or an outcome does not need it)."""
 
-    incident: Revision
-    lifecycle: Lifecycle
+    doc: bytes
+    lifecycle_json: str | bytes
     changed_ms: int
+    summary: str | bytes
+    priority: str
+    opened_ms: int
+
+    @cached_property
+    def incident(self) -> Revision:
+        return Revision.from_bytes(self.doc)
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        return Lifecycle.model_validate_json(self.lifecycle_json)
 
 
 # Placeholders per statement, well within SQLite's and PostgreSQL's limits.
@@ -525,19 +623,22 @@ def _key(event: Event) -> SortKey:
 
 def _applied(
     incident_id: str,
-    incident: Incident,
     lifecycle: Lifecycle,
     previous: _Held | None,
     events: list[Event],
+    priority: str,
     team: str,
+    opened_ms: int,
+    revision: Revision | None,
 ) -> Applied:
     before = previous.lifecycle if previous else None
-    # A merged incident ends as resolved, but its alerts went on in another.
-    newly_resolved = (
-        lifecycle.state == State.RESOLVED
-        and incident.merged_into is None
-        and (before is None or before.state != State.RESOLVED)
+    newly_resolved = lifecycle.state == State.RESOLVED and (
+        before is None or before.state != State.RESOLVED
     )
+    if newly_resolved:
+        # A merged incident ends as resolved, but its alerts went on in another.
+        latest = revision or previous.incident  # type: ignore[union-attr]
+        newly_resolved = latest.head.merged_into is None
     newly_acknowledged = lifecycle.first_acknowledged_at_ms is not None and (
         before is None or before.first_acknowledged_at_ms is None
     )
@@ -548,9 +649,9 @@ def _applied(
             lifecycle.state.value,
             tuple(e.data["action_id"] for e in events if e.kind == EventKind.ACTION),
         ),
-        incident.priority,
+        priority,
         team,
-        to_ms(incident.opened_at),
+        opened_ms,
         acknowledged_ms=lifecycle.first_acknowledged_at_ms if newly_acknowledged else None,
         resolved_ms=lifecycle.resolved_at_ms if newly_resolved else None,
     )
