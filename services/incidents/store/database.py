@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import queue
 import re
 import sqlite3
-import threading
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -136,64 +135,39 @@ Statement = tuple[str, Sequence[Sequence[Any]]]
 
 
 class _Connection:
-    """A sqlite3 connection on a thread of its own (SQLite blocks).
+    """A sqlite3 connection used on one thread of its own (SQLite blocks).
 
     Every call is a hand-off to that thread and back to the event loop, which
     costs more CPU than most of the statements a batch runs: so a call runs
-    a list of statements and then, optionally, one query. The hand-off is a
-    queue and ``call_soon_threadsafe``, as aiosqlite's; ``run_in_executor``
-    adds a second future and its callbacks to each.
+    a list of statements and then, optionally, one query.
     """
 
-    def __init__(self, path: Path, pragmas: tuple[str, ...]):
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(
-            target=self._serve, args=(path, pragmas), name=f"sqlite {path.name}", daemon=True
-        )
+    def __init__(self, path: Path):
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite {path.name}")
         self._connection: sqlite3.Connection | None = None
 
     @classmethod
     async def open(cls, path: Path, *pragmas: str) -> _Connection:
-        connection = cls(path, pragmas)
-        connection._thread.start()
+        connection = cls(path)
         try:
-            await connection._call(connection._connected)
+            await connection._call(functools.partial(connection._connect, path, pragmas))
         except BaseException:
             await connection.close()
             raise
         return connection
 
-    def _serve(self, path: Path, pragmas: tuple[str, ...]) -> None:
-        try:
-            # Autocommit: transactions are the explicit BEGIN ... COMMIT below.
-            self._connection = sqlite3.connect(path, isolation_level=None)
-            for pragma in pragmas:
-                self._connection.execute(f"PRAGMA {pragma}")
-        except sqlite3.Error as exc:
-            failure: sqlite3.Error | None = exc
-        else:
-            failure = None
-        while (job := self._jobs.get()) is not None:
-            future, function = job
-            try:
-                if failure is not None:
-                    raise failure
-                settled: tuple[Any, BaseException | None] = (function(), None)
-            except BaseException as exc:
-                settled = (None, exc)
-            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
-                future.get_loop().call_soon_threadsafe(_settle, future, *settled)
-        if self._connection is not None:
-            self._connection.close()
+    def _connect(self, path: Path, pragmas: tuple[str, ...]) -> None:
+        # Autocommit: transactions are the explicit BEGIN ... COMMIT below.
+        self._connection = sqlite3.connect(path, isolation_level=None)
+        for pragma in pragmas:
+            self._connection.execute(f"PRAGMA {pragma}")
 
     def _connected(self) -> sqlite3.Connection:
         assert self._connection is not None
         return self._connection
 
     async def _call(self, function: Callable[[], T]) -> T:
-        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._jobs.put((future, function))
-        return await future
+        return await asyncio.get_running_loop().run_in_executor(self._thread, function)
 
     async def run(
         self, statements: list[Statement], query: tuple[str, Sequence[Any]] | None = None
@@ -233,21 +207,11 @@ class _Connection:
             self._connected().execute("ROLLBACK")
 
     async def close(self) -> None:
-        """After what was asked before: the thread closes the connection and ends."""
-        self._jobs.put(None)
-        await asyncio.to_thread(self._thread.join)
-
-
-_Job = tuple["asyncio.Future[Any]", Callable[[], Any]]
-
-
-def _settle(future: asyncio.Future[Any], result: Any, failure: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if failure is not None:
-        future.set_exception(failure)
-    else:
-        future.set_result(result)
+        """After what was asked before: the connection closed, its thread ended."""
+        if self._connection is not None:
+            await self._call(self._connection.close)
+            self._connection = None
+        await asyncio.to_thread(self._thread.shutdown)
 
 
 class _SqliteTransaction:
