@@ -220,11 +220,9 @@ class ConsumerLoop:
                 log.warning("commit failed", group=self.group_id, error=str(exc))
 
     async def committed(self) -> None:
-        """Until every handled batch's offsets are committed (or refused)."""
+        """Until every handled batch's offsets are committed (or refused): the
+        commit on its way takes whatever was handled before it ends."""
         if self._committing is not None:
-            await asyncio.shield(self._committing)
-        if self._to_commit and self.consumer is not None:
-            self._committing = asyncio.create_task(self._commit(self.consumer))
             await asyncio.shield(self._committing)
 
     async def _publish(
