@@ -97,15 +97,22 @@ def consume_loop(consumer: Consumer, handler: Handler) -> ConsumerLoop:
     return loop
 
 
-async def test_batches_are_handled_while_a_commit_is_on_its_way_and_their_offsets_follow() -> None:
-    consumer = Consumer([[0, 1], [2], [3, 4]])
-    handler = Handler()
-    loop = consume_loop(consumer, handler)
+async def consume_all(
+    consumer: Consumer, handler: Handler
+) -> tuple[asyncio.Task[None], asyncio.Event]:
+    """The loop running until every batch was fetched: the run, and its stop."""
     stop = asyncio.Event()
-    running = asyncio.create_task(loop.run(stop))
+    running = asyncio.create_task(consume_loop(consumer, handler).run(stop))
     async with asyncio.timeout(5):
         while consumer.batches:
             await asyncio.sleep(0.01)
+    return running, stop
+
+
+async def test_batches_are_handled_while_a_commit_is_on_its_way_and_their_offsets_follow() -> None:
+    consumer = Consumer([[0, 1], [2], [3, 4]])
+    handler = Handler()
+    running, stop = await consume_all(consumer, handler)
     # Every batch handled although no commit was answered yet.
     assert handler.handled == [0, 1, 2, 3, 4]
     assert consumer.commits == []
@@ -119,13 +126,7 @@ async def test_batches_are_handled_while_a_commit_is_on_its_way_and_their_offset
 async def test_a_stopping_loop_commits_what_it_handled() -> None:
     consumer = Consumer([[0], [1]])
     consumer.accept.set()
-    handler = Handler()
-    loop = consume_loop(consumer, handler)
-    stop = asyncio.Event()
-    running = asyncio.create_task(loop.run(stop))
-    async with asyncio.timeout(5):
-        while consumer.batches:
-            await asyncio.sleep(0.01)
+    running, stop = await consume_all(consumer, Handler())
     stop.set()
     await asyncio.wait_for(running, 5)
     assert consumer.commits[-1] == {TP: 2}
