@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
 
 from shared.config import ConfigError, KafkaSettings
+from shared.kafka import zstd
 from shared.secrets import secret
 
 
@@ -40,6 +41,7 @@ def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
 
 
 def connection_options(settings: KafkaSettings) -> dict[str, Any]:
+    zstd.install()  # before any client compresses or reads a batch
     options: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers,
         "client_id": settings.client_id,

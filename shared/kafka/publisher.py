@@ -20,6 +20,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.producer.message_accumulator import BatchBuilder
 
 from shared.cache import BoundedCache
+from shared.kafka import zstd
 from shared.metrics import MESSAGES_PUBLISHED, PUBLISH_ERRORS
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ _COMPRESS = {
     "gzip": codec.gzip_encode,
     "snappy": codec.snappy_encode,
     "lz4": codec.lz4_encode,
-    "zstd": codec.zstd_encode,
+    "zstd": zstd.encode,
 }
 
 
