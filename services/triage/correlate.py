@@ -9,6 +9,7 @@ wall clock) the timers run again.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sized
 from datetime import timedelta
 
 from services.triage.hold import hold, waiting_key
@@ -17,6 +18,10 @@ from services.triage.membership import Membership
 from services.triage.scope import SCOPE
 from services.triage.stages import AlertEvent, AlertFailed, Step, TriageContext
 from services.triage.state import describe, duration_ms, to_ms
+
+INLINE_ALERTS = 32
+"""A batch this small is correlated on the event loop: handing it to a thread
+and back would cost more than it holds the loop."""
 
 
 class OpenStep:
@@ -48,7 +53,9 @@ class CorrelateStage:
         timers.steps = steps
 
     async def process(self, ctx: TriageContext) -> None:
-        if ctx.now is None:
+        alerts = ctx.alerts
+        small = isinstance(alerts, Sized) and len(alerts) <= INLINE_ALERTS
+        if ctx.now is None and not small:
             # Decoding and correlating a batch is plain CPU work: keep the
             # event loop (heartbeats, health checks) free.
             await asyncio.to_thread(self._run, ctx)

@@ -136,6 +136,9 @@ class AlertReader:
         self.skip = skip
         self.current: ConsumerRecord | None = None
 
+    def __len__(self) -> int:
+        return len(self.messages)
+
     def __iter__(self) -> Iterator[tuple[Alert, str]]:
         # What cannot be decoded is quarantined once: a run again skips it.
         records = decoded(
