@@ -28,7 +28,7 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_json
@@ -38,7 +38,6 @@ from shared.messages.alert import Alert, AlertContent
 from shared.messages.incident import Incident, IncidentAlert
 
 T = TypeVar("T")
-T_contra = TypeVar("T_contra", contravariant=True)
 
 
 def join_objects(first: bytes, second: bytes) -> bytes:
@@ -49,12 +48,6 @@ def join_objects(first: bytes, second: bytes) -> bytes:
 def with_last(head: bytes, field: str, data: bytes) -> bytes:
     """``head`` (an object's JSON without ``field``) with ``field`` added last, as ``data``."""
     return b'%s,"%s":%s}' % (head[:-1], field.encode(), data)
-
-
-class Encodings(Protocol[T_contra]):
-    """Where an encoder takes the encoding of a value it lists."""
-
-    def of(self, value: T_contra, /) -> bytes: ...
 
 
 class EncodingCache(Generic[T]):
@@ -81,25 +74,6 @@ class EncodingCache(Generic[T]):
         return data
 
 
-class BatchEncodings(Generic[T]):
-    """``cache`` with everything one batch encodes through it kept for as long
-    as the batch's records are (they hold this object): a batch that lists
-    more members than ``cache`` holds would otherwise lose its revisions'
-    encodings before the state records written beside them ask again."""
-
-    def __init__(self, cache: EncodingCache[T]):
-        self.cache = cache
-        self._batch: dict[int, tuple[T, bytes]] = {}
-
-    def of(self, value: T) -> bytes:
-        hit = self._batch.get(id(value))
-        if hit is not None and hit[0] is value:
-            return hit[1]
-        data = self.cache.of(value)
-        self._batch[id(value)] = (value, data)
-        return data
-
-
 def compact(model: BaseModel, exclude: set[str] | None = None) -> bytes:
     """A model as ``Message.to_bytes`` writes it: unset (None) fields left out."""
     return type(model).__pydantic_serializer__.to_json(model, exclude_none=True, exclude=exclude)
@@ -110,7 +84,9 @@ def member_encodings(size: int) -> EncodingCache[Any]:
     return EncodingCache(size, compact)
 
 
-def with_listing(model: BaseModel, field: str, items: Sequence[T], cache: Encodings[T]) -> bytes:
+def with_listing(
+    model: BaseModel, field: str, items: Sequence[T], cache: EncodingCache[T]
+) -> bytes:
     """``compact(model)`` when ``field``, the model's last field, lists ``items``,
     each encoded through ``cache``."""
     listing = b"[%s]" % b",".join(map(cache.of, items))
@@ -124,7 +100,7 @@ class Listed(NamedTuple):
 
     model: BaseModel
     field: str
-    cache: Encodings[Any]
+    cache: EncodingCache[Any]
 
     def to_bytes(self) -> bytes:
         return with_listing(self.model, self.field, getattr(self.model, self.field), self.cache)

@@ -21,9 +21,8 @@ from datetime import datetime
 from typing import Protocol
 
 from services.triage.state import AlertState, IncidentState, IndexKey, PartitionState
-from shared.codec import BatchEncodings, EncodingCache
 from shared.kafka.publisher import Record
-from shared.messages import Alert, AlertStatus, IncidentAlert
+from shared.messages import Alert, AlertStatus
 
 
 @dataclass
@@ -53,9 +52,6 @@ class TriageContext:
     # The stage at work, and the incidents a stage failed on (stage, error, incident).
     stage: str = ""
     failures: list[tuple[str, Exception, IncidentState]] = field(default_factory=list)
-    # A revision and the state records beside it list the same members: each
-    # is encoded once for both (see ``member_encodings``).
-    batch_encodings: BatchEncodings[IncidentAlert] | None = None
 
     def mark_changed(
         self, incident: IncidentState, alert: Alert | None = None, growth: bool = False
@@ -68,14 +64,6 @@ class TriageContext:
             self.urgent.add(incident.id)
         if alert is not None:
             self.change_received_at.setdefault(incident.id, alert.received_at)
-
-    def member_encodings(
-        self, cache: EncodingCache[IncidentAlert]
-    ) -> BatchEncodings[IncidentAlert]:
-        """``cache``, keeping what this batch's records encode through it until they are written."""
-        if self.batch_encodings is None:
-            self.batch_encodings = BatchEncodings(cache)
-        return self.batch_encodings
 
     def touch(self, incident: IncidentState) -> None:
         """The incident's state changed without news: persist, no revision."""

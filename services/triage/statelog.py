@@ -32,7 +32,7 @@ from services.triage.state import (
     to_ms,
 )
 from shared import codec
-from shared.codec import EncodingCache, Encodings, kept
+from shared.codec import EncodingCache, kept
 from shared.kafka.publisher import Encoded, EncodedValue, Record
 from shared.kafka.state import LatestValues
 from shared.messages import AlertStatus, IncidentAlert, IncidentStatus
@@ -115,7 +115,7 @@ class AlertValue(NamedTuple):
 
     record: bytes
     member: IncidentAlert
-    cache: Encodings[IncidentAlert]
+    cache: EncodingCache[IncidentAlert]
 
     def to_bytes(self) -> bytes:
         return codec.with_last(self.record, "member", self.cache.of(self.member))
@@ -142,7 +142,7 @@ class PersistStage:
         for fp in sorted(dirty):
             alert = state.alerts.get(fp)
             ctx.records.append(
-                Record(self.topic, ALERT_PREFIX + fp, self._alert(ctx, fp, alert), ctx.partition)
+                Record(self.topic, ALERT_PREFIX + fp, self._alert(state, fp, alert), ctx.partition)
             )
         for incident_id in sorted(ctx.dirty_incidents):
             incident = state.incidents.get(incident_id)
@@ -151,15 +151,13 @@ class PersistStage:
                 Record(self.topic, INCIDENT_PREFIX + incident_id, head, ctx.partition)
             )
 
-    def _alert(self, ctx: TriageContext, fp: str, alert: AlertState | None) -> Encoded | None:
+    def _alert(self, state: PartitionState, fp: str, alert: AlertState | None) -> Encoded | None:
         if alert is None:
             return None
         record = alert_record(alert)
-        incident = ctx.state.incidents.get(alert.incident or "")
+        incident = state.incidents.get(alert.incident or "")
         member = None if incident is None else incident.members.get(fp)
-        if member is None:
-            return EncodedValue(record)
-        return AlertValue(record, member, ctx.member_encodings(self.members))
+        return EncodedValue(record) if member is None else AlertValue(record, member, self.members)
 
 
 class PartitionRestorer(LatestValues):
