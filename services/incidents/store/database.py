@@ -14,12 +14,13 @@ import functools
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+
+from services.incidents.store.thread import OwnThread
 
 Row = tuple[Any, ...]
 Select = tuple[str, Sequence[Any]]
@@ -152,7 +153,7 @@ class _Connection:
     """
 
     def __init__(self, path: Path):
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite {path.name}")
+        self._thread = OwnThread(f"sqlite {path.name}")
         self._connection: sqlite3.Connection | None = None
 
     @classmethod
@@ -176,7 +177,7 @@ class _Connection:
         return self._connection
 
     async def _call(self, function: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, function)
+        return await self._thread.call(function)
 
     async def run(
         self, statements: list[Statement], queries: Sequence[Select] = ()
@@ -216,7 +217,7 @@ class _Connection:
         if self._connection is not None:
             await self._call(self._connection.close)
             self._connection = None
-        await asyncio.to_thread(self._thread.shutdown)
+        await self._thread.stop()
 
 
 class _SqliteTransaction:
