@@ -27,7 +27,7 @@ import cProfile
 import json
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -49,6 +49,7 @@ from shared.payloads import WebhookPayload
 from shared.service import _tune_gc, run
 
 TOPICS = TopicNames()
+DELIVERY_TIME = timedelta(milliseconds=40)
 
 
 async def small_incidents(count: int, members: int) -> list[tuple[bytes, bytes]]:
@@ -76,7 +77,8 @@ async def small_incidents(count: int, members: int) -> list[tuple[bytes, bytes]]
 
 def delivered(revisions: list[tuple[bytes, bytes]], receivers: int) -> list[tuple[bytes, bytes]]:
     """(key, value) of the delivery outcomes notify writes for each revision,
-    one per receiver."""
+    one per receiver, each when its delivery ended: after the revision, so
+    that it moves the incident's time of change as a live one does."""
     out: list[tuple[bytes, bytes]] = []
     for key, value in revisions:
         incident = Incident.from_bytes(value)
@@ -89,7 +91,7 @@ def delivered(revisions: list[tuple[bytes, bytes]], receivers: int) -> list[tupl
                 notification="trigger",
                 status="sent",
                 key=f"{incident.id}-{incident.revision}",
-                at=incident.updated_at,
+                at=incident.updated_at + DELIVERY_TIME * (n + 1),
             )
             out.append((key, outcome.to_bytes()))
     return out

@@ -33,6 +33,16 @@ def revision_id(revision: int) -> str:
     return f"r/{revision:010d}"
 
 
+def event_id(message: Revision | Action | DeliveryOutcome) -> str:
+    """The id of the event a message makes, known before the event is made:
+    the store asks which it has already."""
+    if isinstance(message, Revision):
+        return revision_id(message.revision)
+    if isinstance(message, Action):
+        return f"a/{message.action_id}"
+    return f"o/{message.outcome_id}"
+
+
 def revision_event(revision: Revision, previous: Revision | None) -> Event:
     incident = revision.head
     seen = Counter(previous.head.explanation if previous is not None else [])
@@ -102,7 +112,7 @@ def encoded(event: Event) -> bytes:
 def action_event(action: Action) -> Event:
     return Event(
         action.incident_id,
-        f"a/{action.action_id}",
+        event_id(action),
         to_ms(action.at),
         EventKind.ACTION,
         action.model_dump(mode="json", exclude_none=True, exclude={"schema_version"}),
@@ -112,7 +122,7 @@ def action_event(action: Action) -> Event:
 def outcome_event(outcome: DeliveryOutcome) -> Event:
     return Event(
         outcome.incident_id,
-        f"o/{outcome.outcome_id}",
+        event_id(outcome),
         to_ms(outcome.at),
         EventKind.OUTCOME,
         outcome.model_dump(mode="json", exclude_none=True, exclude={"schema_version"}),

@@ -130,6 +130,12 @@ def patched(stored: dict[str, Any], lifecycle: Lifecycle, changed_ms: int) -> di
     return {**stored, **_lived(lifecycle, changed_ms)}
 
 
+def touched(stored: dict[str, Any], changed_ms: int) -> dict[str, Any]:
+    """``patched`` with the lifecycle ``stored`` was made with (one laid out
+    as ``summary`` writes it): only the time of change moves."""
+    return {**stored, "updated_at": iso(changed_ms)}
+
+
 def _lived(lifecycle: Lifecycle, changed_ms: int) -> dict[str, Any]:
     """The summary's fields that come of the lifecycle and the last change."""
     return {

@@ -6,14 +6,16 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from services.incidents.feed import Change, ChangeFeed, Subscription
 from services.incidents.revision import Revision
 from services.incidents.store import IncidentStore, database_for
+from services.incidents.store.database import _Connection
 from services.incidents.store.incidents import Query
 from services.incidents.times import to_ms
 from services.incidents.views import Describer, alert_change, detail, member, summary
@@ -322,6 +324,79 @@ async def test_actions_and_outcomes_leave_the_summary_a_revision_would_make(
             )
             assert stored.summary == made
     assert made["acknowledged_by"] == "alice" and made["roles"] == {"incident_commander": "alice"}
+
+
+async def test_a_summary_another_version_wrote_is_made_again(
+    store_url: tuple[str, str],
+) -> None:
+    """A batch without a revision reads the incident's document only when it
+    needs it: to make again a summary laid out otherwise (by another version),
+    or to see whether an incident that ends here was merged."""
+    async with opened(*store_url) as store:
+        await store.apply([revision(1, [DISK], 0)], {})
+        for message in (outcome(5), action("resolve", 60)):
+            await store.db.execute(
+                "UPDATE corral_incidents SET summary = ?", json.dumps({"id": "inc-1"})
+            )
+            [applied] = await store.apply([message], {})
+            stored = await store.get("inc-1")
+            assert stored is not None
+            made = summary(
+                Revision.of(stored.incident),
+                stored.lifecycle,
+                to_ms(message.at),
+                store.describer,
+            )
+            assert stored.summary == made
+        assert applied.resolved_ms == to_ms(at(60))
+
+
+async def test_a_batch_is_two_hand_offs_to_sqlites_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each hand-off to SQLite's thread and back costs more CPU than most
+    statements: a batch reads what it needs in one and commits in another,
+    whether its incidents are new or held."""
+    calls = 0
+    call = _Connection._call
+
+    async def counted(self: _Connection, function: Callable[[], Any]) -> Any:
+        nonlocal calls
+        calls += 1
+        return await call(self, function)
+
+    monkeypatch.setattr(_Connection, "_call", counted)
+    async with opened("sqlite", str(tmp_path)) as store:
+        for batch in (
+            [revision(1, [DISK], 0), outcome(1, id="inc-0")],
+            [revision(1, [DISK], 5, id="inc-2"), outcome(6), outcome(7, "secondary")],
+            [action("acknowledge", 60), outcome(61, id="inc-2")],
+        ):
+            calls = 0
+            assert await store.apply(batch, {("t", 0): 1})  # type: ignore[arg-type]
+            assert calls == 2
+
+
+async def test_fetch_all_gives_each_querys_rows(store_url: tuple[str, str]) -> None:
+    async with opened(*store_url) as store:
+        await store.db.execute("INSERT INTO corral_meta (key, value) VALUES ('a', '1')")
+        queries = [
+            ("SELECT value FROM corral_meta WHERE key = ?", ["a"]),
+            ("SELECT value FROM corral_meta WHERE key = ?", ["none"]),
+            ("SELECT count(*) FROM corral_meta", []),
+        ]
+        assert await store.db.fetch_all(queries) == [[("1",)], [], [(2,)]]
+        async with store.db.transaction() as tx:
+            await tx.execute("INSERT INTO corral_meta (key, value) VALUES ('b', '2')")
+            assert await tx.fetch_all(
+                [*queries, ("SELECT value FROM corral_meta WHERE key = 'b'", [])]
+            ) == [
+                [("1",)],
+                [],
+                [(3,)],
+                [("2",)],
+            ]
+            assert await tx.fetch_all([]) == []
 
 
 async def test_a_failed_write_leaves_nothing_of_its_transaction(

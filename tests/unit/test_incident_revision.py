@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from services.incidents.events import encoded, revision_event
 from services.incidents.lifecycle import Event, EventKind, Lifecycle, State
 from services.incidents.revision import Revision
-from services.incidents.views import Describer, patched, summary, timeline
+from services.incidents.views import Describer, patched, summary, timeline, touched
 from shared.messages import AlertStatus, Incident, IncidentAlert
 from tests.unit.test_codec import incidents, members
 from tests.unit.test_codec_listings import tricky_members
@@ -146,6 +146,9 @@ def test_a_patched_summary_is_the_summary_made_again(
     patch = patched(stored, after, later)
     assert patch == made
     assert json.dumps(patch) == json.dumps(made)
+    # Only delivery outcomes (the lifecycle as it was): the time of change moves.
+    moved = touched(stored, later)
+    assert json.dumps(moved) == json.dumps(summary(revision, before, later, DESCRIBER))
     # Laid out otherwise (another version's summary): made again instead.
     assert patched({k: v for k, v in stored.items() if k != "roles"}, after, later) is None
 

@@ -14,14 +14,17 @@ import functools
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from services.incidents.store.thread import OwnThread
+
 Row = tuple[Any, ...]
+Select = tuple[str, Sequence[Any]]
+"""A query and its parameters."""
 T = TypeVar("T")
 
 TRANSIENT: tuple[type[BaseException], ...] = (
@@ -39,6 +42,9 @@ class Sql(Protocol):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
 
     async def fetch(self, sql: str, *params: Any) -> list[Row]: ...
+
+    async def fetch_all(self, queries: Sequence[Select]) -> list[list[Row]]:
+        """Each query's rows, in order: on SQLite in one hand-off to its thread."""
 
 
 class Database(Sql, Protocol):
@@ -117,8 +123,12 @@ class SqliteDatabase:
             await tx.executemany(sql, rows)
 
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        [rows] = await self.fetch_all([(sql, params)])
+        return rows
+
+    async def fetch_all(self, queries: Sequence[Select]) -> list[list[Row]]:
         assert self._reader is not None, "open() first"
-        return await self._reader.run([], (sql, params))
+        return await self._reader.run([], queries)
 
     async def listen(self, channel: str, callback: Callable[[str], None]) -> None:
         return None
@@ -139,11 +149,11 @@ class _Connection:
 
     Every call is a hand-off to that thread and back to the event loop, which
     costs more CPU than most of the statements a batch runs: so a call runs
-    a list of statements and then, optionally, one query.
+    a list of statements and then the queries asked for.
     """
 
     def __init__(self, path: Path):
-        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"sqlite {path.name}")
+        self._thread = OwnThread(f"sqlite {path.name}")
         self._connection: sqlite3.Connection | None = None
 
     @classmethod
@@ -167,26 +177,22 @@ class _Connection:
         return self._connection
 
     async def _call(self, function: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._thread, function)
+        return await self._thread.call(function)
 
     async def run(
-        self, statements: list[Statement], query: tuple[str, Sequence[Any]] | None = None
-    ) -> list[Row]:
-        """Execute ``statements`` in order, then ``query``: its rows."""
-        return await self._call(functools.partial(self._run, statements, query))
+        self, statements: list[Statement], queries: Sequence[Select] = ()
+    ) -> list[list[Row]]:
+        """Execute ``statements`` in order, then ``queries``: the rows of each."""
+        return await self._call(functools.partial(self._run, statements, queries))
 
-    def _run(
-        self, statements: list[Statement], query: tuple[str, Sequence[Any]] | None
-    ) -> list[Row]:
+    def _run(self, statements: list[Statement], queries: Sequence[Select]) -> list[list[Row]]:
         connection = self._connected()
         for sql, rows in statements:
             if len(rows) == 1:
                 connection.execute(sql, rows[0])
             else:
                 connection.executemany(sql, rows)
-        if query is None:
-            return []
-        return connection.execute(*query).fetchall()
+        return [connection.execute(*query).fetchall() for query in queries]
 
     async def finish(self, statements: list[Statement]) -> None:
         """``statements`` then COMMIT; a transaction left open by a failure is rolled back."""
@@ -194,7 +200,7 @@ class _Connection:
 
     def _finish(self, statements: list[Statement]) -> None:
         try:
-            self._run([*statements, ("COMMIT", [()])], None)
+            self._run([*statements, ("COMMIT", [()])], ())
         except BaseException:
             self._rollback()
             raise
@@ -211,7 +217,7 @@ class _Connection:
         if self._connection is not None:
             await self._call(self._connection.close)
             self._connection = None
-        await asyncio.to_thread(self._thread.shutdown)
+        await self._thread.stop()
 
 
 class _SqliteTransaction:
@@ -232,8 +238,12 @@ class _SqliteTransaction:
             self.pending.append((sql, list(rows)))
 
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
+        [rows] = await self.fetch_all([(sql, params)])
+        return rows
+
+    async def fetch_all(self, queries: Sequence[Select]) -> list[list[Row]]:
         statements, self.pending = self.pending, []
-        return await self.connection.run(statements, (sql, params))
+        return await self.connection.run(statements, queries)
 
     async def commit(self) -> None:
         statements, self.pending = self.pending, []
@@ -298,6 +308,9 @@ class PostgresDatabase:
         assert self._pool is not None, "open() first"
         return [tuple(row) for row in await self._pool.fetch(numbered(sql), *params)]
 
+    async def fetch_all(self, queries: Sequence[Select]) -> list[list[Row]]:
+        return [await self.fetch(sql, *params) for sql, params in queries]
+
     def document(self, data: bytes) -> str | bytes:
         return data.decode()
 
@@ -320,6 +333,9 @@ class _PostgresSql:
 
     async def fetch(self, sql: str, *params: Any) -> list[Row]:
         return [tuple(row) for row in await self.connection.fetch(numbered(sql), *params)]
+
+    async def fetch_all(self, queries: Sequence[Select]) -> list[list[Row]]:
+        return [await self.fetch(sql, *params) for sql, params in queries]
 
 
 def redacted_url(url: str) -> str:

@@ -25,6 +25,7 @@ from services.incidents.events import (
     IN_DOCUMENT_PREFIX,
     action_event,
     encoded,
+    event_id,
     in_document,
     outcome_event,
     refers_to_document,
@@ -42,9 +43,9 @@ from services.incidents.lifecycle import (
     replay,
 )
 from services.incidents.revision import Revision
-from services.incidents.store.database import Database, Row, Sql
+from services.incidents.store.database import Database, Row, Select, Sql
 from services.incidents.times import to_ms
-from services.incidents.views import Describer, member, patched, summary
+from services.incidents.views import SUMMARY_KEYS, Describer, member, patched, summary, touched
 from shared.messages import Action, DeliveryOutcome, Incident
 
 SCHEMA = [
@@ -194,15 +195,8 @@ class IncidentStore:
         self, tx: Sql, by_incident: dict[str, list[Revision | Action | DeliveryOutcome]]
     ) -> list[Applied]:
         """A batch in a handful of statements, whatever the number of incidents."""
-        held = {
-            row[0]: _Held(_bytes(row[1]), *row[2:])
-            for row in await _fetch_in(
-                tx,
-                "SELECT id, doc, lifecycle, changed_ms, summary, priority, opened_ms "
-                "FROM corral_incidents WHERE id IN ({})",
-                list(by_incident),
-            )
-        }
+        read = await self._read(tx, by_incident)
+        held = read.held
         # The incidents a revision of this batch changes, with the latest; the
         # revision held is read only for them.
         revised: dict[str, Revision] = {}
@@ -237,7 +231,7 @@ class IncidentStore:
                 else:
                     candidates.append(outcome_event(message))
         new: dict[str, list[Event]] = {}
-        recorded = await self._recorded(tx, candidates)
+        recorded = read.recorded
         for event in candidates:
             if (event.incident_id, event.event_id) not in recorded:
                 recorded.add((event.incident_id, event.event_id))
@@ -246,18 +240,27 @@ class IncidentStore:
             return []
         # A held first revision replaced: its event lists its members now.
         listed = [
-            (self.db.document(encoded(revision_event(replaced[i], None))), i, event_id)
-            for i, event_id in await self._in_document(
+            (self.db.document(encoded(revision_event(replaced[i], None))), i, listed_id)
+            for i, listed_id in await self._in_document(
                 tx, {i: r for i, r in replaced.items() if i in revised}
             )
         ]
         lifecycles: dict[str, Lifecycle] = {}
+        # Held incidents only delivery outcomes changed: their lifecycle is as
+        # stored (not read), their summary moves only its time of change.
+        outcomes_only: dict[str, dict[str, Any]] = {}
         again: list[str] = []
         for incident_id, events in new.items():
-            if incident_id not in held and incident_id not in revised:
+            previous = held.get(incident_id)
+            if previous is None and incident_id not in revised:
                 continue  # actions before the incident's first revision: kept for when it comes
             shaping = sorted((e for e in events if e.shapes_lifecycle), key=_key)
-            before = held[incident_id].lifecycle if incident_id in held else None
+            if previous is not None and not shaping and incident_id not in revised:
+                stored = json.loads(previous.summary)
+                if tuple(stored) == SUMMARY_KEYS:
+                    outcomes_only[incident_id] = stored
+                    continue
+            before = previous.lifecycle if previous is not None else None
             if before is not None and (not shaping or shaping[0].key > (before.last or ())):
                 lifecycles[incident_id] = fold(before, shaping)
             else:
@@ -265,7 +268,8 @@ class IncidentStore:
                 # fold all of its events again, as a rebuild would.
                 again.append(incident_id)
         # Read before this batch's events are written: they are at hand.
-        earlier = await self._all_events(tx, again)
+        earlier = {i: read.unheld_events.get(i, []) for i in again if i not in held}
+        earlier.update(await self._all_events(tx, [i for i in again if i in held]))
         await tx.executemany(
             "INSERT INTO corral_events (incident_id, event_id, at_ms, kind, data) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -286,6 +290,35 @@ class IncidentStore:
             # Events kept before the incident's first revision count as changes too.
             stored_changes[incident_id] = max(e.at_ms for e in events)
         applied: list[Applied] = []
+        later: list[tuple[Any, ...]] = []
+        for incident_id, stored in outcomes_only.items():
+            previous = held[incident_id]
+            events = new[incident_id]
+            changed_ms = max(previous.changed_ms, *(e.at_ms for e in events))
+            if changed_ms > previous.changed_ms:
+                later.append((changed_ms, json.dumps(touched(stored, changed_ms)), incident_id))
+            applied.append(
+                Applied(
+                    _change(incident_id, events, previous.state),
+                    previous.priority,
+                    previous.team,
+                    previous.opened_ms,
+                )
+            )
+        # Held incidents whose summary is made again from their revision
+        # (stored by another version) or that may have ended here.
+        await read.documents(
+            tx,
+            [
+                incident_id
+                for incident_id, lifecycle in lifecycles.items()
+                if incident_id not in revised
+                and (
+                    lifecycle.state == State.RESOLVED
+                    or tuple(json.loads(held[incident_id].summary)) != SUMMARY_KEYS
+                )
+            ],
+        )
         rows: list[tuple[Any, ...]] = []
         # Incidents only actions or outcomes changed: their document (tens of
         # KB) is not written again.
@@ -365,25 +398,42 @@ class IncidentStore:
                    WHERE id = ?""",
                 kept,
             )
+        if later:
+            await tx.executemany(
+                "UPDATE corral_incidents SET changed_ms = ?, summary = ? WHERE id = ?", later
+            )
         return applied
 
-    async def _recorded(self, tx: Sql, events: list[Event]) -> set[tuple[str, str]]:
-        """Which of the events the store already has, as (incident id, event id)."""
-        found: set[tuple[str, str]] = set()
-        by_incident: dict[str, set[str]] = {}
-        for event in events:
-            by_incident.setdefault(event.incident_id, set()).add(event.event_id)
-        for chunk in _chunks(by_incident, lambda ids: len(ids) + 1):
-            incidents = list(chunk)
-            event_ids = sorted(set().union(*chunk.values()))
-            rows = await tx.fetch(
-                "SELECT incident_id, event_id FROM corral_events "
-                f"WHERE incident_id IN ({_marks(incidents)}) AND event_id IN ({_marks(event_ids)})",
-                *incidents,
-                *event_ids,
-            )
-            found.update((row[0], row[1]) for row in rows if row[1] in chunk[row[0]])
-        return found
+    async def _read(
+        self, tx: Sql, by_incident: dict[str, list[Revision | Action | DeliveryOutcome]]
+    ) -> _Read:
+        """What a batch needs of the store, in one round trip: the incidents
+        held (the documents of those it revises), which of its events are
+        recorded, and the events kept of the incidents not held, which a
+        first revision folds in."""
+        wanted: dict[str, set[str]] = {}
+        revising: list[str] = []
+        for incident_id, messages in by_incident.items():
+            wanted[incident_id] = {event_id(message) for message in messages}
+            if any(isinstance(message, Revision) for message in messages):
+                revising.append(incident_id)
+        parts = [
+            _held_queries(list(by_incident), set(revising)),
+            _in_queries(_UNHELD_EVENTS, revising),
+            _recorded_queries(wanted),
+        ]
+        results = iter(await tx.fetch_all([query for part in parts for query in part]))
+        held_rows, unheld_rows, recorded_rows = (
+            [row for _ in part for row in next(results)] for part in parts
+        )
+        held = {row[0]: _Held(*row[1:]) for row in held_rows}
+        unheld_events: dict[str, list[Event]] = {}
+        for row in unheld_rows:
+            unheld_events.setdefault(row[0], []).append(_event(row))
+        for events in unheld_events.values():
+            events.sort(key=_key)
+        recorded = {(i, e) for i, e in recorded_rows if e in wanted[i]}
+        return _Read(held, recorded, unheld_events)
 
     async def _in_document(self, tx: Sql, revisions: dict[str, Revision]) -> list[tuple[str, str]]:
         """(incident id, event id) of those of these revisions whose event
@@ -555,25 +605,58 @@ class IncidentStore:
         return [row[0] for row in rows]
 
 
-@dataclass(frozen=True)
+_UNHELD_EVENTS = (
+    "SELECT incident_id, event_id, at_ms, kind, data FROM corral_events "
+    "WHERE incident_id IN ({}) AND NOT EXISTS "
+    "(SELECT 1 FROM corral_incidents WHERE corral_incidents.id = corral_events.incident_id)"
+)
+"""The events kept of incidents the store does not hold (actions before the first revision)."""
+
+
+@dataclass
 class _Held:
     """An incident as the store holds it before a batch, its revision read
     when asked for (an action or an outcome does not need it)."""
 
-    doc: bytes
+    doc: bytes | str | None
+    """None until ``_Read.documents`` read it: it is tens of KB."""
     lifecycle_json: str | bytes
     changed_ms: int
     summary: str | bytes
     priority: str
     opened_ms: int
+    state: str
+    team: str
 
     @cached_property
     def incident(self) -> Revision:
-        return Revision.from_bytes(self.doc)
+        assert self.doc is not None, "read by _Read.documents"
+        return Revision.from_bytes(_bytes(self.doc))
 
     @cached_property
     def lifecycle(self) -> Lifecycle:
         return Lifecycle.model_validate_json(self.lifecycle_json)
+
+
+@dataclass
+class _Read:
+    """What a batch read of the store before writing."""
+
+    held: dict[str, _Held]
+    recorded: set[tuple[str, str]]
+    """(incident id, event id) of the batch's events the store has."""
+    unheld_events: dict[str, list[Event]]
+    """Every event kept of the incidents the batch revises that the store does
+    not hold, in time order."""
+
+    async def documents(self, sql: Sql, incident_ids: list[str]) -> None:
+        """Read the documents of these held incidents, where not read yet."""
+        missing = [i for i in incident_ids if self.held[i].doc is None]
+        if missing:
+            for incident_id, doc in await _fetch_in(
+                sql, "SELECT id, doc FROM corral_incidents WHERE id IN ({})", missing
+            ):
+                self.held[incident_id].doc = doc
 
 
 # Placeholders per statement, well within SQLite's and PostgreSQL's limits.
@@ -599,13 +682,57 @@ def _chunks(
         yield chunk
 
 
-async def _fetch_in(sql: Sql, query: str, values: list[str]) -> list[Row]:
+def _held_queries(incident_ids: list[str], revising: set[str]) -> list[Select]:
+    """Queries for the incidents held, as ``_Held`` takes them: the document
+    only of those in ``revising`` (it is tens of KB)."""
+    queries: list[Select] = []
+    step = _MAX_PARAMETERS // 2
+    for start in range(0, len(incident_ids), step):
+        chunk = incident_ids[start : start + step]
+        documents = [i for i in chunk if i in revising]
+        document = f"CASE WHEN id IN ({_marks(documents)}) THEN doc END" if documents else "NULL"
+        queries.append(
+            (
+                f"SELECT id, {document}, lifecycle, changed_ms, summary, priority, opened_ms, "
+                f"state, team FROM corral_incidents WHERE id IN ({_marks(chunk)})",
+                [*documents, *chunk],
+            )
+        )
+    return queries
+
+
+def _in_queries(query: str, values: list[str]) -> list[Select]:
     """``query`` with its one ``IN ({})`` filled with ``values``, in chunks."""
-    rows: list[Row] = []
-    for start in range(0, len(values), _MAX_PARAMETERS):
-        chunk = values[start : start + _MAX_PARAMETERS]
-        rows += await sql.fetch(query.format(_marks(chunk)), *chunk)
-    return rows
+    return [
+        (query.format(_marks(chunk)), chunk)
+        for start in range(0, len(values), _MAX_PARAMETERS)
+        for chunk in [values[start : start + _MAX_PARAMETERS]]
+    ]
+
+
+async def _fetch_in(sql: Sql, query: str, values: list[str]) -> list[Row]:
+    """``query`` with its one ``IN ({})`` filled with ``values``: every row."""
+    if not values:
+        return []
+    return [row for rows in await sql.fetch_all(_in_queries(query, values)) for row in rows]
+
+
+def _recorded_queries(wanted: dict[str, set[str]]) -> list[Select]:
+    """Queries for which of the ``wanted`` event ids (by incident) the store
+    has, as (incident id, event id): a superset, to be filtered by ``wanted``."""
+    queries: list[Select] = []
+    for chunk in _chunks(wanted, lambda ids: len(ids) + 1):
+        incidents = list(chunk)
+        event_ids = sorted(set().union(*chunk.values()))
+        queries.append(
+            (
+                "SELECT incident_id, event_id FROM corral_events "
+                f"WHERE incident_id IN ({_marks(incidents)}) "
+                f"AND event_id IN ({_marks(event_ids)})",
+                [*incidents, *event_ids],
+            )
+        )
+    return queries
 
 
 def _bytes(document: str | bytes) -> bytes:
@@ -643,17 +770,21 @@ def _applied(
         before is None or before.first_acknowledged_at_ms is None
     )
     return Applied(
-        Change(
-            incident_id,
-            frozenset(e.kind.value for e in events),
-            lifecycle.state.value,
-            tuple(e.data["action_id"] for e in events if e.kind == EventKind.ACTION),
-        ),
+        _change(incident_id, events, lifecycle.state.value),
         priority,
         team,
         opened_ms,
         acknowledged_ms=lifecycle.first_acknowledged_at_ms if newly_acknowledged else None,
         resolved_ms=lifecycle.resolved_at_ms if newly_resolved else None,
+    )
+
+
+def _change(incident_id: str, events: list[Event], state: str) -> Change:
+    return Change(
+        incident_id,
+        frozenset(e.kind.value for e in events),
+        state,
+        tuple(e.data["action_id"] for e in events if e.kind == EventKind.ACTION),
     )
 
 
