@@ -50,6 +50,8 @@ class AlertSink:
         self.topic = topic
         self.publisher: Publisher | None = None
         self.inflight = 0
+        # Read when scraped rather than set twice a request: one sink per worker.
+        INFLIGHT_ALERTS.set_function(lambda: self.inflight)
 
     async def publish(self, alerts: list[NormalizedAlert], body_size: int) -> None:
         records = [
@@ -73,7 +75,6 @@ class AlertSink:
         if self.inflight and self.inflight + len(records) > self.settings.max_inflight_alerts:
             raise Overloaded(f"{self.inflight} records already wait for the broker; retry later")
         self.inflight += len(records)
-        INFLIGHT_ALERTS.set(self.inflight)
         try:
             # Not wait_for: that runs the publish in a task of its own, for each request.
             async with asyncio.timeout(self.settings.publish_timeout.total_seconds()):
@@ -86,7 +87,6 @@ class AlertSink:
             raise Unavailable(str(exc)) from exc
         finally:
             self.inflight -= len(records)
-            INFLIGHT_ALERTS.set(self.inflight)
 
     @staticmethod
     def _check_sizes(publisher: Publisher, records: list[Record]) -> None:

@@ -8,6 +8,7 @@ sender and the dashboards must see exactly what they saw before.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -22,6 +23,8 @@ from services.ingest.app import IngestApp, accepted
 from services.ingest.config import IngestSettings
 from services.ingest.sink import AlertSink
 from shared.kafka.publisher import Publisher
+from shared.normalize import from_webhook
+from shared.payloads import WebhookPayload
 from shared.service import bound_port, start_http
 from tests.alertmanager import am_alert, webhook
 
@@ -89,3 +92,35 @@ async def test_accepted_alerts_are_answered_and_counted_per_endpoint() -> None:
     after = {e: (sample(received, e), sample(timed, e)) for e in ("alertmanager", "api_v2")}
     assert after["alertmanager"] == (before["alertmanager"][0] + 2, before["alertmanager"][1] + 1)
     assert after["api_v2"] == (before["api_v2"][0] + 1, before["api_v2"][1] + 2)
+
+
+class HoldingBroker(AckingBroker):
+    """Takes every batch and acknowledges none until ``release``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[asyncio.Future[None]] = []
+
+    async def send_batch(self, batch: BatchBuilder, topic: str, *, partition: int) -> Any:
+        self.records += batch.record_count()
+        self.held.append(asyncio.get_running_loop().create_future())
+        return self.held[-1]
+
+    def release(self) -> None:
+        for acked in self.held:
+            acked.set_result(None)
+
+
+async def test_the_inflight_gauge_shows_the_alerts_awaiting_the_broker() -> None:
+    """Read when scraped, not set per request: the same figure either way."""
+    broker = HoldingBroker()
+    sink = AlertSink(IngestSettings(), "corral.alerts")
+    sink.publisher = Publisher(broker)  # type: ignore[arg-type]
+    body = WebhookPayload.model_validate(webhook([am_alert({"alertname": n}) for n in "ABC"]))
+    publish = asyncio.create_task(sink.publish(from_webhook(body, datetime.now(UTC)), 0))
+    while not broker.held:
+        await asyncio.sleep(0)
+    assert REGISTRY.get_sample_value("corral_ingest_inflight_alerts") == 3
+    broker.release()
+    await publish
+    assert REGISTRY.get_sample_value("corral_ingest_inflight_alerts") == 0
