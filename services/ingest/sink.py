@@ -54,10 +54,8 @@ class AlertSink:
         INFLIGHT_ALERTS.set_function(lambda: self.inflight)
 
     async def publish(self, alerts: list[NormalizedAlert], body_size: int) -> None:
-        records = [
-            Record(self.topic, alert_key(alert.labels, self.settings.key_labels), alert)
-            for alert in alerts
-        ]
+        topic, key_labels = self.topic, self.settings.key_labels
+        records = [Record(topic, alert_key(alert.labels, key_labels), alert) for alert in alerts]
         # An alert's record is its part of the body plus a few fields ingest
         # adds: only a body near the limit can hold one over it.
         await self.publish_records(records, check_sizes=body_size + _ADDED_BYTES)
