@@ -381,14 +381,16 @@ def _compared(listing: bytes, previous: Reading) -> Reading | None:
     j = 0  # the next member of before
     while pos <= last:
         if j < len(members):
+            after = ends[j] + len(_NEXT_MEMBER)  # where before's next piece starts
             end = pos + ends[j] - start
-            if listing.startswith(old[start : ends[j]], pos) and (
-                end == last or listing.startswith(_NEXT_MEMBER, end)
+            # Mostly the piece and the separator after it, compared at once.
+            if (after < len(before) and listing.startswith(old[start:after], pos)) or (
+                listing.startswith(old[start : ends[j]], pos)
+                and (end == last or listing.startswith(_NEXT_MEMBER, end))
             ):
                 found.append(members[j])
                 new_ends.append(end)
-                pos, j = end + len(_NEXT_MEMBER), j + 1
-                start = _start(ends, j)
+                pos, start, j = end + len(_NEXT_MEMBER), after, j + 1
                 continue
         end = listing.find(_NEXT_MEMBER, pos)
         end = last if end < 0 else end
