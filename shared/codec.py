@@ -23,9 +23,11 @@ fails there, not in production.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import json
 import re
+from array import array
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Generic, NamedTuple, TypeVar
@@ -230,17 +232,40 @@ def prepend_fields(fields: Mapping[str, Any], obj: bytes) -> bytes:
 # Notify: each revision of a growing incident lists the members of the one
 # before, and validating them again was most of reading it. The members of
 # an incident's last revision read are kept with their bytes, and only the
-# members a new revision adds or changes are validated.
+# members a new revision adds or changes are validated: a revision that
+# lists what the last one did costs its head and a comparison of bytes,
+# however many members it lists.
 
 _LISTING = b',"alerts":['
 _FIRST_MEMBER = b'{"fingerprint":"'
 _NEXT_MEMBER = b"},%s" % _FIRST_MEMBER
+_STATUS = b'","status":"'
+_FIRST = len(_FIRST_MEMBER) + 1  # where a listing's first piece starts (see ``split_members``)
 _MEMBER_LIST: TypeAdapter[list[IncidentAlert]] = TypeAdapter(list[IncidentAlert])
 # Where ``compact`` writes an incident's id; an id with escapes is not looked up.
 _ID = re.compile(rb'\{"schema_version":\d+,"id":"([^"\\]*)"')
 
-Listings = BoundedCache[str, tuple[bytes, list[IncidentAlert]]]
-"""By incident id, the listing (``alerts``) of its last revision read, with its members."""
+
+class Reading(NamedTuple):
+    """What notify keeps of an incident's last revision read: its listing
+    (``alerts``), the members it lists, and where each member's piece (as
+    ``split_members`` gives it) ends in the listing. Those ends are found
+    when a revision first needs them (one that does not only add members),
+    then kept up to date."""
+
+    listing: bytes
+    members: list[IncidentAlert]
+    ends: array[int] | None = None
+
+
+Listings = BoundedCache[bytes, Reading]
+"""By incident id (its bytes as written, which may not be text), the
+``Reading`` of its last revision read."""
+
+
+def _head(data: bytes, start: int) -> Incident:
+    """``data``, an incident whose listing starts at ``start``, read with ``alerts`` empty."""
+    return Incident.from_bytes(data[:start] + b',"alerts":[]}')
 
 
 def without_members(data: bytes) -> Incident:
@@ -250,7 +275,7 @@ def without_members(data: bytes) -> Incident:
     start = data.find(_LISTING)
     if start < 0 or not data.endswith(b"]}"):
         return Incident.from_bytes(data).model_copy(update={"alerts": []})
-    return Incident.from_bytes(data[:start] + b',"alerts":[]}')
+    return _head(data, start)
 
 
 def read_incident(data: bytes, listings: Listings) -> Incident:
@@ -262,47 +287,157 @@ def read_incident(data: bytes, listings: Listings) -> Incident:
     known = _ID.match(data)
     if start < 0 or known is None or not data.endswith(b"]}"):
         return Incident.from_bytes(data)
+    key = known[1]
     listing = data[start + len(_LISTING) - 1 : -1]
-    previous = listings.get(known[1].decode())
+    previous = listings.get(key)
     if previous is None:
         incident = Incident.from_bytes(data)
-        listings.put(incident.id, (listing, incident.alerts))
+        listings.put(key, Reading(listing, incident.alerts))
         return incident
     try:
-        head = without_members(data)
-        members = _members(listing, *previous)
+        head = _head(data, start)
+        reading = _reread(listing, previous)
     except ValidationError:
-        members = None
-    if members is None:
+        reading = None
+    if reading is None:
         return Incident.from_bytes(data)  # and its error, if it has one
-    listings.put(head.id, (listing, members))
-    return head.model_copy(update={"alerts": members})
+    listings.put(key, reading)
+    # As ``model_copy(update=...)`` would set it: ``head`` is new and not shared yet.
+    head.__dict__["alerts"] = reading.members
+    return head
 
 
-def _members(
-    listing: bytes, before: bytes, listed: list[IncidentAlert]
-) -> list[IncidentAlert] | None:
-    """The members of ``listing``, those ``before`` listed (as ``listed``) not
-    validated again; None if either does not split into one piece per member."""
-    # A growing incident's next listing is mostly its last one with members
-    # added at the end: compared whole, only the added ones are read.
+def _reread(listing: bytes, previous: Reading) -> Reading | None:
+    """The ``Reading`` of ``listing``, with the members ``previous`` lists
+    as they are now not validated again; None if a listing does not split
+    into one piece per member."""
+    before, members, ends = previous
     end = len(before) - 1
-    if listed and listing.startswith(b"," + _FIRST_MEMBER, end) and listing.startswith(before[:-1]):
-        added = _MEMBER_LIST.validate_json(b"[%s]" % listing[end + 1 : -1])
-        return [*listed, *added]
-    pieces, known = split_members(listing), split_members(before)
-    if pieces is None or known is None or len(known) != len(listed):
-        return None
-    kept = dict(zip(known, listed, strict=True))
-    found = [kept.get(piece) for piece in pieces]
-    missing = [piece for piece, member in zip(pieces, found, strict=True) if member is None]
-    if missing:
-        fresh = _MEMBER_LIST.validate_json(b"[%s%s}]" % (_FIRST_MEMBER, _NEXT_MEMBER.join(missing)))
-        if len(fresh) != len(missing):
+    # Mostly a growing incident's listing is its last one, with members added
+    # at the end or not: compared whole, only the added ones are read.
+    if listing.startswith(memoryview(before)[:end]):
+        if len(listing) == len(before):
+            return Reading(before, list(members), ends)
+        if members and listing.startswith(b"," + _FIRST_MEMBER, end):
+            added = _MEMBER_LIST.validate_json(b"[%s]" % listing[end + 1 : -1])
+            more = None if ends is None else _ends(listing, end + 1 + len(_FIRST_MEMBER))
+            if ends is None or more is None or len(more) != len(added):
+                return Reading(listing, [*members, *added])
+            return Reading(listing, [*members, *added], ends + more)
+    if ends is None:
+        ends = _ends(before)
+        if ends is None or len(ends) != len(members):
             return None
-        new = iter(fresh)
+    return _compared(listing, Reading(before, members, ends))
+
+
+def _laid_out(listing: bytes) -> bool:
+    """Whether ``listing`` (not empty) starts and ends as ``with_listing`` writes it."""
+    return listing.startswith(b"[" + _FIRST_MEMBER) and listing.endswith(b"}]")
+
+
+def _ends(listing: bytes, start: int = _FIRST) -> array[int] | None:
+    """Where each piece of ``listing`` from ``start`` (where a piece starts)
+    on ends: at the ``}`` that closes its member. None if ``listing`` is not
+    laid out as ``with_listing`` writes it."""
+    if listing == b"[]":
+        return array("L")
+    if not _laid_out(listing):
+        return None
+    ends = array("L")
+    at = listing.find(_NEXT_MEMBER, start)
+    while at >= 0:
+        ends.append(at)
+        at = listing.find(_NEXT_MEMBER, at + len(_NEXT_MEMBER))
+    ends.append(len(listing) - 2)
+    return ends
+
+
+def _start(ends: array[int], k: int) -> int:
+    """Where piece ``k`` of a listing starts, given where each piece ends."""
+    return ends[k - 1] + len(_NEXT_MEMBER) if k else _FIRST
+
+
+def _compared(listing: bytes, previous: Reading) -> Reading | None:
+    """``listing`` read piece by piece against ``previous`` (its ends known).
+
+    A piece equal to the one ``previous`` lists next (or, after members
+    left, to one it lists later) is that member; the others are validated,
+    all at once. After a changed member the rest is compared whole, so that
+    a revision that changes a few members compares few pieces.
+    """
+    if listing == b"[]":
+        return Reading(listing, [], array("L"))
+    if not _laid_out(listing):
+        return None
+    before, members, ends = previous
+    assert ends is not None
+    old = memoryview(before)
+    last = len(listing) - 2
+    found: list[IncidentAlert | None] = []
+    fresh: list[bytes] = []
+    new_ends = array("L")
+    pos = start = _FIRST  # where the next piece starts, in listing and in before
+    j = 0  # the next member of before
+    while pos <= last:
+        if j < len(members):
+            after = ends[j] + len(_NEXT_MEMBER)  # where before's next piece starts
+            end = pos + ends[j] - start
+            # Mostly the piece and the separator after it, compared at once.
+            if (after < len(before) and listing.startswith(old[start:after], pos)) or (
+                listing.startswith(old[start : ends[j]], pos)
+                and (end == last or listing.startswith(_NEXT_MEMBER, end))
+            ):
+                found.append(members[j])
+                new_ends.append(end)
+                pos, start, j = end + len(_NEXT_MEMBER), after, j + 1
+                continue
+        end = listing.find(_NEXT_MEMBER, pos)
+        end = last if end < 0 else end
+        piece = listing[pos:end]
+        k = None
+        if j < len(members) and _same_fingerprint(piece, before, start):
+            j += 1  # changed where it is listed: validated, in place of the one it was
+        elif j < len(members):
+            k = _listed(piece, before, ends, j)
+        if k is None:
+            found.append(None)
+            fresh.append(piece)
+        else:
+            found.append(members[k])
+            j = k + 1
+        new_ends.append(end)
+        pos, start = end + len(_NEXT_MEMBER), _start(ends, j)
+        rest = len(before) - start
+        if j < len(members) and len(listing) - pos == rest and listing.startswith(old[start:], pos):
+            found.extend(members[j:])  # the rest as it was
+            new_ends.extend(e + pos - start for e in ends[j:])
+            break
+    if fresh:
+        read = _MEMBER_LIST.validate_json(join_members(fresh))
+        if len(read) != len(fresh):
+            return None
+        new = iter(read)
         found = [next(new) if member is None else member for member in found]
-    return found  # type: ignore[return-value]
+    return Reading(listing, found, new_ends)  # type: ignore[arg-type]
+
+
+def _same_fingerprint(piece: bytes, before: bytes, start: int) -> bool:
+    """Whether ``piece`` starts with the fingerprint of the piece at ``start`` in ``before``."""
+    cut = piece.find(_STATUS) + len(_STATUS)
+    return cut >= len(_STATUS) and before.startswith(piece[:cut], start)
+
+
+def _listed(piece: bytes, before: bytes, ends: array[int], j: int) -> int | None:
+    """Which member of ``before`` from member ``j`` on is listed as ``piece``, if any."""
+    at = before.find(b"%s%s}" % (_FIRST_MEMBER, piece), _start(ends, j) - len(_FIRST_MEMBER))
+    if at < 0:
+        return None
+    first = at + len(_FIRST_MEMBER)
+    k = bisect.bisect_left(ends, first + len(piece), j)
+    if k < len(ends) and ends[k] == first + len(piece) and _start(ends, k) == first:
+        return k
+    return None
 
 
 # Listings read back. A revision lists up to ``triage.max_alerts`` members,
@@ -313,7 +448,6 @@ def _members(
 # its first ``{"fingerprint":"`` and its last ``}``, so that members are
 # split and joined again in one call.
 
-_STATUS = b'","status":"'
 _LABELS = b'","labels":{'
 
 
