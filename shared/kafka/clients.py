@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
+import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.helpers import create_ssl_context
@@ -12,6 +14,8 @@ from aiokafka.helpers import create_ssl_context
 from shared.config import ConfigError, KafkaSettings
 from shared.kafka import zstd
 from shared.secrets import secret
+
+log = structlog.get_logger(__name__)
 
 
 def _ms(seconds: float) -> int:
@@ -101,6 +105,30 @@ def new_consumer(settings: KafkaSettings, group_id: str | None, **extra: Any) ->
         **extra,
     }
     return AIOKafkaConsumer(**options)
+
+
+async def stop_consumer(consumer: AIOKafkaConsumer) -> None:
+    """``consumer.stop()``, and closed even when a fetch had failed just before.
+
+    aiokafka's fetcher cancels the fetch requests it has in flight on close
+    and awaits them; one that failed (a broker timeout, say) and is waiting
+    out its retry backoff re-raises the cancellation (aio-libs/aiokafka#974).
+    ``stop()`` then raised ``CancelledError`` into a caller nobody cancelled,
+    before closing the consumer's connections: a worker's shutdown stopped
+    halfway, and a state read that ended then looked cancelled. Such a stray
+    cancellation ends here and the connections are closed; one aimed at the
+    caller still propagates.
+    """
+    task = asyncio.current_task()
+    cancelling = 0 if task is None else task.cancelling()
+    try:
+        await consumer.stop()
+    except asyncio.CancelledError:
+        if task is None or task.cancelling() > cancelling:
+            raise
+        log.warning("consumer closed after a fetch that was waiting to retry")
+        # stop() left off before this step; there is no public way to take it.
+        await consumer._client.close()
 
 
 def new_admin(settings: KafkaSettings) -> AIOKafkaAdminClient:

@@ -31,7 +31,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared.config import KafkaSettings
 from shared.kafka.acked import Stopping, publish_until_acked
-from shared.kafka.clients import new_consumer
+from shared.kafka.clients import new_consumer, stop_consumer
 from shared.kafka.progress import Progress
 from shared.kafka.publisher import Publisher, PublishError, Record, Refusal
 from shared.kafka.quarantine import Quarantine
@@ -296,7 +296,7 @@ class ConsumerLoop:
 
     async def stop(self) -> None:
         if self.consumer is not None:
-            await self.consumer.stop()
+            await stop_consumer(self.consumer)
             self.consumer = None
 
 

@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.config import KafkaSettings
 from shared.kafka.acked import publish_until_acked
-from shared.kafka.clients import new_consumer
+from shared.kafka.clients import new_consumer, stop_consumer
 from shared.kafka.positions import caught_up
 from shared.kafka.publisher import Encoded, Publisher, Record
 
@@ -81,7 +81,7 @@ async def _from_beginning(
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
     except BaseException:
-        await consumer.stop()
+        await stop_consumer(consumer)
         raise
     return consumer, tps
 
@@ -118,7 +118,7 @@ async def read_to_end(
         log.info("topic read", topic=topic, partitions=[tp.partition for tp in tps], records=count)
         return count
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def read_values(settings: KafkaSettings, topic: str) -> list[bytes]:
@@ -279,5 +279,5 @@ class TableFollower:
                 await self._task
             self._task = None
         if self._consumer is not None:
-            await self._consumer.stop()
+            await stop_consumer(self._consumer)
             self._consumer = None
