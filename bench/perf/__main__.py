@@ -140,7 +140,11 @@ async def drive(
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         url = f"http://{config.ingest.listen}/api/v1/alerts/alertmanager"
         load = await run_module("bench.perf.loadgen", mode, "--url", url, *flags)
-        drain = await wait_drained([config.triage.listen, config.notify.listen])
+        # The incident store is part of the pipeline's capacity: a run ends
+        # when it too has stored every revision and outcome.
+        drain = await wait_drained(
+            [config.triage.listen, config.notify.listen, config.incidents.listen]
+        )
         cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
         triaged = await scrape(config.triage.listen, "corral_messages_consumed_total")
         incidents_topic = f'topic="{config.kafka.topics.incidents}"'
