@@ -473,9 +473,9 @@ def split_members(listing: bytes) -> list[bytes] | None:
     """
     if listing == b"[]":
         return []
-    if not listing.startswith(b"[" + _FIRST_MEMBER) or not listing.endswith(b"}]"):
+    if not _laid_out(listing):
         return None
-    return listing[len(_FIRST_MEMBER) + 1 : -2].split(_NEXT_MEMBER)
+    return listing[_FIRST:-2].split(_NEXT_MEMBER)
 
 
 def join_members(members: Sequence[bytes]) -> bytes:
