@@ -267,6 +267,24 @@ async def test_postgres_notifies_other_workers(postgres: PostgresServer) -> None
         assert change.action_ids == ("acknowledge-alice-5",)
 
 
+async def test_postgres_notifies_each_incident_of_a_batch_in_order(
+    postgres: PostgresServer,
+) -> None:
+    async with database(postgres) as url, opened(url, "") as writer, opened(url, "") as reader:
+        feed = ChangeFeed()
+        await reader.db.listen("corral_incidents", lambda p: _publish(reader, feed, p))
+        ids = [f"inc-{n}" for n in range(5)]
+        with feed.subscribe() as subscription:
+            await writer.apply([revision(1, [DISK], n, id=i) for n, i in enumerate(ids)], {})
+            changes = [await _next(subscription) for _ in ids]
+            await writer.apply([], {("t", 0): 1})  # notifies nothing
+            await writer.apply([action("acknowledge", 9, id="inc-3")], {})
+            last = await _next(subscription)
+        assert [c.incident_id for c in changes] == ids
+        assert all(c.kinds == {"revision"} for c in changes)
+        assert (last.incident_id, last.state) == ("inc-3", "acknowledged")
+
+
 def _publish(store: IncidentStore, feed: ChangeFeed, payload: str) -> None:
     change = store.notified_change(payload)
     if change is not None:

@@ -185,10 +185,12 @@ class IncidentStore:
                 [(topic, part, offset) for (topic, part), offset in positions.items()],
             )
             if self.db.dialect == "postgresql":
-                for result in applied:
-                    await tx.execute(
-                        "SELECT pg_notify(?, ?)", NOTIFY_CHANNEL, self._notification(result.change)
-                    )
+                # One round trip for the batch (asyncpg pipelines executemany),
+                # not one an incident; delivered at commit, in this order.
+                await tx.executemany(
+                    "SELECT pg_notify(?, ?)",
+                    [(NOTIFY_CHANNEL, self._notification(result.change)) for result in applied],
+                )
         return applied
 
     async def _apply(
