@@ -9,7 +9,11 @@ delivery outcomes (as notify writes them) come in the next batch. With
 ``--members N``, every webhook is instead N new alerts opening an incident of
 its own, triaged one webhook at a time: the latency step's load, where each
 small batch holds a new incident and the outcomes of the one before
-(``--members 10 --batch 1 --receivers 1``). What the
+(``--members 10 --batch 1 --receivers 1``). With ``--tick N``, the store's
+part of the worker's tick (open incidents by state and priority, ended
+snoozes) runs after every N revisions, as it does every second in a worker
+taking N revisions a second: its cost grows with the incidents the store
+holds, so it shows with enough of them (``--alerts 600000``). What the
 broker and the consume loop cost is
 left out: this is the part of the worker's CPU that grows with revisions and
 the alerts they list. CPU is the process's (``event_loop_cpu_s`` of it the
@@ -38,6 +42,7 @@ from services.incidents.feed import ChangeFeed
 from services.incidents.materialize import Materializer
 from services.incidents.store import IncidentStore
 from services.incidents.store.database import SqliteDatabase
+from services.incidents.times import now_ms
 from services.triage.stages import TriageContext
 from services.triage.state import PartitionState
 from shared.config import TopicNames
@@ -121,6 +126,7 @@ async def measure(
     receivers: int,
     members: int | None,
     profile: Path | None,
+    tick: int | None = None,
 ) -> dict[str, float | int | str]:
     if members:
         shape = f"{members} alerts per incident"
@@ -147,7 +153,8 @@ async def measure(
         materializer = Materializer(store, ChangeFeed(), TOPICS, quarantine)
         profiler = cProfile.Profile(time.thread_time) if profile else None
         _tune_gc()
-        batches = 0
+        batches = ticks = 0
+        ticked = 0  # revisions handled at the last tick
         started, started_loop = time.process_time(), time.thread_time()
         if profiler:
             profiler.enable()
@@ -157,6 +164,10 @@ async def measure(
             if any(consumed.values()):
                 batches += 1
                 await materializer.handle({t: rs for t, rs in consumed.items() if rs})
+            if tick and min(first + batch, len(records)) - ticked >= tick:
+                ticked, ticks = min(first + batch, len(records)), ticks + 1
+                await store.open_counts(now_ms())
+                await store.snoozes_ended(0, now_ms())
         if profiler and profile:
             profiler.disable()
             profiler.dump_stats(profile)
@@ -174,6 +185,7 @@ async def measure(
         "bytes_read": sum(len(v) for _, v in written),
         "batch": batch,
         "batches": batches,
+        "ticks": ticks,
         "cpu_s": round(cpu, 3),
         "event_loop_cpu_s": round(loop_cpu, 3),
         "us_per_revision": round(cpu / max(len(records), 1) * 1e6, 1),
@@ -198,6 +210,12 @@ def main() -> None:
         default=None,
         help="instead of --shape: every webhook this many new alerts, an incident of its own",
     )
+    parser.add_argument(
+        "--tick",
+        type=int,
+        default=None,
+        help="the store's part of the worker's tick after every this many revisions",
+    )
     args = parser.parse_args()
     # On the worker's event loop (uvloop), whose handoffs from SQLite's thread it pays.
     result = run(
@@ -209,6 +227,7 @@ def main() -> None:
             args.receivers,
             args.members,
             args.profile,
+            args.tick,
         )
     )
     print(json.dumps(result))

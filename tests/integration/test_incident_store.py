@@ -267,6 +267,24 @@ async def test_postgres_notifies_other_workers(postgres: PostgresServer) -> None
         assert change.action_ids == ("acknowledge-alice-5",)
 
 
+async def test_postgres_notifies_each_incident_of_a_batch_in_order(
+    postgres: PostgresServer,
+) -> None:
+    async with database(postgres) as url, opened(url, "") as writer, opened(url, "") as reader:
+        feed = ChangeFeed()
+        await reader.db.listen("corral_incidents", lambda p: _publish(reader, feed, p))
+        ids = [f"inc-{n}" for n in range(5)]
+        with feed.subscribe() as subscription:
+            await writer.apply([revision(1, [DISK], n, id=i) for n, i in enumerate(ids)], {})
+            changes = [await _next(subscription) for _ in ids]
+            await writer.apply([], {("t", 0): 1})  # notifies nothing
+            await writer.apply([action("acknowledge", 9, id="inc-3")], {})
+            last = await _next(subscription)
+        assert [c.incident_id for c in changes] == ids
+        assert all(c.kinds == {"revision"} for c in changes)
+        assert (last.incident_id, last.state) == ("inc-3", "acknowledged")
+
+
 def _publish(store: IncidentStore, feed: ChangeFeed, payload: str) -> None:
     change = store.notified_change(payload)
     if change is not None:
@@ -445,3 +463,43 @@ async def test_a_new_incident_lists_its_members_once(store_url: tuple[str, str])
         together = await timeline_of(store)
     expected = [entry for entry in TIMELINE[:8] if entry[0] != "escalation"]
     assert apart == together == expected
+
+
+async def test_open_counts_are_those_of_every_open_row(store_url: tuple[str, str]) -> None:
+    """``open_counts`` reads only the acknowledged rows: the same counts as
+    every open row's state now, snoozes considered."""
+    async with opened(*store_url) as store:
+        priorities = ["P1", "P2", "P3"]
+        for n in range(12):
+            await store.apply(
+                [revision(1, [DISK], n, id=f"inc-{n}", priority=priorities[n % 3])], {}
+            )
+        await store.apply(
+            [
+                action("acknowledge", 100, id="inc-0"),
+                action("snooze", 100, id="inc-1", until=at(200)),
+                action("snooze", 100, id="inc-2", until=at(400)),
+                action("snooze", 100, id="inc-4", until=at(300)),
+                action("resolve", 100, id="inc-5"),
+                action("resolve", 100, id="inc-6"),
+            ],
+            {},
+        )
+        rows = await store.db.fetch(
+            "SELECT state, priority, snoozed_until_ms FROM corral_incidents "
+            "WHERE state <> 'resolved'"
+        )
+        for now in (to_ms(at(150)), to_ms(at(300)), to_ms(at(500))):
+            plain: dict[tuple[str, str], int] = {}
+            for state, priority, snoozed_until in rows:
+                if state == "acknowledged" and snoozed_until is not None and snoozed_until <= now:
+                    state = "firing"
+                plain[(state, priority)] = plain.get((state, priority), 0) + 1
+            assert await store.open_counts(now) == plain
+        assert await store.open_counts(to_ms(at(300))) == {
+            ("firing", "P1"): 2,
+            ("firing", "P2"): 4,
+            ("firing", "P3"): 2,
+            ("acknowledged", "P1"): 1,
+            ("acknowledged", "P3"): 1,
+        }

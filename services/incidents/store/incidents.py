@@ -185,10 +185,12 @@ class IncidentStore:
                 [(topic, part, offset) for (topic, part), offset in positions.items()],
             )
             if self.db.dialect == "postgresql":
-                for result in applied:
-                    await tx.execute(
-                        "SELECT pg_notify(?, ?)", NOTIFY_CHANNEL, self._notification(result.change)
-                    )
+                # One round trip for the batch (asyncpg pipelines executemany),
+                # not one an incident; delivered at commit, in this order.
+                await tx.executemany(
+                    "SELECT pg_notify(?, ?)",
+                    [(NOTIFY_CHANNEL, self._notification(result.change)) for result in applied],
+                )
         return applied
 
     async def _apply(
@@ -581,16 +583,32 @@ class IncidentStore:
         return [row[0] for row in rows]
 
     async def open_counts(self, now_ms: int) -> dict[tuple[str, str], int]:
-        """Open incidents by (state now, priority)."""
-        rows = await self.db.fetch(
-            "SELECT state, priority, snoozed_until_ms FROM corral_incidents "
-            "WHERE state <> 'resolved'"
+        """Open incidents by (state now, priority).
+
+        Called every tick. Only an acknowledged incident's state now depends
+        on its snooze, so only those rows are read: the others are counted
+        from the (state, priority) index alone, where reading every open
+        row's snooze would read the table (a row a page or more) each time.
+        """
+        grouped, acknowledged = await self.db.fetch_all(
+            [
+                (
+                    "SELECT state, priority, count(*) FROM corral_incidents "
+                    "WHERE state <> 'resolved' AND state <> 'acknowledged' "
+                    "GROUP BY state, priority",
+                    (),
+                ),
+                (
+                    "SELECT priority, snoozed_until_ms FROM corral_incidents "
+                    "WHERE state = 'acknowledged'",
+                    (),
+                ),
+            ]
         )
-        counts: dict[tuple[str, str], int] = {}
-        for state, priority, snoozed_until in rows:
+        counts = {(state, priority): count for state, priority, count in grouped}
+        for priority, snoozed_until in acknowledged:
             lapsed = snoozed_until is not None and snoozed_until <= now_ms
-            if state == State.ACKNOWLEDGED and lapsed:
-                state = State.FIRING.value
+            state = State.FIRING.value if lapsed else State.ACKNOWLEDGED.value
             counts[(state, priority)] = counts.get((state, priority), 0) + 1
         return counts
 
