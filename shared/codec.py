@@ -317,11 +317,16 @@ _FIELDS_GIVEN: dict[frozenset[str], frozenset[str]] = {}
 
 def _sharing_fields(members: list[IncidentAlert]) -> list[IncidentAlert]:
     """``members``, just read, each with its ``model_fields_set`` (the same
-    names) in a frozenset shared with the other members given those fields."""
-    shared = _FIELDS_GIVEN
+    names) in a frozenset shared with the other members given those fields.
+    Mostly a member was given the fields the one before it was: compared, not
+    made into a frozenset again."""
+    last: frozenset[str] = frozenset()
     for member in members:
-        given = frozenset(member.__pydantic_fields_set__)
-        _set(member, "__pydantic_fields_set__", shared.setdefault(given, given))
+        given = member.__pydantic_fields_set__
+        if given != last:
+            key = frozenset(given)
+            last = _FIELDS_GIVEN.setdefault(key, key)
+        _set(member, "__pydantic_fields_set__", last)
     return members
 
 
