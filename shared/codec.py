@@ -43,8 +43,10 @@ T = TypeVar("T")
 
 
 def join_objects(first: bytes, second: bytes) -> bytes:
-    """One JSON object with ``first``'s members, then ``second``'s (neither empty)."""
-    return b"%s,%s" % (first[:-1], second[1:])
+    """One JSON object with ``first``'s members, then ``second``'s (neither
+    empty). Joined from views: ``second`` may be a whole incident, not copied
+    twice."""
+    return b",".join((memoryview(first)[:-1], memoryview(second)[1:]))
 
 
 def with_last(head: bytes, field: str, data: bytes) -> bytes:
@@ -292,7 +294,7 @@ def read_incident(data: bytes, listings: Listings) -> Incident:
     previous = listings.get(key)
     if previous is None:
         incident = Incident.from_bytes(data)
-        listings.put(key, Reading(listing, incident.alerts))
+        listings.put(key, Reading(listing, _sharing_fields(incident.alerts)))
         return incident
     try:
         head = _head(data, start)
@@ -307,6 +309,29 @@ def read_incident(data: bytes, listings: Listings) -> Incident:
     return head
 
 
+# Every member pydantic reads gets a set of its own of the fields it was
+# given, a large part of the memory a listing is kept in (and so of reading
+# the next one). Members are frozen and never copied with changes, so those
+# read with the same fields share one frozenset of them: at most one for
+# each combination of the member model's optional fields.
+_FIELDS_GIVEN: dict[frozenset[str], frozenset[str]] = {}
+
+
+def _sharing_fields(members: list[IncidentAlert]) -> list[IncidentAlert]:
+    """``members``, just read, each with its ``model_fields_set`` (the same
+    names) in a frozenset shared with the other members given those fields.
+    Mostly a member was given the fields the one before it was: compared, not
+    made into a frozenset again."""
+    last: frozenset[str] = frozenset()
+    for member in members:
+        given = member.__pydantic_fields_set__
+        if given != last:
+            key = frozenset(given)
+            last = _FIELDS_GIVEN.setdefault(key, key)
+        _set(member, "__pydantic_fields_set__", last)
+    return members
+
+
 def _reread(listing: bytes, previous: Reading) -> Reading | None:
     """The ``Reading`` of ``listing``, with the members ``previous`` lists
     as they are now not validated again; None if a listing does not split
@@ -319,7 +344,7 @@ def _reread(listing: bytes, previous: Reading) -> Reading | None:
         if len(listing) == len(before):
             return Reading(before, list(members), ends)
         if members and listing.startswith(b"," + _FIRST_MEMBER, end):
-            added = _MEMBER_LIST.validate_json(b"[%s]" % listing[end + 1 : -1])
+            added = _sharing_fields(_MEMBER_LIST.validate_json(b"[%s]" % listing[end + 1 : -1]))
             more = None if ends is None else _ends(listing, end + 1 + len(_FIRST_MEMBER))
             if ends is None or more is None or len(more) != len(added):
                 return Reading(listing, [*members, *added])
@@ -414,7 +439,7 @@ def _compared(listing: bytes, previous: Reading) -> Reading | None:
             new_ends.extend(e + pos - start for e in ends[j:])
             break
     if fresh:
-        read = _MEMBER_LIST.validate_json(join_members(fresh))
+        read = _sharing_fields(_MEMBER_LIST.validate_json(join_members(fresh)))
         if len(read) != len(fresh):
             return None
         new = iter(read)

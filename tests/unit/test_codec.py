@@ -302,6 +302,9 @@ def test_an_incident_is_read_as_the_model_reads_it(data: st.DataObject) -> None:
             read = codec.read_incident(value, listings)
             assert read == plain
             assert read.to_bytes() == plain.to_bytes()
+            assert [m.model_fields_set for m in read.alerts] == [
+                m.model_fields_set for m in plain.alerts
+            ]
             assert codec.without_members(value) == plain.model_copy(update={"alerts": []})
 
 
