@@ -164,10 +164,11 @@ async def measure(
             if any(consumed.values()):
                 batches += 1
                 await materializer.handle({t: rs for t, rs in consumed.items() if rs})
-            if tick and min(first + batch, len(records)) - ticked >= tick:
-                ticked, ticks = min(first + batch, len(records)), ticks + 1
-                await store.open_counts(now_ms())
-                await store.snoozes_ended(0, now_ms())
+            handled = min(first + batch, len(records))
+            if tick and handled - ticked >= tick:
+                ticked, ticks, now = handled, ticks + 1, now_ms()
+                await store.open_counts(now)
+                await store.snoozes_ended(0, now)
         if profiler and profile:
             profiler.disable()
             profiler.dump_stats(profile)
