@@ -30,7 +30,7 @@ import re
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_json
@@ -40,6 +40,14 @@ from shared.messages.alert import Alert, AlertContent
 from shared.messages.incident import Incident, IncidentAlert
 
 T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+
+
+class Encodes(Protocol[T_contra]):
+    """Where a writer gets an object's encoding: an ``EncodingCache`` or a
+    batch's view of one (``BatchEncodings``)."""
+
+    def of(self, value: T_contra, /) -> bytes: ...
 
 
 def join_objects(first: bytes, second: bytes) -> bytes:
@@ -78,6 +86,37 @@ class EncodingCache(Generic[T]):
         return data
 
 
+class BatchEncodings(Generic[T]):
+    """One batch's encodings through ``cache``: those of the objects the batch
+    writes twice are kept with its records until they are written, however
+    many ``cache`` holds.
+
+    Triage writes a batch's revisions, then (once they are acknowledged) the
+    state records of the alerts that changed, each with its member: a
+    backlog's batch lists more members than ``cache`` holds, so without this
+    each of those members was encoded again for its state record.
+    """
+
+    def __init__(self, cache: EncodingCache[T]):
+        self.cache = cache
+        # An entry holds its object: its id cannot pass to another meanwhile.
+        self._kept: dict[int, tuple[T, bytes | None]] = {}
+
+    def keep(self, value: T) -> None:
+        """``value``'s encoding is wanted again by this batch: keep it once made."""
+        self._kept.setdefault(id(value), (value, None))
+
+    def of(self, value: T) -> bytes:
+        kept = self._kept.get(id(value))
+        if kept is None:
+            return self.cache.of(value)
+        data = kept[1]
+        if data is None:
+            data = self.cache.of(value)
+            self._kept[id(value)] = (value, data)
+        return data
+
+
 def compact(model: BaseModel, exclude: set[str] | None = None) -> bytes:
     """A model as ``Message.to_bytes`` writes it: unset (None) fields left out."""
     return type(model).__pydantic_serializer__.to_json(model, exclude_none=True, exclude=exclude)
@@ -88,9 +127,7 @@ def member_encodings(size: int) -> EncodingCache[Any]:
     return EncodingCache(size, compact)
 
 
-def with_listing(
-    model: BaseModel, field: str, items: Sequence[T], cache: EncodingCache[T]
-) -> bytes:
+def with_listing(model: BaseModel, field: str, items: Sequence[T], cache: Encodes[T]) -> bytes:
     """``compact(model)`` when ``field``, the model's last field, lists ``items``,
     each encoded through ``cache``."""
     listing = b"[%s]" % b",".join(map(cache.of, items))
@@ -104,7 +141,7 @@ class Listed(NamedTuple):
 
     model: BaseModel
     field: str
-    cache: EncodingCache[Any]
+    cache: Encodes[Any]
 
     def to_bytes(self) -> bytes:
         return with_listing(self.model, self.field, getattr(self.model, self.field), self.cache)

@@ -74,7 +74,7 @@ class EmitStage:
                 INCIDENTS_RESOLVED.labels(incident.priority).inc()
             elif message.event == IncidentEvent.OPENED:
                 INCIDENTS_OPENED.labels(incident.priority).inc()
-            listed = codec.Listed(message, "alerts", self.members)
+            listed = codec.Listed(message, "alerts", ctx.members(self.members))
             ctx.records.append(Record(self.topic, incident.id, listed))
 
     @staticmethod

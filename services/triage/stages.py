@@ -21,8 +21,9 @@ from datetime import datetime
 from typing import Protocol
 
 from services.triage.state import AlertState, IncidentState, IndexKey, PartitionState
+from shared.codec import BatchEncodings, EncodingCache
 from shared.kafka.publisher import Record
-from shared.messages import Alert, AlertStatus
+from shared.messages import Alert, AlertStatus, IncidentAlert
 
 
 @dataclass
@@ -49,6 +50,8 @@ class TriageContext:
     dirty_alerts: set[str] = field(default_factory=set)
     dirty_incidents: dict[str, IncidentState] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
+    # The members' encodings the records share (see ``members``).
+    encodings: BatchEncodings[IncidentAlert] | None = None
     # The stage at work, and the incidents a stage failed on (stage, error, incident).
     stage: str = ""
     failures: list[tuple[str, Exception, IncidentState]] = field(default_factory=list)
@@ -64,6 +67,13 @@ class TriageContext:
             self.urgent.add(incident.id)
         if alert is not None:
             self.change_received_at.setdefault(incident.id, alert.received_at)
+
+    def members(self, cache: EncodingCache[IncidentAlert]) -> BatchEncodings[IncidentAlert]:
+        """The members' encodings for this batch's records, through ``cache``:
+        a revision and the state records beside it encode a member once."""
+        if self.encodings is None:
+            self.encodings = BatchEncodings(cache)
+        return self.encodings
 
     def touch(self, incident: IncidentState) -> None:
         """The incident's state changed without news: persist, no revision."""

@@ -32,7 +32,7 @@ from services.triage.state import (
     to_ms,
 )
 from shared import codec
-from shared.codec import EncodingCache, kept
+from shared.codec import BatchEncodings, EncodingCache, kept
 from shared.kafka.publisher import Encoded, EncodedValue, Record
 from shared.kafka.state import LatestValues
 from shared.messages import AlertStatus, IncidentAlert, IncidentStatus
@@ -115,7 +115,7 @@ class AlertValue(NamedTuple):
 
     record: bytes
     member: IncidentAlert
-    cache: EncodingCache[IncidentAlert]
+    cache: BatchEncodings[IncidentAlert]
 
     def to_bytes(self) -> bytes:
         return codec.with_last(self.record, "member", self.cache.of(self.member))
@@ -133,6 +133,7 @@ class PersistStage:
 
     async def process(self, ctx: TriageContext) -> None:
         state = ctx.state
+        members = ctx.members(self.members)
         dirty = ctx.dirty_alerts
         for incident_id in ctx.dirty_incidents:
             incident = state.incidents.get(incident_id)
@@ -142,7 +143,12 @@ class PersistStage:
         for fp in sorted(dirty):
             alert = state.alerts.get(fp)
             ctx.records.append(
-                Record(self.topic, ALERT_PREFIX + fp, self._alert(state, fp, alert), ctx.partition)
+                Record(
+                    self.topic,
+                    ALERT_PREFIX + fp,
+                    self._alert(state, fp, alert, members),
+                    ctx.partition,
+                )
             )
         for incident_id in sorted(ctx.dirty_incidents):
             incident = state.incidents.get(incident_id)
@@ -151,13 +157,22 @@ class PersistStage:
                 Record(self.topic, INCIDENT_PREFIX + incident_id, head, ctx.partition)
             )
 
-    def _alert(self, state: PartitionState, fp: str, alert: AlertState | None) -> Encoded | None:
+    @staticmethod
+    def _alert(
+        state: PartitionState,
+        fp: str,
+        alert: AlertState | None,
+        members: BatchEncodings[IncidentAlert],
+    ) -> Encoded | None:
         if alert is None:
             return None
         record = alert_record(alert)
         incident = state.incidents.get(alert.incident or "")
         member = None if incident is None else incident.members.get(fp)
-        return EncodedValue(record) if member is None else AlertValue(record, member, self.members)
+        if member is None:
+            return EncodedValue(record)
+        members.keep(member)  # written with the revision too
+        return AlertValue(record, member, members)
 
 
 class PartitionRestorer(LatestValues):

@@ -183,27 +183,38 @@ class ConsumerLoop:
             with contextlib.suppress(KafkaError):
                 await self.committed()
 
-    async def _process(self, consumer: AIOKafkaConsumer, batch: Batch, stop: asyncio.Event) -> None:
+    async def _process(
+        self,
+        consumer: AIOKafkaConsumer,
+        batch: dict[TopicPartition, Sequence[ConsumerRecord]],
+        stop: asyncio.Event,
+    ) -> None:
+        """Handle ``batch``, publish what it gave, commit. The records are let
+        go (``batch`` emptied) once handled: a batch's outputs wait for the
+        broker without its inputs held beside them."""
         started = time.perf_counter()
-        for tp, records in batch.items():
-            self.progress.starting(tp, records[0].offset)
         self._in_hand = set(batch)
+        for tp in self._in_hand:
+            self.progress.starting(tp, batch[tp][0].offset)
         try:
             outputs = await self.handler.handle(batch)
             outputs.extend(self.quarantine.take())
-            if not await self._publish(outputs, stop, input_topic=next(iter(batch)).topic):
+            ends = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+            counts = {tp: len(records) for tp, records in batch.items()}
+            batch.clear()
+            if not await self._publish(outputs, stop, input_topic=next(iter(ends)).topic):
                 # Stopping with outputs unacknowledged: the offsets stay
                 # uncommitted, so the batch is redelivered after the restart.
                 return
         finally:
             self._in_hand = set()
-        self._to_commit.update({tp: records[-1].offset + 1 for tp, records in batch.items()})
+        self._to_commit.update(ends)
         if self._committing is None or self._committing.done():
             if self._committing is not None:
                 self._committing.result()  # a commit error ends the loop, as it would inline
             self._committing = asyncio.create_task(self._commit(consumer))
-        for tp, records in batch.items():
-            MESSAGES_CONSUMED.labels(self.group_id, tp.topic).inc(len(records))
+        for tp, count in counts.items():
+            MESSAGES_CONSUMED.labels(self.group_id, tp.topic).inc(count)
         BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:

@@ -184,6 +184,27 @@ def test_revisions_sharing_members_are_written_as_the_model_writes_them(
         assert Incident.from_bytes(written) == revision
 
 
+@given(incident=incidents())
+def test_a_batch_encodes_each_member_it_writes_twice_once(incident: Incident) -> None:
+    # As triage writes a backlog's batch: its revisions, then the state records
+    # of their members' alerts, through a cache that holds fewer members.
+    encoded: list[IncidentAlert] = []
+
+    def counted(member: IncidentAlert) -> bytes:
+        encoded.append(member)
+        return codec.compact(member)
+
+    batch = codec.BatchEncodings(EncodingCache(1, counted))
+    for member in incident.alerts:
+        batch.keep(member)
+    revision = codec.Listed(incident, "alerts", batch).to_bytes()
+    head = codec.alert_record(1, "firing", incident.id, 0, [], False)
+    records = [AlertValue(head, m, batch).to_bytes() for m in reversed(incident.alerts)]
+    assert revision == incident.to_bytes()
+    assert [AlertRecord.from_bytes(r).member for r in records] == incident.alerts[::-1]
+    assert len(encoded) == len({id(m) for m in incident.alerts})
+
+
 # Index keys are kept as text joined by \x1f: the boundary (an alert's record
 # key) and the kind (Corral's own) never hold one; the compared text may.
 key_parts = st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\x1f"), max_size=8)

@@ -9,6 +9,8 @@ meanwhile go in the next commit. Stopping (and a rebalance) waits for them.
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -127,6 +129,38 @@ async def test_a_stopping_loop_commits_what_it_handled() -> None:
     consumer = Consumer([[0], [1]])
     consumer.accept.set()
     running, stop = await consume_all(consumer, Handler())
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    assert consumer.commits[-1] == {TP: 2}
+
+
+async def test_a_batch_s_records_are_let_go_while_its_outputs_wait_for_the_broker() -> None:
+    acknowledged = asyncio.Event()
+    written = asyncio.Event()
+    held: list[weakref.ref[ConsumerRecord[bytes, bytes]]] = []
+
+    class Waiting(Handler):
+        async def handle(self, batch: Batch) -> list[Record]:
+            held.extend(weakref.ref(r) for records in batch.values() for r in records)
+            return [Record("corral.incidents", "i", None)]
+
+    class Slow(Publisher):
+        async def publish(
+            self, records: Iterable[Record], refused: list[Refusal] | None = None
+        ) -> None:
+            written.set()
+            await acknowledged.wait()
+
+    consumer = Consumer([[0, 1]])
+    consumer.accept.set()
+    loop = consume_loop(consumer, Waiting())
+    loop.publisher = Slow()  # type: ignore[assignment]
+    stop = asyncio.Event()
+    running = asyncio.create_task(loop.run(stop))
+    await asyncio.wait_for(written.wait(), 5)
+    gc.collect()
+    assert len(held) == 2 and all(ref() is None for ref in held)
+    acknowledged.set()
     stop.set()
     await asyncio.wait_for(running, 5)
     assert consumer.commits[-1] == {TP: 2}
