@@ -9,7 +9,8 @@
    http: the same load against a server that only answers (``bench.perf.ceiling``):
    what HTTP alone allows on this machine, which bounds one-alert webhooks;
 3. latency at a fixed 1,000 alerts/s: request → notification p50/p95/p99;
-4. memory: triage's resident size with 100,000 and 1,000,000 active alerts;
+4. memory: triage's resident size with 100,000 and 1,000,000 active alerts,
+   spread over 8 clusters and in incidents of 100;
 5. alone: each worker alone, and triage and notify with more processes
    (``bench.perf.alone``), per shape;
 6. every figure printed, with Corral ÷ limit, and written as JSON.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import os
 import platform
@@ -31,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -263,8 +266,8 @@ async def measure_latency(
     }
 
 
-async def measure_memory(config_path: Path, sizes: list[int]) -> dict[str, Any]:
-    """A triage worker alone, fed alerts straight from Kafka."""
+async def measure_memory(config_path: Path, sizes: list[int], layout: str) -> dict[str, Any]:
+    """A triage worker alone, fed alerts straight from Kafka (``memory.LAYOUTS``)."""
     from services.corral.config import load
 
     config = load(config_path, env={})
@@ -282,10 +285,10 @@ async def measure_memory(config_path: Path, sizes: list[int]) -> dict[str, Any]:
     try:
         await wait_ready(listen)
         baseline = rss_bytes(process.pid)
-        result: dict[str, Any] = {"baseline_rss_bytes": baseline, "points": []}
+        result: dict[str, Any] = {"layout": layout, "baseline_rss_bytes": baseline, "points": []}
         fed = 0
         for size in sizes:
-            await memory.produce(settings, topics.alerts, fed, size - fed)
+            await memory.produce(settings, topics.alerts, fed, size - fed, layout)
             fed = size
             await wait_consumed(listen, size)
             rss = rss_bytes(process.pid)
@@ -303,7 +306,7 @@ async def measure_memory(config_path: Path, sizes: list[int]) -> dict[str, Any]:
 
 
 async def measure_alone(
-    config_for: Any, receiver: Receiver, shape: str, args: argparse.Namespace
+    config_for: Any, receiver: Receiver, shape: str, args: argparse.Namespace, partitions: int
 ) -> dict[str, Any]:
     async def load(url: str) -> dict[str, Any]:
         return await run_module(
@@ -322,7 +325,24 @@ async def measure_alone(
         )
 
     result = await alone.measure(config_for, receiver, load, args.processes)
-    return {**result, "load_average": os.getloadavg()}
+    return {**result, "shape": shape, "partitions": partitions, "load_average": os.getloadavg()}
+
+
+def alone_config(
+    config: Callable[..., Path], shape: str, partitions: int, run: str, overrides: dict[str, Any]
+) -> Path:
+    """A run of the alone step: topics of its own for each shape and partition
+    count, and consumers given time for heartbeats on loaded cores. Two
+    processes of one group on two busy cores missed a 3 s session timeout,
+    and the rebalances that followed were counted as their pace."""
+    step = f"alone-{shape}-p{partitions}"
+    kafka = {
+        **overrides.get("kafka", {}),
+        "partitions": partitions,
+        "session_timeout": "10s",
+        "heartbeat_interval": "1s",
+    }
+    return config(step, {**overrides, "kafka": kafka}, file=f"{step}-{run}")
 
 
 def best_of(runs: list[dict[str, Any]], figure: str) -> dict[str, Any]:
@@ -400,23 +420,28 @@ def report(results: dict[str, Any]) -> str:
             f"p99 {lat['p99_ms']:.1f} ms  (max {lat['max_ms']:.1f} ms, "
             f"{lat['notified']} incidents, {lat['missing']} missing)"
         )
-    for shape, runs in results.get("alone", {}).items():
+    for runs in results.get("alone", {}).values():
         lines.append(
-            f"alone       {shape}: {runs['alerts']:,} alerts "
-            f"(load {runs['load_average'][0]:.2f} after)"
+            f"alone       {runs['shape']}, {runs['partitions']} partitions: "
+            f"{runs['alerts']:,} alerts (load {runs['load_average'][0]:.2f} after)"
         )
         for name, run in runs.items():
-            if isinstance(run, dict):
-                alerts = run.get("alerts_per_s", run["records_per_s"])
-                lines.append(
-                    f"{'':<11} {name:<10} {run['records_per_s']:>10,.0f} records/s "
-                    f"({alerts:,.0f} alerts/s), {run['cpu_us_per_record']:.1f} µs CPU per record"
-                )
-    for point in results.get("memory", {}).get("points", []):
-        lines.append(
-            f"memory      {point['active_alerts']:>9,} active alerts  "
+            if not isinstance(run, dict):
+                continue
+            if run["records_per_s"] is None:
+                lines.append(f"{'':<11} {name:<10} backlog handled before the group formed")
+                continue
+            alerts = run.get("alerts_per_s", run["records_per_s"])
+            lines.append(
+                f"{'':<11} {name:<10} {run['records_per_s']:>10,.0f} records/s "
+                f"({alerts:,.0f} alerts/s), {run['cpu_us_per_record']:.1f} µs CPU per record"
+            )
+    for layout, run in results.get("memory", {}).items():
+        lines.extend(
+            f"memory      {layout:<9} {point['active_alerts']:>9,} active alerts  "
             f"{point['rss_bytes'] / 2**20:>8.1f} MiB RSS  "
             f"{point['bytes_per_alert']:>7.0f} B/alert"
+            for point in run["points"]
         )
     return "\n".join(lines)
 
@@ -511,18 +536,23 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                     config("latency"), receiver, args.latency_duration, args.rate
                 )
             if "memory" in args.steps:
-                results["memory"] = await measure_memory(config("memory"), args.memory_sizes)
+                results["memory"] = {
+                    layout: await measure_memory(
+                        config(f"memory-{layout}"), args.memory_sizes, layout
+                    )
+                    for layout in args.memory_layouts
+                }
             if "alone" in args.steps:
                 results["alone"] = {}
                 for shape in args.shapes:
-                    results["alone"][shape] = await measure_alone(
-                        lambda run, overrides, shape=shape: config(
-                            f"alone-{shape}", overrides, file=f"alone-{shape}-{run}"
-                        ),
-                        receiver,
-                        shape,
-                        args,
-                    )
+                    for partitions in args.partitions:
+                        results["alone"][f"{shape} p{partitions}"] = await measure_alone(
+                            functools.partial(alone_config, config, shape, partitions),
+                            receiver,
+                            shape,
+                            args,
+                            partitions,
+                        )
     finally:
         await receiver.stop()
         broker.stop()
@@ -549,6 +579,13 @@ def cli() -> None:
         help="triage and notify processes in the alone step",
     )
     parser.add_argument(
+        "--partitions",
+        type=int,
+        nargs="+",
+        default=[6],
+        help="partitions of every topic in the alone step, one run each",
+    )
+    parser.add_argument(
         "--shapes", nargs="+", default=list(SHAPES), choices=SHAPES, help="throughput shapes"
     )
     parser.add_argument("--duration", type=float, default=30.0, help="throughput load, seconds")
@@ -560,6 +597,13 @@ def cli() -> None:
         "--runs", type=int, default=3, help="limit and throughput runs, taken in turns"
     )
     parser.add_argument("--memory-sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--memory-layouts",
+        nargs="+",
+        default=list(memory.LAYOUTS),
+        choices=memory.LAYOUTS,
+        help="how the memory step's alerts fall into incidents (bench.perf.memory)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="JSON results file")
     args = parser.parse_args()
     results = service.run(main(args))

@@ -3,10 +3,13 @@
 One shape's webhooks go to ingest alone (the other workers not started) for
 the load's duration: ingest's rate. Then triage alone reads the alerts topic
 ingest filled, and notify alone the revisions that triage wrote, each from a
-standing backlog, timed from its first record to its last (notify: to the
+standing backlog, timed until its last record is handled (notify: until the
 last notification the receiver got). With more than one process, that many
 triage (then notify) processes share the partitions in one consumer group,
-on incidents, state and sent-log topics of their own.
+on incidents, state and sent-log topics of their own; the clock starts once
+all of them are ready (in the group), so that one process's head start
+while the others join is not counted as the group's pace. The caller runs
+it once per partition count (every topic of a run has that many).
 """
 
 from __future__ import annotations
@@ -75,14 +78,16 @@ async def drain(
     last: Callable[[], float] | None = None,
     timeout: float = 600.0,
 ) -> dict[str, Any]:
-    """From the first of ``total`` records fetched (records count as consumed
-    when fetched, before they are handled) to the last handled (or to
-    ``last()``, for work that goes on after), with the CPU the processes used."""
+    """From now (``processes`` ready: in their group, their partitions'
+    state restored) to the last of ``total`` records handled (or to
+    ``last()``, for work that goes on after): the records handled since,
+    with the CPU the processes used. A record counts as consumed once its
+    batch's outputs are acknowledged, so those handled before the clock
+    started (one process, while the others were still joining) are left out."""
     consumed = "corral_messages_consumed_total"
     async with asyncio.timeout(timeout):
-        while await _sum(processes, consumed, topic) == 0:  # noqa: ASYNC110
-            await asyncio.sleep(0.02)
         started, cpu = time.time(), _cpu(processes)
+        before = await _sum(processes, consumed, topic)
         while (  # noqa: ASYNC110
             await _sum(processes, consumed, topic) < total
             or await _sum(processes, "corral_consumer_lag_messages") > 0
@@ -95,14 +100,17 @@ async def drain(
                 await asyncio.sleep(0.2)
             finished = max(finished, last())
         cpu = _cpu(processes) - cpu
-    records = total
+    records = total - before
     elapsed = finished - started
+    # None when the backlog was handled before the group had formed: a
+    # backlog too small to time that many processes on.
+    timed = records > 0
     return {
         "processes": len(processes),
         "records": records,
         "elapsed_s": elapsed,
-        "records_per_s": records / elapsed,
-        "cpu_us_per_record": cpu / records * 1e6,
+        "records_per_s": records / elapsed if timed else None,
+        "cpu_us_per_record": cpu / records * 1e6 if timed else None,
     }
 
 
@@ -135,6 +143,7 @@ async def measure(
     the config file of a run."""
     path = config_for("ingest", {})
     config = load_config(path)
+    partitions = config.kafka.partitions
     await ensure_topics(config.kafka)
     ingest = await spawn(path, "ingest", 1)
     try:
@@ -148,6 +157,7 @@ async def measure(
         "alerts": alerts,
         "ingest": {
             "processes": 1,
+            "partitions": partitions,
             "records_per_s": report["accepted_per_s"],
             "cpu_us_per_record": ingest_cpu / alerts * 1e6,
         },
@@ -164,12 +174,14 @@ async def measure(
         finally:
             await stop(triage)
         triaged["alerts_per_s"] = triaged["records_per_s"]
+        per_revision = alerts / revisions
         notify = await spawn(run_path, "notify", count)
         try:
             notified = await drain(notify, incidents, revisions, lambda: receiver.last_at)
         finally:
             await stop(notify)
-        notified["alerts_per_s"] = alerts / notified["elapsed_s"]
+        rate = notified["records_per_s"]
+        notified["alerts_per_s"] = None if rate is None else rate * per_revision
         result[f"triage x{count}"] = triaged
         result[f"notify x{count}"] = notified
     return result

@@ -1,4 +1,11 @@
-"""Triage's resident memory per active alert, at 100,000 and 1,000,000 alerts in state."""
+"""Triage's resident memory per active alert, at 100,000 and 1,000,000 alerts in state.
+
+Two layouts of the same distinct firing alerts (``LAYOUTS``): ``clusters``
+spreads them over 8 clusters, so they join a few incidents and most are
+counted past an incident's listed ``max_alerts``; ``incidents`` gives every
+100 of them a rule, namespace and cluster of their own, as the ``incidents``
+throughput shape does, so every alert is listed as a member of its incident.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +19,13 @@ from shared.config import KafkaSettings
 from shared.fingerprint import fingerprint
 from shared.kafka.clients import new_producer
 
+LAYOUTS = ("clusters", "incidents")
+INCIDENT_SIZE = 100  # alerts per cluster in the ``incidents`` layout: triage.max_alerts
 
-def alert_records(start: int, count: int, seed: int = 3) -> list[tuple[bytes, bytes]]:
+
+def alert_records(
+    start: int, count: int, layout: str = "clusters", seed: int = 3
+) -> list[tuple[bytes, bytes]]:
     """Distinct firing alerts as ingest would publish them (key, JSON value).
 
     Written as JSON directly: building a million pydantic models here would
@@ -23,13 +35,20 @@ def alert_records(start: int, count: int, seed: int = 3) -> list[tuple[bytes, by
     received = datetime.now(UTC).isoformat()
     out = []
     for i in range(start, start + count):
-        name, severity, summary = CATALOGUE[i % len(CATALOGUE)]
-        cluster = f"prod-{i % 8}"
+        namespace = f"team-{rng.randrange(40)}"
+        if layout == "clusters":
+            name, severity, summary = CATALOGUE[i % len(CATALOGUE)]
+            cluster = f"prod-{i % 8}"
+        else:
+            # One Alertmanager group per incident: its rule, cluster and namespace.
+            group = i // INCIDENT_SIZE
+            name, severity, summary = CATALOGUE[group % len(CATALOGUE)]
+            cluster, namespace = f"storm-{group}", f"team-{group % 40}"
         labels = {
             "alertname": name,
             "severity": severity,
             "cluster": cluster,
-            "namespace": f"team-{rng.randrange(40)}",
+            "namespace": namespace,
             "service": f"svc-{rng.randrange(400)}",
             "node": f"ip-10-{rng.randrange(255)}-{rng.randrange(255)}",
             "pod": f"pod-{i:x}",
@@ -50,13 +69,15 @@ def alert_records(start: int, count: int, seed: int = 3) -> list[tuple[bytes, by
     return out
 
 
-async def produce(settings: KafkaSettings, topic: str, start: int, count: int) -> None:
+async def produce(
+    settings: KafkaSettings, topic: str, start: int, count: int, layout: str = "clusters"
+) -> None:
     producer = new_producer(settings)
     await producer.start()
     try:
         step = 50_000
         for offset in range(start, start + count, step):
-            records = alert_records(offset, min(step, start + count - offset))
+            records = alert_records(offset, min(step, start + count - offset), layout)
             pending = [await producer.send(topic, value=v, key=k) for k, v in records]
             await asyncio.gather(*pending)
     finally:
