@@ -12,7 +12,7 @@
 4. memory: triage's resident size with 100,000 and 1,000,000 active alerts,
    spread over 8 clusters and in incidents of 100;
 5. alone: each worker alone, and triage and notify with more processes
-   (``bench.perf.alone``), per shape;
+   (``bench.perf.alone``), per shape and per partition count;
 6. every figure printed, with Corral ÷ limit, and written as JSON.
 
 The limit, HTTP-only and throughput runs alternate (a limit run before every
@@ -429,7 +429,7 @@ def report(results: dict[str, Any]) -> str:
             if not isinstance(run, dict):
                 continue
             if run["records_per_s"] is None:
-                lines.append(f"{'':<11} {name:<10} backlog handled before the group formed")
+                lines.append(f"{'':<11} {name:<10} backlog too small to time")
                 continue
             alerts = run.get("alerts_per_s", run["records_per_s"])
             lines.append(

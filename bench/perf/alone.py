@@ -102,8 +102,8 @@ async def drain(
         cpu = _cpu(processes) - cpu
     records = total - before
     elapsed = finished - started
-    # None when the backlog was handled before the group had formed: a
-    # backlog too small to time that many processes on.
+    # None when the backlog was handled before the processes were all ready:
+    # too small to time.
     timed = records > 0
     return {
         "processes": len(processes),
@@ -143,7 +143,6 @@ async def measure(
     the config file of a run."""
     path = config_for("ingest", {})
     config = load_config(path)
-    partitions = config.kafka.partitions
     await ensure_topics(config.kafka)
     ingest = await spawn(path, "ingest", 1)
     try:
@@ -157,7 +156,6 @@ async def measure(
         "alerts": alerts,
         "ingest": {
             "processes": 1,
-            "partitions": partitions,
             "records_per_s": report["accepted_per_s"],
             "cpu_us_per_record": ingest_cpu / alerts * 1e6,
         },
