@@ -9,13 +9,15 @@ field of an alert before it writes one. Building a model again or encoding the s
 object again was most of that work, so the encoders here splice bytes
 instead.
 
-A listed member (``listed``) is the other hot spot: triage makes one for
-every alert that joins an incident, from an ``Alert`` that was validated
-when it was read, and validating the same fields again was most of it.
+A listed member is the model built without validation (``listed``), from
+an ``Alert`` validated when it was read, and triage holds it encoded:
+members are written with every revision and state record,
+and their labels are looked at far less often.
+
 Notify's reader (``read_incident``) skips validating what an incident's
 last revision listed, held equal to ``Incident.from_bytes`` the same way.
 
-That is the only place it happens. ``tests/unit/test_codec.py`` holds each
+This module is the only place such tricks live. ``tests/unit/test_codec.py`` holds each
 encoder byte for byte equal to the model's own serialization (``Message.to_bytes``)
 on generated inputs; a change to a model that an encoder does not follow
 fails there, not in production.
@@ -30,7 +32,7 @@ import re
 from array import array
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_json
@@ -40,14 +42,6 @@ from shared.messages.alert import Alert, AlertContent
 from shared.messages.incident import Incident, IncidentAlert
 
 T = TypeVar("T")
-T_contra = TypeVar("T_contra", contravariant=True)
-
-
-class Encodes(Protocol[T_contra]):
-    """Where a writer gets an object's encoding: an ``EncodingCache`` or a
-    batch's view of one (``BatchEncodings``)."""
-
-    def of(self, value: T_contra, /) -> bytes: ...
 
 
 def join_objects(first: bytes, second: bytes) -> bytes:
@@ -86,52 +80,15 @@ class EncodingCache(Generic[T]):
         return data
 
 
-class BatchEncodings(Generic[T]):
-    """One batch's encodings through ``cache``: those of the objects the batch
-    writes twice are kept with its records until they are written, however
-    many ``cache`` holds.
-
-    Triage writes a batch's revisions, then (once they are acknowledged) the
-    state records of the alerts that changed, each with its member: a
-    backlog's batch lists more members than ``cache`` holds, so without this
-    each of those members was encoded again for its state record.
-    """
-
-    def __init__(self, cache: EncodingCache[T]):
-        self.cache = cache
-        # An entry holds its object: its id cannot pass to another meanwhile.
-        self._kept: dict[int, tuple[T, bytes | None]] = {}
-
-    def keep(self, value: T) -> None:
-        """``value``'s encoding is wanted again by this batch: keep it once made."""
-        self._kept.setdefault(id(value), (value, None))
-
-    def of(self, value: T) -> bytes:
-        kept = self._kept.get(id(value))
-        if kept is None:
-            return self.cache.of(value)
-        data = kept[1]
-        if data is None:
-            data = self.cache.of(value)
-            self._kept[id(value)] = (value, data)
-        return data
-
-
 def compact(model: BaseModel, exclude: set[str] | None = None) -> bytes:
     """A model as ``Message.to_bytes`` writes it: unset (None) fields left out."""
     return type(model).__pydantic_serializer__.to_json(model, exclude_none=True, exclude=exclude)
 
 
-def member_encodings(size: int) -> EncodingCache[Any]:
-    """For the alerts incidents list: a listed alert is encoded once while it stays listed."""
-    return EncodingCache(size, compact)
-
-
-def with_listing(model: BaseModel, field: str, items: Sequence[T], cache: Encodes[T]) -> bytes:
-    """``compact(model)`` when ``field``, the model's last field, lists ``items``,
-    each encoded through ``cache``."""
-    listing = b"[%s]" % b",".join(map(cache.of, items))
-    return with_last(compact(model, {field}), field, listing)
+def with_listing(model: BaseModel, field: str, items: Sequence[bytes]) -> bytes:
+    """``compact(model)`` when ``field``, the model's last field, lists the
+    objects encoded as ``items``."""
+    return with_last(compact(model, {field}), field, b"[%s]" % b",".join(items))
 
 
 class Listed(NamedTuple):
@@ -141,34 +98,35 @@ class Listed(NamedTuple):
 
     model: BaseModel
     field: str
-    cache: Encodes[Any]
+    items: Sequence[bytes]
 
     def to_bytes(self) -> bytes:
-        return with_listing(self.model, self.field, getattr(self.model, self.field), self.cache)
+        return with_listing(self.model, self.field, self.items)
 
 
-# pydantic gives every model instance a set of the fields it was given, a
-# large part of what a listed member costs in memory. Members are frozen and
-# only ever serialized whole, so they share one (immutable) set.
-_MEMBER_FIELDS = frozenset(IncidentAlert.model_fields)
+# Triage lists up to ``max_alerts`` members per incident, for as long as the
+# incident lasts: as the objects an alert is read into, a listed member took
+# about twice the memory its encoding does, and it was encoded again for
+# every revision and state record that carried it. So an incident holds its
+# members encoded (``compact(listed(...))``), and what looks at a member's
+# labels, much rarer than writing it, reads it back (``read_member``).
 
 
-def kept(member: IncidentAlert) -> IncidentAlert:
-    """``member`` as an incident keeps it listed, for as long as it stays there."""
-    object.__setattr__(member, "__pydantic_fields_set__", _MEMBER_FIELDS)
-    return member
+def read_member(data: bytes) -> IncidentAlert:
+    """A listed member (``member``) as its model."""
+    return IncidentAlert.model_validate_json(data)
 
 
 def listed(alert: AlertContent, fingerprint: str) -> IncidentAlert:
-    """``kept(IncidentAlert(fingerprint=..., status=alert.status, ...))`` for
-    an alert whose model validated these fields already: the same values (the
+    """``IncidentAlert(fingerprint=..., status=alert.status, ...)`` for an
+    alert whose model validated these fields already: the same values (the
     frozen alert's own objects, shared), not validated again.
 
     What ``model_construct`` does, without its search of every field for
-    aliases and defaults (every field is given), which cost most of a join."""
-    member = _new_member(IncidentAlert)
+    aliases and defaults (every field is given)."""
+    shown = _new_member(IncidentAlert)
     _set(
-        member,
+        shown,
         "__dict__",
         {
             "fingerprint": fingerprint,
@@ -180,12 +138,13 @@ def listed(alert: AlertContent, fingerprint: str) -> IncidentAlert:
             "generator_url": alert.generator_url,
         },
     )
-    _set(member, "__pydantic_fields_set__", _MEMBER_FIELDS)
-    _set(member, "__pydantic_extra__", None)
-    _set(member, "__pydantic_private__", None)
-    return member
+    _set(shown, "__pydantic_fields_set__", _MEMBER_FIELDS)
+    _set(shown, "__pydantic_extra__", None)
+    _set(shown, "__pydantic_private__", None)
+    return shown
 
 
+_MEMBER_FIELDS = frozenset(IncidentAlert.model_fields)
 _new_member = IncidentAlert.__new__
 _set = object.__setattr__
 

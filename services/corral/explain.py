@@ -21,6 +21,7 @@ from services.triage.scope import scope_of
 from services.triage.servicemap import ServiceMap
 from services.triage.stages import AlertEvent, TriageContext
 from services.triage.state import IncidentState, describe
+from shared.codec import read_member
 from shared.durations import format_duration
 from shared.history import History
 from shared.matchers import matches_all, parse_matchers
@@ -84,7 +85,7 @@ class Watch:
             state.status.value,
             state.opened_at,
             state.updated_at,
-            {fp: dict(m.labels) for fp, m in state.members.items()},
+            {fp: dict(read_member(m).labels) for fp, m in state.members.items()},
         )
 
 

@@ -98,7 +98,7 @@ class Recorder:
         at = from_ms(ctx.state.time)
         for fp in fps:
             shown = source.members.get(fp)
-            labels = shown.labels if shown is not None else {}
+            labels = codec.read_member(shown).labels if shown is not None else {}
             self.placements.append(
                 Placement(at, fp, labels, "", target.id, "moved", reason, moved_from=source.id)
             )
@@ -262,8 +262,9 @@ async def replay(config: CorralConfig, history: History, probe: Probe | None = N
         for record in ctx.records:
             if record.topic == INCIDENTS:
                 listed = record.value
-                assert isinstance(listed, codec.Listed) and isinstance(listed.model, Incident)
-                incident = listed.model
+                assert isinstance(listed, codec.Listed)
+                # As notify reads it: the record lists the members.
+                incident = Incident.from_bytes(listed.to_bytes())
                 run.revisions.append((at, incident))
                 notify.offer(incident, at)
             else:

@@ -17,7 +17,8 @@ from datetime import timedelta
 from services.triage.config import CauseRule, compile_matchers
 from services.triage.membership import Membership, open_candidates
 from services.triage.stages import AlertEvent, TriageContext
-from services.triage.state import IncidentState, IndexKey, describe
+from services.triage.state import IncidentState, IndexKey, describe, describe_listed
+from shared.codec import read_member
 from shared.durations import format_duration
 from shared.matchers import Matcher, matches_all
 
@@ -63,7 +64,11 @@ class CompiledRule:
         triage no longer has."""
         if incident.truncated:
             return None
-        return [fp for fp, m in incident.members.items() if self.is_symptom(m.labels, values)]
+        return [
+            fp
+            for fp, member in incident.members.items()
+            if self.is_symptom(read_member(member).labels, values)
+        ]
 
 
 class CauseSymptomPolicy:
@@ -131,8 +136,7 @@ class CauseSymptomPolicy:
         rule: CompiledRule,
     ) -> None:
         cause_fp = causes[0].anchors.get(key)
-        shown = causes[0].members.get(cause_fp or "")
-        cause = describe(shown.labels) if shown is not None else "its cause"
+        cause = describe_listed(causes[0].members.get(cause_fp or ""), "its cause")
         reason = f"symptom of {cause} (rule {rule.name!r}, equal {rule.values(event.alert.labels)})"
         incident = self.membership.join(ctx, causes, event, "cause_symptom", reason)
         if cause_fp is not None and incident.root_cause != cause_fp:

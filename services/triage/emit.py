@@ -8,9 +8,8 @@ from services.triage.metrics import INCIDENTS_OPENED, INCIDENTS_RESOLVED
 from services.triage.stages import TriageContext
 from services.triage.state import IncidentState
 from shared import codec
-from shared.codec import EncodingCache
 from shared.kafka.publisher import Record
-from shared.messages import Incident, IncidentAlert, IncidentEvent, IncidentStatus
+from shared.messages import Incident, IncidentEvent, IncidentStatus
 
 # Worked out here from the incident's state; every other field of a revision
 # is the state's field of the same name.
@@ -30,11 +29,12 @@ COPIED = tuple(name for name in Incident.model_fields if name not in _DERIVED)
 
 def title(incident: IncidentState) -> str:
     """The probable root's name and summary, else the first alert's."""
-    shown = incident.members.get(incident.root_cause or "") or next(
+    listed = incident.members.get(incident.root_cause or "") or next(
         iter(incident.members.values()), None
     )
-    if shown is None:
+    if listed is None:
         return incident.title or incident.correlation_key
+    shown = codec.read_member(listed)
     name = shown.labels.get("alertname", shown.fingerprint)
     summary = shown.annotations.get("summary") or shown.annotations.get("message", "")
     text = f"{name}: {summary}" if summary else name
@@ -55,9 +55,8 @@ def event_of(ctx: TriageContext, incident: IncidentState, revision: int) -> Inci
 class EmitStage:
     name = "emit"
 
-    def __init__(self, topic: str, members: EncodingCache[IncidentAlert]):
+    def __init__(self, topic: str):
         self.topic = topic
-        self.members = members
 
     async def process(self, ctx: TriageContext) -> None:
         for incident in ctx.changed.values():
@@ -74,12 +73,14 @@ class EmitStage:
                 INCIDENTS_RESOLVED.labels(incident.priority).inc()
             elif message.event == IncidentEvent.OPENED:
                 INCIDENTS_OPENED.labels(incident.priority).inc()
-            listed = codec.Listed(message, "alerts", ctx.members(self.members))
+            listed = codec.Listed(message, "alerts", list(incident.members.values()))
             ctx.records.append(Record(self.topic, incident.id, listed))
 
     @staticmethod
     def revision(ctx: TriageContext, incident: IncidentState) -> Incident:
-        """The incident's next revision, leaving its state as it is."""
+        """The incident's next revision, leaving its state as it is, without
+        its ``alerts``: its record lists the members as the incident holds
+        them, encoded (``codec.Listed``)."""
         number = incident.revision + 1
         copied: dict[str, Any] = {name: getattr(incident, name) for name in COPIED}
         explanation = [*incident.explanation]
@@ -95,5 +96,5 @@ class EmitStage:
             truncated_alerts=incident.truncated,
             explanation=explanation,
             received_at=ctx.change_received_at.get(incident.id),
-            alerts=list(incident.members.values()),
+            alerts=[],
         )

@@ -16,7 +16,16 @@ from services.triage.hold import release
 from services.triage.membership import Membership
 from services.triage.metrics import ALERTS_ENDED, INCIDENTS_REOPENED, STATE_EXPIRED
 from services.triage.stages import AlertEvent, Step, TriageContext
-from services.triage.state import IncidentState, Timer, describe, duration_ms, from_ms, to_ms
+from services.triage.state import (
+    IncidentState,
+    Timer,
+    describe,
+    describe_listed,
+    duration_ms,
+    from_ms,
+    to_ms,
+)
+from shared.codec import read_member
 from shared.durations import format_duration
 from shared.messages import Alert, AlertStatus, IncidentStatus
 
@@ -125,8 +134,7 @@ class Timers:
             return
         incident.flapping_members.discard(fp)
         incident.flapping = bool(incident.flapping_members)
-        shown = incident.members.get(fp)
-        name = describe(shown.labels) if shown is not None else fp
+        name = describe_listed(incident.members.get(fp), fp)
         settle = format_duration(timedelta(milliseconds=self.settle))
         incident.explain(f"{name} settled: {alert.status} and unchanged for {settle}")
         if incident.all_resolved and not incident.flapping:
@@ -144,7 +152,8 @@ class Timers:
             return  # a timer for an end that was replaced by an earlier one
         # What the incident lists of it is all that is known of its content.
         incident = ctx.state.incidents.get(alert.incident or "")
-        shown = incident.members.get(fp) if incident is not None else None
+        listed = incident.members.get(fp) if incident is not None else None
+        shown = read_member(listed) if listed is not None else None
         # An end the sender put before it sent the alert still ends it now.
         due = max(due, alert.changed_at)
         at = from_ms(due)

@@ -25,7 +25,7 @@ from services.triage.state import (
     from_ms,
     to_ms,
 )
-from shared.codec import listed
+from shared.codec import read_member
 from shared.messages import AlertStatus, IncidentStatus
 from shared.messages.incident import MERGED_KEPT
 
@@ -79,12 +79,12 @@ class Membership:
         assert event.state is not None
         event.state.incident = incident.id
         ctx.dirty_alerts.add(fp)
-        incident.member_fps.add(fp)
+        incident.member_fps[fp] = None
         incident.firing += 1
         # Firing again after all its members resolved is news, not growth.
         resumed = self._cancel_resolve(incident)
         if len(incident.members) < self.max_alerts:
-            incident.members[fp] = listed(alert, fp)
+            ctx.list_member(incident, alert, fp)
         labels, common = alert.labels, incident.common_labels
         if common is None:
             incident.common_labels = dict(labels)
@@ -107,7 +107,7 @@ class Membership:
         member) records it without a revision and without resolving."""
         alert, fp = event.alert, event.fingerprint
         if fp in incident.members:
-            incident.members[fp] = listed(alert, fp)
+            ctx.list_member(incident, alert, fp)
         incident.updated_at = max(incident.updated_at, alert.received_at)
         ctx.touch(incident)
         if alert.status == AlertStatus.FIRING:
@@ -142,7 +142,7 @@ class Membership:
     @staticmethod
     def remove(ctx: TriageContext, incident: IncidentState, fp: str) -> None:
         """Forget a member (it moved on, or its state expired)."""
-        incident.member_fps.discard(fp)
+        incident.member_fps.pop(fp, None)
         incident.members.pop(fp, None)
         incident.flapping_members.discard(fp)
         ctx.touch(incident)
@@ -230,7 +230,7 @@ class Membership:
         moved = set(fps)
         for fp in fps:
             shown = source.members.pop(fp, None)
-            source.member_fps.discard(fp)
+            source.member_fps.pop(fp, None)
             alert = state.alerts.get(fp)
             if alert is not None:
                 alert.incident = target.id
@@ -241,13 +241,14 @@ class Membership:
             if fp in source.flapping_members:
                 source.flapping_members.discard(fp)
                 target.flapping_members.add(fp)
-            target.member_fps.add(fp)
+            target.member_fps[fp] = None
             if shown is not None:
                 if len(target.members) < self.max_alerts:
                     target.members[fp] = shown
                 if target.common_labels is not None:
+                    labels = read_member(shown).labels
                     target.common_labels = {
-                        k: v for k, v in target.common_labels.items() if shown.labels.get(k) == v
+                        k: v for k, v in target.common_labels.items() if labels.get(k) == v
                     }
         for key, fp in list(source.anchors.items()):
             if fp in moved:
@@ -269,7 +270,7 @@ class Membership:
             state.unregister(source)
             self._retire(ctx, source, target, at, reason)
             return
-        source.common_labels = _common([m.labels for m in source.members.values()])
+        source.common_labels = _common([read_member(m).labels for m in source.members.values()])
         source.explain(f"{count} moved to incident {target.id}: {reason}")
         if source.all_resolved and source.resolve_due is None and not source.flapping:
             self.resolve_after_quiet(ctx, source, at)

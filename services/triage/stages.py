@@ -21,9 +21,10 @@ from datetime import datetime
 from typing import Protocol
 
 from services.triage.state import AlertState, IncidentState, IndexKey, PartitionState
-from shared.codec import BatchEncodings, EncodingCache
+from shared import codec
 from shared.kafka.publisher import Record
 from shared.messages import Alert, AlertStatus, IncidentAlert
+from shared.messages.alert import AlertContent
 
 
 @dataclass
@@ -50,8 +51,9 @@ class TriageContext:
     dirty_alerts: set[str] = field(default_factory=set)
     dirty_incidents: dict[str, IncidentState] = field(default_factory=dict)
     records: list[Record] = field(default_factory=list)
-    # The members' encodings the records share (see ``members``).
-    encodings: BatchEncodings[IncidentAlert] | None = None
+    # The members this batch listed, each with the model its encoding was
+    # made from (``list_member``): scoring reads those, not their encodings.
+    listed: dict[str, tuple[bytes, IncidentAlert]] = field(default_factory=dict)
     # The stage at work, and the incidents a stage failed on (stage, error, incident).
     stage: str = ""
     failures: list[tuple[str, Exception, IncidentState]] = field(default_factory=list)
@@ -68,12 +70,18 @@ class TriageContext:
         if alert is not None:
             self.change_received_at.setdefault(incident.id, alert.received_at)
 
-    def members(self, cache: EncodingCache[IncidentAlert]) -> BatchEncodings[IncidentAlert]:
-        """The members' encodings for this batch's records, through ``cache``:
-        a revision and the state records beside it encode a member once."""
-        if self.encodings is None:
-            self.encodings = BatchEncodings(cache)
-        return self.encodings
+    def list_member(self, incident: IncidentState, alert: AlertContent, fp: str) -> None:
+        """``incident`` lists ``alert`` as it is now (encoded: see ``IncidentState.members``)."""
+        shown = codec.listed(alert, fp)
+        data = codec.compact(shown)
+        incident.members[fp] = data
+        self.listed[fp] = (data, shown)
+
+    def member(self, fp: str, data: bytes) -> IncidentAlert:
+        """``codec.read_member(data)`` for a member ``fp`` listed as ``data``:
+        the model it was made from if this batch listed it."""
+        made = self.listed.get(fp)
+        return made[1] if made is not None and made[0] is data else codec.read_member(data)
 
     def touch(self, incident: IncidentState) -> None:
         """The incident's state changed without news: persist, no revision."""

@@ -2,7 +2,7 @@
 
 Kept small on purpose: an alert is a status, an incident id and a few
 integer timestamps; labels live only in the (capped) member list of its
-incident and in the correlation index keys the incident registered.
+incident, encoded, and in the correlation index keys the incident registered.
 Times are event times (``Alert.received_at``) in milliseconds.
 """
 
@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
 
-from shared.messages import AlertStatus, IncidentAlert, IncidentStatus
+from shared.codec import read_member
+from shared.messages import AlertStatus, IncidentStatus
 
 EXPLANATION_LINES = 30
 """Explanation lines an incident keeps; later decisions are only counted."""
@@ -81,9 +82,10 @@ class IncidentState:
     correlation_key: str
     opened_at: datetime
     updated_at: datetime
-    # The members an incident lists (at most ``max_alerts``, in join order);
-    # ``member_fps`` has all of them.
-    members: dict[str, IncidentAlert] = field(default_factory=dict)
+    # The members an incident lists (at most ``max_alerts``, in join order),
+    # each encoded (``TriageContext.list_member``); ``member_fps`` has all of
+    # them (a dict: it takes less than half the memory of a set).
+    members: dict[str, bytes] = field(default_factory=dict)
     revision: int = 0
     status: IncidentStatus = IncidentStatus.FIRING
     resolved_at: datetime | None = None
@@ -100,7 +102,7 @@ class IncidentState:
     root_cause: str | None = None
     merged_into: str | None = None
     merged: list[str] = field(default_factory=list)
-    member_fps: set[str] = field(default_factory=set)
+    member_fps: dict[str, None] = field(default_factory=dict)
     firing: int = 0
     flapping_members: set[str] = field(default_factory=set)
     common_labels: dict[str, str] | None = None
@@ -209,3 +211,9 @@ def describe(labels: dict[str, str]) -> str:
     ][:2]
     name = labels.get("alertname", "alert")
     return f"{name}{{{', '.join(shown)}}}" if shown else name
+
+
+def describe_listed(member: bytes | None, otherwise: str) -> str:
+    """``describe`` for a listed member (``IncidentState.members``), or
+    ``otherwise`` for one that is not listed."""
+    return otherwise if member is None else describe(read_member(member).labels)

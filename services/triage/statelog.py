@@ -32,10 +32,9 @@ from services.triage.state import (
     to_ms,
 )
 from shared import codec
-from shared.codec import BatchEncodings, EncodingCache, kept
 from shared.kafka.publisher import Encoded, EncodedValue, Record
 from shared.kafka.state import LatestValues
-from shared.messages import AlertStatus, IncidentAlert, IncidentStatus
+from shared.messages import AlertStatus, IncidentStatus
 
 log = structlog.get_logger(__name__)
 
@@ -70,14 +69,15 @@ def incident_record(incident: IncidentState) -> IncidentRecord:
 
 
 def incident_state(
-    record: IncidentRecord, members: dict[str, IncidentAlert] | None = None
+    record: IncidentRecord, members: dict[str, bytes] | None = None
 ) -> IncidentState:
     """The incident a record keeps; ``members``: its members by fingerprint,
-    as the records of its alerts carry them, which a version 2 record lists."""
+    as the records of its alerts carry them (encoded), which a version 2
+    record lists."""
     fields: dict[str, Any] = {name: getattr(record, name) for name in KEPT}
     unsaved = record.listed is None
     if record.listed is None:  # version 1: the record holds its members
-        listed = {member.fingerprint: kept(member) for member in record.members or ()}
+        listed = {member.fingerprint: codec.compact(member) for member in record.members or ()}
     else:
         found = members or {}
         listed = {fp: found[fp] for fp in record.listed if fp in found}
@@ -110,15 +110,13 @@ def alert_record(alert: AlertState) -> bytes:
 
 class AlertValue(NamedTuple):
     """An alert's record with the member its incident lists, spliced in when
-    published, through the encodings the revision beside it used (and not
-    held encoded twice meanwhile: see ``codec.Listed``)."""
+    published (not held encoded twice meanwhile: see ``codec.Listed``)."""
 
     record: bytes
-    member: IncidentAlert
-    cache: BatchEncodings[IncidentAlert]
+    member: bytes
 
     def to_bytes(self) -> bytes:
-        return codec.with_last(self.record, "member", self.cache.of(self.member))
+        return codec.with_last(self.record, "member", self.member)
 
 
 class PersistStage:
@@ -127,13 +125,11 @@ class PersistStage:
 
     name = "persist"
 
-    def __init__(self, topic: str, members: EncodingCache[IncidentAlert]):
+    def __init__(self, topic: str):
         self.topic = topic
-        self.members = members
 
     async def process(self, ctx: TriageContext) -> None:
         state = ctx.state
-        members = ctx.members(self.members)
         dirty = ctx.dirty_alerts
         for incident_id in ctx.dirty_incidents:
             incident = state.incidents.get(incident_id)
@@ -146,7 +142,7 @@ class PersistStage:
                 Record(
                     self.topic,
                     ALERT_PREFIX + fp,
-                    self._alert(state, fp, alert, members),
+                    self._alert(state, fp, alert),
                     ctx.partition,
                 )
             )
@@ -158,12 +154,7 @@ class PersistStage:
             )
 
     @staticmethod
-    def _alert(
-        state: PartitionState,
-        fp: str,
-        alert: AlertState | None,
-        members: BatchEncodings[IncidentAlert],
-    ) -> Encoded | None:
+    def _alert(state: PartitionState, fp: str, alert: AlertState | None) -> Encoded | None:
         if alert is None:
             return None
         record = alert_record(alert)
@@ -171,8 +162,7 @@ class PersistStage:
         member = None if incident is None else incident.members.get(fp)
         if member is None:
             return EncodedValue(record)
-        members.keep(member)  # written with the revision too
-        return AlertValue(record, member, members)
+        return AlertValue(record, member)
 
 
 class PartitionRestorer(LatestValues):
@@ -187,7 +177,7 @@ class PartitionRestorer(LatestValues):
         state = PartitionState()
         alerts: dict[str, AlertRecord] = {}
         heads: list[IncidentRecord] = []
-        members: dict[str, dict[str, IncidentAlert]] = {}
+        members: dict[str, dict[str, bytes]] = {}
         for key, record in self.decoded(_state_record):
             if isinstance(record, IncidentRecord):
                 heads.append(record)
@@ -195,7 +185,7 @@ class PartitionRestorer(LatestValues):
                 fp = key[len(ALERT_PREFIX) :]
                 alerts[fp] = record
                 if record.member is not None and record.incident is not None:
-                    members.setdefault(record.incident, {})[fp] = kept(record.member)
+                    members.setdefault(record.incident, {})[fp] = codec.compact(record.member)
         for head in heads:
             state.incidents[head.id] = incident_state(head, members.get(head.id))
         for fp, record in alerts.items():
@@ -219,7 +209,7 @@ class PartitionRestorer(LatestValues):
                 state.flapping_alerts += 1
                 state.schedule(alert.changed_at + self.settle_ms, Timer.SETTLE, fp)
             if incident is not None:
-                incident.member_fps.add(fp)
+                incident.member_fps[fp] = None
                 incident.firing += alert.status == AlertStatus.FIRING
                 if alert.flapping:
                     incident.flapping_members.add(fp)

@@ -13,7 +13,7 @@ from datetime import timedelta
 from services.triage.membership import Membership, open_candidates
 from services.triage.servicemap import ServiceMap
 from services.triage.stages import AlertEvent, TriageContext
-from services.triage.state import IncidentState, describe
+from services.triage.state import IncidentState, describe_listed
 from shared.durations import format_duration
 
 SERVICE = "v"
@@ -74,8 +74,7 @@ class TopologyPolicy:
         if current == root_fp or (current is not None and current not in failing.values()):
             return  # named already, or named by a cause rule, which is explicit
         incident.root_cause = root_fp
-        shown = incident.members.get(root_fp)
-        name = describe(shown.labels) if shown is not None else root
+        name = describe_listed(incident.members.get(root_fp), root)
         above = [s for s in failing if root in self.services.below(s)]
         chain = f" (failing above it: {', '.join(above)})" if above else ""
         incident.explain(f"probable root: {name}, the deepest failing dependency{chain}")

@@ -40,8 +40,6 @@ from services.triage.stages import AlertFailed, Chain, Step, TriageContext
 from services.triage.state import IncidentState, PartitionState, duration_ms
 from services.triage.statelog import PartitionRestorer, PersistStage, incident_record
 from services.triage.topology import TopologyPolicy
-from shared import codec
-from shared.codec import EncodingCache
 from shared.kafka.clients import new_producer
 from shared.kafka.consumer import Batch, ConsumerLoop
 from shared.kafka.decode import decoded
@@ -50,15 +48,9 @@ from shared.kafka.publisher import Publisher, Record, Refusal, limits
 from shared.kafka.quarantine import Quarantine
 from shared.kafka.state import StateStore
 from shared.kafka.topics import prepare_topics
-from shared.messages import Alert, IncidentAlert
+from shared.messages import Alert
 
 log = structlog.get_logger(__name__)
-
-
-# Listed members' encodings, shared by a revision and the state record written
-# beside it, and by the revisions of a busy incident; bounded to about what
-# one batch's revisions list.
-LISTED_MEMBERS = 4096
 
 
 def build_chain(
@@ -66,10 +58,8 @@ def build_chain(
     incidents_topic: str,
     state_topic: str,
     journal: Journal | None = None,
-    members: EncodingCache[IncidentAlert] | None = None,
 ) -> Chain:
     """The triage policy, in the order it applies (``journal``: see ``journal.py``)."""
-    members = members or codec.member_encodings(LISTED_MEMBERS)
     lifecycle = settings.lifecycle
     membership = Membership(settings.max_alerts, lifecycle.quiet_period, journal)
     flapping = settings.flapping
@@ -95,8 +85,8 @@ def build_chain(
             HoldStage(),
             ScoringStage(settings.scoring),
             GrowthHoldStage(settings.growth_hold),
-            EmitStage(incidents_topic, members),
-            PersistStage(state_topic, members),
+            EmitStage(incidents_topic),
+            PersistStage(state_topic),
         ]
     )
 

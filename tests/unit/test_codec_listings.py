@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import codec
-from shared.codec import EncodingCache
 from shared.messages import Incident, IncidentAlert
 from tests.unit.test_codec import incidents, members
 
@@ -40,7 +39,7 @@ def tricky_members(draw: st.DrawFn) -> IncidentAlert:
 def test_a_listing_splits_into_the_head_and_each_members_encoding(data: st.DataObject) -> None:
     alerts = data.draw(st.lists(tricky_members() | members(), max_size=5))
     incident = data.draw(incidents(alerts))
-    written = codec.with_listing(incident, "alerts", alerts, EncodingCache(8, codec.compact))
+    written = codec.with_listing(incident, "alerts", [codec.compact(m) for m in alerts])
     assert written == incident.to_bytes()
 
     split = codec.split_last(written, "alerts")

@@ -10,8 +10,10 @@ import pytest
 
 from services.triage.emit import COPIED
 from services.triage.records import IncidentRecord
-from services.triage.state import IncidentState
+from services.triage.stages import TriageContext
+from services.triage.state import IncidentState, PartitionState
 from services.triage.statelog import KEPT, PartitionRestorer
+from shared import codec
 from shared.kafka.state import LatestValues, UnreadableValue
 from shared.messages import Alert
 from tests.triage import Triage, alert
@@ -198,3 +200,17 @@ def members_listed(t: Triage) -> set[tuple[str, str]]:
         if key.startswith("i/")
         for fp in value["listed"]
     }
+
+
+def test_a_member_listed_in_the_batch_reads_as_its_encoding() -> None:
+    """Scoring reads the members a batch listed from the models they were
+    encoded from (``TriageContext.member``): the same as reading them back."""
+    pod = alert({"alertname": "KubePodNotReady", "namespace": "shop", "pod": "p0"}, at=5)
+    incident = IncidentState("i", "k", pod.received_at, pod.received_at)
+    batch = TriageContext(0, PartitionState())
+    batch.list_member(incident, pod, pod.fingerprint)
+    listed = incident.members[pod.fingerprint]
+    later = TriageContext(0, PartitionState())  # a batch that did not list it
+    assert batch.member(pod.fingerprint, listed) == later.member(pod.fingerprint, listed)
+    assert later.member(pod.fingerprint, listed) == codec.read_member(listed)
+    assert codec.read_member(listed).labels == pod.labels

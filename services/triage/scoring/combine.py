@@ -55,10 +55,11 @@ class MemberScore:
     """
 
     __slots__ = (
-        "alert",
         "firing",
         "label",
         "label_name",
+        "label_value",
+        "name",
         "noise",
         "ruled",
         "rules",
@@ -78,10 +79,8 @@ class MemberScore:
         verdict: Verdict | None,
         label_name: str = "severity",  # the label the team states severity in
     ):
-        self.alert = alert
         self.rules = rules
         self.label = label
-        self.label_name = label_name
         self.verdict = verdict
         by_rule = rules.get("severity")
         if by_rule:
@@ -100,12 +99,13 @@ class MemberScore:
         self.firing = alert.status == AlertStatus.FIRING
         self.ruled = bool(rules.values)  # most alerts match no rule
         self.noise = rules.noise
-        self.service = service_of(alert.labels)
+        labels = alert.labels
+        self.service = service_of(labels)
         self.starts_at = alert.starts_at
-
-    @property
-    def name(self) -> str:
-        return self.alert.labels.get("alertname") or self.alert.fingerprint
+        # What explanations show of it; the member itself is not kept.
+        self.name = labels.get("alertname") or alert.fingerprint
+        self.label_name = label_name if label_name in labels else "severity"
+        self.label_value = labels.get(self.label_name, "")
 
 
 @dataclass
@@ -213,9 +213,8 @@ def _severity_line(lead: MemberScore) -> str:
             rule = lead.rules.decided_by["severity"]
             return f"severity {lead.severity}: rule {rule!r} on {lead.name}"
         case "label":
-            name = lead.label_name if lead.label_name in lead.alert.labels else "severity"
-            raw = lead.alert.labels.get(name, "")
-            return f"severity {lead.severity}: label {name}={raw!r} of {lead.name}"
+            shown = f"{lead.label_name}={lead.label_value!r}"
+            return f"severity {lead.severity}: label {shown} of {lead.name}"
         case "classifier":
             assert lead.verdict is not None
             return (

@@ -41,8 +41,9 @@ from shared.cache import BoundedCache
 from shared.messages import IncidentAlert
 
 DEFAULT_VOCABULARY = Vocabulary()
-Unscored = list[tuple[str, IncidentAlert, Hashable]]
-"""The members whose scores are not kept: fingerprint, member, ``rule_key``."""
+Unscored = list[tuple[str, bytes, IncidentAlert, Hashable]]
+"""The members whose scores are not kept: fingerprint, member as listed and
+as read back, ``rule_key``."""
 
 # Incidents whose member scores are kept: about as many as change at once in
 # a storm of many growing incidents; each holds up to ``max_alerts`` scores.
@@ -81,21 +82,22 @@ class VerdictCache:
 
 
 class ScoredMembers:
-    """One incident's member scores by fingerprint, valid while the member is
-    the same object and the model and vocabulary they were scored with stay;
-    and, when every member's score is kept, their ranking, valid while the
-    incident lists the same members (``listing``)."""
+    """One incident's member scores by fingerprint, each with the member it
+    was scored from, valid while the incident lists that same object and the
+    model and vocabulary they were scored with stay; and, when every member's
+    score is kept, their ranking, valid while the incident lists the same
+    members (``listing``)."""
 
     __slots__ = ("generation", "listing", "ranking", "scores", "vocabulary")
 
     def __init__(self, generation: int, vocabulary: Vocabulary):
         self.generation = generation
         self.vocabulary = vocabulary
-        self.scores: dict[str, MemberScore] = {}
-        self.listing: tuple[IncidentAlert, ...] = ()
+        self.scores: dict[str, tuple[bytes, MemberScore]] = {}
+        self.listing: tuple[bytes, ...] = ()
         self.ranking: Ranking | None = None
 
-    def ranked(self, listing: tuple[IncidentAlert, ...]) -> Ranking | None:
+    def ranked(self, listing: tuple[bytes, ...]) -> Ranking | None:
         """The ranking kept, if ``listing`` is the very members it was made of."""
         if self.ranking is None or len(listing) != len(self.listing):
             return None
@@ -154,21 +156,21 @@ class ScoringStage:
                 continue
             held = known.scores
             scores = [
-                score if (score := held.get(fp)) is not None and score.alert is alert else None
-                for fp, alert in incident.members.items()
+                kept[1] if (kept := held.get(fp)) is not None and kept[0] is member else None
+                for fp, member in incident.members.items()
             ]
+            unscored: Unscored = []
             try:
-                unscored = [
-                    (fp, alert, rule_key(alert))
-                    for score, (fp, alert) in zip(scores, incident.members.items(), strict=True)
-                    if score is None
-                ]
+                for score, (fp, member) in zip(scores, incident.members.items(), strict=True):
+                    if score is None:
+                        alert = ctx.member(fp, member)
+                        unscored.append((fp, member, alert, rule_key(alert)))
             except Exception as exc:
                 self._failed(ctx, incident, exc)
                 continue
             keyed.append((incident, known, scores, unscored))
         verdicts = await self._verdicts(
-            ctx, model, [(i, [(a, k) for _, a, k in u]) for i, _, _, u in keyed]
+            ctx, model, [(i, [(a, k) for _, _, a, k in u]) for i, _, _, u in keyed]
         )
         problem = self.models.problem if self.models and self.models.model is None else None
         use_label = self.settings.use_severity_label
@@ -179,7 +181,7 @@ class ScoringStage:
                 for index, score in enumerate(scores):
                     if score is not None:
                         continue
-                    fp, alert, key = next(missing)
+                    fp, member, alert, key = next(missing)
                     score = scores[index] = MemberScore(
                         alert,
                         evaluate(self.rules, alert.labels, alert.annotations),
@@ -189,7 +191,7 @@ class ScoringStage:
                     )
                     # One the model gave no verdict for asks it again next time.
                     if score.verdict is not None or model is None:
-                        known.scores[fp] = score
+                        known.scores[fp] = (member, score)
                     else:
                         known.scores.pop(fp, None)
                         complete = False
