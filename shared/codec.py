@@ -11,16 +11,16 @@ instead.
 
 A listed member is the model built without validation (``listed``), from
 an ``Alert`` validated when it was read, and triage holds it encoded:
-members are written with every revision and state record,
-and their labels are looked at far less often.
+members are written with every revision and state record, and their
+labels are looked at far less often.
 
 Notify's reader (``read_incident``) skips validating what an incident's
 last revision listed, held equal to ``Incident.from_bytes`` the same way.
 
-This module is the only place such tricks live. ``tests/unit/test_codec.py`` holds each
-encoder byte for byte equal to the model's own serialization (``Message.to_bytes``)
-on generated inputs; a change to a model that an encoder does not follow
-fails there, not in production.
+This module is the only place such tricks live. ``tests/unit/test_codec.py``
+holds each encoder byte for byte equal to the model's own serialization
+(``Message.to_bytes``) on generated inputs; a change to a model that an
+encoder does not follow fails there, not in production.
 """
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ class Listed(NamedTuple):
 
 
 def read_member(data: bytes) -> IncidentAlert:
-    """A listed member (``member``) as its model."""
+    """A listed member, as triage holds it, as its model."""
     return IncidentAlert.model_validate_json(data)
 
 
@@ -124,9 +124,9 @@ def listed(alert: AlertContent, fingerprint: str) -> IncidentAlert:
 
     What ``model_construct`` does, without its search of every field for
     aliases and defaults (every field is given)."""
-    shown = _new_member(IncidentAlert)
+    member = _new_member(IncidentAlert)
     _set(
-        shown,
+        member,
         "__dict__",
         {
             "fingerprint": fingerprint,
@@ -138,12 +138,13 @@ def listed(alert: AlertContent, fingerprint: str) -> IncidentAlert:
             "generator_url": alert.generator_url,
         },
     )
-    _set(shown, "__pydantic_fields_set__", _MEMBER_FIELDS)
-    _set(shown, "__pydantic_extra__", None)
-    _set(shown, "__pydantic_private__", None)
-    return shown
+    _set(member, "__pydantic_fields_set__", _MEMBER_FIELDS)
+    _set(member, "__pydantic_extra__", None)
+    _set(member, "__pydantic_private__", None)
+    return member
 
 
+# Every field is given: the members built share one (immutable) set of them.
 _MEMBER_FIELDS = frozenset(IncidentAlert.model_fields)
 _new_member = IncidentAlert.__new__
 _set = object.__setattr__
