@@ -85,7 +85,7 @@ class Watch:
             state.status.value,
             state.opened_at,
             state.updated_at,
-            {fp: dict(read_member(m).labels) for fp, m in state.members.items()},
+            {fp: read_member(m).labels for fp, m in state.members.items()},
         )
 
 
