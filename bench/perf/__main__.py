@@ -62,6 +62,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # second of load; above what Corral answered on the reference machines, so none
 # is rendered live (``requests_rendered_live`` in the results says if some were).
 PREPARED_REQUESTS_PER_S = {"mixed": 400, "incidents": 600, "singles": 6000}
+IDLE_S = 3.0  # a worker's tick is every second: two pass with nothing to handle
 
 
 def machine() -> dict[str, Any]:
@@ -291,6 +292,10 @@ async def measure_memory(config_path: Path, sizes: list[int], layout: str) -> di
             await memory.produce(settings, topics.alerts, fed, size - fed, layout)
             fed = size
             await wait_consumed(listen, size)
+            # Resident once idle: a worker that caught up gives back what its
+            # batches held in flight at its first tick with nothing handled
+            # since the one before (``shared.memory``).
+            await asyncio.sleep(IDLE_S)
             rss = rss_bytes(process.pid)
             result["points"].append(
                 {

@@ -36,6 +36,7 @@ from shared.kafka.progress import Progress
 from shared.kafka.publisher import Publisher, PublishError, Record, Refusal
 from shared.kafka.quarantine import Quarantine
 from shared.kafka.restoring import Unrestored
+from shared.memory import IdleTrim
 from shared.metrics import BATCH_SECONDS, COMMITS, MESSAGES_CONSUMED
 
 log = structlog.get_logger(__name__)
@@ -131,6 +132,8 @@ class ConsumerLoop:
         # Offsets of handled batches not yet committed, and the commit on its way.
         self._to_commit: dict[TopicPartition, int] = {}
         self._committing: asyncio.Task[None] | None = None
+        # What a backlog's batches held in flight is given back once caught up.
+        self.heap = IdleTrim(settings.max_batch)
 
     @property
     def ready(self) -> bool:
@@ -174,6 +177,7 @@ class ConsumerLoop:
                     if clock() >= next_tick:
                         next_tick = clock() + self.tick_interval
                         await self._publish(await self.handler.tick(), stop)
+                        self.heap.tick()
                     self._busy_since = None
                     await self._observe(consumer)
         finally:
@@ -215,6 +219,7 @@ class ConsumerLoop:
             self._committing = asyncio.create_task(self._commit(consumer))
         for tp, count in counts.items():
             MESSAGES_CONSUMED.labels(self.group_id, tp.topic).inc(count)
+        self.heap.handled(sum(counts.values()))
         BATCH_SECONDS.labels(self.group_id).observe(time.perf_counter() - started)
 
     async def _commit(self, consumer: AIOKafkaConsumer) -> None:

@@ -20,6 +20,7 @@ from shared.config import KafkaSettings
 from shared.kafka.consumer import Batch, ConsumerLoop
 from shared.kafka.publisher import Record, Refusal
 from shared.kafka.quarantine import Quarantine
+from shared.memory import IdleTrim
 
 TP = TopicPartition("corral.alerts", 0)
 
@@ -164,3 +165,21 @@ async def test_a_batch_s_records_are_let_go_while_its_outputs_wait_for_the_broke
     stop.set()
     await asyncio.wait_for(running, 5)
     assert consumer.commits[-1] == {TP: 2}
+
+
+async def test_a_loop_that_caught_up_after_a_backlog_gives_back_freed_memory_once() -> None:
+    consumer = Consumer([[0, 1], [2, 3]])
+    consumer.accept.set()
+    loop = consume_loop(consumer, Handler())
+    loop.tick_interval = 0.01
+    trims: list[int] = []
+    loop.heap = IdleTrim(after=4, trim=lambda: trims.append(len(trims)))
+    stop = asyncio.Event()
+    running = asyncio.create_task(loop.run(stop))
+    async with asyncio.timeout(5):
+        while not trims:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)  # idle ticks after it
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    assert trims == [0]
