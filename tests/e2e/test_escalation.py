@@ -131,30 +131,33 @@ class Corral:
         self.incidents_url = incidents_url
         self.notify = notify
 
-    async def post(self, path: str, body: bytes | None = None, **kwargs: Any) -> tuple[int, Any]:
+    async def request(self, method: str, path: str, **kwargs: Any) -> tuple[int, Any]:
         async with (
             aiohttp.ClientSession() as session,
-            session.post(self.incidents_url + path, data=body, **kwargs) as response,
+            session.request(method, self.incidents_url + path, **kwargs) as response,
         ):
             return response.status, await response.json(content_type=None)
 
+    async def post(self, path: str, body: bytes | None = None, **kwargs: Any) -> tuple[int, Any]:
+        return await self.request("POST", path, data=body, **kwargs)
+
     async def get(self, path: str) -> Any:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(self.incidents_url + path) as response,
-        ):
-            assert response.status == 200, await response.text()
-            return await response.json()
+        status, shown = await self.request("GET", path)
+        assert status == 200, shown
+        return shown
 
     async def step_recorded(self, incident_id: str, step: int, integrations: int) -> None:
         """Until the incidents service shows the step sent to ``integrations``
-        integrations: notify reports an outcome just before its sent log records it."""
+        integrations: notify reports an outcome just before its sent log records it.
+        The incident may be paged before the incidents service has read it (both
+        read the revisions on their own), so a 404 means "not yet"."""
         async with asyncio.timeout(30):
             while True:
-                shown = await self.get(f"/api/v1/incidents/{incident_id}")
+                status, shown = await self.request("GET", f"/api/v1/incidents/{incident_id}")
+                assert status in (200, 404), shown
                 sent = [
                     e
-                    for e in shown["timeline"]
+                    for e in (shown["timeline"] if status == 200 else [])
                     if e["type"] == "escalation"
                     and e["escalation_step"] == step
                     and e["status"] == "sent"
