@@ -160,7 +160,7 @@ class CauseSymptomPolicy:
         parts: list[tuple[IncidentState, list[str]]] = []
         for incident in candidates:
             symptoms = rule.symptoms_in(incident, values)
-            if symptoms is None or len(symptoms) == len(incident.member_fps):
+            if symptoms is None or len(symptoms) == incident.size:
                 whole.append(incident)
             elif symptoms:
                 parts.append((incident, symptoms))

@@ -38,7 +38,7 @@ def title(incident: IncidentState) -> str:
     name = shown.labels.get("alertname", shown.fingerprint)
     summary = shown.annotations.get("summary") or shown.annotations.get("message", "")
     text = f"{name}: {summary}" if summary else name
-    others = len(incident.member_fps) - 1
+    others = incident.size - 1
     return f"{text} (+{others} more)" if others > 0 else text
 
 

@@ -199,7 +199,7 @@ class Timers:
             return
         del ctx.state.incidents[incident_id]
         ctx.touch(incident)
-        for fp in incident.member_fps:
+        for fp in incident.fingerprints():
             alert = ctx.state.alerts.get(fp)
             if alert is not None and alert.incident == incident_id:
                 alert.incident = None

@@ -79,12 +79,14 @@ class Membership:
         assert event.state is not None
         event.state.incident = incident.id
         ctx.dirty_alerts.add(fp)
-        incident.member_fps[fp] = None
         incident.firing += 1
         # Firing again after all its members resolved is news, not growth.
         resumed = self._cancel_resolve(incident)
         if len(incident.members) < self.max_alerts:
             ctx.list_member(incident, alert, fp)
+            incident.unlisted.pop(fp, None)
+        elif fp not in incident.members:
+            incident.unlisted[fp] = None
         labels, common = alert.labels, incident.common_labels
         if common is None:
             incident.common_labels = dict(labels)
@@ -142,8 +144,7 @@ class Membership:
     @staticmethod
     def remove(ctx: TriageContext, incident: IncidentState, fp: str) -> None:
         """Forget a member (it moved on, or its state expired)."""
-        incident.member_fps.pop(fp, None)
-        incident.members.pop(fp, None)
+        incident.forget(fp)
         incident.flapping_members.discard(fp)
         ctx.touch(incident)
 
@@ -171,19 +172,18 @@ class Membership:
         self, ctx: TriageContext, primary: IncidentState, other: IncidentState, at: int, reason: str
     ) -> None:
         state = ctx.state
-        for fp in other.member_fps:
+        for fp in other.fingerprints():
             alert = state.alerts.get(fp)
             if alert is not None:
                 alert.incident = primary.id
                 ctx.dirty_alerts.add(fp)
-        primary.member_fps |= other.member_fps
+        for fp, shown in other.members.items():
+            primary.include(fp, shown, self.max_alerts)
+        for fp in other.unlisted:
+            primary.include(fp, None, self.max_alerts)
         primary.firing += other.firing
         primary.flapping_members |= other.flapping_members
         primary.flapping = bool(primary.flapping_members)
-        for fp, shown in other.members.items():
-            if len(primary.members) >= self.max_alerts:
-                break
-            primary.members.setdefault(fp, shown)
         if other.common_labels is not None and primary.common_labels is not None:
             primary.common_labels = {
                 k: v for k, v in primary.common_labels.items() if other.common_labels.get(k) == v
@@ -197,7 +197,7 @@ class Membership:
         primary.merged = [*primary.merged, *other.merged, other.id][-MERGED_KEPT:]
         primary.opened_at = min(primary.opened_at, other.opened_at)
         primary.updated_at = max(primary.updated_at, other.updated_at)
-        count = len(other.member_fps)
+        count = other.size
         alerts = f"{count} alert" if count == 1 else f"{count} alerts"
         primary.explain(f"merged incident {other.id} ({alerts}): {reason}")
         ctx.mark_changed(primary)
@@ -229,8 +229,7 @@ class Membership:
         state = ctx.state
         moved = set(fps)
         for fp in fps:
-            shown = source.members.pop(fp, None)
-            source.member_fps.pop(fp, None)
+            shown = source.forget(fp)
             alert = state.alerts.get(fp)
             if alert is not None:
                 alert.incident = target.id
@@ -241,15 +240,12 @@ class Membership:
             if fp in source.flapping_members:
                 source.flapping_members.discard(fp)
                 target.flapping_members.add(fp)
-            target.member_fps[fp] = None
-            if shown is not None:
-                if len(target.members) < self.max_alerts:
-                    target.members[fp] = shown
-                if target.common_labels is not None:
-                    labels = read_member(shown).labels
-                    target.common_labels = {
-                        k: v for k, v in target.common_labels.items() if labels.get(k) == v
-                    }
+            target.include(fp, shown, self.max_alerts)
+            if shown is not None and target.common_labels is not None:
+                labels = read_member(shown).labels
+                target.common_labels = {
+                    k: v for k, v in target.common_labels.items() if labels.get(k) == v
+                }
         for key, fp in list(source.anchors.items()):
             if fp in moved:
                 del source.anchors[key]
@@ -266,7 +262,7 @@ class Membership:
         ctx.mark_changed(target)
         if target.waiting is not None:
             stop_waiting(ctx, target)
-        if not source.member_fps:
+        if not source.size:
             state.unregister(source)
             self._retire(ctx, source, target, at, reason)
             return
@@ -314,4 +310,4 @@ def open_candidates(
                 found[incident.id] = incident
     if len(found) < 2:
         return list(found.values())
-    return sorted(found.values(), key=lambda i: (-len(i.member_fps), to_ms(i.opened_at), i.id))
+    return sorted(found.values(), key=lambda i: (-i.size, to_ms(i.opened_at), i.id))

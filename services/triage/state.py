@@ -9,7 +9,8 @@ Times are event times (``Alert.received_at``) in milliseconds.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -83,8 +84,10 @@ class IncidentState:
     opened_at: datetime
     updated_at: datetime
     # The members an incident lists (at most ``max_alerts``, in join order),
-    # each encoded (``TriageContext.list_member``); ``member_fps`` has all of
-    # them (a dict: it takes less than half the memory of a set).
+    # each encoded (``TriageContext.list_member``), and ``unlisted`` the rest
+    # (a dict: it takes less than half the memory of a set). Kept apart rather
+    # than one table of all members beside the listing, so that an incident of
+    # up to ``max_alerts`` alerts, the common one, holds no second table.
     members: dict[str, bytes] = field(default_factory=dict)
     revision: int = 0
     status: IncidentStatus = IncidentStatus.FIRING
@@ -102,7 +105,7 @@ class IncidentState:
     root_cause: str | None = None
     merged_into: str | None = None
     merged: list[str] = field(default_factory=list)
-    member_fps: dict[str, None] = field(default_factory=dict)
+    unlisted: dict[str, None] = field(default_factory=dict)
     firing: int = 0
     flapping_members: set[str] = field(default_factory=set)
     common_labels: dict[str, str] | None = None
@@ -136,7 +139,32 @@ class IncidentState:
 
     @property
     def truncated(self) -> int:
-        return len(self.member_fps) - len(self.members)
+        return len(self.unlisted)
+
+    @property
+    def size(self) -> int:
+        """How many alerts are members, listed or not."""
+        return len(self.members) + len(self.unlisted)
+
+    def fingerprints(self) -> Iterator[str]:
+        """Every member, the listed ones first."""
+        return itertools.chain(self.members, self.unlisted)
+
+    def include(self, fp: str, shown: bytes | None, max_alerts: int) -> None:
+        """``fp`` is a member: listed as ``shown`` while fewer than
+        ``max_alerts`` are, else only counted. One already listed stays so."""
+        if fp in self.members:
+            return
+        if shown is not None and len(self.members) < max_alerts:
+            self.members[fp] = shown
+            self.unlisted.pop(fp, None)
+        else:
+            self.unlisted[fp] = None
+
+    def forget(self, fp: str) -> bytes | None:
+        """``fp`` is no longer a member: its listing, if it had one."""
+        self.unlisted.pop(fp, None)
+        return self.members.pop(fp, None)
 
     def explain(self, line: str | Callable[[], str]) -> None:
         """Add a line; a callable is only called while there is room (lines

@@ -209,7 +209,7 @@ class PartitionRestorer(LatestValues):
                 state.flapping_alerts += 1
                 state.schedule(alert.changed_at + self.settle_ms, Timer.SETTLE, fp)
             if incident is not None:
-                incident.member_fps[fp] = None
+                incident.include(fp, None, 0)
                 incident.firing += alert.status == AlertStatus.FIRING
                 if alert.flapping:
                     incident.flapping_members.add(fp)

@@ -78,6 +78,35 @@ async def test_restored_state_carries_on_as_if_nothing_happened(version: int) ->
         }, f"cut after {cut} alerts"
 
 
+async def test_members_past_the_listed_ones_are_counted_through_a_cause_and_a_restore() -> None:
+    """An incident lists ``max_alerts`` members and counts the others; the
+    cause taking its symptoms, and a restore at any point, keep both right."""
+    pods = [
+        alert({"alertname": "KubePodNotReady", "namespace": "shop", "pod": f"p{i}", "node": "w1"})
+        for i in range(4)
+    ]
+    node = alert({"alertname": "KubeNodeNotReady", "node": "w1", "severity": "critical"}, at=10)
+    alerts = [*pods, node, alert(pods[0].labels, "resolved", at=20)]
+    settings = {**SETTINGS, "max_alerts": 2, "growth_hold": "0s"}
+    straight = Triage(**settings)
+    for a in alerts:
+        await straight.send(a)
+    [incident] = straight.latest().values()
+    assert (len(incident.alerts), incident.truncated_alerts) == (2, 3)
+    assert incident.title.endswith("(+4 more)")
+    for cut in range(1, len(alerts)):
+        first = Triage(**settings)
+        for a in alerts[:cut]:
+            await first.send(a)
+        second = first.restored()
+        for a in alerts[cut:]:
+            await second.send(a)
+        combined = {**first.latest(), **second.latest()}
+        assert {i: r.to_bytes() for i, r in combined.items()} == {
+            i: r.to_bytes() for i, r in straight.latest().items()
+        }, f"cut after {cut} alerts"
+
+
 async def test_redelivered_batch_after_restore_changes_nothing() -> None:
     alerts = storm()
     first = Triage(**SETTINGS)
