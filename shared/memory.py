@@ -49,6 +49,11 @@ class IdleTrim:
         self.pending += records
         self.recent += records
 
+    def due(self) -> None:
+        """Work other than handling records freed much memory (restoring a
+        partition's state reads its whole changelog): trim at the next idle tick."""
+        self.pending = max(self.pending, self.after)
+
     def tick(self) -> None:
         idle, self.recent = self.recent == 0, 0
         if not idle or self.trim is None or self.pending < self.after:

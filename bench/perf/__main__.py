@@ -33,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -273,15 +273,12 @@ async def measure_memory(config_path: Path, sizes: list[int], layout: str) -> di
 
     config = load(config_path, env={})
     listen, topics = config.triage.listen, config.kafka.topics
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "services.corral.cli",
-        "triage",
-        "--config",
-        str(config_path),
-        cwd=ROOT,
-    )
+
+    def start() -> Awaitable[asyncio.subprocess.Process]:
+        command = ("-m", "services.corral.cli", "triage", "--config", str(config_path))
+        return asyncio.create_subprocess_exec(sys.executable, *command, cwd=ROOT)
+
+    process = await start()
     settings = config.kafka
     try:
         await wait_ready(listen)
@@ -304,6 +301,22 @@ async def measure_memory(config_path: Path, sizes: list[int], layout: str) -> di
                     "bytes_per_alert": (rss - baseline) / size,
                 }
             )
+        # A worker that starts on that state restores it from the changelog
+        # (ready once restored), then idles: what it holds after a restart.
+        process.terminate()
+        await process.wait()
+        started = time.monotonic()
+        process = await start()
+        await wait_ready(listen, timeout=600)
+        restore_s = time.monotonic() - started
+        await asyncio.sleep(IDLE_S)
+        rss = rss_bytes(process.pid)
+        result["restored"] = {
+            "active_alerts": fed,
+            "restore_s": restore_s,
+            "rss_bytes": rss,
+            "bytes_per_alert": (rss - baseline) / fed,
+        }
         return result
     finally:
         process.terminate()
@@ -448,6 +461,12 @@ def report(results: dict[str, Any]) -> str:
             f"{point['bytes_per_alert']:>7.0f} B/alert"
             for point in run["points"]
         )
+        if "restored" in run:
+            point = run["restored"]
+            lines.append(
+                f"{'':<21} restarted: {point['rss_bytes'] / 2**20:>8.1f} MiB RSS  "
+                f"{point['bytes_per_alert']:>7.0f} B/alert, restored in {point['restore_s']:.1f} s"
+            )
     return "\n".join(lines)
 
 

@@ -80,7 +80,11 @@ def incident_state(
         listed = {member.fingerprint: codec.compact(member) for member in record.members or ()}
     else:
         found = members or {}
-        listed = {fp: found[fp] for fp in record.listed if fp in found}
+        position = {fp: i for i, fp in enumerate(record.listed)}
+        # Keyed by the strings the alerts' records gave (the state keeps those
+        # already), in the order the record lists them.
+        kept = sorted((fp for fp in found if fp in position), key=position.__getitem__)
+        listed = {fp: found[fp] for fp in kept}
         if len(listed) < len(record.listed):
             # Written before the incident's record, so only a write that was
             # cut short (or refused) leaves one out: list the others.
@@ -175,31 +179,35 @@ class PartitionRestorer(LatestValues):
 
     def build(self) -> PartitionState:
         state = PartitionState()
-        alerts: dict[str, AlertRecord] = {}
         heads: list[IncidentRecord] = []
         members: dict[str, dict[str, bytes]] = {}
+        times: dict[int, int] = {}  # one int object per time, as the alerts of a batch share
+        # Each alert's record is let go as soon as it is read: holding them
+        # all (with their members read into models) until the state is built
+        # left a restored worker with several times the memory of one that
+        # built the same state from alerts, in pages the objects kept since
+        # are scattered over.
         for key, record in self.decoded(_state_record):
             if isinstance(record, IncidentRecord):
                 heads.append(record)
             elif record is not None:
                 fp = key[len(ALERT_PREFIX) :]
-                alerts[fp] = record
+                state.alerts[fp] = AlertState(
+                    status=record.status,
+                    incident=record.incident,
+                    changed_at=times.setdefault(record.changed_at, record.changed_at),
+                    changes=record.changes or None,
+                    flapping=record.flapping,
+                    ends=record.ends_at if record.status == AlertStatus.FIRING else None,
+                )
                 if record.member is not None and record.incident is not None:
                     members.setdefault(record.incident, {})[fp] = codec.compact(record.member)
         for head in heads:
             state.incidents[head.id] = incident_state(head, members.get(head.id))
-        for fp, record in alerts.items():
-            incident = state.incidents.get(record.incident or "")
-            alert = AlertState(
-                status=record.status,
-                # Share the id string with the incident instead of one copy per alert.
-                incident=incident.id if incident is not None else None,
-                changed_at=record.changed_at,
-                changes=record.changes or None,
-                flapping=record.flapping,
-                ends=record.ends_at if record.status == AlertStatus.FIRING else None,
-            )
-            state.alerts[fp] = alert
+        for fp, alert in state.alerts.items():
+            incident = state.incidents.get(alert.incident or "")
+            # Share the id string with the incident instead of one copy per alert.
+            alert.incident = incident.id if incident is not None else None
             state.time = max(state.time, alert.changed_at)
             if alert.ends is not None:
                 state.schedule(alert.ends, Timer.END_ALERT, fp)

@@ -89,6 +89,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
                     # aiokafka would log this and consume on empty state.
                     assert self.loop.consumer is not None
                     self.loop.unrestored.failed(self.loop.consumer, set(assigned), exc)
+                self.loop.heap.due()
                 self.loop.progress.assigned(assigned)
             self.loop.assigned.set()
 

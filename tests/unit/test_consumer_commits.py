@@ -17,7 +17,7 @@ from typing import Any
 from aiokafka import ConsumerRecord, TopicPartition
 
 from shared.config import KafkaSettings
-from shared.kafka.consumer import Batch, ConsumerLoop
+from shared.kafka.consumer import Batch, ConsumerLoop, _Rebalance
 from shared.kafka.publisher import Record, Refusal
 from shared.kafka.quarantine import Quarantine
 from shared.memory import IdleTrim
@@ -180,6 +180,25 @@ async def test_a_loop_that_caught_up_after_a_backlog_gives_back_freed_memory_onc
         while not trims:
             await asyncio.sleep(0.01)
     await asyncio.sleep(0.1)  # idle ticks after it
+    stop.set()
+    await asyncio.wait_for(running, 5)
+    assert trims == [0]
+
+
+async def test_a_loop_gives_back_what_restoring_its_partitions_freed_once_idle() -> None:
+    consumer = Consumer([])
+    consumer.accept.set()
+    loop = consume_loop(consumer, Handler())
+    loop.tick_interval = 0.01
+    trims: list[int] = []
+    loop.heap = IdleTrim(after=1_000, trim=lambda: trims.append(len(trims)))
+    await _Rebalance(loop).on_partitions_assigned([TP])
+    stop = asyncio.Event()
+    running = asyncio.create_task(loop.run(stop))
+    async with asyncio.timeout(5):
+        while not trims:
+            await asyncio.sleep(0.01)
+    await asyncio.sleep(0.1)
     stop.set()
     await asyncio.wait_for(running, 5)
     assert trims == [0]

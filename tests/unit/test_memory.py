@@ -45,6 +45,18 @@ def test_a_worker_keeping_up_with_a_storm_does_not_trim() -> None:
     assert trims.count == 0
 
 
+def test_a_worker_that_restored_its_state_trims_at_its_first_idle_tick() -> None:
+    trims = Trims()
+    heap = IdleTrim(after=100, trim=trims)
+    heap.due()
+    heap.handled(5)  # the records that came in after the restore
+    heap.tick()
+    assert trims.count == 0
+    heap.tick()
+    heap.tick()
+    assert trims.count == 1
+
+
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
 def test_glibc_s_malloc_trim_is_found_and_runs() -> None:
     trim = malloc_trim()
