@@ -267,6 +267,12 @@ async def measure_latency(
     }
 
 
+def resident(pid: int, baseline: int, alerts: int) -> dict[str, Any]:
+    """A worker's resident size now, and per alert above its idle ``baseline``."""
+    rss = rss_bytes(pid)
+    return {"active_alerts": alerts, "rss_bytes": rss, "bytes_per_alert": (rss - baseline) / alerts}
+
+
 async def measure_memory(config_path: Path, sizes: list[int], layout: str) -> dict[str, Any]:
     """A triage worker alone, fed alerts straight from Kafka (``memory.LAYOUTS``)."""
     from services.corral.config import load
@@ -293,14 +299,7 @@ async def measure_memory(config_path: Path, sizes: list[int], layout: str) -> di
             # batches held in flight at its first tick with nothing handled
             # since the one before (``shared.memory``).
             await asyncio.sleep(IDLE_S)
-            rss = rss_bytes(process.pid)
-            result["points"].append(
-                {
-                    "active_alerts": size,
-                    "rss_bytes": rss,
-                    "bytes_per_alert": (rss - baseline) / size,
-                }
-            )
+            result["points"].append(resident(process.pid, baseline, size))
         # A worker that starts on that state restores it from the changelog
         # (ready once restored), then idles: what it holds after a restart.
         process.terminate()
@@ -310,13 +309,7 @@ async def measure_memory(config_path: Path, sizes: list[int], layout: str) -> di
         await wait_ready(listen, timeout=600)
         restore_s = time.monotonic() - started
         await asyncio.sleep(IDLE_S)
-        rss = rss_bytes(process.pid)
-        result["restored"] = {
-            "active_alerts": fed,
-            "restore_s": restore_s,
-            "rss_bytes": rss,
-            "bytes_per_alert": (rss - baseline) / fed,
-        }
+        result["restored"] = {**resident(process.pid, baseline, fed), "restore_s": restore_s}
         return result
     finally:
         process.terminate()

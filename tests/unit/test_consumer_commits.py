@@ -168,12 +168,24 @@ async def test_a_batch_s_records_are_let_go_while_its_outputs_wait_for_the_broke
 
 
 async def test_a_loop_that_caught_up_after_a_backlog_gives_back_freed_memory_once() -> None:
-    consumer = Consumer([[0, 1], [2, 3]])
+    assert await trims_until_idle(Consumer([[0, 1], [2, 3]]), after=4) == [0]
+
+
+async def test_a_loop_gives_back_what_restoring_its_partitions_freed_once_idle() -> None:
+    assert await trims_until_idle(Consumer([]), after=1_000, restored=True) == [0]
+
+
+async def trims_until_idle(consumer: Consumer, after: int, restored: bool = False) -> list[int]:
+    """The trims of a loop on ``consumer`` (an ``IdleTrim`` of ``after``
+    records; ``restored``: its partition assigned, its state restored), run
+    until its first trim, then for some idle ticks after it."""
     consumer.accept.set()
     loop = consume_loop(consumer, Handler())
     loop.tick_interval = 0.01
     trims: list[int] = []
-    loop.heap = IdleTrim(after=4, trim=lambda: trims.append(len(trims)))
+    loop.heap = IdleTrim(after=after, trim=lambda: trims.append(len(trims)))
+    if restored:
+        await _Rebalance(loop).on_partitions_assigned([TP])
     stop = asyncio.Event()
     running = asyncio.create_task(loop.run(stop))
     async with asyncio.timeout(5):
@@ -182,23 +194,4 @@ async def test_a_loop_that_caught_up_after_a_backlog_gives_back_freed_memory_onc
     await asyncio.sleep(0.1)  # idle ticks after it
     stop.set()
     await asyncio.wait_for(running, 5)
-    assert trims == [0]
-
-
-async def test_a_loop_gives_back_what_restoring_its_partitions_freed_once_idle() -> None:
-    consumer = Consumer([])
-    consumer.accept.set()
-    loop = consume_loop(consumer, Handler())
-    loop.tick_interval = 0.01
-    trims: list[int] = []
-    loop.heap = IdleTrim(after=1_000, trim=lambda: trims.append(len(trims)))
-    await _Rebalance(loop).on_partitions_assigned([TP])
-    stop = asyncio.Event()
-    running = asyncio.create_task(loop.run(stop))
-    async with asyncio.timeout(5):
-        while not trims:
-            await asyncio.sleep(0.01)
-    await asyncio.sleep(0.1)
-    stop.set()
-    await asyncio.wait_for(running, 5)
-    assert trims == [0]
+    return trims
