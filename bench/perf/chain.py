@@ -49,7 +49,7 @@ TICK = timedelta(seconds=1)  # the consume loop's tick interval
 
 
 class Timed:
-    """A stage whose CPU time is added up (the classifier's thread included:
+    """A stage whose CPU time is added up (correlation's thread included:
     ``process_time`` counts every thread of the process)."""
 
     def __init__(self, stage: Stage, spent: defaultdict[str, float]):
