@@ -9,8 +9,7 @@ wall clock) the timers run again.
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Iterator
+from collections.abc import Sized
 from datetime import timedelta
 
 from services.triage.hold import hold, waiting_key
@@ -19,15 +18,10 @@ from services.triage.membership import Membership
 from services.triage.scope import SCOPE
 from services.triage.stages import AlertEvent, AlertFailed, Step, TriageContext
 from services.triage.state import describe, duration_ms, to_ms
-from shared.messages import Alert
 
-SLICE_SECONDS = 0.01
-"""How long correlation holds the event loop before letting it run (heartbeats,
-health checks, fetches, the producer) and going on with the batch.
-
-A batch is plain CPU work, correlated on the loop's thread in slices: in a
-thread of its own it took turns at the GIL with the loop's thread, which cost
-more CPU per alert than the slices' returns to the loop (``docs/performance.md``)."""
+INLINE_ALERTS = 32
+"""A batch this small is correlated on the event loop: handing it to a thread
+and back would cost more than it holds the loop."""
 
 
 class OpenStep:
@@ -59,17 +53,18 @@ class CorrelateStage:
         timers.steps = steps
 
     async def process(self, ctx: TriageContext) -> None:
-        alerts = iter(ctx.alerts)
-        while True:
-            if self._run(ctx, alerts, time.perf_counter() + SLICE_SECONDS):
-                break
-            await asyncio.sleep(0)  # a turn for the loop, then the next slice
-        self.timers.advance(ctx, to_ms(ctx.now) if ctx.now is not None else ctx.state.time)
+        alerts = ctx.alerts
+        small = isinstance(alerts, Sized) and len(alerts) <= INLINE_ALERTS
+        if ctx.now is None and not small:
+            # Decoding and correlating a batch is plain CPU work: keep the
+            # event loop (heartbeats, health checks) free.
+            await asyncio.to_thread(self._run, ctx)
+        else:
+            self._run(ctx)
 
-    def _run(self, ctx: TriageContext, alerts: Iterator[tuple[Alert, str]], until: float) -> bool:
-        """Correlate ``alerts`` until they run out (True) or the clock passes ``until``."""
+    def _run(self, ctx: TriageContext) -> None:
         received, at = None, 0
-        for alert, key in alerts:
+        for alert, key in ctx.alerts:
             if alert.received_at != received:
                 # The alerts of one webhook arrive together, with one ingest time.
                 received, at = alert.received_at, to_ms(alert.received_at)
@@ -81,6 +76,4 @@ class CorrelateStage:
                         break
             except Exception as exc:
                 raise AlertFailed(f"{type(exc).__name__}: {exc}") from exc
-            if time.perf_counter() > until:
-                return False
-        return True
+        self.timers.advance(ctx, to_ms(ctx.now) if ctx.now is not None else ctx.state.time)
