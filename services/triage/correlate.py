@@ -57,7 +57,10 @@ class CorrelateStage:
         small = isinstance(alerts, Sized) and len(alerts) <= INLINE_ALERTS
         if ctx.now is None and not small:
             # Decoding and correlating a batch is plain CPU work: keep the
-            # event loop (heartbeats, health checks) free.
+            # event loop (heartbeats, health checks) free. Its own thread
+            # also allocates from a glibc arena of its own, so the members
+            # incidents keep are not interleaved with the fetched records
+            # that are freed after the batch (docs/performance.md).
             await asyncio.to_thread(self._run, ctx)
         else:
             self._run(ctx)
