@@ -89,6 +89,12 @@ PARTITIONS_UNRESTORED = Gauge(
     "Assigned partitions held paused because their state could not be restored.",
     ["group"],
 )
+GC_PAUSES = Histogram(
+    "corral_gc_pause_seconds",
+    "Runs of the cyclic garbage collector, by generation: each one pauses the worker.",
+    ["generation"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+)
 
 
 def set_build_info(service: str) -> None:

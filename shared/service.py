@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import signal
 import ssl
 from collections.abc import Callable, Coroutine
@@ -20,6 +19,7 @@ import structlog
 from aiohttp import web
 from aiokafka.errors import KafkaError
 
+from shared import collector
 from shared.metrics import generate_latest, set_build_info
 from shared.retrying import Stopping, retry_until_stopped
 from shared.web.guard import WebSecurity
@@ -140,22 +140,6 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         return runner.run(main)
 
 
-def _tune_gc() -> None:
-    """Keep the cyclic garbage collector from pausing the pipeline.
-
-    Workers hold long-lived state (triage's alerts and incidents, notify's
-    sent log) and allocate many short-lived objects per record; CPython's
-    default thresholds then run full collections over all that state every
-    few seconds, each a pause of tens to hundreds of milliseconds at p99.
-    Freezing what start-up allocated and collecting the young generation less
-    often removes those pauses; reference counting still frees almost all
-    garbage at once.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
-
-
 async def serve(worker: Worker, app: web.Application, listen: str, security: WebSecurity) -> None:
     """Run a worker with its HTTP app (built by ``security.application``)
     until SIGTERM or SIGINT."""
@@ -177,7 +161,7 @@ async def serve(worker: Worker, app: web.Application, listen: str, security: Web
     try:
         await _start_when_possible(worker, stop)
         if not stop.is_set():
-            _tune_gc()
+            collector.tune()
             await worker.run(stop)
     finally:
         log.info("stopping", worker=worker.name)

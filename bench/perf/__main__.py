@@ -130,6 +130,7 @@ class Drive:
     triaged: float  # alerts triage consumed
     revisions: float  # incident revisions notify consumed
     cpu_s: dict[str, float]  # CPU seconds each process used meanwhile
+    gc_s: dict[str, float]  # seconds each worker's garbage collector paused it meanwhile
 
 
 async def drive(
@@ -142,6 +143,8 @@ async def drive(
     try:
         pids = {name: p.pid for name, p in supervisor.processes.items()} | (watch or {})
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        workers = {name: getattr(config, name).listen for name in supervisor.processes}
+        paused = {name: await gc_seconds(listen) for name, listen in workers.items()}
         url = f"http://{config.ingest.listen}/api/v1/alerts/alertmanager"
         load = await run_module("bench.perf.loadgen", mode, "--url", url, *flags)
         # The incident store is part of the pipeline's capacity: a run ends
@@ -150,6 +153,7 @@ async def drive(
             [config.triage.listen, config.notify.listen, config.incidents.listen]
         )
         cpu = {name: cpu_seconds(pid) - before[name] for name, pid in pids.items()}
+        gc_s = {name: await gc_seconds(listen) - paused[name] for name, listen in workers.items()}
         triaged = await scrape(config.triage.listen, "corral_messages_consumed_total")
         incidents_topic = f'topic="{config.kafka.topics.incidents}"'
         revisions = await scrape(
@@ -157,9 +161,13 @@ async def drive(
             "corral_messages_consumed_total",
             lambda labels: incidents_topic in labels,
         )
-        return Drive(load, drain, triaged, revisions, cpu)
+        return Drive(load, drain, triaged, revisions, cpu, gc_s)
     finally:
         await supervisor.terminate_all()
+
+
+async def gc_seconds(listen: str) -> float:
+    return await scrape(listen, "corral_gc_pause_seconds_sum")
 
 
 async def measure_throughput(
@@ -194,6 +202,7 @@ async def measure_throughput(
         "cpu_us_per_alert": {
             name: seconds / load["alerts_accepted"] * 1e6 for name, seconds in run.cpu_s.items()
         },
+        "gc_pause_s": run.gc_s,
         "revisions": run.revisions,
         "cpu_us_per_revision": {
             name: seconds / max(run.revisions, 1) * 1e6 for name, seconds in run.cpu_s.items()
@@ -399,6 +408,8 @@ def report(results: dict[str, Any]) -> str:
         )
         cpu = ", ".join(f"{name} {us:.1f}" for name, us in thr["cpu_us_per_alert"].items())
         lines.append(f"{'':<11} µs per alert, best run      {cpu}")
+        paused = ", ".join(f"{name} {seconds:.2f}" for name, seconds in thr["gc_pause_s"].items())
+        lines.append(f"{'':<11} GC pauses, s, best run      {paused}")
         per_revision = ", ".join(
             f"{name} {us / 1000:.2f}" for name, us in thr["cpu_us_per_revision"].items()
         )

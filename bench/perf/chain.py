@@ -27,7 +27,7 @@ import cProfile
 import json
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,8 +39,8 @@ from services.triage.scoring.stage import ScoringStage
 from services.triage.stages import Chain, Stage, TriageContext
 from services.triage.state import PartitionState
 from services.triage.worker import build_chain
+from shared import collector
 from shared.messages import Alert
-from shared.service import _tune_gc
 
 INCIDENTS = "incidents"
 # Alerts per second the fake clock assumes: about what the whole pipeline
@@ -79,25 +79,35 @@ async def triage_chain() -> Chain:
 
 
 async def feed(
-    chain: Chain, records: list[tuple[bytes, bytes]], batch: int, rate: float = RATE
-) -> AsyncIterator[TriageContext]:
+    chain: Chain,
+    records: list[tuple[bytes, bytes]],
+    batch: int,
+    each: Callable[[TriageContext], None],
+    rate: float = RATE,
+) -> None:
     """Each batch of ``batch`` records through ``chain`` on one partition, and
-    a tick whenever a second of the clock passed: each context once processed."""
+    a tick whenever a second of the clock passed: ``each`` sees every context
+    once processed, where the consume loop would publish its records, with the
+    garbage collector held back until the batch is let go, as the loop holds it."""
     state = PartitionState()
     start = Alert.from_bytes(records[0][1]).received_at if records else datetime.now(UTC)
     next_tick = start + TICK
     for first in range(0, len(records), batch):
         part = records[first : first + batch]
-        alerts = ((Alert.from_bytes(value), key.decode()) for key, value in part)
-        ctx = TriageContext(0, state, alerts)
-        await chain.process(ctx)
-        yield ctx
+        with collector.batch_in_hand():
+            alerts = ((Alert.from_bytes(value), key.decode()) for key, value in part)
+            await _through(chain, TriageContext(0, state, alerts), each)
         now = start + timedelta(seconds=(first + len(part)) / rate)
         if now >= next_tick:
-            ctx = TriageContext(0, state, now=now)
-            await chain.process(ctx)
-            yield ctx
+            with collector.batch_in_hand():
+                await _through(chain, TriageContext(0, state, now=now), each)
             next_tick = now + TICK
+
+
+async def _through(chain: Chain, ctx: TriageContext, each: Callable[[TriageContext], None]) -> None:
+    """One context through ``chain`` and ``each``; let go on return."""
+    await chain.process(ctx)
+    each(ctx)
 
 
 async def revisions(
@@ -107,8 +117,9 @@ async def revisions(
     ``shape``, by triage batch of ``batch`` alerts (and by tick) arriving at
     ``rate``: the input of the other workers' chain benches (not timed)."""
     chain = await triage_chain()
-    groups = []
-    async for ctx in feed(chain, messages(count, shape=shape), batch, rate):
+    groups: list[list[tuple[str, bytes]]] = []
+
+    def written(ctx: TriageContext) -> None:
         groups.append(
             [
                 (r.key or "", r.value.to_bytes())
@@ -116,6 +127,8 @@ async def revisions(
                 if r.topic == INCIDENTS and r.value is not None
             ]
         )
+
+    await feed(chain, messages(count, shape=shape), batch, written, rate)
     return groups
 
 
@@ -131,11 +144,9 @@ async def run(
     if profile:
         profiler = cProfile.Profile()
         asyncio.to_thread = _inline  # type: ignore[assignment]
-    _tune_gc()
-    started = time.process_time()
-    if profiler:
-        profiler.enable()
-    async for ctx in feed(chain, records, batch, rate):
+
+    def publish(ctx: TriageContext) -> None:
+        nonlocal ticks, written, revisions
         ticks += ctx.now is not None
         encoding = time.process_time()
         for record in ctx.records:
@@ -143,6 +154,12 @@ async def run(
                 written += len(record.value.to_bytes())
             revisions += record.topic == "incidents"
         spent["encode"] += time.process_time() - encoding
+
+    collector.tune()
+    started = time.process_time()
+    if profiler:
+        profiler.enable()
+    await feed(chain, records, batch, publish, rate)
     if profiler and profile:
         profiler.disable()
         profiler.dump_stats(profile)

@@ -45,13 +45,14 @@ from services.incidents.store.database import SqliteDatabase
 from services.incidents.times import now_ms
 from services.triage.stages import TriageContext
 from services.triage.state import PartitionState
+from shared import collector
 from shared.config import TopicNames
 from shared.kafka.quarantine import Quarantine
 from shared.messages import Alert, DeliveryOutcome, Incident
 from shared.normalize import from_webhook
 from shared.partitioning import alert_key
 from shared.payloads import WebhookPayload
-from shared.service import _tune_gc, run
+from shared.service import run
 
 TOPICS = TopicNames()
 DELIVERY_TIME = timedelta(milliseconds=40)
@@ -152,7 +153,7 @@ async def measure(
         quarantine = Quarantine("incidents", TOPICS.quarantine, 1 << 20)
         materializer = Materializer(store, ChangeFeed(), TOPICS, quarantine)
         profiler = cProfile.Profile(time.thread_time) if profile else None
-        _tune_gc()
+        collector.tune()
         batches = ticks = 0
         ticked = 0  # revisions handled at the last tick
         started, started_loop = time.process_time(), time.thread_time()
@@ -163,7 +164,10 @@ async def measure(
             consumed = {tp: records[first : first + batch], outcomes_tp: done}
             if any(consumed.values()):
                 batches += 1
-                await materializer.handle({t: rs for t, rs in consumed.items() if rs})
+                # The garbage collector held back until the batch is let go,
+                # as the consume loop holds it.
+                with collector.batch_in_hand():
+                    await materializer.handle({t: rs for t, rs in consumed.items() if rs})
             handled = min(first + batch, len(records))
             if tick and handled - ticked >= tick:
                 ticked, ticks, now = handled, ticks + 1, now_ms()

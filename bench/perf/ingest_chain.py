@@ -46,11 +46,12 @@ from services.corral.embedded import EmbeddedBroker, free_port
 from services.ingest.app import WEBHOOK_PATH, IngestApp
 from services.ingest.config import IngestSettings
 from services.ingest.sink import AlertSink
+from shared import collector
 from shared.config import KafkaSettings
 from shared.kafka.clients import new_producer
 from shared.kafka.publisher import Publisher, limits
 from shared.kafka.topics import TopicSpec, ensure_topics
-from shared.service import _tune_gc, run
+from shared.service import run
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 6  # the default of kafka.partitions
@@ -172,7 +173,7 @@ async def _direct(
             response = await app.alertmanager_webhook(_Posted(body))  # type: ignore[arg-type]
             statuses[response.status] = statuses.get(response.status, 0) + 1
 
-    _tune_gc()
+    collector.tune()
     profiler = cProfile.Profile() if profile is not None else None
     if profiler is not None:
         profiler.enable()
@@ -199,7 +200,7 @@ async def _load(
     await runner.setup()
     port = free_port()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    _tune_gc()
+    collector.tune()
     profiler = cProfile.Profile() if profile is not None else None
     try:
         loadgen = await asyncio.create_subprocess_exec(

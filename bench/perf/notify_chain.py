@@ -35,8 +35,8 @@ from bench.perf.chain import options, revisions
 from services.notify import worker as notify_worker
 from services.notify.config import NotifyConfig
 from services.notify.receivers import webhook
+from shared import collector
 from shared.kafka.publisher import Pending, Record, Refusal
-from shared.service import _tune_gc
 
 
 class Written:
@@ -105,11 +105,8 @@ async def run(
         dispatcher = worker.dispatcher
         assert dispatcher is not None
         profiler = cProfile.Profile() if profile else None
-        _tune_gc()
-        started = time.process_time()
-        if profiler:
-            profiler.enable()
-        for group in groups:
+
+        async def handle(group: list[tuple[str, bytes]], offset: int) -> None:
             consumed = []
             for key, value in group:
                 worker.current.apply(key, value)  # as the Alertmanager API's follower reads it
@@ -120,6 +117,17 @@ async def run(
             await worker.handle({tp: consumed})
             while dispatcher.tasks:
                 await asyncio.gather(*list(dispatcher.tasks.values()))
+
+        collector.tune()
+        started = time.process_time()
+        if profiler:
+            profiler.enable()
+        for group in groups:
+            # The garbage collector held back until the batch is let go, as
+            # the consume loop holds it.
+            with collector.batch_in_hand():
+                await handle(group, offset)
+            offset += len(group)
         if profiler and profile:
             profiler.disable()
             profiler.dump_stats(profile)

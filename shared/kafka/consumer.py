@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from shared.collector import batch_in_hand
 from shared.config import KafkaSettings
 from shared.kafka.acked import Stopping, publish_until_acked
 from shared.kafka.clients import new_consumer, stop_consumer
@@ -158,29 +159,31 @@ class ConsumerLoop:
         watcher = asyncio.create_task(self._watch(consumer, stop))
         try:
             while not stop.is_set():
-                wait_ms = max(1, min(200, round((next_tick - clock()) * 1000)))
-                batch = await consumer.getmany(
-                    timeout_ms=wait_ms, max_records=self.settings.max_batch
-                )
-                async with self.batch_lock:
-                    # A rebalance may have taken partitions between fetch and now.
-                    owned = consumer.assignment()
-                    batch = {
-                        tp: recs
-                        for tp, recs in batch.items()
-                        if tp in owned and recs and tp not in self.unrestored
-                    }
-                    self._busy_since = clock()
-                    if self.unrestored:
-                        await self.unrestored.retry(consumer, self.handler.on_assigned)
-                    if batch:
-                        await self._process(consumer, batch, stop)
-                    if clock() >= next_tick:
-                        next_tick = clock() + self.tick_interval
-                        await self._publish(await self.handler.tick(), stop)
-                        self.heap.tick()
-                    self._busy_since = None
-                    await self._observe(consumer)
+                # The collector runs between two turns, once a batch's objects are gone.
+                with batch_in_hand():
+                    wait_ms = max(1, min(200, round((next_tick - clock()) * 1000)))
+                    batch = await consumer.getmany(
+                        timeout_ms=wait_ms, max_records=self.settings.max_batch
+                    )
+                    async with self.batch_lock:
+                        # A rebalance may have taken partitions between fetch and now.
+                        owned = consumer.assignment()
+                        batch = {
+                            tp: recs
+                            for tp, recs in batch.items()
+                            if tp in owned and recs and tp not in self.unrestored
+                        }
+                        self._busy_since = clock()
+                        if self.unrestored:
+                            await self.unrestored.retry(consumer, self.handler.on_assigned)
+                        if batch:
+                            await self._process(consumer, batch, stop)
+                        if clock() >= next_tick:
+                            next_tick = clock() + self.tick_interval
+                            await self._publish(await self.handler.tick(), stop)
+                            self.heap.tick()
+                        self._busy_since = None
+                        await self._observe(consumer)
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
