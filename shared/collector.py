@@ -70,7 +70,8 @@ def _timed(phase: str, info: dict[str, Any]) -> None:
 @contextmanager
 def batch_in_hand() -> Iterator[None]:
     """Raise the young generation's threshold until the outermost batch in
-    hand is let go; batches of several consume loops in one process overlap."""
+    hand is let go: a worker runs one consume loop, but a process running
+    several (the tests do) has their batches overlap."""
     global _in_hand, _outside
     if _in_hand == 0:
         _outside = gc.get_threshold()
