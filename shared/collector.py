@@ -47,6 +47,11 @@ def tune() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(YOUNG, 20, 100)
+    watch_pauses()
+
+
+def watch_pauses() -> None:
+    """Time every run of the collector from now on, once however often asked."""
     if _timed not in gc.callbacks:
         gc.callbacks.append(_timed)
 

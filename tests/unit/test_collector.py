@@ -14,6 +14,7 @@ import pytest
 from shared import collector
 from shared.kafka.consumer import Batch
 from shared.kafka.publisher import Record
+from shared.metrics import GC_PAUSES
 from tests.unit.test_consumer_commits import Consumer, Handler, consume_loop
 
 
@@ -113,3 +114,21 @@ async def test_the_consume_loop_holds_the_collector_back_while_it_handles_a_batc
     await asyncio.wait_for(running, 5)
     assert seen == [(collector.IN_BATCH, 20, 100)]
     assert gc.get_threshold() == (collector.YOUNG, 20, 100)
+
+
+def test_every_run_of_the_collector_is_a_pause_on_the_metrics_page() -> None:
+    def full_runs() -> tuple[float, float]:
+        samples = {
+            s.name: s.value
+            for s in GC_PAUSES.collect()[0].samples
+            if s.labels.get("generation") == "2"
+        }
+        return samples["corral_gc_pause_seconds_count"], samples["corral_gc_pause_seconds_sum"]
+
+    collector.watch_pauses()
+    collector.watch_pauses()
+    runs, seconds = full_runs()
+    gc.collect()
+    after_runs, after_seconds = full_runs()
+    assert after_runs == runs + 1  # timed once, however often asked
+    assert after_seconds > seconds
