@@ -159,37 +159,44 @@ class ConsumerLoop:
         watcher = asyncio.create_task(self._watch(consumer, stop))
         try:
             while not stop.is_set():
-                # The collector runs between two turns, once a batch's objects are gone.
+                # The collector runs between two turns, once a turn's objects are gone.
                 with batch_in_hand():
-                    wait_ms = max(1, min(200, round((next_tick - clock()) * 1000)))
-                    batch = await consumer.getmany(
-                        timeout_ms=wait_ms, max_records=self.settings.max_batch
-                    )
-                    async with self.batch_lock:
-                        # A rebalance may have taken partitions between fetch and now.
-                        owned = consumer.assignment()
-                        batch = {
-                            tp: recs
-                            for tp, recs in batch.items()
-                            if tp in owned and recs and tp not in self.unrestored
-                        }
-                        self._busy_since = clock()
-                        if self.unrestored:
-                            await self.unrestored.retry(consumer, self.handler.on_assigned)
-                        if batch:
-                            await self._process(consumer, batch, stop)
-                        if clock() >= next_tick:
-                            next_tick = clock() + self.tick_interval
-                            await self._publish(await self.handler.tick(), stop)
-                            self.heap.tick()
-                        self._busy_since = None
-                        await self._observe(consumer)
+                    next_tick = await self._turn(consumer, stop, next_tick)
         finally:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             with contextlib.suppress(KafkaError):
                 await self.committed()
+
+    async def _turn(
+        self, consumer: AIOKafkaConsumer, stop: asyncio.Event, next_tick: float
+    ) -> float:
+        """Fetch, handle what came, tick when ``next_tick`` passed; the next
+        tick's time. What the turn held is let go when it returns."""
+        clock = asyncio.get_running_loop().time
+        wait_ms = max(1, min(200, round((next_tick - clock()) * 1000)))
+        batch = await consumer.getmany(timeout_ms=wait_ms, max_records=self.settings.max_batch)
+        async with self.batch_lock:
+            # A rebalance may have taken partitions between fetch and now.
+            owned = consumer.assignment()
+            batch = {
+                tp: recs
+                for tp, recs in batch.items()
+                if tp in owned and recs and tp not in self.unrestored
+            }
+            self._busy_since = clock()
+            if self.unrestored:
+                await self.unrestored.retry(consumer, self.handler.on_assigned)
+            if batch:
+                await self._process(consumer, batch, stop)
+            if clock() >= next_tick:
+                next_tick = clock() + self.tick_interval
+                await self._publish(await self.handler.tick(), stop)
+                self.heap.tick()
+            self._busy_since = None
+            await self._observe(consumer)
+        return next_tick
 
     async def _process(
         self,
