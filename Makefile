@@ -18,8 +18,14 @@ $(STAMP): pyproject.toml requirements-dev.lock
 run: $(STAMP)
 	$(BIN)/corral up $(if $(CONFIG),--config $(CONFIG))
 
+# Tests wait on a broker, a subprocess or a browser more than on the CPU, so
+# four test processes share two cores well; each starts its own embedded
+# broker. Against your own broker they run one at a time: some tests share
+# consumer group names.
+TEST_PROCESSES ?= $(if $(KAFKA_BOOTSTRAP_SERVERS),0,4)
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist worksteal
 
 # Corral behind the real Prometheus and Alertmanager (Debian packages, installed
 # when missing); `make test` runs these too.

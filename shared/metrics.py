@@ -89,6 +89,12 @@ PARTITIONS_UNRESTORED = Gauge(
     "Assigned partitions held paused because their state could not be restored.",
     ["group"],
 )
+KAFKA_CLIENTS_REPLACED = Counter(
+    "corral_kafka_clients_replaced_total",
+    "Times a worker closed its Kafka clients after one failed with an error the client "
+    "does not retry, and started them again.",
+    ["worker"],
+)
 GC_PAUSES = Histogram(
     "corral_gc_pause_seconds",
     "Runs of the cyclic garbage collector, by generation: each one pauses the worker.",

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import signal
 import ssl
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
 
@@ -20,13 +21,14 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from shared import collector
-from shared.metrics import generate_latest, set_build_info
+from shared.metrics import KAFKA_CLIENTS_REPLACED, generate_latest, set_build_info
 from shared.retrying import Stopping, retry_until_stopped
 from shared.web.guard import WebSecurity
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+REPLACE_BACKOFF = 0.5  # seconds before a failed worker's Kafka clients are started again
 
 
 class Worker(Protocol):
@@ -123,6 +125,30 @@ async def _start_when_possible(worker: Worker, stop: asyncio.Event) -> None:
         )
 
 
+async def _run_replacing_clients(worker: Worker, stop: asyncio.Event) -> None:
+    """``worker.run`` until ``stop``. A Kafka error that ends it is one the
+    client does not retry (the broker answered something unexpected, say after
+    a long stall): the worker's clients are closed and started again, as Kafka
+    Streams replaces a failed stream thread, rather than the whole process
+    exiting. What was not committed is redelivered to the new clients."""
+    delay = REPLACE_BACKOFF
+    while not stop.is_set():
+        began = time.monotonic()
+        try:
+            await worker.run(stop)
+            return
+        except KafkaError as exc:
+            KAFKA_CLIENTS_REPLACED.labels(worker.name).inc()
+            log.error("kafka client failed, replacing it", worker=worker.name, error=repr(exc))
+        await worker.close()
+        if time.monotonic() - began > 60:
+            delay = REPLACE_BACKOFF  # it ran a while: not a replacement failing at once
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, 30.0)
+        await _start_when_possible(worker, stop)
+
+
 def run(main: Coroutine[Any, Any, T]) -> T:
     """Run a long-lived process's main coroutine, on uvloop where it is installed.
 
@@ -162,7 +188,7 @@ async def serve(worker: Worker, app: web.Application, listen: str, security: Web
         await _start_when_possible(worker, stop)
         if not stop.is_set():
             collector.tune()
-            await worker.run(stop)
+            await _run_replacing_clients(worker, stop)
     finally:
         log.info("stopping", worker=worker.name)
         watching.cancel()

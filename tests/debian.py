@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 INSTALL_TIMEOUT_SECONDS = 600
+# `make test` runs several test processes; apt-get refuses to run beside itself.
+LOCK = Path(tempfile.gettempdir()) / "corral-tests-apt.lock"
 
 
 def _apt_get(*args: str) -> subprocess.CompletedProcess[str]:
@@ -28,11 +33,13 @@ def install(*packages: str) -> str | None:
     if os.geteuid() != 0:
         return f"not root, cannot run apt-get install {' '.join(packages)}"
     command = ("install", "-y", "--no-install-recommends", *packages)
-    result = _apt_get(*command)
-    if result.returncode != 0:
-        # A fresh machine has no package lists yet.
-        _apt_get("update")
+    with LOCK.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
         result = _apt_get(*command)
+        if result.returncode != 0:
+            # A fresh machine has no package lists yet.
+            _apt_get("update")
+            result = _apt_get(*command)
     if result.returncode != 0:
         return f"apt-get install {' '.join(packages)} failed: {result.stderr.strip()[-500:]}"
     return None

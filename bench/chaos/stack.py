@@ -67,6 +67,7 @@ class Stack:
     hooks: list[str]
     broker: EmbeddedBroker = field(default_factory=EmbeddedBroker)
     processes: dict[str, asyncio.subprocess.Process] = field(default_factory=dict)
+    ended: dict[str, int] = field(default_factory=dict)  # on their own, before a fault
     listens: dict[str, str] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     path: Path = field(init=False)
@@ -113,17 +114,30 @@ class Stack:
 
     async def kill(self, name: str) -> None:
         process = self.processes.pop(name)
-        process.send_signal(signal.SIGKILL)
-        await process.wait()
+        if self._signal(name, process, signal.SIGKILL):
+            await process.wait()
 
     async def stop(self, name: str) -> int:
         process = self.processes.pop(name)
-        process.send_signal(signal.SIGTERM)
+        if not self._signal(name, process, signal.SIGTERM):
+            return self.ended[name]
         try:
             return await asyncio.wait_for(process.wait(), 60)
         except TimeoutError:
             process.kill()
             return await process.wait()
+
+    def _signal(self, name: str, process: asyncio.subprocess.Process, signum: int) -> bool:
+        """Signal a worker, or note that it already ended on its own (the verdict names it)."""
+        try:
+            process.send_signal(signum)
+            return True
+        except ProcessLookupError:
+            self.ended[name] = process.returncode if process.returncode is not None else -1
+            # Its restart appends to the same log: its last words are printed now.
+            print(f"\n--- {name} ended on its own; its log (last lines) ---", flush=True)
+            print(self.log_tail(name, 40), flush=True)
+            return False
 
     def pause_broker(self) -> None:
         assert self.broker.process is not None
@@ -135,7 +149,8 @@ class Stack:
 
     def exited(self) -> dict[str, int]:
         """Workers that ended on their own (none should)."""
-        return {n: p.returncode for n, p in self.processes.items() if p.returncode is not None}
+        running = {n: p.returncode for n, p in self.processes.items() if p.returncode is not None}
+        return self.ended | running
 
     async def close(self) -> None:
         for name in list(self.processes):
