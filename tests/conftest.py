@@ -12,11 +12,17 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hypothesis import settings
 
 from services.corral.embedded import EmbeddedBroker
 from shared.config import KafkaSettings, TopicNames
 from shared.kafka.topics import ensure_topics
 from tests.postgres import PostgresServer, postgres_server
+
+# No deadline per example: the suite runs in several processes on shared
+# cores, where a slow example says nothing about the code under test.
+settings.register_profile("corral", deadline=None)
+settings.load_profile("corral")
 
 
 def _docker_available() -> bool:

@@ -34,7 +34,7 @@ def tricky_members(draw: st.DrawFn) -> IncidentAlert:
     )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(data=st.data())
 def test_a_listing_splits_into_the_head_and_each_members_encoding(data: st.DataObject) -> None:
     alerts = data.draw(st.lists(tricky_members() | members(), max_size=5))

@@ -77,7 +77,7 @@ def revisions(draw: st.DrawFn) -> tuple[Incident, Incident]:
     return previous, current
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(pair=revisions(), laid_out=st.booleans())
 def test_a_revision_read_from_its_bytes_is_what_its_model_says(
     pair: tuple[Incident, Incident], laid_out: bool
@@ -127,7 +127,7 @@ lifecycles = st.builds(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     pair=revisions(),
     before=lifecycles,

@@ -104,7 +104,7 @@ def assert_kept_as_split(reading: codec.Reading) -> None:
         assert [reading.listing[s:e] for s, e in zip(starts, reading.ends, strict=True)] == pieces
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(data=st.data())
 def test_every_revision_is_read_as_the_model_reads_it(data: st.DataObject) -> None:
     """Any members (equal ones, any text), edited or reordered."""
@@ -128,7 +128,7 @@ def test_every_revision_is_read_as_the_model_reads_it(data: st.DataObject) -> No
                 assert_kept_as_split(reading)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(data=st.data())
 def test_what_the_last_revision_listed_as_it_is_now_is_not_read_again(
     data: st.DataObject,
@@ -170,7 +170,7 @@ spoilers = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(data=st.data())
 def test_a_revision_that_cannot_be_read_fails_as_the_model_fails(data: st.DataObject) -> None:
     """Bytes of the next revision changed anywhere (or its schema too new)."""
@@ -193,7 +193,7 @@ def test_a_revision_that_cannot_be_read_fails_as_the_model_fails(data: st.DataOb
     )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(data=st.data())
 def test_a_listing_laid_out_otherwise_is_read_the_plain_way(data: st.DataObject) -> None:
     """Members with their keys in another order, or apart: not split, read as written."""

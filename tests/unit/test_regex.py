@@ -19,7 +19,7 @@ from shared.regex import Pattern
 PATTERNS = st.sampled_from(
     ["", "a", "a|b", "(a|a)*b", ".*", "x.+y", "[a-c]*", "é+", "\\d{2,3}", "(?i)up", "a\\nb", "^a$"]
 )
-SETTINGS = settings(max_examples=300, derandomize=True, deadline=None)
+SETTINGS = settings(max_examples=300, derandomize=True)
 
 
 @SETTINGS
