@@ -125,7 +125,7 @@ async def _start_when_possible(worker: Worker, stop: asyncio.Event) -> None:
         )
 
 
-async def _run_replacing_clients(worker: Worker, stop: asyncio.Event) -> None:
+async def run_replacing_clients(worker: Worker, stop: asyncio.Event) -> None:
     """``worker.run`` until ``stop``. A Kafka error that ends it is one the
     client does not retry (the broker answered something unexpected, say after
     a long stall): the worker's clients are closed and started again, as Kafka
@@ -188,7 +188,7 @@ async def serve(worker: Worker, app: web.Application, listen: str, security: Web
         await _start_when_possible(worker, stop)
         if not stop.is_set():
             collector.tune()
-            await _run_replacing_clients(worker, stop)
+            await run_replacing_clients(worker, stop)
     finally:
         log.info("stopping", worker=worker.name)
         watching.cancel()

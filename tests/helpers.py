@@ -15,7 +15,7 @@ from aiohttp import web
 
 from shared.config import KafkaSettings
 from shared.kafka.state import read_values
-from shared.service import Worker, bound_port, health_routes, start_http
+from shared.service import Worker, bound_port, health_routes, run_replacing_clients, start_http
 from shared.web.guard import WebSecurity
 
 
@@ -29,7 +29,7 @@ async def running(
     runner = await start_http(app, "127.0.0.1:0", security.ssl_context if security else None)
     stop = asyncio.Event()
     await worker.start()
-    task = asyncio.create_task(worker.run(stop))
+    task = asyncio.create_task(run_replacing_clients(worker, stop))
     try:
         yield bound_port(runner)
     finally:
