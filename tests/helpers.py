@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -43,6 +44,28 @@ async def wait_ready(worker: Worker, timeout: float = 30.0) -> None:
     async with asyncio.timeout(timeout):
         while not worker.ready():
             await asyncio.sleep(0.05)
+
+
+async def suspend(pid: int, timeout: float = 5.0) -> None:
+    """SIGSTOP a process and return once every one of its threads has stopped.
+
+    ``kill`` returns before a multi-threaded process (the broker) has stopped:
+    each thread stops when it next enters the kernel, and a request sent in
+    between may still be answered."""
+    os.kill(pid, signal.SIGSTOP)
+    tasks = f"/proc/{pid}/task"
+    async with asyncio.timeout(timeout):
+        while not all(_thread_state(tasks, thread) in "tT" for thread in os.listdir(tasks)):
+            await asyncio.sleep(0.001)
+
+
+def _thread_state(tasks: str, thread: str) -> str:
+    try:
+        with open(f"{tasks}/{thread}/stat") as stat:
+            # The command name in parentheses may hold spaces: the state follows it.
+            return stat.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "t"  # the thread ended
 
 
 async def start_corral(

@@ -17,7 +17,7 @@ from shared.config import KafkaSettings
 from shared.kafka.topics import ensure_topics
 from tests.alertmanager import NODE_DOWN, am_alert, webhook
 from tests.conftest import kafka_settings_for
-from tests.helpers import RecordingServer, read_topic, running, wait_ready
+from tests.helpers import RecordingServer, read_topic, running, suspend, wait_ready
 from tests.integration.notify_fakes import incident, publish
 from tests.integration.pipeline import webhook_route
 
@@ -74,7 +74,7 @@ async def test_ingest_refuses_with_503_while_the_broker_falls_behind() -> None:
             url = f"http://127.0.0.1:{port}/api/v1/alerts/alertmanager"
             async with session.post(url, json=webhook(node)) as response:
                 assert response.status == 200
-            broker.process.send_signal(signal.SIGSTOP)  # the broker stops acknowledging
+            await suspend(broker.process.pid)  # the broker stops acknowledging
             waiting = asyncio.create_task(session.post(url, json=webhook(node)))
             async with asyncio.timeout(10):
                 while worker.sink.inflight < len(node):
