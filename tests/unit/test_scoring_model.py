@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 import skops.io
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from services.corral.cli import main as corral
 from services.triage.scoring import store
@@ -95,6 +96,22 @@ async def test_holder_reloads_a_changed_file_and_keeps_the_old_on_failure(
     path.write_bytes(b"broken deploy")
     assert await holder.current() is second
     assert holder.problem and "cannot read" in holder.problem
+
+
+async def test_holder_refuses_a_model_that_cannot_predict(
+    model: SeverityModel, tmp_path: Path
+) -> None:
+    path = tmp_path / "model.skops"
+    store.save(model, path)
+    holder = ModelHolder(str(path), None, timedelta(0))
+    good = await holder.current()
+    assert good is not None
+
+    # A pipeline of trusted types, fitted, but not over alert text.
+    wrong = make_pipeline(StandardScaler(), LogisticRegression()).fit([[0.0], [1.0]], ["a", "b"])
+    store.save(SeverityModel(wrong, model.metadata), path)
+    assert await holder.current() is good
+    assert holder.problem and "cannot predict" in holder.problem
 
 
 async def test_default_model_is_built_when_missing(tmp_path: Path) -> None:

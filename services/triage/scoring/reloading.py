@@ -21,6 +21,7 @@ import structlog
 from services.triage.metrics import CLASSIFIER_MODEL_LOADS
 from services.triage.scoring import store
 from services.triage.scoring.classifier import SeverityModel
+from services.triage.scoring.features import AlertText
 from services.triage.scoring.rulefiles import DatasetError
 from services.triage.training.default_model import cache_dir, ensure_default_model
 
@@ -32,6 +33,20 @@ FileStamp = tuple[int, int, int]
 def _stamp(path: Path) -> FileStamp:
     info = os.stat(path)
     return (info.st_ino, info.st_size, info.st_mtime_ns)
+
+
+def warm_up(model: SeverityModel) -> None:
+    """One prediction, with its explanation, before the model is swapped in.
+
+    A model's first prediction pays for what scikit-learn, numpy and the
+    explainer set up lazily, several times a later one; done here, in the
+    loading thread, it is not paid by the first incident after a start or a
+    reload. A model that cannot predict is refused like a file that cannot be
+    read, rather than failing every incident it scores."""
+    try:
+        model.predict([AlertText(alertname="CorralWarmUp")])
+    except Exception as exc:  # a loaded pipeline may raise anything
+        raise store.ModelError(f"the model cannot predict: {exc!r}") from exc
 
 
 class ModelHolder:
@@ -72,6 +87,7 @@ class ModelHolder:
             if stamp == self._stamp and path == self.path:
                 return
             model = store.load(path)
+            warm_up(model)
         except (OSError, store.ModelError, ValueError, DatasetError) as exc:
             self._failed(str(exc))
             return
