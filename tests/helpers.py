@@ -50,8 +50,8 @@ async def suspend(pid: int, timeout: float = 5.0) -> None:
     """SIGSTOP a process and return once every one of its threads has stopped.
 
     ``kill`` returns before a multi-threaded process (the broker) has stopped:
-    each thread stops when it next enters the kernel, and a request sent in
-    between may still be answered."""
+    the stop reaches each thread as it is next scheduled, and a request sent
+    in between may still be answered."""
     os.kill(pid, signal.SIGSTOP)
     tasks = f"/proc/{pid}/task"
     async with asyncio.timeout(timeout):
