@@ -45,11 +45,12 @@ class Triage:
         self.revisions: list[Incident] = []
         self.state_records: list[Any] = []
 
-    async def send(self, *alerts: Alert) -> list[Incident]:
+    async def send(self, *alerts: Alert, redelivered: bool = False) -> list[Incident]:
         """One batch; returns the revisions it produced. Without a boundary of
-        its own, each alert's is its cluster, as ingest keys them."""
+        its own, each alert's is its cluster, as ingest keys them.
+        ``redelivered``: the partition's owner before may have read it."""
         keyed = [(a, self.boundary or a.labels.get("cluster", "")) for a in alerts]
-        ctx = TriageContext(0, self.state, keyed)
+        ctx = TriageContext(0, self.state, keyed, redelivered=redelivered)
         return await self._run(ctx)
 
     async def tick(self, at: float) -> list[Incident]:

@@ -61,6 +61,14 @@ class Shown(BaseModel):
         )
 
 
+def unchanged(shown: Shown, incident: Incident) -> bool:
+    """Whether ``incident`` would tell a receiver that was shown ``shown``
+    nothing new: a notification whose ``changes`` are empty. Triage writes a
+    revision only for a change, but after a crash it may write one again
+    under the next number (see docs/triage.md)."""
+    return Shown.of(incident).model_copy(update={"revision": shown.revision}) == shown
+
+
 class AlertGroup(BaseModel):
     """Alerts of one name that changed alike, and where they are."""
 

@@ -7,7 +7,8 @@ from shared.metrics import LATENCY_BUCKETS
 NOTIFICATIONS = Counter(
     "corral_notifications_total",
     "Notification attempts that ended, by receiver, integration and outcome "
-    "(sent, failed, silenced, muted, skipped_duplicate, skipped_resolved, skipped_merged).",
+    "(sent, failed, silenced, muted, skipped_unchanged, skipped_duplicate, "
+    "skipped_resolved, skipped_merged).",
     ["receiver", "integration", "outcome"],
 )
 RETRIES = Counter(

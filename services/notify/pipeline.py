@@ -152,7 +152,11 @@ class Held:
 @dataclass(frozen=True, slots=True)
 class Skipped:
     reason: str
-    """skipped_duplicate (a repeat of a resolve) or skipped_resolved (nobody needs it)."""
+    """skipped_unchanged (nothing new for the receiver), skipped_duplicate (a
+    repeat of a resolve), skipped_merged or skipped_resolved (nobody needs it)."""
+
+
+UNCHANGED = Skipped("skipped_unchanged")
 
 
 @dataclass(frozen=True, slots=True)

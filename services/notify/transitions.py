@@ -33,6 +33,7 @@ from services.notify.changes import Shown
 from services.notify.entry import Phase, Response, SentLogEntry
 from services.notify.escalation import Clock
 from services.notify.pipeline import (
+    UNCHANGED,
     Failed,
     Held,
     Job,
@@ -381,6 +382,18 @@ def skipped(entry: SentLogEntry, job: Job, now: datetime) -> SentLogEntry:
     return rescheduled(handled, job.plan, now)
 
 
+def unchanged_for(entry: SentLogEntry, job: Job, now: datetime) -> SentLogEntry:
+    """Nothing new for the receiver: it holds this revision as it holds the
+    one it was shown, and its repeats and escalation go on from there."""
+    incident = job.incident
+    update = {
+        "silenced_by": None,
+        "revision": max(entry.revision, incident.revision),
+        "shown": Shown.of(incident),
+    }
+    return rescheduled(entry.model_copy(update=update), job.plan, now)
+
+
 def intended(entry: SentLogEntry, revision: int) -> SentLogEntry:
     """About to send: a restart from here knows the receiver may have it."""
     if entry.attempting == revision:
@@ -473,6 +486,8 @@ def recorded(entry: SentLogEntry, job: Job, outcome: Outcome, now: datetime) -> 
             return muted(entry, revision, silence)
         case Held(until=until):
             return held(entry, revision, until)
+        case Skipped() if outcome == UNCHANGED:
+            return unchanged_for(entry, job, now)
         case Skipped():
             return skipped(entry, job, now)
         case Sent() if job.acknowledge is not None:

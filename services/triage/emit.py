@@ -42,10 +42,25 @@ def title(incident: IncidentState) -> str:
     return f"{text} (+{others} more)" if others > 0 else text
 
 
-def event_of(ctx: TriageContext, incident: IncidentState, revision: int) -> IncidentEvent:
+def next_number(ctx: TriageContext, incident: IncidentState) -> int:
+    """The number of the incident's next revision.
+
+    Revisions are acknowledged before the state that records them, so an
+    owner that dies in between leaves state one revision behind what it
+    wrote; its successor, given the same records again and maybe more in the
+    same batch, could write that number again with more in it, which notify
+    would take for the change it already sent. So the first revision after a
+    restore skips a number: for an incident the state holds, and for one
+    first written from records the owner before may have read.
+    """
+    inherited = incident.inherited or (incident.revision == 0 and ctx.redelivered)
+    return incident.revision + (2 if inherited else 1)
+
+
+def event_of(ctx: TriageContext, incident: IncidentState) -> IncidentEvent:
     if incident.status == IncidentStatus.RESOLVED:
         return IncidentEvent.RESOLVED
-    if revision == 1:
+    if incident.revision == 0:
         return IncidentEvent.OPENED
     if incident.id in ctx.reopened:
         return IncidentEvent.REOPENED
@@ -68,6 +83,7 @@ class EmitStage:
                 ctx.failed(incident, exc)
                 continue
             incident.revision = message.revision
+            incident.inherited = False
             incident.title = message.title
             if message.event == IncidentEvent.RESOLVED:
                 INCIDENTS_RESOLVED.labels(incident.priority).inc()
@@ -81,7 +97,7 @@ class EmitStage:
         """The incident's next revision, leaving its state as it is, without
         its ``alerts``: its record lists the members as the incident holds
         them, encoded (``codec.Listed``)."""
-        number = incident.revision + 1
+        number = next_number(ctx, incident)
         copied: dict[str, Any] = {name: getattr(incident, name) for name in COPIED}
         explanation = [*incident.explanation]
         if incident.explanation_omitted:
@@ -90,7 +106,7 @@ class EmitStage:
         return Incident(
             **copied,
             revision=number,
-            event=event_of(ctx, incident, number),
+            event=event_of(ctx, incident),
             title=title(incident),
             labels={**(incident.common_labels or {}), **incident.scoring_labels},
             truncated_alerts=incident.truncated,

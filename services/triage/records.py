@@ -2,8 +2,9 @@
 
 Partition N of the topic holds the state of partition N of ``corral.alerts``.
 Keys are ``a/<fingerprint>`` for an alert and ``i/<incident id>`` for an
-incident; a tombstone (null value) deletes an expired entry. Only triage
-reads these records, to restore its state on partition assignment.
+incident; a tombstone (null value) deletes an expired entry; ``o/owner`` is
+written by every owner of the partition before its first revision. Only
+triage reads these records, to restore its state on partition assignment.
 
 Since version 2 an incident record lists its members by fingerprint, and
 the record of an alert its incident lists carries the member: an alert's
@@ -89,3 +90,11 @@ class IncidentRecord(Message):
     members: list[IncidentAlert] | None = Field(
         default=None, description="Version 1: the listed members themselves."
     )
+
+
+class OwnerRecord(Message):
+    """Written by each owner of a partition, acknowledged before its first
+    revision: a state partition with no record at all has had no owner, so
+    none of its input was read before (see ``emit.next_number``)."""
+
+    assigned_at: datetime

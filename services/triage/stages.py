@@ -40,6 +40,9 @@ class TriageContext:
     alerts: Iterable[tuple[Alert, str]] = ()
     # Set on ticks (which bring no alerts): time-driven work up to this wall-clock time.
     now: datetime | None = None
+    # The batch holds records the partition's owner before this one may have
+    # read, and written revisions for (``PartitionState.inherited_below``).
+    redelivered: bool = False
     changed: dict[str, IncidentState] = field(default_factory=dict)
     # Ingest time of the earliest alert behind each change, for latency metrics.
     change_received_at: dict[str, datetime] = field(default_factory=dict)

@@ -132,6 +132,10 @@ class IncidentState:
     # Restored from a record that held its members (version 1), whose alerts'
     # records do not: they are written with the incident's next record.
     members_unsaved: bool = False
+    # Restored from the changelog, no revision written since: the owner before
+    # may have written the next number before it died (outputs are
+    # acknowledged before state), so that number is skipped (see ``emit``).
+    inherited: bool = False
 
     @property
     def all_resolved(self) -> bool:
@@ -199,6 +203,10 @@ class PartitionState:
     # Stream time: the latest event time seen, in ms.
     time: int = 0
     flapping_alerts: int = 0
+    # Offsets below this may have been read by the partition's owner before
+    # this one: the high-water mark at the first batch after the restore
+    # (0 when it had none).
+    inherited_below: int | None = None
 
     def schedule(self, due: int, kind: int, key: str) -> None:
         heapq.heappush(self.timers, (due, kind, key))

@@ -40,6 +40,7 @@ log = structlog.get_logger(__name__)
 
 ALERT_PREFIX = "a/"
 INCIDENT_PREFIX = "i/"
+OWNER_KEY = "o/owner"
 
 # Kept by the record in another form than the state holds it.
 _CONVERTED = (
@@ -97,6 +98,7 @@ def incident_state(
         waiting=None if record.waiting is None else IndexKey.decode(record.waiting),
         members=listed,
         members_unsaved=unsaved,
+        inherited=True,
     )
 
 
@@ -178,7 +180,8 @@ class PartitionRestorer(LatestValues):
         self.retention_ms = retention_ms
 
     def build(self) -> PartitionState:
-        state = PartitionState()
+        # Not even an owner's mark: nothing of the input was read before.
+        state = PartitionState(inherited_below=None if self.values else 0)
         heads: list[IncidentRecord] = []
         members: dict[str, dict[str, bytes]] = {}
         times: dict[int, int] = {}  # one int object per time, as the alerts of a batch share

@@ -33,12 +33,13 @@ from services.triage.metrics import (
     STATE_ALERTS,
     STATE_INCIDENTS,
 )
+from services.triage.records import OwnerRecord
 from services.triage.scope import ScopePolicy
 from services.triage.scoring.stage import ScoringStage
 from services.triage.servicemap import ServiceMap
 from services.triage.stages import AlertFailed, Chain, Step, TriageContext
 from services.triage.state import IncidentState, PartitionState, duration_ms
-from services.triage.statelog import PartitionRestorer, PersistStage, incident_record
+from services.triage.statelog import OWNER_KEY, PartitionRestorer, PersistStage, incident_record
 from services.triage.topology import TopologyPolicy
 from shared.kafka.clients import new_producer
 from shared.kafka.consumer import Batch, ConsumerLoop
@@ -94,8 +95,9 @@ def build_chain(
 class OutputsFirst(Publisher):
     """Publishes incident revisions, and only once they are acknowledged the
     state that records them: a crash in between leaves the state behind the
-    output, so the redelivered batch emits the same revisions again (notify
-    drops the duplicates) instead of a revision being lost."""
+    output, so the batch is run again instead of a revision being lost (its
+    revisions numbered past the ones the crash left unrecorded: see
+    ``emit.next_number``). A new owner's mark goes before everything."""
 
     def __init__(self, producer: AIOKafkaProducer, state_topic: str, **limits: Any):
         super().__init__(producer, **limits)
@@ -104,9 +106,17 @@ class OutputsFirst(Publisher):
     async def publish(
         self, records: Iterable[Record], refused: list[Refusal] | None = None
     ) -> None:
-        records = list(records)
-        await super().publish((r for r in records if r.topic != self.state_topic), refused)
-        await super().publish((r for r in records if r.topic == self.state_topic), refused)
+        marks: list[Record] = []
+        outputs: list[Record] = []
+        state: list[Record] = []
+        for record in records:
+            if record.topic != self.state_topic:
+                outputs.append(record)
+            else:
+                (marks if record.key == OWNER_KEY else state).append(record)
+        for phase in (marks, outputs, state):
+            if phase:
+                await super().publish(phase, refused)
 
 
 class AlertReader:
@@ -156,6 +166,8 @@ class TriageWorker:
         self.partitions = self.state.partitions
         self.producer: AIOKafkaProducer | None = None
         self.loop: ConsumerLoop | None = None
+        # Assigned partitions whose owner's mark is not written yet.
+        self.unmarked: set[int] = set()
         self.quarantine = Quarantine(self.name, topics.quarantine, config.kafka.max_message_bytes)
 
     async def start(self) -> None:
@@ -195,15 +207,23 @@ class TriageWorker:
         return self.loop is not None and self.loop.ready
 
     async def on_assigned(self, partitions: set[TopicPartition]) -> None:
-        await self.state.restore({tp.partition for tp in partitions})
+        owned = {tp.partition for tp in partitions}
+        await self.state.restore(owned)
+        self.unmarked |= owned
 
     async def on_revoked(self, partitions: set[TopicPartition]) -> None:
-        self.state.drop(tp.partition for tp in partitions)
+        owned = {tp.partition for tp in partitions}
+        self.state.drop(owned)
+        self.unmarked -= owned
 
     async def handle(self, batch: Batch) -> list[Record]:
         records: list[Record] = []
         for tp, messages in batch.items():
             ctx = await self._handle_partition(tp, messages)
+            if tp.partition in self.unmarked:
+                self.unmarked.discard(tp.partition)
+                mark = OwnerRecord(assigned_at=datetime.now(UTC))
+                records.append(self.state.record(tp.partition, OWNER_KEY, mark))
             records.extend(ctx.records)
         return records
 
@@ -213,8 +233,11 @@ class TriageWorker:
         skip: set[int] = set()
         while True:
             state = self.partitions[tp.partition]  # restored when assigned
+            if state.inherited_below is None:
+                state.inherited_below = self._high_water(tp, messages)
             reader = AlertReader(tp.partition, messages, self.quarantine, skip)
             ctx = TriageContext(tp.partition, state, reader)
+            ctx.redelivered = bool(messages) and messages[0].offset < state.inherited_below
             try:
                 await self.chain.process(ctx)
             except AlertFailed as failure:
@@ -229,6 +252,13 @@ class TriageWorker:
                 continue
             self._report(tp, messages, ctx)
             return ctx
+
+    def _high_water(self, tp: TopicPartition, messages: Sequence[ConsumerRecord]) -> int:
+        """Where the partition ended when this owner first fetched from it: no
+        owner before it can have read past that."""
+        consumer = self.loop.consumer if self.loop is not None else None
+        known = consumer.highwater(tp) if consumer is not None else None
+        return max(known or 0, messages[-1].offset + 1 if messages else 0)
 
     def _report(
         self, tp: TopicPartition, messages: Sequence[ConsumerRecord], ctx: TriageContext

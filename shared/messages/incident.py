@@ -37,7 +37,8 @@ class Incident(Message):
 
     ``(id, revision)`` identifies a change: notify sends each revision to each
     receiver at most once, so every real change bumps ``revision`` and nothing
-    else does.
+    else does. Numbers go up by one, except that the first revision after
+    triage restored its state skips one (docs/triage.md, "State and scale").
     """
 
     id: str

@@ -224,6 +224,37 @@ async def test_a_resolve_is_skipped_where_no_trigger_went_and_sent_where_one_did
     assert (other.entry.status, other.entry.phase) == ("resolved", Phase.IDLE)
 
 
+async def test_a_revision_that_shows_nothing_new_is_not_sent_and_the_repeats_go_on() -> None:
+    # Triage writes a change again under the next number after a crash.
+    notify = Notify(route={"receiver": "oncall", "group_interval": "0s", "repeat_interval": "4h"})
+    await notify.admit(incident(1))
+    await notify.run()
+    sent_at = notify.entry.sent_at
+    await notify.admit(incident(3))
+    await notify.run()
+    assert [d.incident.revision for d in notify.receiver.deliveries] == [1]
+    entry = notify.entry
+    assert (entry.revision, entry.sent_at, entry.notifications) == (3, sent_at, 1)
+    assert entry.due_at == entry.sent_at + timedelta(hours=4)
+    await notify.run(at=entry.due_at)
+    assert [(d.incident.revision, d.repeat) for d in notify.receiver.deliveries] == [
+        (1, False),
+        (3, True),
+    ]
+    await notify.admit(incident(4, "resolved"))
+    await notify.run()
+    assert notify.receiver.deliveries[-1].incident.status == "resolved"
+
+
+async def test_a_refire_after_a_resolve_the_receiver_did_not_want_is_news() -> None:
+    notify = Notify(route={"receiver": "oncall", "group_interval": "0s"})
+    notify.receiver.send_resolved = False
+    for revision in (incident(1), incident(2, "resolved"), incident(3)):
+        await notify.admit(revision)
+        await notify.run()
+    assert [d.incident.revision for d in notify.receiver.deliveries] == [1, 3]
+
+
 async def test_a_failed_delivery_is_dead_lettered_and_tried_again_at_the_repeat() -> None:
     notify = Notify(errors=[DeliveryError("HTTP 400", retryable=False)])
     await notify.admit(incident(1))
@@ -269,7 +300,7 @@ async def test_a_revision_admitted_during_a_delivery_goes_next() -> None:
     await notify.admit(incident(1))
     notify.dispatcher.start_due(datetime.now(UTC))
     await asyncio.sleep(0.01)  # revision 1 is with the receiver
-    await notify.admit(incident(2))
+    await notify.admit(incident(2, priority="P2"))
     notify.dispatcher.start_due(datetime.now(UTC))  # not while 1 is running
     notify.receiver.hold.set()
     await asyncio.gather(*notify.dispatcher.tasks.values())

@@ -203,7 +203,7 @@ async def test_an_update_due_at_once_is_admitted_with_its_intent_too(receiver: W
         worker.assemble(session, broker)  # type: ignore[arg-type]
         await consume(worker, incident(1))
         before = len(broker.produces)
-        await consume(worker, incident(2), offset=1)
+        await consume(worker, incident(2, priority="P2"), offset=1)
 
     assert receiver.keys == ["inc-1-1", "inc-1-2"]
     sent = worker.config.kafka.topics.notify_sent

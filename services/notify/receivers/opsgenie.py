@@ -145,6 +145,7 @@ class OpsgenieIntegration(JsonApiIntegration[OpsgenieConfig]):
             return
         body = self.body(delivery)
         await self._send("POST", self.url(), body)
-        if self.config.update_alerts and incident.revision > 1 and not delivery.repeat:
+        # ``changes`` is None for the receiver's first notification: nothing to update yet.
+        if self.config.update_alerts and delivery.changes is not None and not delivery.repeat:
             for field in ("message", "description", "priority"):
                 await self._send("PUT", self._action_url(incident.id, field), {field: body[field]})
