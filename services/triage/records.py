@@ -97,4 +97,6 @@ class OwnerRecord(Message):
     revision: a state partition with no record at all has had no owner, so
     none of its input was read before (see ``emit.next_number``)."""
 
-    assigned_at: datetime
+    started_at: datetime = Field(
+        description="When the owner handled its first batch of the partition."
+    )

@@ -222,7 +222,7 @@ class TriageWorker:
             ctx = await self._handle_partition(tp, messages)
             if tp.partition in self.unmarked:
                 self.unmarked.discard(tp.partition)
-                mark = OwnerRecord(assigned_at=datetime.now(UTC))
+                mark = OwnerRecord(started_at=datetime.now(UTC))
                 records.append(self.state.record(tp.partition, OWNER_KEY, mark))
             records.extend(ctx.records)
         return records
