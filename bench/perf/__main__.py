@@ -89,7 +89,9 @@ async def run_module(*args: str) -> dict[str, Any]:
     return json.loads(out)
 
 
-async def measure_limit(bootstrap: str, count: int, partitions: int, run: str) -> dict[str, Any]:
+async def measure_limit(
+    bootstrap: str, broker_pid: int, count: int, partitions: int, run: str
+) -> dict[str, Any]:
     settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=partitions)
     topic = f"bench.limit.{run}"
     await ensure_topics(settings, [TopicSpec(topic)])
@@ -111,15 +113,20 @@ async def measure_limit(bootstrap: str, count: int, partitions: int, run: str) -
     )
     assert consumer.stdout is not None
     await consumer.stdout.readline()  # "ready": it has joined its group
-    started = await limit.produce(settings, topic, records)
+    broker_cpu = cpu_seconds(broker_pid)
+    started, producer_cpu = await limit.produce(settings, topic, records)
     produced = time.time()
     out, _ = await consumer.communicate()
-    finished = json.loads(out)["finished"]
+    broker_cpu = cpu_seconds(broker_pid) - broker_cpu
+    consumed = json.loads(out)
+    finished = consumed["finished"]
+    cpu = {"producer": producer_cpu, "consumer": consumed["cpu_s"], "broker": broker_cpu}
     return {
         "messages": count,
         "bytes_per_message": round(sum(len(v) for _, v in records) / count),
         "produce_per_s": count / (produced - started),
         "alerts_per_s": count / (finished - started),
+        "cpu_us_per_record": {name: seconds / count * 1e6 for name, seconds in cpu.items()},
     }
 
 
@@ -396,6 +403,8 @@ def report(results: dict[str, Any]) -> str:
             f"({lim['messages']:,} messages of {lim['bytes_per_message']} B, best of "
             f"{', '.join(f'{r:,.0f}' for r in lim['runs_alerts_per_s'])})"
         )
+        cpu = ", ".join(f"{name} {us:.1f}" for name, us in lim["cpu_us_per_record"].items())
+        lines.append(f"{'':<11} µs per record, best run     {cpu}")
     for shape, figures in results.get("shapes", {}).items():
         thr = figures["throughput"]
         sustained = thr["sustained_alerts_per_s"]
@@ -523,6 +532,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                         limits[shape].append(
                             await measure_limit(
                                 broker.bootstrap_servers,
+                                broker_pid,
                                 args.limit_messages,
                                 6,
                                 f"{run}{shape}",

@@ -2,7 +2,9 @@
 and consumer, no Corral logic, on the same topic layout the pipeline uses.
 
 The consumer runs in a process of its own (as triage does), started before
-the producer; the limit is messages ÷ (last consumed - first produced).
+the producer; the limit is messages ÷ (last consumed - first produced). Each
+side reports the CPU time it spent, so a record's cost to the producer, the
+consumer and the broker can be set against what Corral spends per alert.
 """
 
 from __future__ import annotations
@@ -37,31 +39,39 @@ def messages(count: int, seed: int = 7, shape: str = "mixed") -> list[tuple[byte
     return out[:count]
 
 
-async def produce(settings: KafkaSettings, topic: str, records: list[tuple[bytes, bytes]]) -> float:
+async def produce(
+    settings: KafkaSettings, topic: str, records: list[tuple[bytes, bytes]]
+) -> tuple[float, float]:
+    """When producing started, and the CPU seconds this process spent until
+    every record was acknowledged."""
     producer = new_producer(settings)
     await producer.start()
     try:
-        started = time.time()
+        started, cpu = time.time(), time.process_time()
         pending = [await producer.send(topic, value=v, key=k) for k, v in records]
         await asyncio.gather(*pending)
-        return started
+        return started, time.process_time() - cpu
     finally:
         await producer.stop()
 
 
-async def consume(settings: KafkaSettings, topic: str, count: int, group: str) -> float:
+async def consume(
+    settings: KafkaSettings, topic: str, count: int, group: str
+) -> tuple[float, float]:
+    """When the last record arrived, and the CPU seconds spent from joining the group until then."""
     consumer = new_consumer(settings, group)
     consumer.subscribe([topic])
     await consumer.start()
     try:
         seen = 0
         print("ready", flush=True)
+        cpu = time.process_time()
         while seen < count:
             batch = await consumer.getmany(timeout_ms=200, max_records=settings.max_batch)
             seen += sum(len(records) for records in batch.values())
             if batch:
                 await consumer.commit()
-        return time.time()
+        return time.time(), time.process_time() - cpu
     finally:
         await consumer.stop()
 
@@ -76,8 +86,8 @@ def main() -> None:
     settings = KafkaSettings(
         bootstrap_servers=args.bootstrap, session_timeout="3s", heartbeat_interval="500ms"
     )
-    finished = run(consume(settings, args.topic, args.count, args.group))
-    json.dump({"finished": finished}, sys.stdout)
+    finished, cpu = run(consume(settings, args.topic, args.count, args.group))
+    json.dump({"finished": finished, "cpu_s": cpu}, sys.stdout)
 
 
 if __name__ == "__main__":
