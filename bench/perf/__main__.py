@@ -1,6 +1,8 @@
 """``make bench``: measure Corral against the limit of its broker, on the embedded broker.
 
-1. limit: Corral's alert messages through a bare aiokafka producer and consumer;
+1. limit: Corral's alert messages through a bare aiokafka producer and consumer,
+   the producer plain (``send()`` per record) and then batched as Corral's
+   publisher writes (``bench.perf.limit``);
 2. throughput: webhooks from a separate load generator process, through
    ingest, triage and notify to a local webhook receiver, sustained, in three
    shapes (``bench.perf.alerts``): ``mixed`` (8 clusters, re-sends, few
@@ -13,7 +15,7 @@
    spread over 8 clusters and in incidents of 100;
 5. alone: each worker alone, and triage and notify with more processes
    (``bench.perf.alone``), per shape and per partition count;
-6. every figure printed, with Corral ÷ limit, and written as JSON.
+6. every figure printed, with Corral ÷ limit (both limits), and written as JSON.
 
 The limit, HTTP-only and throughput runs alternate (a limit run before every
 shape's run), so that each pair of runs saw the same machine; each figure is the
@@ -90,9 +92,11 @@ async def run_module(*args: str) -> dict[str, Any]:
 
 
 async def measure_limit(
-    bootstrap: str, broker_pid: int, count: int, partitions: int, run: str
+    bootstrap: str, broker_pid: int, count: int, partitions: int, run: str, batched: bool = False
 ) -> dict[str, Any]:
+    """The limit, its producer plain or ``batched`` (``bench.perf.limit``)."""
     settings = KafkaSettings(bootstrap_servers=bootstrap, partitions=partitions)
+    run = f"{run}-batched" if batched else run
     topic = f"bench.limit.{run}"
     await ensure_topics(settings, [TopicSpec(topic)])
     records = limit.messages(count)
@@ -114,7 +118,7 @@ async def measure_limit(
     assert consumer.stdout is not None
     await consumer.stdout.readline()  # "ready": it has joined its group
     broker_cpu = cpu_seconds(broker_pid)
-    started, producer_cpu = await limit.produce(settings, topic, records)
+    started, producer_cpu = await limit.produce(settings, topic, records, batched)
     produced = time.time()
     out, _ = await consumer.communicate()
     broker_cpu = cpu_seconds(broker_pid) - broker_cpu
@@ -395,15 +399,21 @@ def ratios(limit: dict[str, Any], throughput: dict[str, Any]) -> dict[str, Any]:
 
 
 def report(results: dict[str, Any]) -> str:
-    lim, lat = results.get("limit"), results.get("latency")
+    lat = results.get("latency")
     lines = [f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores"]
-    if lim:
+    for name, title in (
+        ("limit", "limit       bare producer+consumer "),
+        ("batched_limit", "            the same, batched      "),
+    ):
+        lim = results.get(name)
+        if not lim:
+            continue
         lines.append(
-            f"limit       bare producer+consumer   {lim['alerts_per_s']:>10,.0f} alerts/s "
+            f"{title} {lim['alerts_per_s']:>10,.0f} alerts/s "
             f"({lim['messages']:,} messages of {lim['bytes_per_message']} B, best of "
             f"{', '.join(f'{r:,.0f}' for r in lim['runs_alerts_per_s'])})"
         )
-        cpu = ", ".join(f"{name} {us:.1f}" for name, us in lim["cpu_us_per_record"].items())
+        cpu = ", ".join(f"{part} {us:.1f}" for part, us in lim["cpu_us_per_record"].items())
         lines.append(f"{'':<11} µs per record, best run     {cpu}")
     for shape, figures in results.get("shapes", {}).items():
         thr = figures["throughput"]
@@ -429,6 +439,14 @@ def report(results: dict[str, Any]) -> str:
                 f"{'':<11} Corral / limit           {figures['ratio']:>10.1%}  (median of "
                 f"runs paired back to back: {paired}; best / best "
                 f"{figures['ratio_of_bests']:.1%})"
+            )
+        if "batched_limit" in figures:
+            batched = figures["batched_limit"]
+            paired = ", ".join(f"{r:.1%}" for r in batched["paired_ratios"])
+            lines.append(
+                f"{'':<11} Corral / batched limit   {batched['ratio']:>10.1%}  (median of "
+                f"runs paired back to back: {paired}; best / best "
+                f"{batched['ratio_of_bests']:.1%})"
             )
         if "http_only" in figures:
             http = figures["http_only"]
@@ -525,19 +543,22 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             shapes = args.shapes if {"throughput", "http"} & set(args.steps) else [""]
             ceilings: dict[str, list[dict[str, Any]]] = {shape: [] for shape in shapes}
             limits: dict[str, list[dict[str, Any]]] = {shape: [] for shape in shapes}
+            batched_limits: dict[str, list[dict[str, Any]]] = {shape: [] for shape in shapes}
             throughputs: dict[str, list[dict[str, Any]]] = {shape: [] for shape in shapes}
             for run in range(args.runs):
                 for shape in shapes:
                     if "limit" in args.steps:
-                        limits[shape].append(
-                            await measure_limit(
-                                broker.bootstrap_servers,
-                                broker_pid,
-                                args.limit_messages,
-                                6,
-                                f"{run}{shape}",
+                        for batched, runs in ((False, limits), (True, batched_limits)):
+                            runs[shape].append(
+                                await measure_limit(
+                                    broker.bootstrap_servers,
+                                    broker_pid,
+                                    args.limit_messages,
+                                    6,
+                                    f"{run}{shape}",
+                                    batched,
+                                )
                             )
-                        )
                     if shape and "http" in args.steps:
                         ceilings[shape].append(
                             await measure_ceiling(args.duration, args.concurrency, shape)
@@ -553,9 +574,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                                 shape,
                             )
                         )
-            every_limit = [run for runs in limits.values() for run in runs]
-            if every_limit:
-                results["limit"] = best_of(every_limit, "alerts_per_s")
+            for name, found in (("limit", limits), ("batched_limit", batched_limits)):
+                every_run = [run for runs in found.values() for run in runs]
+                if every_run:
+                    results[name] = best_of(every_run, "alerts_per_s")
             results["shapes"] = {}
             for shape, runs in throughputs.items():
                 if not runs:
@@ -564,6 +586,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
                 if limits[shape]:
                     figures.update(
                         ratios(best_of(limits[shape], "alerts_per_s"), figures["throughput"])
+                    )
+                if batched_limits[shape]:
+                    figures["batched_limit"] = best_of(batched_limits[shape], "alerts_per_s")
+                    figures["batched_limit"].update(
+                        ratios(figures["batched_limit"], figures["throughput"])
                     )
                 if ceilings[shape]:
                     figures["http_only"] = best_of(ceilings[shape], "alerts_per_s")

@@ -5,6 +5,13 @@ The consumer runs in a process of its own (as triage does), started before
 the producer; the limit is messages ÷ (last consumed - first produced). Each
 side reports the CPU time it spent, so a record's cost to the producer, the
 consumer and the broker can be set against what Corral spends per alert.
+
+The producer writes one of two ways. Plain: aiokafka's ``send()`` per
+record, the limit ``make bench`` has always set Corral against. Batched: as
+ingest writes, through Corral's ``Publisher`` (record batches filled
+directly), ``WRITERS`` writes of ``PER_WRITE`` records at a time, each
+acknowledged; that skips ``send()``'s per-record work, which bounds the
+plain limit.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from datetime import UTC, datetime
 from bench.perf.alerts import Traffic, webhook
 from shared.config import KafkaSettings
 from shared.kafka.clients import new_consumer, new_producer
+from shared.kafka.publisher import EncodedValue, Publisher, Record, limits
 from shared.normalize import from_webhook
 from shared.partitioning import alert_key
 from shared.payloads import WebhookPayload
@@ -39,8 +47,14 @@ def messages(count: int, seed: int = 7, shape: str = "mixed") -> list[tuple[byte
     return out[:count]
 
 
+WRITERS = 16
+"""Concurrent writes of the batched producer: the load generator's connections."""
+PER_WRITE = 100
+"""Records per write of the batched producer: a webhook of 100 alerts."""
+
+
 async def produce(
-    settings: KafkaSettings, topic: str, records: list[tuple[bytes, bytes]]
+    settings: KafkaSettings, topic: str, records: list[tuple[bytes, bytes]], batched: bool = False
 ) -> tuple[float, float]:
     """When producing started, and the CPU seconds this process spent until
     every record was acknowledged."""
@@ -48,11 +62,27 @@ async def produce(
     await producer.start()
     try:
         started, cpu = time.time(), time.process_time()
-        pending = [await producer.send(topic, value=v, key=k) for k, v in records]
-        await asyncio.gather(*pending)
+        if batched:
+            await _publish(Publisher(producer, **limits(settings)), topic, records)
+        else:
+            pending = [await producer.send(topic, value=v, key=k) for k, v in records]
+            await asyncio.gather(*pending)
         return started, time.process_time() - cpu
     finally:
         await producer.stop()
+
+
+async def _publish(publisher: Publisher, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    starts = iter(range(0, len(records), PER_WRITE))
+
+    async def writer() -> None:
+        for start in starts:  # shared: each write takes the next chunk
+            chunk = records[start : start + PER_WRITE]
+            await publisher.publish(
+                [Record(topic, key.decode(), EncodedValue(value)) for key, value in chunk]
+            )
+
+    await asyncio.gather(*(writer() for _ in range(WRITERS)))
 
 
 async def consume(
